@@ -1,0 +1,485 @@
+//! The command line, parsed the way nats-server's Go `flag` package parses it.
+//!
+//! Go flags accept `-name` and `--name` alike, `-name=value` and `-name value`, multi-letter
+//! short names such as `-DV`, `-sl` and `-js`, and stop at the first argument that is not a
+//! flag. argh (on the design card) cannot express that grammar, so this is a small table-driven
+//! parser instead. Flags are recorded in order and applied on top of the configuration file,
+//! so the command line wins, as in nats-server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Options;
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server with these flags applied over the defaults and the config file.
+    Run(Flags),
+    /// `-t`: load and check the configuration, then exit.
+    CheckConfig(Flags),
+    Help,
+    HelpTls,
+    Version,
+    /// `-sl/--signal <cmd>[=<pid|pidfile>]`.
+    Signal { command: String, target: Option<String> },
+    /// `natrium bench …`: the load generator; the rest of the arguments are its own.
+    Bench(Vec<String>),
+}
+
+/// One flag as given, kept so it can be applied after the config file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    Port(i64),
+    Host(String),
+    ServerName(String),
+    ClientAdvertise(String),
+    Debug(bool),
+    Trace(bool),
+    LogTime(bool),
+    LogTimeUtc(bool),
+    LogFile(PathBuf),
+    LogSizeLimit(u64),
+    LogFormatJson(bool),
+    Syslog(bool),
+    RemoteSyslog(String),
+    PidFile(PathBuf),
+    PortsFileDir(PathBuf),
+    HttpPort(i64),
+    HttpsPort(i64),
+    MaxPayload(i64),
+    MaxPending(i64),
+    MaxConnections(i64),
+    MaxControlLine(i64),
+    MaxSubscriptions(i64),
+    PingInterval(Duration),
+    PingMax(u32),
+    WriteDeadline(Duration),
+    Reactors(usize),
+}
+
+/// The parsed command line: the config file to read and the settings to apply over it.
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub config_file: Option<PathBuf>,
+    pub settings: Vec<Setting>,
+}
+
+impl Flags {
+    /// Applies the command-line settings over `opts` (which already holds the file's values).
+    pub fn apply(&self, opts: &mut Options) {
+        for s in &self.settings {
+            match s {
+                Setting::Port(p) => opts.port = port_value(*p),
+                Setting::Host(h) => opts.host = h.clone(),
+                Setting::ServerName(n) => opts.server_name = n.clone(),
+                Setting::ClientAdvertise(a) => opts.client_advertise = a.clone(),
+                Setting::Debug(b) => opts.debug = *b,
+                Setting::Trace(b) => opts.trace = *b,
+                Setting::LogTime(b) => opts.logtime = *b,
+                Setting::LogTimeUtc(b) => opts.logtime_utc = *b,
+                Setting::LogFile(f) => opts.log_file = Some(f.clone()),
+                Setting::LogSizeLimit(n) => opts.log_size_limit = *n,
+                Setting::LogFormatJson(b) => opts.log_json = *b,
+                Setting::Syslog(b) => opts.syslog = *b,
+                Setting::RemoteSyslog(a) => opts.remote_syslog = a.clone(),
+                Setting::PidFile(f) => opts.pid_file = Some(f.clone()),
+                Setting::PortsFileDir(d) => opts.ports_file_dir = Some(d.clone()),
+                Setting::HttpPort(p) => opts.http_port = optional_port(*p),
+                Setting::HttpsPort(p) => opts.https_port = optional_port(*p),
+                Setting::MaxPayload(n) => opts.max_payload = *n,
+                Setting::MaxPending(n) => opts.max_pending = *n,
+                Setting::MaxConnections(n) => opts.max_connections = *n,
+                Setting::MaxControlLine(n) => opts.max_control_line = (*n).max(1) as usize,
+                Setting::MaxSubscriptions(n) => opts.max_subscriptions = *n,
+                Setting::PingInterval(d) => opts.ping_interval = *d,
+                Setting::PingMax(n) => opts.ping_max = *n,
+                Setting::WriteDeadline(d) => opts.write_deadline = *d,
+                Setting::Reactors(n) => opts.reactors = Some(*n),
+            }
+        }
+    }
+}
+
+/// nats-server treats any negative port as "pick a random one".
+pub fn port_value(p: i64) -> u16 {
+    if p < 0 {
+        0
+    } else {
+        u16::try_from(p).unwrap_or(u16::MAX)
+    }
+}
+
+/// A monitoring port: 0 means off, negative means random.
+pub fn optional_port(p: i64) -> Option<u16> {
+    match p {
+        0 => None,
+        p if p < 0 => Some(0),
+        p => Some(u16::try_from(p).unwrap_or(u16::MAX)),
+    }
+}
+
+/// A command-line error: the message and whether to print the usage after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Value,
+}
+
+/// Flags nats-server has for features natrium does not implement yet: refused with a clear
+/// message rather than silently ignored.
+const NOT_YET: &[(&str, Kind, &str)] = &[
+    ("user", Kind::Value, "authentication"),
+    ("pass", Kind::Value, "authentication"),
+    ("auth", Kind::Value, "authentication"),
+    ("tls", Kind::Bool, "TLS"),
+    ("tlsverify", Kind::Bool, "TLS"),
+    ("tlscert", Kind::Value, "TLS"),
+    ("tlskey", Kind::Value, "TLS"),
+    ("tlscacert", Kind::Value, "TLS"),
+    ("js", Kind::Bool, "JetStream"),
+    ("jetstream", Kind::Bool, "JetStream"),
+    ("sd", Kind::Value, "JetStream"),
+    ("store_dir", Kind::Value, "JetStream"),
+    ("routes", Kind::Value, "clustering"),
+    ("cluster", Kind::Value, "clustering"),
+    ("cluster_listen", Kind::Value, "clustering"),
+    ("cluster_name", Kind::Value, "clustering"),
+    ("cluster_advertise", Kind::Value, "clustering"),
+    ("no_advertise", Kind::Bool, "clustering"),
+    ("connect_retries", Kind::Value, "clustering"),
+    ("profile", Kind::Value, "profiling"),
+    ("max_traced_msg_len", Kind::Value, "trace truncation"),
+];
+
+fn kind_of(name: &str) -> Option<Kind> {
+    use Kind::*;
+    Some(match name {
+        "h" | "help" | "help_tls" | "v" | "version" | "t" => Bool,
+        "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV" | "T" | "logtime" | "logtime_utc"
+        | "s" | "syslog" => Bool,
+        "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "client_advertise"
+        | "P" | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "c"
+        | "config" | "sl" | "signal" | "l" | "log" | "log_size_limit" | "log_format" | "r"
+        | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
+        | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval"
+        | "ping_max" | "write_deadline" | "reactors" => Value,
+        _ => return NOT_YET.iter().find(|(n, _, _)| *n == name).map(|(_, k, _)| *k),
+    })
+}
+
+/// Parses `args` (without the program name).
+pub fn parse(args: &[String]) -> Result<Command, CliError> {
+    if args.first().map(String::as_str) == Some("bench") {
+        return Ok(Command::Bench(args[1..].to_vec()));
+    }
+    let mut flags = Flags::default();
+    let mut check_config = false;
+    let mut signal: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            break;
+        }
+        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            // First non-flag argument: Go's flag package stops here; nats-server then
+            // accepts the words `version` and `help`.
+            return match arg.to_ascii_lowercase().as_str() {
+                "version" => Ok(Command::Version),
+                "help" => Ok(Command::Help),
+                _ => Err(CliError(format!("unrecognized command: {arg:?}"))),
+            };
+        };
+        if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
+            return Err(CliError(format!("bad flag syntax: {arg}")));
+        }
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let kind = kind_of(name)
+            .ok_or_else(|| CliError(format!("flag provided but not defined: -{name}")))?;
+        let value = match kind {
+            Kind::Bool => match inline.as_deref() {
+                None => "true".to_string(),
+                Some(v) => v.to_string(),
+            },
+            Kind::Value => match inline {
+                Some(v) => v,
+                None => {
+                    let v = args
+                        .get(i)
+                        .ok_or_else(|| CliError(format!("flag needs an argument: -{name}")))?;
+                    i += 1;
+                    v.clone()
+                }
+            },
+        };
+        if let Some((_, _, feature)) = NOT_YET.iter().find(|(n, _, _)| *n == name) {
+            return Err(CliError(format!(
+                "flag -{name} needs {feature}, which natrium does not support yet"
+            )));
+        }
+        let b = || parse_bool(name, &value);
+        let int = || parse_int(name, &value);
+        let s = &mut flags.settings;
+        match name {
+            "h" | "help" => {
+                if b()? {
+                    return Ok(Command::Help);
+                }
+            }
+            "help_tls" => {
+                if b()? {
+                    return Ok(Command::HelpTls);
+                }
+            }
+            "v" | "version" => {
+                if b()? {
+                    return Ok(Command::Version);
+                }
+            }
+            "t" => check_config = b()?,
+            "D" | "debug" => s.push(Setting::Debug(b()?)),
+            "V" | "trace" | "VV" => s.push(Setting::Trace(b()?)),
+            "DV" | "DVV" => {
+                let on = b()?;
+                s.push(Setting::Debug(on));
+                s.push(Setting::Trace(on));
+            }
+            "T" | "logtime" => s.push(Setting::LogTime(b()?)),
+            "logtime_utc" => s.push(Setting::LogTimeUtc(b()?)),
+            "s" | "syslog" => s.push(Setting::Syslog(b()?)),
+            "r" | "remote_syslog" => s.push(Setting::RemoteSyslog(value.clone())),
+            "p" | "port" => s.push(Setting::Port(int()?)),
+            "a" | "addr" | "net" => s.push(Setting::Host(value.clone())),
+            "n" | "name" | "server_name" => s.push(Setting::ServerName(value.clone())),
+            "client_advertise" => s.push(Setting::ClientAdvertise(value.clone())),
+            "P" | "pid" => s.push(Setting::PidFile(PathBuf::from(&value))),
+            "ports_file_dir" => s.push(Setting::PortsFileDir(PathBuf::from(&value))),
+            "m" | "http_port" => s.push(Setting::HttpPort(int()?)),
+            "ms" | "https_port" => s.push(Setting::HttpsPort(int()?)),
+            "c" | "config" => flags.config_file = Some(PathBuf::from(&value)),
+            "sl" | "signal" => signal = Some(value.clone()),
+            "l" | "log" => s.push(Setting::LogFile(PathBuf::from(&value))),
+            "log_size_limit" => s.push(Setting::LogSizeLimit(non_negative(name, int()?)?)),
+            "log_format" => match value.as_str() {
+                "json" => s.push(Setting::LogFormatJson(true)),
+                "text" => s.push(Setting::LogFormatJson(false)),
+                _ => return Err(invalid(name, &value, "expected text or json")),
+            },
+            "max_payload" => s.push(Setting::MaxPayload(int()?)),
+            "max_pending" => s.push(Setting::MaxPending(int()?)),
+            "max_connections" | "max_conn" => s.push(Setting::MaxConnections(int()?)),
+            "max_control_line" => s.push(Setting::MaxControlLine(int()?)),
+            "max_subscriptions" | "max_subs" => s.push(Setting::MaxSubscriptions(int()?)),
+            "ping_interval" => s.push(Setting::PingInterval(parse_duration(name, &value)?)),
+            "ping_max" => s.push(Setting::PingMax(
+                u32::try_from(non_negative(name, int()?)?).unwrap_or(u32::MAX),
+            )),
+            "write_deadline" => s.push(Setting::WriteDeadline(parse_duration(name, &value)?)),
+            "reactors" => {
+                let n = non_negative(name, int()?)?;
+                if n == 0 || n > 256 {
+                    return Err(invalid(name, &value, "expected 1 to 256"));
+                }
+                s.push(Setting::Reactors(n as usize));
+            }
+            _ => return Err(CliError(format!("flag provided but not defined: -{name}"))),
+        }
+    }
+    if let Some(sig) = signal {
+        let (command, target) = match sig.split_once('=') {
+            Some((c, t)) => (c.to_string(), Some(t.to_string())),
+            None => (sig, None),
+        };
+        return Ok(Command::Signal { command, target });
+    }
+    if check_config {
+        return Ok(Command::CheckConfig(flags));
+    }
+    Ok(Command::Run(flags))
+}
+
+fn invalid(name: &str, value: &str, why: &str) -> CliError {
+    CliError(format!("invalid value {value:?} for flag -{name}: {why}"))
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(name: &str, v: &str) -> Result<bool, CliError> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(invalid(name, v, "parse error")),
+    }
+}
+
+fn parse_int(name: &str, v: &str) -> Result<i64, CliError> {
+    v.parse::<i64>().map_err(|_| invalid(name, v, "parse error"))
+}
+
+fn non_negative(name: &str, n: i64) -> Result<u64, CliError> {
+    u64::try_from(n).map_err(|_| invalid(name, &n.to_string(), "must not be negative"))
+}
+
+/// Durations on the command line: Go syntax (`30s`, `2m`), or bare seconds.
+fn parse_duration(name: &str, v: &str) -> Result<Duration, CliError> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    super::conf::parse_duration(v).map_err(|e| invalid(name, v, &e))
+}
+
+/// The `--help` text: nats-server's usage, with natrium's additions marked.
+pub const USAGE: &str = "\
+Usage: natrium [options]
+       natrium bench [bench options]   (load generator; `natrium bench --help`)
+
+Server Options:
+    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
+    -p, --port <port>                Use port for clients (default: 4222, -1 for a random port)
+    -n, --name
+        --server_name <server_name>  Server name (default: auto)
+    -P, --pid <file>                 File to store PID
+    -m, --http_port <port>           Use port for http monitoring
+    -ms,--https_port <port>          Use port for https monitoring
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
+    -sl,--signal <signal>[=<pid>]    Send signal to natrium process (ldm, stop, quit, term, reopen, reload)
+                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrium.pid)
+        --client_advertise <string>  Client URL to advertise to other servers
+        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
+        --reactors <n>               Event-loop threads (default: number of cores, at most 8; 1 for small devices) [natrium]
+
+Limits: [natrium; nats-server sets these only in the config file]
+        --max_payload <bytes>        Maximum message payload (default: 1048576)
+        --max_pending <bytes>        Maximum bytes buffered for a slow consumer (default: 67108864)
+        --max_connections <n>        Maximum client connections (default: 65536)
+        --max_control_line <bytes>   Maximum protocol control line (default: 4096)
+        --max_subscriptions <n>      Maximum subscriptions per connection (default: 0, unlimited)
+        --ping_interval <duration>   Interval between server PINGs (default: 2m)
+        --ping_max <n>               Unanswered PINGs before a connection is stale (default: 2)
+        --write_deadline <duration>  Time a write may block before the client is a slow consumer (default: 10s)
+
+Logging Options:
+    -l, --log <file>                 File to redirect log output
+    -T, --logtime                    Timestamp log entries (default: true)
+        --logtime_utc                Timestamps in UTC instead of local time
+    -s, --syslog                     Log to syslog
+    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)
+    -D, --debug                      Enable debugging output
+    -V, --trace                      Trace the raw protocol
+    -VV                              Verbose trace (same as -V in natrium)
+    -DV                              Debug and trace
+    -DVV                             Debug and verbose trace (same as -DV in natrium)
+        --log_size_limit <limit>     Logfile size limit (default: auto)
+        --log_format <text|json>     Log line format (default: text) [natrium]
+
+JetStream Options (not supported yet):
+    -js, --jetstream                 Enable JetStream functionality
+    -sd, --store_dir <dir>           Set the storage directory
+
+Authorization Options (not supported yet):
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections
+        --auth <token>               Authorization token required for connections
+
+TLS Options (not supported yet):
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+
+Cluster Options (not supported yet):
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
+        --cluster_listen <url>       Cluster url from which members can solicit routes
+
+Common Options:
+    -h, --help                       Show this message
+    -v, --version                    Show version
+        --help_tls                   TLS help
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn run(s: &str) -> Options {
+        match parse(&args(s)).unwrap() {
+            Command::Run(f) => {
+                let mut o = Options::default();
+                f.apply(&mut o);
+                o
+            }
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn go_flag_forms() {
+        let o = run("-p 4333 --addr 127.0.0.1 -n srv");
+        assert_eq!((o.port, o.host.as_str(), o.server_name.as_str()), (4333, "127.0.0.1", "srv"));
+        let o = run("--port=-1 -a=::1");
+        assert_eq!((o.port, o.host.as_str()), (0, "::1"));
+        let o = run("-DV");
+        assert!(o.debug && o.trace);
+        let o = run("-D -V=false -T=false");
+        assert!(o.debug && !o.trace && !o.logtime);
+        let o = run("-m 8222 --max_payload 2048 --reactors 1 --ping_interval 5s");
+        assert_eq!(o.http_port, Some(8222));
+        assert_eq!(o.max_payload, 2048);
+        assert_eq!(o.reactors, Some(1));
+        assert_eq!(o.ping_interval, Duration::from_secs(5));
+        let o = run("-m -1");
+        assert_eq!(o.http_port, Some(0));
+    }
+
+    #[test]
+    fn commands() {
+        assert!(matches!(parse(&args("-h")), Ok(Command::Help)));
+        assert!(matches!(parse(&args("--version")), Ok(Command::Version)));
+        assert!(matches!(parse(&args("version")), Ok(Command::Version)));
+        assert!(matches!(parse(&args("-t -c x.conf")), Ok(Command::CheckConfig(_))));
+        assert!(matches!(parse(&args("bench --help")), Ok(Command::Bench(_))));
+        match parse(&args("-sl reload=/tmp/x.pid")) {
+            Ok(Command::Signal { command, target }) => {
+                assert_eq!(command, "reload");
+                assert_eq!(target.as_deref(), Some("/tmp/x.pid"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse(&args("-x")).unwrap_err().0,
+            "flag provided but not defined: -x"
+        );
+        assert_eq!(parse(&args("-p")).unwrap_err().0, "flag needs an argument: -p");
+        assert!(parse(&args("-p abc")).unwrap_err().0.contains("invalid value \"abc\""));
+        assert_eq!(parse(&args("foo")).unwrap_err().0, "unrecognized command: \"foo\"");
+        assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
+    }
+}

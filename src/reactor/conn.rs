@@ -1,0 +1,207 @@
+//! One client connection as its reactor holds it: the socket, the parser and its unconsumed
+//! input, the outbound buffer, the subscriptions by sid, the keepalive and deadline state,
+//! and the counters `/connz` reports.
+//!
+//! Memory per idle connection is kept small on purpose: input is read into the reactor's
+//! shared scratch buffer and only the tail of an incomplete operation is copied into
+//! `inbuf`; `out` is released once flushed if it grew large.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::TcpStream;
+use rustc_hash::FxHashMap;
+
+use crate::proto::errors::{self, CloseReason};
+use crate::proto::info::ClientOptions;
+use crate::proto::parser::Parser;
+
+/// An outbound buffer larger than this is freed rather than kept once it has drained.
+const KEEP_OUT_CAPACITY: usize = 64 * 1024;
+
+/// Traffic counters of one connection (nats-server's in/out msgs and bytes).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnStats {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+pub struct Conn {
+    pub cid: u64,
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub started: SystemTime,
+    pub opts: ClientOptions,
+    /// CONNECT has been received.
+    pub connected: bool,
+    /// Both sides support headers: deliveries may be HMSG and HPUB is accepted.
+    pub headers: bool,
+    pub parser: Parser,
+    /// The unconsumed tail of an incomplete operation.
+    pub inbuf: Vec<u8>,
+    pub out: Vec<u8>,
+    /// Bytes of `out` already written.
+    pub out_pos: usize,
+    /// Subscriptions by sid, holding keys into the reactor's subscription slab.
+    pub subs: FxHashMap<Box<[u8]>, usize>,
+    /// Queued in the reactor's dirty list for a flush this turn.
+    pub dirty: bool,
+    pub writable_armed: bool,
+    /// Set once the connection is closing; it stops reading and drains `out`.
+    pub closing: Option<CloseReason>,
+    pub drain_deadline: Option<Instant>,
+    /// Reading is paused until peers acknowledge interest (a deferred PONG) or back-pressure
+    /// eases.
+    pub read_paused: bool,
+    /// Interest sequence the peers must acknowledge before this client's next PONG.
+    pub needs_interest_seq: u64,
+    pub deferred_pongs: u32,
+    pub pings_out: u32,
+    pub ping_at: Instant,
+    pub auth_deadline: Option<Instant>,
+    /// When a write that has made no progress since becomes a slow consumer.
+    pub write_deadline_at: Option<Instant>,
+    /// Last time the client sent messages, subscriptions or a PING (nats-server's `lastIn`).
+    pub last_in: Instant,
+    pub last_activity: SystemTime,
+    pub rtt: Option<Duration>,
+    pub rtt_start: Option<Instant>,
+    pub first_pong_sent: bool,
+    pub stats: ConnStats,
+}
+
+pub enum ReadOutcome {
+    Data(usize),
+    WouldBlock,
+    Eof,
+    Error(io::Error),
+}
+
+impl Conn {
+    pub fn new(
+        cid: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        parser: Parser,
+        now: Instant,
+        ping_interval: Duration,
+    ) -> Conn {
+        Conn {
+            cid,
+            stream,
+            peer,
+            started: SystemTime::now(),
+            opts: ClientOptions::default(),
+            connected: false,
+            headers: false,
+            parser,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            subs: FxHashMap::default(),
+            dirty: false,
+            writable_armed: false,
+            closing: None,
+            drain_deadline: None,
+            read_paused: false,
+            needs_interest_seq: 0,
+            deferred_pongs: 0,
+            pings_out: 0,
+            ping_at: now + ping_interval,
+            auth_deadline: None,
+            write_deadline_at: None,
+            last_in: now,
+            last_activity: SystemTime::now(),
+            rtt: None,
+            rtt_start: None,
+            first_pong_sent: false,
+            stats: ConnStats::default(),
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.closing.is_none()
+    }
+
+    /// The earliest deadline this connection has.
+    pub fn next_deadline(&self) -> Instant {
+        let mut t = self.ping_at;
+        for d in [self.auth_deadline, self.drain_deadline, self.write_deadline_at].into_iter().flatten() {
+            t = t.min(d);
+        }
+        t
+    }
+
+    pub fn queue_err(&mut self, text: &str) {
+        errors::write_err(&mut self.out, text);
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            return match self.stream.read(buf) {
+                Ok(0) => ReadOutcome::Eof,
+                Ok(n) => ReadOutcome::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => ReadOutcome::Error(e),
+            };
+        }
+    }
+
+    /// Writes as much of `out` as the socket takes. Returns Ok(true) when everything was
+    /// written, Ok(false) when the socket is full.
+    pub fn write_pending(&mut self) -> io::Result<bool> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out.capacity() > KEEP_OUT_CAPACITY {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        self.out_pos = 0;
+        Ok(true)
+    }
+
+    /// The connection's log prefix, as nats-server writes it: `ip:port - cid:N`.
+    pub fn label(&self) -> ConnLabel<'_> {
+        ConnLabel(self)
+    }
+}
+
+pub struct ConnLabel<'a>(&'a Conn);
+
+impl std::fmt::Display for ConnLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?;
+        let o = &self.0.opts;
+        if !o.name.is_empty() || !o.lang.is_empty() || !o.version.is_empty() {
+            let mut parts = Vec::new();
+            if !o.version.is_empty() {
+                parts.push(format!("v{}", o.version));
+            }
+            if !o.lang.is_empty() {
+                parts.push(o.lang.clone());
+            }
+            if !o.name.is_empty() {
+                parts.push(o.name.clone());
+            }
+            write!(f, " - {:?}", parts.join(":"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,912 @@
+//! The reactor: one thread, one `mio::Poll`, one `Slab<Conn>` and one subject index.
+//!
+//! ```text
+//!   acceptor (reactor 0) ──adopt──► reactor k          peers ◄──batches──► peers
+//!        poll ─► readable: read into scratch ─► parser ─► ops ─► deliver into out buffers
+//!             ─► writable: flush                              └► routed to peer outboxes
+//!        end of turn: timers ─► flush dirty connections ─► send one batch per peer ─► close
+//! ```
+//!
+//! Ownership: a reactor owns its connections, their subscriptions and its `Sublist` outright;
+//! nothing on the message path takes a lock. Other reactors reach it only through its
+//! channels (see [`inbox`]). The slab key of a connection is its mio `Token`.
+//!
+//! Invariants:
+//! - A connection is read until `WouldBlock` or a per-turn byte budget; when the budget stops
+//!   it, it is kept in `pending_reads` and the next poll does not block.
+//! - Output is appended to the connection's buffer and flushed once per turn; WRITABLE is
+//!   registered only while bytes remain.
+//! - Closing is two-phase: `close` removes the subscriptions and stops reading at once;
+//!   the socket is dropped after its last bytes are flushed (or a deadline passes), at the
+//!   end of a turn, so tokens and subscription keys are never reused within a turn.
+//! - Interest: this reactor's sublist holds its own subscriptions (`Target::Local`) and its
+//!   peers' announced interest (`Target::Remote`). A publish is matched once here; each peer
+//!   with interest gets the message once.
+
+pub mod conn;
+mod deliver;
+pub use deliver::MAX_REACTORS;
+pub mod inbox;
+mod ops;
+
+use std::collections::{BinaryHeap, VecDeque};
+use std::cmp::Reverse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, trace, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use rustc_hash::FxHashMap;
+use slab::Slab;
+
+use crate::config::Options;
+use crate::proto::errors::{self, CloseReason};
+use crate::proto::parser::{Limits, Parser, Status};
+use crate::server::{ClosedClient, Shared};
+use crate::subject::sublist::Sublist;
+use conn::{Conn, ReadOutcome};
+use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+/// Shared read buffer size; also the most one read call takes.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// Bytes read from one connection per turn before others get their turn.
+const READ_BUDGET: usize = 512 * 1024;
+/// How long a closing connection may take to flush its last bytes.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Poll timeout while waiting for a full peer channel to drain.
+const BACKPRESSURE_RETRY: Duration = Duration::from_millis(1);
+
+/// What a subscription in the index points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A key into this reactor's subscription slab.
+    Local(usize),
+    /// A peer reactor's interest; `weight` is its member count for queue groups.
+    Remote { reactor: u16, weight: u32 },
+}
+
+/// One subscription of one connection.
+pub struct Sub {
+    pub conn: usize,
+    pub sid: Box<[u8]>,
+    pub subject: Box<[u8]>,
+    pub queue: Option<Box<[u8]>>,
+    /// Auto-unsubscribe after this many deliveries (0 = never).
+    pub max: u64,
+    pub delivered: u64,
+}
+
+/// Requests other threads send a reactor.
+pub enum Control {
+    /// A socket accepted by reactor 0 for this reactor to serve.
+    Adopt(TcpStream, SocketAddr),
+    /// New options after a reload.
+    Reload(Arc<Options>),
+    /// Stop accepting and close every connection (shutdown).
+    Shutdown,
+    /// Lame duck: stop accepting; tell clients with an async INFO.
+    LameDuck,
+    /// Close up to this many clients (lame duck spreading).
+    CloseSome(usize),
+    /// Run a closure with read access to the reactor (monitoring snapshots).
+    Inspect(Box<dyn FnOnce(&Reactor) + Send>),
+}
+
+pub type Handle = ReactorHandle<Control>;
+
+/// Per-peer sending state.
+struct Peer {
+    handle: Handle,
+    /// Batches that did not fit in the channel, oldest first.
+    backlog: VecDeque<Batch>,
+    /// The batch being filled this turn.
+    current: Batch,
+    /// Highest interest sequence of ours this peer acknowledged.
+    acked: u64,
+    /// Highest interest sequence of theirs we applied (echoed back as `ack`).
+    applied: u64,
+    /// An ack is owed even if the batch has nothing else.
+    ack_owed: bool,
+}
+
+pub struct Reactor {
+    pub id: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    pub conns: Slab<Conn>,
+    pub subs: Slab<Sub>,
+    pub sublist: Sublist<Target>,
+    pub shared: Arc<Shared>,
+    pub opts: Arc<Options>,
+    inbox: Inbox<Control>,
+    wake: Arc<inbox::WakeFlag>,
+    peers: Vec<Option<Peer>>,
+    /// Handles of all reactors, indexed by id (for handing accepted sockets over).
+    all: Vec<Handle>,
+    next_target: usize,
+    scratch: Vec<u8>,
+    dirty: Vec<usize>,
+    pending_reads: Vec<usize>,
+    closing: Vec<usize>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// Local interest counts per (subject, queue), kept only when there are peers.
+    local_interest: FxHashMap<(Box<[u8]>, Option<Box<[u8]>>), u32>,
+    remote_interest: FxHashMap<(u16, Box<[u8]>, Option<Box<[u8]>>), u32>,
+    pending_interest: Vec<InterestChange>,
+    /// The interest sequence of the last batch round sent (0 = none yet).
+    interest_seq: u64,
+    /// Connections whose PONG waits for peers to acknowledge interest.
+    pong_waiters: Vec<usize>,
+    force_seq: bool,
+    /// Subscriptions that reached their auto-unsubscribe count during a delivery loop.
+    auto_unsub: Vec<usize>,
+    /// Reading paused because a peer channel is full.
+    backpressure: bool,
+    stopping: bool,
+    lame_duck: bool,
+    pub counters: Counters,
+}
+
+/// Counters of this reactor, published to the shared atomics once per turn.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+    pub slow_consumers: u64,
+    pub routed_out: u64,
+    pub routed_in: u64,
+    pub polls: u64,
+    pub events: u64,
+}
+
+impl Reactor {
+    /// Builds reactor `id`. `listener` is given to reactor 0 only.
+    pub fn new(
+        id: usize,
+        poll: Poll,
+        inbox: Inbox<Control>,
+        all: Vec<Handle>,
+        listener: Option<TcpListener>,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Reactor> {
+        let opts = shared.options();
+        let wake = all[id].wake.clone();
+        let peers = all
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                (i != id).then(|| Peer {
+                    handle: h.clone(),
+                    backlog: VecDeque::new(),
+                    current: Batch { from: id, ..Default::default() },
+                    acked: 0,
+                    applied: 0,
+                    ack_owed: false,
+                })
+            })
+            .collect();
+        let mut r = Reactor {
+            id,
+            poll,
+            listener,
+            conns: Slab::new(),
+            subs: Slab::new(),
+            sublist: Sublist::new(),
+            shared,
+            opts,
+            inbox,
+            wake,
+            peers,
+            all,
+            next_target: 0,
+            scratch: vec![0; SCRATCH_SIZE],
+            dirty: Vec::new(),
+            pending_reads: Vec::new(),
+            closing: Vec::new(),
+            timers: BinaryHeap::new(),
+            local_interest: FxHashMap::default(),
+            remote_interest: FxHashMap::default(),
+            pending_interest: Vec::new(),
+            interest_seq: 0,
+            pong_waiters: Vec::new(),
+            force_seq: false,
+            auto_unsub: Vec::new(),
+            backpressure: false,
+            stopping: false,
+            lame_duck: false,
+            counters: Counters::default(),
+        };
+        if let Some(l) = r.listener.as_mut() {
+            r.poll.registry().register(l, LISTENER, Interest::READABLE)?;
+        }
+        Ok(r)
+    }
+
+    pub fn has_peers(&self) -> bool {
+        self.all.len() > 1
+    }
+
+    /// Runs the event loop until shutdown completes.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    error!("reactor {}: poll failed: {e}", self.id);
+                    break;
+                }
+            }
+            self.counters.polls += 1;
+            for event in events.iter() {
+                self.counters.events += 1;
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    Token(t) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.on_readable(t);
+                        }
+                        if event.is_writable() {
+                            self.flush(t);
+                        }
+                    }
+                }
+            }
+            self.wake.clear();
+            self.drain_control();
+            self.drain_peers();
+            self.resume_reads();
+            self.fire_timers();
+            self.flush_dirty();
+            self.send_batches();
+            self.finish_closes();
+            self.shared.publish(self.id, &self.counters, self.conns.len(), self.subs.len());
+            if self.stopping && self.conns.is_empty() && self.peers_idle() {
+                break;
+            }
+        }
+        debug!("reactor {} stopped", self.id);
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.pending_reads.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        if self.backpressure || self.peers.iter().flatten().any(|p| !p.backlog.is_empty()) {
+            return Some(BACKPRESSURE_RETRY);
+        }
+        let now = Instant::now();
+        let mut t = self.timers.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+        if self.stopping {
+            t = Some(t.map_or(Duration::from_millis(50), |d| d.min(Duration::from_millis(50))));
+        }
+        t
+    }
+
+    fn peers_idle(&self) -> bool {
+        self.peers.iter().flatten().all(|p| p.backlog.is_empty())
+    }
+
+    // ----- accepting -------------------------------------------------------------------
+
+    fn accept_all(&mut self) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else { return };
+            match listener.accept() {
+                Ok((stream, addr)) => {
+                    let n = self.all.len();
+                    let target = self.next_target % n;
+                    self.next_target = self.next_target.wrapping_add(1);
+                    if target == self.id {
+                        self.adopt(stream, addr);
+                    } else if !self.all[target].send_control(Control::Adopt(stream, addr)) {
+                        warn!("reactor {target} is gone; dropping connection from {addr}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of file descriptors and similar: nats-server logs and retries.
+                    error!("Temporary Client Accept Error({e}), sleeping 10ms");
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes a newly accepted socket: sends INFO and starts its timers.
+    fn adopt(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        if self.stopping || self.lame_duck {
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let now = Instant::now();
+        let cid = self.shared.next_cid();
+        let opts = self.opts.clone();
+        let parser = Parser::new(Limits {
+            max_control_line: opts.max_control_line,
+            max_payload: opts.max_payload,
+        });
+        let entry = self.conns.vacant_entry();
+        let token = entry.key();
+        if let Err(e) = self.poll.registry().register(&mut stream, Token(token), Interest::READABLE) {
+            error!("{peer}: cannot register connection: {e}");
+            return;
+        }
+        let conn = entry.insert(Conn::new(cid, stream, peer, parser, now, opts.ping_interval));
+        let count = self.shared.client_opened();
+        debug!("{} - Client connection created", conn.label());
+        self.shared.info_for_client(cid, peer).write_to(&mut conn.out);
+        self.mark_dirty(token);
+        self.arm_timer(token);
+        // nats-server sends INFO first and only then checks the limit.
+        if opts.max_connections < 0 || (opts.max_connections > 0 && count > opts.max_connections) {
+            if let Some(c) = self.conns.get_mut(token) {
+                error!("{} - {}", c.label(), errors::MAX_CONNECTIONS);
+                c.queue_err(errors::MAX_CONNECTIONS);
+            }
+            self.close(token, CloseReason::MaxConnectionsExceeded);
+        }
+    }
+
+    // ----- reading ---------------------------------------------------------------------
+
+    fn on_readable(&mut self, token: usize) {
+        let mut budget = READ_BUDGET;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        loop {
+            let Some(conn) = self.conns.get_mut(token) else { break };
+            if conn.closing.is_some() || conn.read_paused || self.backpressure {
+                break;
+            }
+            if budget == 0 {
+                if !self.pending_reads.contains(&token) {
+                    self.pending_reads.push(token);
+                }
+                break;
+            }
+            match conn.read(&mut scratch) {
+                ReadOutcome::Data(n) => {
+                    budget = budget.saturating_sub(n);
+                    self.ingest(token, &scratch[..n]);
+                }
+                ReadOutcome::WouldBlock => break,
+                ReadOutcome::Eof => {
+                    self.close(token, CloseReason::ClientClosed);
+                    break;
+                }
+                ReadOutcome::Error(e) => {
+                    debug!("{} - Read error: {e}", conn.label());
+                    self.close(token, CloseReason::ReadError);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    /// Feeds freshly read bytes to a connection's parser.
+    fn ingest(&mut self, token: usize, fresh: &[u8]) {
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        if conn.inbuf.is_empty() {
+            let used = self.process(token, fresh);
+            if let Some(conn) = self.conns.get_mut(token) {
+                if conn.is_open() && used < fresh.len() {
+                    conn.inbuf.extend_from_slice(&fresh[used..]);
+                }
+            }
+        } else {
+            conn.inbuf.extend_from_slice(fresh);
+            if conn.parser.bytes_needed().is_some_and(|need| conn.inbuf.len() < need) {
+                return;
+            }
+            let data = std::mem::take(&mut conn.inbuf);
+            let used = self.process(token, &data);
+            if let Some(conn) = self.conns.get_mut(token) {
+                if conn.is_open() && used < data.len() {
+                    let mut data = data;
+                    data.drain(..used);
+                    if data.capacity() > 4 * SCRATCH_SIZE && data.len() < SCRATCH_SIZE {
+                        data.shrink_to(SCRATCH_SIZE);
+                    }
+                    conn.inbuf = data;
+                }
+            }
+        }
+    }
+
+    /// Parses and executes operations from `data`; returns the bytes consumed. Stops early
+    /// when the connection closes or pauses.
+    fn process(&mut self, token: usize, data: &[u8]) -> usize {
+        let mut pos = 0;
+        let (in_msgs_before, subs_before) = match self.conns.get(token) {
+            Some(c) => (c.stats.in_msgs, c.subs.len()),
+            None => return 0,
+        };
+        let mut activity = false;
+        while pos < data.len() {
+            let Some(conn) = self.conns.get_mut(token) else { return pos };
+            if conn.closing.is_some() || conn.read_paused {
+                break;
+            }
+            match conn.parser.parse(&data[pos..]) {
+                Ok(Status::Complete(op, used)) => {
+                    pos += used;
+                    if self.execute(token, op) {
+                        activity = true;
+                    }
+                }
+                Ok(Status::Incomplete) => break,
+                Err(e) => {
+                    self.parse_error(token, e, &data[pos..]);
+                    return data.len();
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(token) {
+            if activity || conn.stats.in_msgs != in_msgs_before || conn.subs.len() != subs_before {
+                conn.last_in = Instant::now();
+                conn.last_activity = std::time::SystemTime::now();
+            }
+        }
+        pos
+    }
+
+    fn resume_reads(&mut self) {
+        if self.backpressure {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_reads);
+        for token in pending {
+            self.on_readable(token);
+        }
+    }
+
+    // ----- writing ---------------------------------------------------------------------
+
+    pub(crate) fn mark_dirty(&mut self, token: usize) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(token);
+            }
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &token in &dirty {
+            if let Some(c) = self.conns.get_mut(token) {
+                c.dirty = false;
+            }
+            self.flush(token);
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn flush(&mut self, token: usize) {
+        let write_deadline = self.opts.write_deadline;
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        if conn.pending() == 0 && !conn.writable_armed {
+            return;
+        }
+        if conn.closing.is_some_and(|r| r.skips_flush()) {
+            return;
+        }
+        let before = conn.pending();
+        match conn.write_pending() {
+            Ok(true) => {
+                conn.write_deadline_at = None;
+                if conn.writable_armed {
+                    conn.writable_armed = false;
+                    let _ = self.poll.registry().reregister(&mut conn.stream, Token(token), Interest::READABLE);
+                }
+            }
+            Ok(false) => {
+                let now = Instant::now();
+                if conn.pending() < before || conn.write_deadline_at.is_none() {
+                    conn.write_deadline_at = Some(now + write_deadline);
+                    self.timers.push(Reverse((now + write_deadline, token, conn.cid)));
+                }
+                if !conn.writable_armed {
+                    conn.writable_armed = true;
+                    let _ = self.poll.registry().reregister(
+                        &mut conn.stream,
+                        Token(token),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                }
+            }
+            Err(e) => {
+                debug!("{} - Error flushing: {e}", conn.label());
+                self.close(token, CloseReason::WriteError);
+            }
+        }
+    }
+
+    // ----- closing ---------------------------------------------------------------------
+
+    /// Starts closing a connection: removes its subscriptions, stops reading, and leaves the
+    /// socket to drain. Idempotent.
+    pub(crate) fn close(&mut self, token: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        if conn.closing.is_some() {
+            return;
+        }
+        conn.closing = Some(reason);
+        conn.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+        conn.inbuf = Vec::new();
+        debug!("{} - Client connection closed: {reason}", conn.label());
+        let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
+        let record = ClosedClient::from_conn(conn, reason);
+        for key in sids {
+            self.remove_sub(key);
+        }
+        self.shared.client_closed(record);
+        self.closing.push(token);
+        self.mark_dirty(token);
+    }
+
+    fn finish_closes(&mut self) {
+        if self.closing.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let closing = std::mem::take(&mut self.closing);
+        for token in closing {
+            let done = match self.conns.get(token) {
+                None => continue,
+                Some(c) => {
+                    c.pending() == 0
+                        || c.closing.is_some_and(|r| r.skips_flush())
+                        || c.drain_deadline.is_some_and(|d| d <= now)
+                }
+            };
+            if done {
+                let mut conn = self.conns.remove(token);
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+            } else {
+                self.closing.push(token);
+            }
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------------------
+
+    pub(crate) fn arm_timer(&mut self, token: usize) {
+        if let Some(c) = self.conns.get(token) {
+            self.timers.push(Reverse((c.next_deadline(), token, c.cid)));
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, token, cid))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get(token) else { continue };
+            if conn.cid != cid {
+                continue;
+            }
+            // Entries are not removed when a deadline moves; a stale one just re-arms.
+            if conn.next_deadline() > now {
+                if conn.next_deadline() != at {
+                    self.arm_timer(token);
+                }
+                continue;
+            }
+            self.on_deadline(token, now);
+            self.arm_timer(token);
+        }
+    }
+
+    fn on_deadline(&mut self, token: usize, now: Instant) {
+        let opts = self.opts.clone();
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        if conn.closing.is_some() {
+            if conn.drain_deadline.is_some_and(|d| d <= now) {
+                // finish_closes drops it this turn.
+                conn.out_pos = conn.out.len();
+            }
+            return;
+        }
+        if conn.auth_deadline.is_some_and(|d| d <= now) {
+            conn.auth_deadline = None;
+            conn.queue_err(errors::AUTH_TIMEOUT);
+            debug!("{} - {}", conn.label(), errors::AUTH_TIMEOUT);
+            self.close(token, CloseReason::AuthenticationTimeout);
+            return;
+        }
+        if conn.write_deadline_at.is_some_and(|d| d <= now) {
+            conn.write_deadline_at = None;
+            info!(
+                "{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with {} chunks of {} total bytes.",
+                conn.label(),
+                opts.write_deadline,
+                1,
+                conn.pending()
+            );
+            self.counters.slow_consumers += 1;
+            self.close(token, CloseReason::SlowConsumerWriteDeadline);
+            return;
+        }
+        if conn.ping_at <= now {
+            self.ping_timer(token, now);
+        }
+    }
+
+    /// nats-server's `processPingTimer`: skip the PING when the client was recently active
+    /// and an RTT is known; close as stale after `ping_max` unanswered PINGs.
+    fn ping_timer(&mut self, token: usize, now: Instant) {
+        let opts = self.opts.clone();
+        let Some(conn) = self.conns.get_mut(token) else { return };
+        conn.ping_at = now + opts.ping_interval;
+        let need_rtt = conn.rtt.is_none() || conn.rtt_start.is_none_or(|s| now.duration_since(s) > Duration::from_secs(3600));
+        if now.duration_since(conn.last_in) < opts.ping_interval && !need_rtt {
+            debug!("{} - Delaying PING due to remote client data or ping", conn.label());
+            return;
+        }
+        if conn.pings_out + 1 > opts.ping_max {
+            debug!("{} - Stale Client Connection - Closing", conn.label());
+            conn.queue_err(errors::STALE_CONNECTION);
+            self.close(token, CloseReason::StaleConnection);
+            return;
+        }
+        conn.pings_out += 1;
+        conn.rtt_start = Some(now);
+        conn.out.extend_from_slice(crate::proto::PING);
+        if log::log_enabled!(log::Level::Trace) {
+            trace!("{} - ->> [PING]", conn.label());
+        }
+        self.mark_dirty(token);
+    }
+
+    // ----- control ---------------------------------------------------------------------
+
+    fn drain_control(&mut self) {
+        while let Ok(msg) = self.inbox.control.try_recv() {
+            match msg {
+                Control::Adopt(stream, addr) => self.adopt(stream, addr),
+                Control::Reload(opts) => self.reload(opts),
+                Control::Shutdown => self.shutdown(),
+                Control::LameDuck => self.enter_lame_duck(),
+                Control::CloseSome(n) => self.close_some(n),
+                Control::Inspect(f) => f(self),
+            }
+        }
+    }
+
+    fn reload(&mut self, opts: Arc<Options>) {
+        let limits = Limits { max_control_line: opts.max_control_line, max_payload: opts.max_payload };
+        for (_, c) in self.conns.iter_mut() {
+            c.parser.set_limits(Limits { max_control_line: limits.max_control_line, max_payload: limits.max_payload });
+        }
+        self.opts = opts;
+    }
+
+    fn stop_listening(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stopping = true;
+        self.stop_listening();
+        let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
+        for t in tokens {
+            self.close(t, CloseReason::ServerShutdown);
+        }
+    }
+
+    fn enter_lame_duck(&mut self) {
+        self.lame_duck = true;
+        self.stop_listening();
+        let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
+        for t in tokens {
+            let Some(c) = self.conns.get_mut(t) else { continue };
+            if c.is_open() && c.opts.protocol >= 1 {
+                let mut info = self.shared.info_for_client(c.cid, c.peer);
+                info.ldm = true;
+                info.write_to(&mut c.out);
+                self.mark_dirty(t);
+            }
+        }
+    }
+
+    fn close_some(&mut self, n: usize) {
+        let tokens: Vec<usize> =
+            self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).take(n).collect();
+        for t in tokens {
+            self.close(t, CloseReason::ServerShutdown);
+        }
+    }
+
+    // ----- peers -----------------------------------------------------------------------
+
+    fn drain_peers(&mut self) {
+        while let Ok(batch) = self.inbox.data.try_recv() {
+            self.apply_batch(batch);
+        }
+    }
+
+    fn apply_batch(&mut self, batch: Batch) {
+        let from = batch.from;
+        for change in batch.interest {
+            self.apply_remote_interest(from as u16, change);
+        }
+        if let Some(Some(peer)) = self.peers.get_mut(from) {
+            if batch.interest_seq > peer.applied {
+                peer.applied = batch.interest_seq;
+                peer.ack_owed = true;
+            }
+            if batch.ack > peer.acked {
+                peer.acked = batch.ack;
+            }
+        }
+        if !batch.msgs.is_empty() {
+            self.deliver_routed(&batch.msgs);
+        }
+        self.release_pongs();
+    }
+
+    fn apply_remote_interest(&mut self, from: u16, change: InterestChange) {
+        let key = (from, change.subject, change.queue);
+        let old = self.remote_interest.get(&key).copied().unwrap_or(0);
+        if old == change.weight {
+            return;
+        }
+        let (subject, queue) = (&key.1, key.2.as_deref());
+        if old > 0 {
+            self.sublist.remove(subject, queue, Target::Remote { reactor: from, weight: old });
+        }
+        if change.weight > 0 {
+            if self.sublist.insert(subject, queue, Target::Remote { reactor: from, weight: change.weight }).is_err() {
+                return;
+            }
+            self.remote_interest.insert(key, change.weight);
+        } else {
+            self.remote_interest.remove(&key);
+        }
+    }
+
+    /// The lowest interest sequence all peers have acknowledged.
+    fn min_acked(&self) -> u64 {
+        self.peers.iter().flatten().map(|p| p.acked).min().unwrap_or(u64::MAX)
+    }
+
+    /// Sends the PONGs that were waiting for peers to learn this reactor's interest.
+    fn release_pongs(&mut self) {
+        if self.pong_waiters.is_empty() {
+            return;
+        }
+        let acked = self.min_acked();
+        let waiters = std::mem::take(&mut self.pong_waiters);
+        for token in waiters {
+            let Some(c) = self.conns.get_mut(token) else { continue };
+            if c.needs_interest_seq > acked {
+                self.pong_waiters.push(token);
+                continue;
+            }
+            for _ in 0..c.deferred_pongs {
+                c.out.extend_from_slice(crate::proto::PONG);
+            }
+            c.deferred_pongs = 0;
+            c.read_paused = false;
+            self.mark_dirty(token);
+            // Input that arrived behind the PING is still in `inbuf`; read the socket too.
+            if !self.pending_reads.contains(&token) {
+                self.pending_reads.push(token);
+            }
+            let data = std::mem::take(&mut self.conns[token].inbuf);
+            if !data.is_empty() {
+                let used = self.process(token, &data);
+                if let Some(c) = self.conns.get_mut(token) {
+                    if c.is_open() && used < data.len() {
+                        c.inbuf = data[used..].to_vec();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends this turn's batch to every peer that has something (or is owed an ack).
+    fn send_batches(&mut self) {
+        if !self.has_peers() {
+            return;
+        }
+        let changes = std::mem::take(&mut self.pending_interest);
+        let bump = !changes.is_empty() || self.force_seq;
+        if bump {
+            self.interest_seq += 1;
+            self.force_seq = false;
+        }
+        let seq = self.interest_seq;
+        let mut blocked = false;
+        for peer in self.peers.iter_mut().flatten() {
+            if bump {
+                peer.current.interest.extend(changes.iter().cloned());
+                peer.current.interest_seq = seq;
+            }
+            if peer.ack_owed {
+                peer.current.ack = peer.applied;
+                peer.ack_owed = false;
+            }
+            let has_ack = peer.current.ack > 0;
+            if !peer.current.is_empty() || bump || has_ack {
+                let mut batch = std::mem::replace(&mut peer.current, Batch { from: self.id, ..Default::default() });
+                batch.interest_seq = seq;
+                peer.backlog.push_back(batch);
+            }
+            while let Some(batch) = peer.backlog.pop_front() {
+                match peer.handle.try_send(batch) {
+                    Ok(()) => peer.handle.wake.wake(),
+                    Err(batch) => {
+                        peer.backlog.push_front(batch);
+                        peer.handle.wake.wake();
+                        break;
+                    }
+                }
+            }
+            if !peer.backlog.is_empty() {
+                blocked = true;
+            }
+        }
+        if self.backpressure && !blocked {
+            // Reads were paused for every connection; revisit them all.
+            self.pending_reads.extend(self.conns.iter().map(|(t, _)| t));
+        }
+        self.backpressure = blocked;
+    }
+
+    /// Queues a message for a peer, starting a new batch when the current one is large.
+    pub(crate) fn route_to(&mut self, reactor: usize, msg: &crate::proto::Message<'_>, plain: bool, queues: &[&[u8]]) {
+        let id = self.id;
+        let Some(Some(peer)) = self.peers.get_mut(reactor) else { return };
+        inbox::encode_msg(&mut peer.current.msgs, msg, plain, queues);
+        self.counters.routed_out += 1;
+        if peer.current.msgs.len() >= inbox::MAX_BATCH_BYTES {
+            let batch = std::mem::replace(&mut peer.current, Batch { from: id, ..Default::default() });
+            peer.backlog.push_back(batch);
+        }
+    }
+
+    /// Records a change of local interest for the peers (first/last plain subscriber on a
+    /// subject, or a queue group's member count).
+    pub(crate) fn note_interest(&mut self, subject: &[u8], queue: Option<&[u8]>, delta: i32) {
+        if !self.has_peers() {
+            return;
+        }
+        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
+        let count = self.local_interest.entry(key.clone()).or_insert(0);
+        let old = *count;
+        let new = if delta > 0 { old + 1 } else { old.saturating_sub(1) };
+        *count = new;
+        if new == 0 {
+            self.local_interest.remove(&key);
+        }
+        let announce = match queue {
+            None => (old == 0) != (new == 0),
+            Some(_) => old != new,
+        };
+        if announce {
+            let weight = if queue.is_some() { new } else { (new > 0) as u32 };
+            self.pending_interest.push(InterestChange { subject: key.0, queue: key.1, weight });
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests: the real `natrium` binary driven by real NATS clients.
