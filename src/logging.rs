@@ -34,7 +34,11 @@ pub struct LogConfig {
 
 enum Sink {
     Stderr,
-    File { file: File, path: PathBuf, written: u64 },
+    File {
+        file: File,
+        path: PathBuf,
+        written: u64,
+    },
 }
 
 struct State {
@@ -52,7 +56,13 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 fn logger() -> &'static Logger {
     LOGGER.get_or_init(|| Logger {
         pid: std::process::id(),
-        state: Mutex::new(State { config: LogConfig { time: true, ..Default::default() }, sink: Sink::Stderr }),
+        state: Mutex::new(State {
+            config: LogConfig {
+                time: true,
+                ..Default::default()
+            },
+            sink: Sink::Stderr,
+        }),
     })
 }
 
@@ -96,7 +106,11 @@ fn open_file(path: &Path) -> Result<Sink, String> {
         .open(path)
         .map_err(|e| format!("error opening log file {}: {e}", path.display()))?;
     let written = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok(Sink::File { file, path: path.to_path_buf(), written })
+    Ok(Sink::File {
+        file,
+        path: path.to_path_buf(),
+        written,
+    })
 }
 
 /// Logs a fatal error as `[FTL]` and exits with status 1, as nats-server's `Fatalf` does.
@@ -124,7 +138,11 @@ impl Logger {
             Sink::Stderr => {
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
-            Sink::File { file, path, written } => {
+            Sink::File {
+                file,
+                path,
+                written,
+            } => {
                 if file.write_all(line.as_bytes()).is_ok() {
                     *written += line.len() as u64;
                 }
@@ -163,13 +181,22 @@ fn purge_backups(path: &Path, keep: usize) {
     let (Some(dir), Some(base)) = (path.parent(), path.file_name().and_then(|b| b.to_str())) else {
         return;
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let prefix = format!("{base}.");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut backups: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.strip_prefix(&prefix).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit() || b == b'.')))
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        })
         .collect();
     // The timestamp suffix sorts chronologically.
     backups.sort();
@@ -199,9 +226,13 @@ fn format_line(pid: u32, config: &LogConfig, label: &str, msg: &str) -> String {
     }
     if config.time {
         let stamp = if config.utc {
-            chrono::Utc::now().format("%Y/%m/%d %H:%M:%S%.6f").to_string()
+            chrono::Utc::now()
+                .format("%Y/%m/%d %H:%M:%S%.6f")
+                .to_string()
         } else {
-            chrono::Local::now().format("%Y/%m/%d %H:%M:%S%.6f").to_string()
+            chrono::Local::now()
+                .format("%Y/%m/%d %H:%M:%S%.6f")
+                .to_string()
         };
         format!("[{pid}] {stamp} [{label}] {msg}\n")
     } else {
@@ -235,9 +266,16 @@ mod tests {
 
     #[test]
     fn text_line_shapes() {
-        let cfg = LogConfig { time: false, ..Default::default() };
+        let cfg = LogConfig {
+            time: false,
+            ..Default::default()
+        };
         assert_eq!(format_line(42, &cfg, "INF", "hello"), "[42] [INF] hello\n");
-        let cfg = LogConfig { time: true, utc: true, ..Default::default() };
+        let cfg = LogConfig {
+            time: true,
+            utc: true,
+            ..Default::default()
+        };
         let line = format_line(42, &cfg, "WRN", "x");
         // [42] 2026/11/26 14:38:12.521010 [WRN] x
         let parts: Vec<&str> = line.trim_end().split(' ').collect();
@@ -249,7 +287,11 @@ mod tests {
 
     #[test]
     fn json_line() {
-        let cfg = LogConfig { json: true, utc: true, ..Default::default() };
+        let cfg = LogConfig {
+            json: true,
+            utc: true,
+            ..Default::default()
+        };
         let line = format_line(7, &cfg, "ERR", "boom \"quoted\"");
         let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(v["level"], "error");

@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     let command = match cli::parse(&args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "natrium: {e}\nRun 'natrium --help' for the options.");
+            let _ = writeln!(
+                std::io::stderr(),
+                "natrium: {e}\nRun 'natrium --help' for the options."
+            );
             return ExitCode::from(1);
         }
     };
@@ -31,7 +34,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Version => {
-            let _ = writeln!(std::io::stdout(), "natrium: v{VERSION} (nats-server v{NATS_COMPAT_VERSION} compatible)");
+            let _ = writeln!(
+                std::io::stdout(),
+                "natrium: v{VERSION} (nats-server v{NATS_COMPAT_VERSION} compatible)"
+            );
             ExitCode::SUCCESS
         }
         Command::Bench(_) => {
@@ -39,7 +45,10 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Command::Signal { command, .. } => {
-            let _ = writeln!(std::io::stderr(), "natrium: --signal {command} is not supported yet");
+            let _ = writeln!(
+                std::io::stderr(),
+                "natrium: --signal {command} is not supported yet"
+            );
             ExitCode::from(1)
         }
         Command::CheckConfig(flags) => match load_options(&flags) {
@@ -60,7 +69,10 @@ fn main() -> ExitCode {
 fn load_options(flags: &Flags) -> Result<Options, String> {
     let mut opts = Options::default();
     if let Some(path) = &flags.config_file {
-        return Err(format!("configuration file {} : config files are not supported yet", path.display()));
+        return Err(format!(
+            "configuration file {} : config files are not supported yet",
+            path.display()
+        ));
     }
     flags.apply(&mut opts);
     Ok(opts)
@@ -83,19 +95,26 @@ fn run(flags: &Flags) -> ExitCode {
     let opts = match load_options(flags) {
         Ok(o) => o,
         Err(e) => {
-            let _ = logging::configure(&LogConfig { time: true, ..Default::default() });
+            let _ = logging::configure(&LogConfig {
+                time: true,
+                ..Default::default()
+            });
             logging::fatal(&e);
         }
     };
     if let Err(e) = logging::configure(&log_config(&opts)) {
-        let _ = logging::configure(&LogConfig { time: true, ..Default::default() });
+        let _ = logging::configure(&LogConfig {
+            time: true,
+            ..Default::default()
+        });
         logging::fatal(&e);
     }
     // Register for signals before anything can be waited on, so none is missed.
-    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]) {
-        Ok(s) => s,
-        Err(e) => logging::fatal(&format!("cannot install signal handlers: {e}")),
-    };
+    let mut signals =
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]) {
+            Ok(s) => s,
+            Err(e) => logging::fatal(&format!("cannot install signal handlers: {e}")),
+        };
     let pid_file = opts.pid_file.clone();
     let server = match Server::start(opts) {
         Ok(s) => s,
@@ -108,16 +127,23 @@ fn run(flags: &Flags) -> ExitCode {
     }
     info!("Server is ready");
 
-    let mut server = Some(server);
+    let server = std::sync::Arc::new(server);
     let mut lame_duck = false;
+    let signals_handle = signals.handle();
     for sig in signals.forever() {
         match sig {
+            SIGTERM if lame_duck => {
+                // nats-server ignores SIGTERM once lame duck mode has started.
+            }
             SIGINT | SIGTERM => {
-                if sig == SIGTERM && lame_duck {
-                    // nats-server ignores SIGTERM once lame duck mode has started.
-                    continue;
-                }
-                info!("Trapped \"{}\" signal", if sig == SIGINT { "interrupt" } else { "terminated" });
+                info!(
+                    "Trapped \"{}\" signal",
+                    if sig == SIGINT {
+                        "interrupt"
+                    } else {
+                        "terminated"
+                    }
+                );
                 break;
             }
             SIGUSR1 => {
@@ -127,25 +153,21 @@ fn run(flags: &Flags) -> ExitCode {
                 }
             }
             SIGHUP => warn!("Reload is not supported yet"),
-            SIGUSR2 => {
-                if !lame_duck {
-                    lame_duck = true;
-                    if let Some(s) = server.take() {
-                        let handle = std::thread::spawn(move || s.lame_duck());
-                        // Lame duck ends in shutdown; exit when it is done.
-                        let _ = handle.join();
-                        cleanup(&pid_file);
-                        info!("Server Exiting..");
-                        return ExitCode::SUCCESS;
-                    }
-                }
+            SIGUSR2 if !lame_duck => {
+                lame_duck = true;
+                let (server, handle) = (server.clone(), signals_handle.clone());
+                // Lame duck ends in shutdown; closing the signal iterator then ends main.
+                std::thread::spawn(move || {
+                    server.lame_duck();
+                    handle.close();
+                });
             }
             _ => {}
         }
     }
-    info!("Initiating Shutdown...");
-    if let Some(s) = server.take() {
-        s.shutdown();
+    if !server.is_stopped() {
+        info!("Initiating Shutdown...");
+        server.shutdown();
     }
     cleanup(&pid_file);
     info!("Server Exiting..");

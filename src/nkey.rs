@@ -13,6 +13,8 @@ mod tests {
         let id = super::server_id();
         assert_eq!(id.len(), 56);
         assert!(id.starts_with('N'));
-        assert!(id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
     }
 }

@@ -87,11 +87,18 @@ pub struct Shared {
     closed: Mutex<VecDeque<ClosedClient>>,
     pub lame_duck: AtomicBool,
     pub shutting_down: AtomicBool,
+    /// Bumped by a reactor after it has queued interest changes for its peers. A reactor
+    /// that sees it move drains its channel before routing a publish, so a subscription
+    /// any reactor has processed is visible to every publish processed after it.
+    pub interest_epoch: AtomicU64,
 }
 
 impl Shared {
     pub fn options(&self) -> Arc<Options> {
-        self.options.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_options(&self, opts: Arc<Options>) {
@@ -126,7 +133,12 @@ impl Shared {
     }
 
     pub fn closed_clients(&self) -> Vec<ClosedClient> {
-        self.closed.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The INFO a new client gets.
@@ -158,7 +170,10 @@ impl Shared {
 
     /// Sums a counter over all reactors.
     pub fn total(&self, f: impl Fn(&ReactorStats) -> &AtomicU64) -> u64 {
-        self.stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
+        self.stats
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -166,7 +181,7 @@ impl Shared {
 pub struct Server {
     pub shared: Arc<Shared>,
     handles: Vec<Handle>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     client_addr: SocketAddr,
 }
 
@@ -208,15 +223,29 @@ impl Server {
     pub fn start(opts: Options) -> Result<Server, String> {
         opts.validate()?;
         let opts = Arc::new(opts);
-        let addr = resolve(&opts.host, opts.port)
-            .map_err(|e| format!("Error listening on port: {}:{}, {:?}", opts.host, opts.port, e))?;
-        let std_listener = bind(addr)
-            .map_err(|e| format!("Error listening on port: {}:{}, {:?}", opts.host, opts.port, e.to_string()))?;
+        let addr = resolve(&opts.host, opts.port).map_err(|e| {
+            format!(
+                "Error listening on port: {}:{}, {:?}",
+                opts.host, opts.port, e
+            )
+        })?;
+        let std_listener = bind(addr).map_err(|e| {
+            format!(
+                "Error listening on port: {}:{}, {:?}",
+                opts.host,
+                opts.port,
+                e.to_string()
+            )
+        })?;
         let client_addr = std_listener.local_addr().map_err(|e| e.to_string())?;
         let listener = mio::net::TcpListener::from_std(std_listener);
 
         let server_id = crate::nkey::server_id();
-        let server_name = if opts.server_name.is_empty() { server_id.clone() } else { opts.server_name.clone() };
+        let server_name = if opts.server_name.is_empty() {
+            server_id.clone()
+        } else {
+            opts.server_name.clone()
+        };
         let n = opts.reactor_count().min(reactor::MAX_REACTORS);
         let info = ServerInfo {
             server_id: server_id.clone(),
@@ -243,6 +272,7 @@ impl Server {
             closed: Mutex::new(VecDeque::new()),
             lame_duck: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
+            interest_epoch: AtomicU64::new(0),
         });
 
         info!("Starting natrium");
@@ -259,7 +289,8 @@ impl Server {
         let mut inboxes = Vec::with_capacity(n);
         for _ in 0..n {
             let poll = mio::Poll::new().map_err(|e| e.to_string())?;
-            let waker = mio::Waker::new(poll.registry(), mio::Token(usize::MAX)).map_err(|e| e.to_string())?;
+            let waker = mio::Waker::new(poll.registry(), mio::Token(usize::MAX))
+                .map_err(|e| e.to_string())?;
             let (h, inbox) = reactor::inbox::channels(waker);
             polls.push(poll);
             handles.push(h);
@@ -268,16 +299,31 @@ impl Server {
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
         for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
-            let r = Reactor::new(id, poll, inbox, handles.clone(), listener.take(), shared.clone())
-                .map_err(|e| e.to_string())?;
+            let r = Reactor::new(
+                id,
+                poll,
+                inbox,
+                handles.clone(),
+                listener.take(),
+                shared.clone(),
+            )
+            .map_err(|e| e.to_string())?;
             let t = std::thread::Builder::new()
                 .name(format!("reactor-{id}"))
                 .spawn(move || r.run())
                 .map_err(|e| e.to_string())?;
             threads.push(t);
         }
-        info!("Listening for client connections on {}", host_port(&client_addr));
-        Ok(Server { shared, handles, threads, client_addr })
+        info!(
+            "Listening for client connections on {}",
+            host_port(&client_addr)
+        );
+        Ok(Server {
+            shared,
+            handles,
+            threads: Mutex::new(threads),
+            client_addr,
+        })
     }
 
     pub fn client_addr(&self) -> SocketAddr {
@@ -307,13 +353,16 @@ impl Server {
 
     /// Lame duck mode: stop accepting, tell clients, wait the grace period, then close the
     /// clients spread over the rest of the duration, and shut down.
-    pub fn lame_duck(self) {
+    pub fn lame_duck(&self) {
         let opts = self.shared.options();
         self.shared.lame_duck.store(true, Ordering::Release);
         info!("Entering lame duck mode, stop accepting new clients");
         self.broadcast(|| Control::LameDuck);
         let grace = opts.lame_duck_grace_period;
-        let duration = opts.lame_duck_duration.saturating_sub(grace).max(Duration::from_secs(1));
+        let duration = opts
+            .lame_duck_duration
+            .saturating_sub(grace)
+            .max(Duration::from_secs(1));
         std::thread::sleep(grace);
         let total = self.shared.client_count().max(0) as u64;
         if total > 0 {
@@ -335,17 +384,22 @@ impl Server {
     }
 
     /// Stops accepting, closes every connection after flushing it, and waits for the reactors.
-    pub fn shutdown(self) {
+    pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::Release);
         self.broadcast(|| Control::Shutdown);
-        for t in self.threads {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
             let _ = t.join();
         }
     }
 
-    /// True while every reactor thread runs.
-    pub fn is_running(&self) -> bool {
-        self.threads.iter().all(|t| !t.is_finished())
+    /// True once `shutdown` has completed (or every reactor thread has ended).
+    pub fn is_stopped(&self) -> bool {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|t| t.is_finished())
     }
 }
 

@@ -22,7 +22,10 @@ pub enum Command {
     HelpTls,
     Version,
     /// `-sl/--signal <cmd>[=<pid|pidfile>]`.
-    Signal { command: String, target: Option<String> },
+    Signal {
+        command: String,
+        target: Option<String>,
+    },
     /// `natrium bench …`: the load generator; the rest of the arguments are its own.
     Bench(Vec<String>),
 }
@@ -171,9 +174,14 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "P" | "pid" | "ports_file_dir" | "m" | "http_port" | "ms" | "https_port" | "c"
         | "config" | "sl" | "signal" | "l" | "log" | "log_size_limit" | "log_format" | "r"
         | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
-        | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval"
-        | "ping_max" | "write_deadline" | "reactors" => Value,
-        _ => return NOT_YET.iter().find(|(n, _, _)| *n == name).map(|(_, k, _)| *k),
+        | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
+        | "write_deadline" | "reactors" => Value,
+        _ => {
+            return NOT_YET
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, k, _)| *k)
+        }
     })
 }
 
@@ -326,7 +334,8 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, CliError> {
 }
 
 fn parse_int(name: &str, v: &str) -> Result<i64, CliError> {
-    v.parse::<i64>().map_err(|_| invalid(name, v, "parse error"))
+    v.parse::<i64>()
+        .map_err(|_| invalid(name, v, "parse error"))
 }
 
 fn non_negative(name: &str, n: i64) -> Result<u64, CliError> {
@@ -439,7 +448,10 @@ mod tests {
     #[test]
     fn go_flag_forms() {
         let o = run("-p 4333 --addr 127.0.0.1 -n srv");
-        assert_eq!((o.port, o.host.as_str(), o.server_name.as_str()), (4333, "127.0.0.1", "srv"));
+        assert_eq!(
+            (o.port, o.host.as_str(), o.server_name.as_str()),
+            (4333, "127.0.0.1", "srv")
+        );
         let o = run("--port=-1 -a=::1");
         assert_eq!((o.port, o.host.as_str()), (0, "::1"));
         let o = run("-DV");
@@ -460,8 +472,14 @@ mod tests {
         assert!(matches!(parse(&args("-h")), Ok(Command::Help)));
         assert!(matches!(parse(&args("--version")), Ok(Command::Version)));
         assert!(matches!(parse(&args("version")), Ok(Command::Version)));
-        assert!(matches!(parse(&args("-t -c x.conf")), Ok(Command::CheckConfig(_))));
-        assert!(matches!(parse(&args("bench --help")), Ok(Command::Bench(_))));
+        assert!(matches!(
+            parse(&args("-t -c x.conf")),
+            Ok(Command::CheckConfig(_))
+        ));
+        assert!(matches!(
+            parse(&args("bench --help")),
+            Ok(Command::Bench(_))
+        ));
         match parse(&args("-sl reload=/tmp/x.pid")) {
             Ok(Command::Signal { command, target }) => {
                 assert_eq!(command, "reload");
@@ -477,9 +495,18 @@ mod tests {
             parse(&args("-x")).unwrap_err().0,
             "flag provided but not defined: -x"
         );
-        assert_eq!(parse(&args("-p")).unwrap_err().0, "flag needs an argument: -p");
-        assert!(parse(&args("-p abc")).unwrap_err().0.contains("invalid value \"abc\""));
-        assert_eq!(parse(&args("foo")).unwrap_err().0, "unrecognized command: \"foo\"");
+        assert_eq!(
+            parse(&args("-p")).unwrap_err().0,
+            "flag needs an argument: -p"
+        );
+        assert!(parse(&args("-p abc"))
+            .unwrap_err()
+            .0
+            .contains("invalid value \"abc\""));
+        assert_eq!(
+            parse(&args("foo")).unwrap_err().0,
+            "unrecognized command: \"foo\""
+        );
         assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
     }
 }

@@ -1,7 +1,3507 @@
-//! Temporary stand-in until the nats conf reader lands.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let mul = match unit { "ns" => 1e-9, "us" | "µs" => 1e-6, "ms" => 1e-3, "s" | "" => 1.0, "m" => 60.0, "h" => 3600.0, _ => return Err(format!("invalid duration {s:?}")) };
-    Ok(std::time::Duration::from_secs_f64(n * mul))
+//! Reader for the nats configuration-file format, as nats-server's `conf/lex.go` and
+//! `conf/parse.go` accept it.
+//!
+//! This module owns turning config text into a tree of [`Value`]s that remember where they
+//! were written ([`Pos`]), resolving `$variables` and `include` directives, and Go-compatible
+//! duration parsing ([`parse_duration`]) for the option keys that take durations. It knows
+//! nothing about option names: mapping keys onto server options is someone else's job.
+//!
+//! # Grammar
+//! ```text
+//! document := item*              ; the whole file may be wrapped in { } (JSON files)
+//! item     := '{' item* '}' | comment | entry
+//! entry    := key ws* (sep)? value end | 'include' blank+ path end
+//! sep      := '=' | ':'          ; or nothing: `port 4222`, `authorization { … }`
+//! key      := bare-key | "…" | '…'   ; a bare key runs to whitespace, '=' or ':'
+//! value    := map | array | "dq string" | 'raw string' | ( block ) | number | size
+//!           | datetime | bool | $variable | bare string
+//! map      := '{' (entry)* '}'   ; entries end at ',', ';', newline or the '}'
+//! array    := '[' (value (',' | newline))* ']'
+//! end      := ',' | ';' | newline | comment | EOF (| '}' closing the enclosing braces)
+//! comment  := '#' … | '//' …     ; to the end of the line, where a key or an end may stand
+//! ```
+//! Values, as nats lexes them:
+//! - A *bare string* runs to a newline, space, tab, `,`, `;`, `]` or `}` (so `#`, `:`, `=`
+//!   and `{` may appear inside: `nats://a:b@host:4222`). A `'` also ends it (and is
+//!   dropped). Backslash escapes work inside bare strings as inside `"…"`.
+//!   `true/false/yes/no/on/off` (any case) are booleans; a leading `$` makes a variable.
+//! - `"…"` may span lines; escapes `\t \n \r \" \\ \xXX` (and `\uXXXX`, see below).
+//!   `'…'` is raw. `(` starts a block string that ends at a `)` alone on its own line.
+//! - Numbers: `123`, `-5`, `1.5`, with a size suffix `1k` (×1000), `1kb`/`1ki`/`1kib`
+//!   (×1024), likewise m, g, t, p, e, any case. `127.0.0.1:4222` and `1.2.3` (two dots)
+//!   are strings; `3xyz`, `1Ghz`, `1_000` are strings. `2016-05-04T18:53:41Z` is a datetime.
+//! - `$NAME` resolves through the enclosing maps, innermost first (only keys written before
+//!   the reference), then the environment, whose value is parsed as a config value. A value
+//!   like `$2a$11$…` (bcrypt) is a literal string.
+//! - `include path` parses another file (relative to the including file's directory) on
+//!   its own and merges its keys into the current map.
+//!
+//! Duplicate keys are kept in order; [`Map::get`] returns the last (nats: later wins).
+//!
+//! # Deliberate differences from nats-server
+//! Read differently although nats accepts them:
+//! - A number directly followed by `]` is a number: `[1, 2]` and `[1k]` hold Ints (nats
+//!   lexes `2` and `1k` there as strings).
+//! - A leading UTF-8 byte-order mark is skipped (nats makes it part of the first key); bytes
+//!   that are not UTF-8 are read as U+FFFD (so a Latin-1 comment is harmless).
+//!
+//! Errors here although nats accepts them (each a sign of a broken file):
+//! - `\x` escapes that do not form UTF-8; a lone `/` after a value or before a map key
+//!   (nats skips or drops it); a lone quote at the very end of the file.
+//! - `{ key = }` and `{ key }` (nats then assigns the enclosing map to `key`); unknown size
+//!   suffixes such as `1kbb` (nats drops the key) and size overflow such as `16EB` (nats
+//!   wraps around).
+//! - Includes of anything but a regular file of at most [`MAX_FILE_SIZE`] bytes.
+//!
+//! Accepted here although nats rejects them:
+//! - `\uXXXX` escapes (JSON generators emit them); `$2b$`/`$2x$`/`$2y$` bcrypt hashes like
+//!   `$2a$`; a value starting with `/` in an array (`[/a, /b]`); a value starting with a
+//!   non-ASCII digit is a string (nats tries a number and fails).
+//! - Top-level braces are fully transparent (`{ {a=1} b=2 }`), and a file may end inside
+//!   them with or without a newline after the last value (nats: only with one).
+//! - A block string's closing `)` may be followed by `\r\n` as well as `\n` or EOF.
+//!
+//! Errors instead of crashes or hangs: include cycles, nesting deeper than [`MAX_DEPTH`],
+//! NUL bytes (nats reads NUL as end of input) and `$variable` expansions that would
+//! multiply beyond a fixed memory budget.
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Deepest nesting of maps, arrays, top-level braces, includes and environment expansions
+/// accepted: deeper input is an error rather than a stack overflow.
+pub const MAX_DEPTH: usize = 256;
+/// Longest chain of files including one another.
+pub const MAX_INCLUDE_DEPTH: usize = 32;
+/// Largest config file, or included file, that is read.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+/// Approximate bytes that `$variable` copies may add in all, so that a small input
+/// referencing variables that reference variables cannot exhaust memory.
+const EXPANSION_BUDGET: usize = 64 * 1024 * 1024;
+/// Rough heap cost of one value node, used against [`EXPANSION_BUDGET`].
+const NODE_COST: usize = std::mem::size_of::<Spanned<Value>>();
+
+/// Where something was written: file name (as given), 1-based line and column (in chars).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pos {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// A value with the position of its first character (for strings, the opening quote).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+/// A parsed config value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    /// Integers, with size suffixes already applied (`1MB` = 1048576).
+    Int(i64),
+    Float(f64),
+    String(String),
+    /// A Zulu datetime literal (`2006-01-02T15:04:05Z`) as written; it has been validated.
+    DateTime(String),
+    Array(Vec<Spanned<Value>>),
+    Map(Map),
+}
+
+impl Value {
+    /// The kind of value, for error messages ("expected an integer, got a string").
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::DateTime(_) => "datetime",
+            Value::Array(_) => "array",
+            Value::Map(_) => "map",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&Map> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Spanned<Value>]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A map's entries in the order written; duplicates are kept (see [`Map::get`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Map {
+    pub entries: Vec<(Spanned<String>, Spanned<Value>)>,
+}
+
+impl Map {
+    pub fn new() -> Map {
+        Map::default()
+    }
+
+    /// The value of `key`, compared case-insensitively as nats-server's option handling
+    /// does; when a key is repeated the last one wins, as in nats.
+    pub fn get(&self, key: &str) -> Option<&Spanned<Value>> {
+        self.get_entry(key).map(|(_, v)| v)
+    }
+
+    /// Like [`Map::get`] but also gives the key as written, with its position.
+    pub fn get_entry(&self, key: &str) -> Option<&(Spanned<String>, Spanned<Value>)> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| eq_ignore_case(&k.value, key))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(Spanned<String>, Spanned<Value>)> {
+        self.entries.iter()
+    }
+}
+
+/// Unicode case-insensitive comparison without allocating (Go's `strings.ToLower` on both).
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// One problem found in a config, at a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfError {
+    pub pos: Pos,
+    pub msg: String,
+}
+
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.msg)
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// Parses config text. `file_name` is only used in positions; `include`s are resolved
+/// relative to the current directory. Variables fall back to the process environment.
+pub fn parse_str(text: &str, file_name: &str) -> Result<Map, Vec<ConfError>> {
+    parse_str_with_env(text, file_name, &process_env)
+}
+
+/// [`parse_str`] with the environment supplied by `env` (for tests and embedding).
+pub fn parse_str_with_env(
+    text: &str,
+    file_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Map, Vec<ConfError>> {
+    let mut shared = Shared::new(env);
+    let parser = Parser::new(
+        text,
+        Arc::from(file_name),
+        PathBuf::from("."),
+        0,
+        &mut shared,
+    );
+    finish(parser.run())
+}
+
+/// Reads and parses a config file; `include`s are relative to that file's directory.
+pub fn parse_file(path: &Path) -> Result<Map, Vec<ConfError>> {
+    parse_file_with_env(path, &process_env)
+}
+
+/// [`parse_file`] with the environment supplied by `env`.
+pub fn parse_file_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Map, Vec<ConfError>> {
+    let file: Arc<str> = Arc::from(path.display().to_string());
+    // The top file may be a pipe (`-c <(…)`), so only includes must be regular files.
+    let text = read_config(path, false).map_err(|e| {
+        vec![ConfError {
+            pos: Pos {
+                file: file.clone(),
+                line: 1,
+                col: 1,
+            },
+            msg: format!("error opening config file: {e}"),
+        }]
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut shared = Shared::new(env);
+    shared
+        .includes
+        .push(fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+    finish(Parser::new(&text, file, base, 0, &mut shared).run())
+}
+
+fn finish((map, errors): (Map, Vec<ConfError>)) -> Result<Map, Vec<ConfError>> {
+    if errors.is_empty() {
+        Ok(map)
+    } else {
+        Err(errors)
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    // std may panic on such names; no environment variable can have them anyway.
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return None;
+    }
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Reads a whole config file, bounded in size. Non-UTF-8 bytes become U+FFFD, so a
+/// Latin-1 comment does not make a config that nats accepts unreadable.
+fn read_config(path: &Path, regular_only: bool) -> Result<String, String> {
+    let shown = path.display();
+    let file = fs::File::open(path).map_err(|e| format!("cannot open '{shown}': {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read '{shown}': {e}"))?;
+    if meta.is_dir() {
+        return Err(format!("'{shown}' is a directory"));
+    }
+    // A fifo or device (/dev/stdin, /dev/zero) could block or never end.
+    if regular_only && !meta.is_file() {
+        return Err(format!("'{shown}' is not a regular file"));
+    }
+    let mut buf = Vec::new();
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read '{shown}': {e}"))?;
+    if buf.len() as u64 > MAX_FILE_SIZE {
+        return Err(format!("'{shown}' is larger than {MAX_FILE_SIZE} bytes"));
+    }
+    Ok(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// nats joins an include onto the including file's directory with Go's `filepath.Join`,
+/// which keeps even an absolute include path under that directory; so do we.
+fn join_include(base: &Path, include: &str) -> PathBuf {
+    let mut path = base.to_path_buf();
+    for comp in Path::new(include).components() {
+        match comp {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            other => path.push(other.as_os_str()),
+        }
+    }
+    path
+}
+
+/// State shared by a parse and the parses of its includes and environment values.
+struct Shared<'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    /// Canonical paths of the files being parsed, outermost first (include cycles).
+    includes: Vec<PathBuf>,
+    /// Environment variables being expanded, outermost first (reference cycles).
+    env_refs: Vec<String>,
+    /// What `$variable` copies may still cost.
+    budget: usize,
+}
+
+impl<'e> Shared<'e> {
+    fn new(env: &'e dyn Fn(&str) -> Option<String>) -> Self {
+        Shared {
+            env,
+            includes: Vec::new(),
+            env_refs: Vec::new(),
+            budget: EXPANSION_BUDGET,
+        }
+    }
+}
+
+/// A position in the text being parsed.
+#[derive(Clone, Copy)]
+struct Cursor<'a> {
+    src: &'a str,
+    off: usize,
+    line: u32,
+    col: u32,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        self.src.get(self.off..).unwrap_or("")
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn peek2(&self) -> Option<char> {
+        let mut it = self.rest().chars();
+        it.next();
+        it.next()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.off += c.len_utf8();
+        if c == '\n' {
+            self.line = self.line.saturating_add(1);
+            self.col = 1;
+        } else {
+            self.col = self.col.saturating_add(1);
+        }
+        Some(c)
+    }
+}
+
+/// Marks a syntax error that stops the parse; the error itself is in `Parser::errors`.
+struct Fatal;
+type PResult<T> = Result<T, Fatal>;
+
+/// Where an entry stands: the rules for what ends its value differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// The file's top level: a `}` after a value is ignored (lexTopValueEnd).
+    Top,
+    /// Inside top-level braces (JSON-style files): a `}` closes them.
+    Block,
+    /// Inside a `{ }` map value.
+    Map,
+}
+
+/// Where a value stands: the whitespace allowed before it differs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VCtx {
+    /// After a top-level or block key: spaces and tabs only, a newline is an error.
+    Top,
+    /// After a map key: any whitespace.
+    Map,
+    /// In an array (whitespace and comments already skipped).
+    Array,
+}
+
+impl Ctx {
+    fn value_ctx(self) -> VCtx {
+        match self {
+            Ctx::Top | Ctx::Block => VCtx::Top,
+            Ctx::Map => VCtx::Map,
+        }
+    }
+}
+
+struct Parser<'a, 's, 'e> {
+    cur: Cursor<'a>,
+    file: Arc<str>,
+    /// Directory includes are resolved against.
+    base_dir: PathBuf,
+    /// Current nesting (maps, arrays, braces, plus the includes/env parses around us).
+    depth: usize,
+    /// The maps being built, outermost first: the scopes `$variables` are looked up in.
+    scopes: Vec<Map>,
+    errors: Vec<ConfError>,
+    shared: &'s mut Shared<'e>,
+}
+
+impl<'a, 's, 'e> Parser<'a, 's, 'e> {
+    fn new(
+        src: &'a str,
+        file: Arc<str>,
+        base_dir: PathBuf,
+        depth: usize,
+        shared: &'s mut Shared<'e>,
+    ) -> Self {
+        Parser {
+            cur: Cursor {
+                src,
+                off: 0,
+                line: 1,
+                col: 1,
+            },
+            file,
+            base_dir,
+            depth,
+            scopes: Vec::new(),
+            errors: Vec::new(),
+            shared,
+        }
+    }
+
+    /// Parses the whole text into its top-level map, collecting every error found.
+    fn run(mut self) -> (Map, Vec<ConfError>) {
+        // Editors on Windows add a byte-order mark; nats would make it part of the first key.
+        if self.cur.rest().starts_with('\u{feff}') {
+            self.cur.off += '\u{feff}'.len_utf8();
+        }
+        // nats lexes NUL as end of input and then fails ("Unexpected EOF"); refuse it upfront.
+        if let Some(i) = self.cur.rest().find('\0') {
+            let mut at = self.cur;
+            let end = self.cur.off + i;
+            while at.off < end && at.bump().is_some() {}
+            let pos = self.pos_of(&at);
+            self.error(pos, "unexpected NUL character");
+            return (Map::default(), self.errors);
+        }
+        self.scopes.push(Map::default());
+        // A fatal error has already been recorded; what was parsed so far is dropped anyway.
+        let _ = self.parse_items(None);
+        let map = self.scopes.pop().unwrap_or_default();
+        (map, self.errors)
+    }
+
+    fn pos(&self) -> Pos {
+        self.pos_of(&self.cur)
+    }
+
+    fn pos_of(&self, at: &Cursor<'_>) -> Pos {
+        Pos {
+            file: self.file.clone(),
+            line: at.line,
+            col: at.col,
+        }
+    }
+
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.cur.src.get(start..end).unwrap_or("")
+    }
+
+    fn error(&mut self, pos: Pos, msg: impl Into<String>) {
+        self.errors.push(ConfError {
+            pos,
+            msg: msg.into(),
+        });
+    }
+
+    fn fatal(&mut self, pos: Pos, msg: impl Into<String>) -> Fatal {
+        self.error(pos, msg);
+        Fatal
+    }
+
+    /// Enters one nesting level, refusing to go deeper than [`MAX_DEPTH`].
+    fn enter(&mut self, pos: &Pos) -> PResult<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.fatal(
+                pos.clone(),
+                format!("nesting is deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn skip_ws(&mut self) {
+        while self.cur.peek().is_some_and(char::is_whitespace) {
+            self.cur.bump();
+        }
+    }
+
+    fn skip_blank(&mut self) {
+        while matches!(self.cur.peek(), Some(' ' | '\t')) {
+            self.cur.bump();
+        }
+    }
+
+    fn at_comment(&self) -> bool {
+        match self.cur.peek() {
+            Some('#') => true,
+            Some('/') => self.cur.peek2() == Some('/'),
+            _ => false,
+        }
+    }
+
+    /// Skips a comment up to, not including, the end of its line.
+    fn skip_comment(&mut self) {
+        while !matches!(self.cur.peek(), None | Some('\n' | '\r')) {
+            self.cur.bump();
+        }
+    }
+
+    fn lone_slash(&mut self) -> Fatal {
+        let pos = self.pos();
+        self.fatal(pos, "Unexpected '/': comments start with '#' or '//'")
+    }
+
+    /// Top-level items, or the items inside top-level braces when `open` is the `{`
+    /// (lexTop / lexBlockStart). Braces here only group: their keys go to the top map.
+    fn parse_items(&mut self, open: Option<&Pos>) -> PResult<()> {
+        loop {
+            self.skip_ws();
+            let pos = self.pos();
+            match self.cur.peek() {
+                // nats accepts a file that ends inside top-level braces.
+                None => return Ok(()),
+                Some(_) if self.at_comment() => self.skip_comment(),
+                Some('/') => return Err(self.lone_slash()),
+                Some('{') => {
+                    self.cur.bump();
+                    self.enter(&pos)?;
+                    let r = self.parse_items(Some(&pos));
+                    self.depth -= 1;
+                    r?;
+                }
+                Some('}') if open.is_some() => {
+                    self.cur.bump();
+                    return Ok(());
+                }
+                Some(_) => {
+                    let ctx = if open.is_some() { Ctx::Block } else { Ctx::Top };
+                    self.parse_entry(ctx)?;
+                }
+            }
+        }
+    }
+
+    /// `key [sep] value end`, or an include directive. The cursor is on the key's first char.
+    fn parse_entry(&mut self, ctx: Ctx) -> PResult<()> {
+        let kpos = self.pos();
+        let (key, bare) = self.parse_key(&kpos)?;
+        // lex.go keyCheckKeyword: a bare `include` followed by whitespace is the directive.
+        if bare
+            && key.eq_ignore_ascii_case("include")
+            && self.cur.peek().is_some_and(char::is_whitespace)
+        {
+            self.parse_include()?;
+            return self.value_end(ctx);
+        }
+        // lexKeyEnd: any whitespace, newlines included, may separate a key from its value.
+        self.skip_ws();
+        match self.cur.peek() {
+            None => {
+                // JSON-style files may end with a stray `}`, which nats lexes as a key.
+                if ctx == Ctx::Top && bare && key == "}" {
+                    return Ok(());
+                }
+                // In a map, the map's loop reports the missing '}'.
+                if ctx == Ctx::Map {
+                    return Ok(());
+                }
+                return Err(
+                    self.fatal(kpos, format!("config is invalid: key '{key}' has no value"))
+                );
+            }
+            Some(':' | '=') => {
+                self.cur.bump();
+            }
+            Some(_) => {}
+        }
+        if let Some(value) = self.parse_value(ctx.value_ctx(), &key)? {
+            if let Some(scope) = self.scopes.last_mut() {
+                scope.entries.push((
+                    Spanned {
+                        value: key,
+                        pos: kpos,
+                    },
+                    value,
+                ));
+            }
+        }
+        self.value_end(ctx)
+    }
+
+    /// A key: quoted (no escapes) or bare (up to whitespace, '=' or ':'). Returns whether
+    /// it was bare.
+    fn parse_key(&mut self, kpos: &Pos) -> PResult<(String, bool)> {
+        match self.cur.peek() {
+            Some(c @ (':' | '=')) => {
+                Err(self.fatal(kpos.clone(), format!("Unexpected key separator '{c}'")))
+            }
+            Some(q @ ('"' | '\'')) => {
+                self.cur.bump();
+                let start = self.cur.off;
+                loop {
+                    match self.cur.peek() {
+                        None => {
+                            return Err(self
+                                .fatal(kpos.clone(), "Unexpected EOF: quoted key is not closed"))
+                        }
+                        Some(c) if c == q => {
+                            let key = self.slice(start, self.cur.off).to_string();
+                            self.cur.bump();
+                            return Ok((key, false));
+                        }
+                        Some(_) => {
+                            self.cur.bump();
+                        }
+                    }
+                }
+            }
+            _ => {
+                let start = self.cur.off;
+                while let Some(c) = self.cur.peek() {
+                    if c.is_whitespace() || c == ':' || c == '=' {
+                        break;
+                    }
+                    self.cur.bump();
+                }
+                Ok((self.slice(start, self.cur.off).to_string(), true))
+            }
+        }
+    }
+
+    /// What may follow a value (lexTopValueEnd / lexBlockValueEnd / lexMapValueEnd).
+    fn value_end(&mut self, ctx: Ctx) -> PResult<()> {
+        loop {
+            self.skip_blank();
+            let pos = self.pos();
+            match self.cur.peek() {
+                // A comment runs to the end of the line, which then ends the value.
+                Some(_) if self.at_comment() => self.skip_comment(),
+                // EOF: fine at top level and in braces; a map reports it is not closed.
+                None => return Ok(()),
+                Some('\n' | '\r' | ';' | ',') => {
+                    self.cur.bump();
+                    return Ok(());
+                }
+                Some('}') => {
+                    // At top level nats treats a '}' after a value as a terminator.
+                    if ctx == Ctx::Top {
+                        self.cur.bump();
+                    }
+                    return Ok(());
+                }
+                Some(c) => {
+                    let msg = match ctx {
+                        Ctx::Top => format!(
+                            "Expected a top-level value to end with a new line, comment or EOF, \
+                             but got {} instead.",
+                            show(c)
+                        ),
+                        Ctx::Block => format!(
+                            "Expected a block-level value to end with a new line, comment or \
+                             EOF, but got {} instead.",
+                            show(c)
+                        ),
+                        Ctx::Map => format!(
+                            "Expected a map value terminator ',' or a map terminator '}}', \
+                             but got {} instead.",
+                            show(c)
+                        ),
+                    };
+                    return Err(self.fatal(pos, msg));
+                }
+            }
+        }
+    }
+
+    /// A value (lexValue). `Ok(None)` means an error was recorded but parsing can go on
+    /// (undefined variable, bad number, …); the entry is then left out.
+    fn parse_value(&mut self, vctx: VCtx, key: &str) -> PResult<Option<Spanned<Value>>> {
+        match vctx {
+            VCtx::Top => {
+                self.skip_blank();
+                if matches!(self.cur.peek(), Some('\n' | '\r')) {
+                    let pos = self.pos();
+                    return Err(self.fatal(pos, "Expected value but found new line"));
+                }
+            }
+            VCtx::Map => {
+                self.skip_ws();
+                let pos = self.pos();
+                match self.cur.peek() {
+                    Some(',') => {
+                        return Err(self.fatal(pos, "Unexpected map value terminator ','."))
+                    }
+                    Some('}') => {
+                        return Err(self.fatal(
+                            pos,
+                            format!("Expected a value for key '{key}' but found '}}'"),
+                        ))
+                    }
+                    // The map's loop reports the missing '}'.
+                    None => return Ok(None),
+                    _ => {}
+                }
+            }
+            VCtx::Array => self.skip_blank(),
+        }
+        let pos = self.pos();
+        let value = match self.cur.peek() {
+            Some('[') => Value::Array(self.parse_array(&pos)?),
+            Some('{') => Value::Map(self.parse_map(&pos)?),
+            Some('"') => match self.parse_dq_string(&pos)? {
+                Some(s) => Value::String(s),
+                None => return Ok(None),
+            },
+            Some('\'') => Value::String(self.parse_sq_string(&pos)?),
+            Some('(') => Value::String(self.parse_block_string(&pos)?),
+            Some('-') => return self.parse_number(pos, true),
+            Some(c) if c.is_ascii_digit() => return self.parse_number(pos, false),
+            Some('.') => return Err(self.fatal(pos, "Floats must start with a digit")),
+            _ => return self.parse_bare(pos),
+        };
+        Ok(Some(Spanned { value, pos }))
+    }
+
+    /// An unquoted value (lexString): a string, a boolean or a `$variable`.
+    fn parse_bare(&mut self, pos: Pos) -> PResult<Option<Spanned<Value>>> {
+        let mut out = Vec::new();
+        let mut escaped = false;
+        let mut quote_ended = false;
+        loop {
+            match self.cur.peek() {
+                None | Some('\n' | '\r' | ';' | ',' | ']' | '}' | ' ' | '\t') => break,
+                Some('\\') => {
+                    let epos = self.pos();
+                    self.cur.bump();
+                    self.parse_escape(&epos, &mut out)?;
+                    escaped = true;
+                }
+                // lexString: a stray single quote ends the string and is dropped.
+                Some('\'') => {
+                    self.cur.bump();
+                    quote_ended = true;
+                    break;
+                }
+                Some(c) => {
+                    self.cur.bump();
+                    push_char(&mut out, c);
+                }
+            }
+        }
+        let Some(text) = self.utf8(out, &pos) else {
+            return Ok(None);
+        };
+        // nats only recognises booleans and variables in strings written plainly.
+        if !escaped && !quote_ended {
+            let b = match text.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" => Some(true),
+                "false" | "no" | "off" => Some(false),
+                _ => None,
+            };
+            if let Some(b) = b {
+                return Ok(Some(Spanned {
+                    value: Value::Bool(b),
+                    pos,
+                }));
+            }
+            if let Some(name) = text.strip_prefix('$') {
+                return Ok(self.resolve_variable(name, &pos));
+            }
+        }
+        Ok(Some(Spanned {
+            value: Value::String(text),
+            pos,
+        }))
+    }
+
+    /// Bytes from a string with escapes; `\x` escapes could have made them invalid UTF-8.
+    fn utf8(&mut self, bytes: Vec<u8>, pos: &Pos) -> Option<String> {
+        match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.error(
+                    pos.clone(),
+                    "string is not valid UTF-8 (check its \\x escapes)",
+                );
+                None
+            }
+        }
+    }
+
+    /// The escape after a backslash (at `epos`), appended to `out` (lexStringEscape).
+    fn parse_escape(&mut self, epos: &Pos, out: &mut Vec<u8>) -> PResult<()> {
+        let simple = match self.cur.peek() {
+            Some('t') => Some(b'\t'),
+            Some('n') => Some(b'\n'),
+            Some('r') => Some(b'\r'),
+            Some('"') => Some(b'"'),
+            Some('\\') => Some(b'\\'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            self.cur.bump();
+            out.push(b);
+            return Ok(());
+        }
+        match self.cur.bump() {
+            Some('x') => {
+                let v = self.hex_digits(epos, 2, "\\x")?;
+                // Two hex digits always fit a byte.
+                out.push(u8::try_from(v).unwrap_or(0));
+                Ok(())
+            }
+            Some('u') => {
+                let hi = self.hex_digits(epos, 4, "\\u")?;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    // A UTF-16 surrogate pair, as JSON writes characters beyond the BMP.
+                    if self.cur.rest().starts_with("\\u") {
+                        self.cur.bump();
+                        self.cur.bump();
+                        let lo = self.hex_digits(epos, 4, "\\u")?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return Err(
+                                self.fatal(epos.clone(), "unpaired surrogate in \\u escape")
+                            );
+                        }
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    } else {
+                        return Err(self.fatal(epos.clone(), "unpaired surrogate in \\u escape"));
+                    }
+                } else {
+                    hi
+                };
+                match char::from_u32(code) {
+                    Some(c) => {
+                        push_char(out, c);
+                        Ok(())
+                    }
+                    None => Err(self.fatal(epos.clone(), "unpaired surrogate in \\u escape")),
+                }
+            }
+            Some(c) => Err(self.fatal(
+                epos.clone(),
+                format!(
+                    "Invalid escape character {}. Only the following escape characters are \
+                     allowed: \\xXX, \\uXXXX, \\t, \\n, \\r, \\\", \\\\.",
+                    show(c)
+                ),
+            )),
+            None => Err(self.fatal(epos.clone(), "Unexpected EOF after '\\'")),
+        }
+    }
+
+    /// `n` hex digits of an escape (lexStringBinary), consumed only when all are valid.
+    fn hex_digits(&mut self, epos: &Pos, n: usize, what: &str) -> PResult<u32> {
+        let digits: Vec<Option<char>> = {
+            let mut it = self.cur.rest().chars();
+            (0..n).map(|_| it.next()).collect()
+        };
+        if digits.iter().any(|c| matches!(c, None | Some('\n' | '\r'))) {
+            return Err(self.fatal(
+                epos.clone(),
+                format!(
+                    "Expected {} hexadecimal digits after '{what}', but hit end of line",
+                    if n == 2 { "two" } else { "four" }
+                ),
+            ));
+        }
+        let mut v = 0u32;
+        for c in digits.iter().flatten() {
+            match c.to_digit(16) {
+                Some(d) => v = v * 16 + d,
+                None => {
+                    let got: String = digits.iter().flatten().collect();
+                    return Err(self.fatal(
+                        epos.clone(),
+                        format!(
+                            "Expected {} hexadecimal digits after '{what}', but got '{got}'",
+                            if n == 2 { "two" } else { "four" }
+                        ),
+                    ));
+                }
+            }
+        }
+        for _ in 0..n {
+            self.cur.bump();
+        }
+        Ok(v)
+    }
+
+    /// `"…"`, with escapes, possibly over several lines (lexDubQuotedString).
+    fn parse_dq_string(&mut self, open: &Pos) -> PResult<Option<String>> {
+        self.cur.bump();
+        let mut out = Vec::new();
+        loop {
+            match self.cur.peek() {
+                None => {
+                    return Err(self.fatal(
+                        open.clone(),
+                        "Unexpected EOF: double-quoted string is not closed",
+                    ))
+                }
+                Some('"') => {
+                    self.cur.bump();
+                    return Ok(self.utf8(out, open));
+                }
+                Some('\\') => {
+                    let epos = self.pos();
+                    self.cur.bump();
+                    self.parse_escape(&epos, &mut out)?;
+                }
+                Some(c) => {
+                    self.cur.bump();
+                    push_char(&mut out, c);
+                }
+            }
+        }
+    }
+
+    /// `'…'`, raw (lexQuotedString).
+    fn parse_sq_string(&mut self, open: &Pos) -> PResult<String> {
+        self.cur.bump();
+        let start = self.cur.off;
+        loop {
+            match self.cur.peek() {
+                None => {
+                    return Err(self.fatal(
+                        open.clone(),
+                        "Unexpected EOF: single-quoted string is not closed",
+                    ))
+                }
+                Some('\'') => {
+                    let s = self.slice(start, self.cur.off).to_string();
+                    self.cur.bump();
+                    return Ok(s);
+                }
+                Some(_) => {
+                    self.cur.bump();
+                }
+            }
+        }
+    }
+
+    /// `( … )` block string (lexBlock): everything up to a `)` alone at the start of a
+    /// line, raw; the text keeps the newline after `(` and the one before `)`.
+    fn parse_block_string(&mut self, open: &Pos) -> PResult<String> {
+        self.cur.bump();
+        let start = self.cur.off;
+        let mut prev = '(';
+        loop {
+            let here = self.cur.off;
+            match self.cur.bump() {
+                None => {
+                    return Err(self.fatal(
+                        open.clone(),
+                        "Unexpected EOF processing block: '(' needs a ')' alone on a line",
+                    ))
+                }
+                Some(')')
+                    if prev == '\n' && matches!(self.cur.peek(), None | Some('\n' | '\r')) =>
+                {
+                    return Ok(self.slice(start, here).to_string());
+                }
+                Some(c) => prev = c,
+            }
+        }
+    }
+
+    /// A value starting with a digit or '-' (lexNumberOrDateOrStringOrIP, lexNegNumber,
+    /// lexConvenientNumber, lexFloat, lexIPAddr, lexDateAfterYear).
+    fn parse_number(&mut self, pos: Pos, neg: bool) -> PResult<Option<Spanned<Value>>> {
+        let save = self.cur;
+        let start = self.cur.off;
+        if neg {
+            self.cur.bump();
+            match self.cur.peek() {
+                Some(c) if c.is_ascii_digit() => {}
+                Some('.') => {
+                    let at = self.pos();
+                    return Err(self.fatal(at, "Floats must start with a digit, not '.'."));
+                }
+                other => {
+                    let at = self.pos();
+                    return Err(
+                        self.fatal(at, format!("Expected a digit but got {}.", show_opt(other)))
+                    );
+                }
+            }
+        }
+        let digits_start = self.cur.off;
+        while self.cur.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.cur.bump();
+        }
+        let ndigits = self.cur.off - digits_start;
+        match self.cur.peek() {
+            Some('-') if !neg => {
+                if ndigits != 4 {
+                    return Err(self.fatal(pos, "All ISO8601 dates must be in full Zulu form."));
+                }
+                return self.parse_datetime(pos, start);
+            }
+            Some('.') => {
+                self.cur.bump();
+                match self.cur.peek() {
+                    Some(c) if c.is_ascii_digit() => {}
+                    other => {
+                        let at = self.pos();
+                        return Err(self.fatal(
+                            at,
+                            format!(
+                                "Floats must have a digit after the '.', but got {} instead.",
+                                show_opt(other)
+                            ),
+                        ));
+                    }
+                }
+                while self.cur.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.cur.bump();
+                }
+                if self.cur.peek() == Some('.') {
+                    // A second dot: an address such as 127.0.0.1:4222, kept as a string.
+                    while self
+                        .cur
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_digit() || matches!(c, '.' | ':' | '-'))
+                    {
+                        self.cur.bump();
+                    }
+                    let text = self.slice(start, self.cur.off).to_string();
+                    return Ok(Some(Spanned {
+                        value: Value::String(text),
+                        pos,
+                    }));
+                }
+                let text = self.slice(start, self.cur.off);
+                return Ok(self.float_value(text, pos));
+            }
+            Some(c) if is_size_suffix(c) => {
+                self.cur.bump();
+                while matches!(self.cur.peek(), Some('b' | 'B' | 'i' | 'I')) {
+                    self.cur.bump();
+                }
+                let next = self.cur.peek();
+                // `1k5` is the integer 1k, then an error at '5' from the value's end.
+                if !(ends_number(next) || next.is_some_and(|c| c.is_ascii_digit())) {
+                    // `1Ghz`, `2Pie`: a string after all.
+                    self.cur = save;
+                    return self.parse_bare(pos);
+                }
+            }
+            next => {
+                // A negative number stops at anything (the value's end judges it); a
+                // positive one followed by other text is a string (`3xyz`, `12:30`).
+                if !neg && !ends_number(next) {
+                    self.cur = save;
+                    return self.parse_bare(pos);
+                }
+            }
+        }
+        let text = self.slice(start, self.cur.off);
+        Ok(self.int_value(text, pos))
+    }
+
+    /// The rest of `YYYY-MM-DDTHH:MM:SSZ` after the year; the cursor is on the first '-'.
+    fn parse_datetime(&mut self, pos: Pos, start: usize) -> PResult<Option<Spanned<Value>>> {
+        for want in "-00-00T00:00:00Z".chars() {
+            let at = self.pos();
+            let got = self.cur.peek();
+            if want == '0' {
+                if !got.is_some_and(|c| c.is_ascii_digit()) {
+                    return Err(self.fatal(
+                        at,
+                        format!(
+                            "Expected digit in ISO8601 datetime, but found {} instead.",
+                            show_opt(got)
+                        ),
+                    ));
+                }
+            } else if got != Some(want) {
+                return Err(self.fatal(
+                    at,
+                    format!(
+                        "Expected '{want}' in ISO8601 datetime, but found {} instead.",
+                        show_opt(got)
+                    ),
+                ));
+            }
+            self.cur.bump();
+        }
+        let text = self.slice(start, self.cur.off).to_string();
+        if !valid_zulu(&text) {
+            self.error(
+                pos,
+                format!("expected Zulu formatted DateTime, but got '{text}'"),
+            );
+            return Ok(None);
+        }
+        Ok(Some(Spanned {
+            value: Value::DateTime(text),
+            pos,
+        }))
+    }
+
+    /// An integer with an optional size suffix (parse.go itemInteger).
+    fn int_value(&mut self, text: &str, pos: Pos) -> Option<Spanned<Value>> {
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(text.len());
+        let (digits, suffix) = text.split_at(split);
+        let Ok(n) = digits.parse::<i64>() else {
+            // The lexer only lets an optional '-' and digits through, so this is overflow.
+            self.error(pos, format!("integer '{text}' is out of the range"));
+            return None;
+        };
+        let Some(mult) = size_multiplier(suffix) else {
+            self.error(
+                pos,
+                format!(
+                    "invalid size suffix '{suffix}' in '{text}': expected k, m, g, t, p or e \
+                     (powers of 1000), or kb/ki/kib, mb/mi/mib, … (powers of 1024)"
+                ),
+            );
+            return None;
+        };
+        match n.checked_mul(mult) {
+            Some(v) => Some(Spanned {
+                value: Value::Int(v),
+                pos,
+            }),
+            None => {
+                self.error(pos, format!("integer '{text}' is out of the range"));
+                None
+            }
+        }
+    }
+
+    fn float_value(&mut self, text: &str, pos: Pos) -> Option<Spanned<Value>> {
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Some(Spanned {
+                value: Value::Float(f),
+                pos,
+            }),
+            _ => {
+                self.error(pos, format!("float '{text}' is out of the range"));
+                None
+            }
+        }
+    }
+
+    /// `[ … ]` (lexArrayValue / lexArrayValueEnd). The cursor is on '['.
+    fn parse_array(&mut self, open: &Pos) -> PResult<Vec<Spanned<Value>>> {
+        self.cur.bump();
+        self.enter(open)?;
+        let r = self.parse_array_items(open);
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_array_items(&mut self, open: &Pos) -> PResult<Vec<Spanned<Value>>> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws();
+            let pos = self.pos();
+            match self.cur.peek() {
+                None => return Err(self.unclosed(open, "array", '[')),
+                Some(_) if self.at_comment() => {
+                    self.skip_comment();
+                    continue;
+                }
+                Some(',') => return Err(self.fatal(pos, "Unexpected array value terminator ','.")),
+                Some(']') => {
+                    self.cur.bump();
+                    return Ok(items);
+                }
+                Some(_) => {}
+            }
+            if let Some(v) = self.parse_value(VCtx::Array, "")? {
+                items.push(v);
+            }
+            loop {
+                self.skip_blank();
+                let pos = self.pos();
+                match self.cur.peek() {
+                    Some(_) if self.at_comment() => self.skip_comment(),
+                    Some(',' | '\n' | '\r') => {
+                        self.cur.bump();
+                        break;
+                    }
+                    Some(']') => {
+                        self.cur.bump();
+                        return Ok(items);
+                    }
+                    None => return Err(self.unclosed(open, "array", '[')),
+                    Some(c) => {
+                        return Err(self.fatal(
+                            pos,
+                            format!(
+                                "Expected an array value terminator ',' or an array \
+                                 terminator ']', but got {} instead.",
+                                show(c)
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `{ … }` as a value (lexMapKeyStart …). The cursor is on '{'. The map is a scope for
+    /// variables while it is being built.
+    fn parse_map(&mut self, open: &Pos) -> PResult<Map> {
+        self.cur.bump();
+        self.enter(open)?;
+        self.scopes.push(Map::default());
+        let r = self.parse_map_entries(open);
+        let map = self.scopes.pop().unwrap_or_default();
+        self.depth -= 1;
+        r.map(|()| map)
+    }
+
+    fn parse_map_entries(&mut self, open: &Pos) -> PResult<()> {
+        loop {
+            self.skip_ws();
+            let pos = self.pos();
+            match self.cur.peek() {
+                None => return Err(self.unclosed(open, "map", '{')),
+                Some('}') => {
+                    self.cur.bump();
+                    return Ok(());
+                }
+                Some(_) if self.at_comment() => self.skip_comment(),
+                Some('/') => return Err(self.lone_slash()),
+                Some(']') => {
+                    return Err(self.fatal(pos, "Unexpected array end ']' processing map."))
+                }
+                Some(_) => self.parse_entry(Ctx::Map)?,
+            }
+        }
+    }
+
+    fn unclosed(&mut self, open: &Pos, what: &str, c: char) -> Fatal {
+        self.fatal(
+            open.clone(),
+            format!("Unexpected EOF processing {what}: '{c}' is not closed"),
+        )
+    }
+
+    /// The path after `include` (lexIncludeStart / lexInclude), then the include itself.
+    fn parse_include(&mut self) -> PResult<()> {
+        self.skip_blank();
+        let pos = self.pos();
+        let path = match self.cur.peek() {
+            Some(q @ ('\'' | '"')) => {
+                self.cur.bump();
+                let start = self.cur.off;
+                loop {
+                    match self.cur.peek() {
+                        None => {
+                            let msg = if q == '"' {
+                                "Unexpected EOF in double quoted include"
+                            } else {
+                                "Unexpected EOF in quoted include"
+                            };
+                            return Err(self.fatal(pos, msg));
+                        }
+                        Some(c) if c == q => break,
+                        Some(_) => {
+                            self.cur.bump();
+                        }
+                    }
+                }
+                let path = self.slice(start, self.cur.off);
+                self.cur.bump();
+                path
+            }
+            Some('[') => {
+                return Err(self.fatal(pos, "Expected include value but found start of an array"))
+            }
+            Some('{') => {
+                return Err(self.fatal(pos, "Expected include value but found start of a map"))
+            }
+            Some('(') => {
+                return Err(self.fatal(pos, "Expected include value but found start of a block"))
+            }
+            Some(c) if c.is_ascii_digit() || c == '-' => {
+                return Err(self.fatal(pos, "Expected include value but found start of a number"))
+            }
+            Some('\\') => {
+                return Err(self.fatal(pos, "Expected include value but found escape sequence"))
+            }
+            Some('\n' | '\r') => {
+                return Err(self.fatal(pos, "Expected include value but found new line"))
+            }
+            None => return Err(self.fatal(pos, "Expected include value but found EOF")),
+            Some(_) => {
+                // lexIncludeString: up to a newline, blank, ';' or '}'; a `'` ends it too.
+                let start = self.cur.off;
+                while !matches!(
+                    self.cur.peek(),
+                    None | Some('\n' | '\r' | ';' | '}' | ' ' | '\t' | '\'')
+                ) {
+                    self.cur.bump();
+                }
+                let path = self.slice(start, self.cur.off);
+                if self.cur.peek() == Some('\'') {
+                    self.cur.bump();
+                }
+                path
+            }
+        };
+        self.include_file(&pos, path);
+        Ok(())
+    }
+
+    /// Parses an included file on its own (its variables cannot see ours, as in nats) and
+    /// merges its keys into the current map. Failures are recorded, parsing goes on.
+    fn include_file(&mut self, pos: &Pos, path: &str) {
+        if path.is_empty() {
+            self.error(pos.clone(), "Expected include value but found nothing");
+            return;
+        }
+        let full = join_include(&self.base_dir, path);
+        if self.shared.includes.len() > MAX_INCLUDE_DEPTH || self.depth >= MAX_DEPTH {
+            self.error(
+                pos.clone(),
+                format!(
+                    "error parsing include file '{path}': includes are nested more than \
+                     {MAX_INCLUDE_DEPTH} deep"
+                ),
+            );
+            return;
+        }
+        let canon = fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        if let Some(i) = self.shared.includes.iter().position(|p| *p == canon) {
+            let chain: Vec<String> = self.shared.includes[i..]
+                .iter()
+                .chain(std::iter::once(&canon))
+                .map(|p| p.display().to_string())
+                .collect();
+            self.error(
+                pos.clone(),
+                format!(
+                    "error parsing include file '{path}': include cycle: {}",
+                    chain.join(" -> ")
+                ),
+            );
+            return;
+        }
+        let text = match read_config(&full, true) {
+            Ok(text) => text,
+            Err(e) => {
+                self.error(
+                    pos.clone(),
+                    format!("error parsing include file '{path}': {e}"),
+                );
+                return;
+            }
+        };
+        let file: Arc<str> = Arc::from(full.display().to_string());
+        let base = full.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.shared.includes.push(canon);
+        let (map, errors) = Parser::new(&text, file, base, self.depth + 1, self.shared).run();
+        self.shared.includes.pop();
+        for e in errors {
+            self.errors.push(ConfError {
+                msg: format!("{} (in file included from {pos})", e.msg),
+                pos: e.pos,
+            });
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.entries.extend(map.entries);
+        }
+    }
+
+    fn expansion_error(&mut self, e: Excess, name: &str, pos: &Pos) {
+        let msg = match e {
+            Excess::TooBig => format!(
+                "variable reference for '{name}' expands the config beyond {EXPANSION_BUDGET} bytes"
+            ),
+            Excess::TooDeep => format!(
+                "variable reference for '{name}' nests values deeper than {MAX_DEPTH} levels"
+            ),
+        };
+        self.error(pos.clone(), msg);
+    }
+
+    /// `$name` (parse.go lookupVariable): a bcrypt hash, else the enclosing maps innermost
+    /// first, else the environment. The copy takes the reference's position.
+    fn resolve_variable(&mut self, name: &str, pos: &Pos) -> Option<Spanned<Value>> {
+        // bcrypt hashes ($2a$10$…) are common unquoted passwords.
+        if ["2a$", "2b$", "2x$", "2y$"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            return Some(Spanned {
+                value: Value::String(format!("${name}")),
+                pos: pos.clone(),
+            });
+        }
+        let copy = {
+            let hit = self.scopes.iter().rev().find_map(|m| {
+                m.entries
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k.value == name)
+                    .map(|(_, v)| v)
+            });
+            hit.map(|v| {
+                let max_depth = MAX_DEPTH.saturating_sub(self.depth);
+                measure(&v.value, self.shared.budget, max_depth).map(|cost| (cost, v.clone()))
+            })
+        };
+        match copy {
+            Some(Ok((cost, mut v))) => {
+                self.shared.budget -= cost;
+                v.pos = pos.clone();
+                return Some(v);
+            }
+            Some(Err(e)) => {
+                self.expansion_error(e, name, pos);
+                return None;
+            }
+            None => {}
+        }
+        if self.shared.env_refs.iter().any(|r| r == name) {
+            self.error(
+                pos.clone(),
+                format!("variable reference cycle for '{name}'"),
+            );
+            return None;
+        }
+        let Some(raw) = (self.shared.env)(name) else {
+            self.error(
+                pos.clone(),
+                format!("variable reference for '{name}' can not be found"),
+            );
+            return None;
+        };
+        if self.depth >= MAX_DEPTH {
+            self.error(
+                pos.clone(),
+                format!("variable reference for '{name}' nests deeper than {MAX_DEPTH} levels"),
+            );
+            return None;
+        }
+        // nats parses `pk=<value>` as a config of its own: `4MB` becomes an Int, a quoted
+        // value a string, `{…}` a map; only the environment is visible to it.
+        let text = format!("pk={raw}");
+        self.shared.env_refs.push(name.to_string());
+        let file: Arc<str> = Arc::from(format!("${name}"));
+        let (map, errors) =
+            Parser::new(&text, file, PathBuf::from("."), self.depth + 1, self.shared).run();
+        self.shared.env_refs.pop();
+        if !errors.is_empty() {
+            let detail: Vec<String> = errors.iter().map(|e| e.msg.clone()).collect();
+            self.error(
+                pos.clone(),
+                format!(
+                    "variable reference for '{name}' could not be parsed: {}",
+                    detail.join("; ")
+                ),
+            );
+            return None;
+        }
+        match map.entries.into_iter().rev().find(|(k, _)| k.value == "pk") {
+            Some((_, mut v)) => {
+                // Environment values referencing each other could also multiply.
+                let max_depth = MAX_DEPTH.saturating_sub(self.depth);
+                match measure(&v.value, self.shared.budget, max_depth) {
+                    Ok(cost) => self.shared.budget -= cost,
+                    Err(e) => {
+                        self.expansion_error(e, name, pos);
+                        return None;
+                    }
+                }
+                repoint(&mut v, pos);
+                Some(v)
+            }
+            None => {
+                self.error(
+                    pos.clone(),
+                    format!("variable reference for '{name}' could not be parsed"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Points a value from the environment, and everything in it, at the reference.
+fn repoint(v: &mut Spanned<Value>, pos: &Pos) {
+    v.pos = pos.clone();
+    match &mut v.value {
+        Value::Array(items) => items.iter_mut().for_each(|x| repoint(x, pos)),
+        Value::Map(m) => {
+            for (k, x) in &mut m.entries {
+                k.pos = pos.clone();
+                repoint(x, pos);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Why a `$variable` copy is refused.
+enum Excess {
+    /// Copies would pass [`EXPANSION_BUDGET`].
+    TooBig,
+    /// The copy would nest deeper than [`MAX_DEPTH`] where it lands (copies of copies
+    /// could otherwise build trees deep enough to overflow the stack when cloned or dropped).
+    TooDeep,
+}
+
+/// The approximate memory of a value, checked against the budget `limit` and the nesting
+/// `max_depth` allowed where it goes; the walk stops as soon as either is passed.
+fn measure(v: &Value, limit: usize, max_depth: usize) -> Result<usize, Excess> {
+    let mut total = 0usize;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        total = total.saturating_add(NODE_COST);
+        match v {
+            Value::String(s) | Value::DateTime(s) => total = total.saturating_add(s.len()),
+            Value::Array(items) => {
+                if depth >= max_depth {
+                    return Err(Excess::TooDeep);
+                }
+                stack.extend(items.iter().map(|x| (&x.value, depth + 1)));
+            }
+            Value::Map(m) => {
+                if depth >= max_depth {
+                    return Err(Excess::TooDeep);
+                }
+                for (k, x) in &m.entries {
+                    total = total.saturating_add(k.value.len());
+                    stack.push((&x.value, depth + 1));
+                }
+            }
+            _ => {}
+        }
+        if total > limit {
+            return Err(Excess::TooBig);
+        }
+    }
+    Ok(total)
+}
+
+fn push_char(out: &mut Vec<u8>, c: char) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// The first letter of a size suffix (lex.go isNumberSuffix).
+fn is_size_suffix(c: char) -> bool {
+    matches!(
+        c,
+        'k' | 'K' | 'm' | 'M' | 'g' | 'G' | 't' | 'T' | 'p' | 'P' | 'e' | 'E'
+    )
+}
+
+/// What may directly follow a number (lexNumberOrDateOrStringOrIP's terminators, plus ']').
+fn ends_number(c: Option<char>) -> bool {
+    matches!(
+        c,
+        None | Some('\n' | '\r' | '}' | ']' | ';' | ',' | ' ' | '\t')
+    )
+}
+
+/// parse.go's suffix table.
+fn size_multiplier(suffix: &str) -> Option<i64> {
+    const K: i64 = 1000;
+    const KI: i64 = 1024;
+    Some(match suffix.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => K,
+        "kb" | "ki" | "kib" => KI,
+        "m" => K.pow(2),
+        "mb" | "mi" | "mib" => KI.pow(2),
+        "g" => K.pow(3),
+        "gb" | "gi" | "gib" => KI.pow(3),
+        "t" => K.pow(4),
+        "tb" | "ti" | "tib" => KI.pow(4),
+        "p" => K.pow(5),
+        "pb" | "pi" | "pib" => KI.pow(5),
+        "e" => K.pow(6),
+        "eb" | "ei" | "eib" => KI.pow(6),
+        _ => return None,
+    })
+}
+
+/// Field ranges as Go's `time.Parse("2006-01-02T15:04:05Z", …)` checks them.
+fn valid_zulu(s: &str) -> bool {
+    let field = |a: usize, b: usize| s.get(a..b).and_then(|t| t.parse::<u32>().ok());
+    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
+        field(0, 4),
+        field(5, 7),
+        field(8, 10),
+        field(11, 13),
+        field(14, 16),
+        field(17, 19),
+    ) else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day) && hour < 24 && min < 60 && sec < 60
+}
+
+fn show(c: char) -> String {
+    match c {
+        '\n' => "'\\n'".to_string(),
+        '\r' => "'\\r'".to_string(),
+        '\t' => "'\\t'".to_string(),
+        c if c.is_control() => format!("'{}'", c.escape_unicode()),
+        c => format!("'{c}'"),
+    }
+}
+
+fn show_opt(c: Option<char>) -> String {
+    c.map_or_else(|| "EOF".to_string(), show)
+}
+
+/// Parses a duration with Go's `time.ParseDuration` syntax: a sign, then one or more
+/// decimal numbers with a unit each (`ns`, `us`/`µs`/`μs`, `ms`, `s`, `m`, `h`), e.g.
+/// "300ms", "1.5h", "2h45m"; "0" needs no unit. Negative durations are refused here
+/// (use [`parse_duration_nanos`] to get them).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let ns = parse_duration_nanos(s)?;
+    u64::try_from(ns)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("time: negative duration \"{s}\" is not allowed here"))
+}
+
+/// Go's `time.ParseDuration` exactly: signed nanoseconds, the same range (±292 years) and
+/// the same error texts.
+pub fn parse_duration_nanos(orig: &str) -> Result<i64, String> {
+    const MAX: u64 = 1 << 63;
+    let invalid = || format!("time: invalid duration \"{orig}\"");
+    let mut s = orig.as_bytes();
+    let mut neg = false;
+    if let Some(&c) = s.first() {
+        if c == b'-' || c == b'+' {
+            neg = c == b'-';
+            s = &s[1..];
+        }
+    }
+    if s == b"0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u64 = 0;
+    while let Some(&first) = s.first() {
+        if !(first == b'.' || first.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        // The integer part.
+        let mut v: u64 = 0;
+        let int_len = s.iter().take_while(|b| b.is_ascii_digit()).count();
+        for &b in &s[..int_len] {
+            if v > MAX / 10 {
+                return Err(invalid());
+            }
+            v = v * 10 + u64::from(b - b'0');
+            if v > MAX {
+                return Err(invalid());
+            }
+        }
+        s = &s[int_len..];
+        // The fraction: digits past what fits are ignored, as in Go's leadingFraction.
+        let mut frac: u64 = 0;
+        let mut scale: f64 = 1.0;
+        let mut frac_len = 0;
+        if s.first() == Some(&b'.') {
+            s = &s[1..];
+            frac_len = s.iter().take_while(|b| b.is_ascii_digit()).count();
+            let mut overflow = false;
+            for &b in &s[..frac_len] {
+                if overflow {
+                    continue;
+                }
+                if frac > (MAX - 1) / 10 {
+                    overflow = true;
+                    continue;
+                }
+                let y = frac * 10 + u64::from(b - b'0');
+                if y > MAX {
+                    overflow = true;
+                    continue;
+                }
+                frac = y;
+                scale *= 10.0;
+            }
+            s = &s[frac_len..];
+        }
+        if int_len == 0 && frac_len == 0 {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .iter()
+            .take_while(|&&b| !(b == b'.' || b.is_ascii_digit()))
+            .count();
+        if unit_len == 0 {
+            return Err(format!("time: missing unit in duration \"{orig}\""));
+        }
+        let unit_bytes = &s[..unit_len];
+        s = &s[unit_len..];
+        let unit: u64 = match unit_bytes {
+            b"ns" => 1,
+            b"us" => 1_000,
+            u if u == "µs".as_bytes() || u == "μs".as_bytes() => 1_000,
+            b"ms" => 1_000_000,
+            b"s" => 1_000_000_000,
+            b"m" => 60_000_000_000,
+            b"h" => 3_600_000_000_000,
+            _ => {
+                return Err(format!(
+                    "time: unknown unit \"{}\" in duration \"{orig}\"",
+                    String::from_utf8_lossy(unit_bytes)
+                ))
+            }
+        };
+        if v > MAX / unit {
+            return Err(invalid());
+        }
+        v *= unit;
+        if frac > 0 {
+            // Go uses float64 here, to be nanosecond-exact for fractions of hours.
+            v = v.saturating_add((frac as f64 * (unit as f64 / scale)) as u64);
+            if v > MAX {
+                return Err(invalid());
+            }
+        }
+        total = total.checked_add(v).ok_or_else(invalid)?;
+        if total > MAX {
+            return Err(invalid());
+        }
+    }
+    if neg {
+        // total <= 2^63, whose negation is exactly i64::MIN.
+        return Ok(0i64.wrapping_sub_unsigned(total));
+    }
+    i64::try_from(total).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // ---- helpers ----------------------------------------------------------------------
+
+    fn corpus(name: &str) -> PathBuf {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conf/")).join(name)
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// A compact rendering of a map for comparing whole results:
+    /// `{key=value,…}`, strings in Rust debug quotes, floats with a dot, `dt(…)` datetimes.
+    fn render(m: &Map) -> String {
+        let mut out = String::new();
+        render_map(m, &mut out);
+        out
+    }
+
+    fn render_map(m: &Map, out: &mut String) {
+        out.push('{');
+        for (i, (k, v)) in m.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&k.value);
+            out.push('=');
+            render_value(&v.value, out);
+        }
+        out.push('}');
+    }
+
+    fn render_value(v: &Value, out: &mut String) {
+        match v {
+            Value::Bool(b) => write!(out, "{b}").unwrap(),
+            Value::Int(i) => write!(out, "{i}").unwrap(),
+            Value::Float(f) => write!(out, "{f:?}").unwrap(),
+            Value::String(s) => write!(out, "{s:?}").unwrap(),
+            Value::DateTime(s) => write!(out, "dt({s})").unwrap(),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    render_value(&x.value, out);
+                }
+                out.push(']');
+            }
+            Value::Map(m) => render_map(m, out),
+        }
+    }
+
+    fn show_errs(errs: &[ConfError]) -> String {
+        errs.iter().map(|e| format!("\n  {e}")).collect()
+    }
+
+    fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<Map, Vec<ConfError>> {
+        let lookup = |n: &str| {
+            env.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        };
+        parse_str_with_env(text, "t.conf", &lookup)
+    }
+
+    fn ok_env(text: &str, env: &[(&str, &str)]) -> String {
+        match parse_env(text, env) {
+            Ok(m) => render(&m),
+            Err(e) => panic!("unexpected errors for {text:?}:{}", show_errs(&e)),
+        }
+    }
+
+    fn ok(text: &str) -> String {
+        ok_env(text, &[])
+    }
+
+    fn errs_env(text: &str, env: &[(&str, &str)]) -> Vec<ConfError> {
+        match parse_env(text, env) {
+            Ok(m) => panic!("expected an error for {text:?}, got {}", render(&m)),
+            Err(e) => {
+                assert!(!e.is_empty());
+                e
+            }
+        }
+    }
+
+    fn errs(text: &str) -> Vec<ConfError> {
+        errs_env(text, &[])
+    }
+
+    /// The first error, checked for position and message fragment.
+    #[track_caller]
+    fn assert_err(text: &str, line: u32, col: u32, fragment: &str) {
+        let e = errs(text);
+        let first = &e[0];
+        assert_eq!(
+            (first.pos.line, first.pos.col),
+            (line, col),
+            "position for {text:?}: {}",
+            show_errs(&e)
+        );
+        assert!(
+            first.msg.contains(fragment),
+            "message for {text:?} lacks {fragment:?}: {}",
+            show_errs(&e)
+        );
+    }
+
+    /// A fresh directory under the system temp dir.
+    fn temp_dir(tag: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "natrium-conf-{}-{tag}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// (name, contents) of files to create.
+    type Files<'a> = &'a [(&'a str, &'a str)];
+
+    fn write_files(dir: &Path, files: Files) {
+        for (name, text) in files {
+            let p = dir.join(name);
+            if let Some(parent) = p.parent() {
+                fs::create_dir_all(parent).unwrap();
+            }
+            fs::write(p, text).unwrap();
+        }
+    }
+
+    // ---- nats lex_test.go inputs, checked at the value level --------------------------
+
+    #[test]
+    fn nats_lex_inputs() {
+        let cases: &[(&str, &str)] = &[
+            ("foo = \"bar\"", r#"{foo="bar"}"#),
+            ("foo = 'bar'", r#"{foo="bar"}"#),
+            ("foo='bar'", r#"{foo="bar"}"#),
+            ("foo='bar'\r\n", r#"{foo="bar"}"#),
+            ("foo=\t'bar'\t", r#"{foo="bar"}"#),
+            ("foo = 'bar\\r\\n  \\t'", r#"{foo="bar\\r\\n  \\t"}"#),
+            ("foo = 3xyz", r#"{foo="3xyz"}"#),
+            ("foo = 3xyz,", r#"{foo="3xyz"}"#),
+            ("foo = 3xyz;", r#"{foo="3xyz"}"#),
+            ("\n        foo = 3xyz\n        ", r#"{foo="3xyz"}"#),
+            ("\n        map {\n          foo = 3xyz}\n        ", r#"{map={foo="3xyz"}}"#),
+            ("\n        map {\n          foo = 3xyz;\n        }\n        ", r#"{map={foo="3xyz"}}"#),
+            (
+                "\n        map {\n          foo = 3xyz,\n          bar = 4wqs\n        }\n        ",
+                r#"{map={foo="3xyz",bar="4wqs"}}"#,
+            ),
+            ("foo = \\x65", r#"{foo="e"}"#),
+            ("foo = 123", "{foo=123}"),
+            ("foo=123", "{foo=123}"),
+            ("foo=123\r\n", "{foo=123}"),
+            ("foo = -123", "{foo=-123}"),
+            ("foo=-123", "{foo=-123}"),
+            ("foo=-123\r\n", "{foo=-123}"),
+            ("foo = 1k", "{foo=1000}"),
+            ("foo = 1K", "{foo=1000}"),
+            ("foo = 1m", "{foo=1000000}"),
+            ("foo = 1M", "{foo=1000000}"),
+            ("foo = 1g", "{foo=1000000000}"),
+            ("foo = 1G", "{foo=1000000000}"),
+            ("foo = 1MB", "{foo=1048576}"),
+            ("foo = 1Gb", "{foo=1073741824}"),
+            ("foo = -1m", "{foo=-1000000}"),
+            ("foo = -1GB ", "{foo=-1073741824}"),
+            ("foo = 1Ghz", r#"{foo="1Ghz"}"#),
+            ("foo = 2Pie", r#"{foo="2Pie"}"#),
+            ("foo = 3Mbs,", r#"{foo="3Mbs"}"#),
+            ("foo = 4Gb, bar = 5Gø", r#"{foo=4294967296,bar="5Gø"}"#),
+            ("foo = 22.2", "{foo=22.2}"),
+            ("foo=22.2", "{foo=22.2}"),
+            ("foo=22.2\r\n", "{foo=22.2}"),
+            ("foo = true", "{foo=true}"),
+            ("foo=true", "{foo=true}"),
+            ("foo=true\r\n", "{foo=true}"),
+            ("# This is a comment", "{}"),
+            ("# This is a comment\r\n", "{}"),
+            ("// This is a comment\r\n", "{}"),
+            ("foo = 123 // This is a comment", "{foo=123}"),
+            ("foo=123    # This is a comment", "{foo=123}"),
+            ("foo = bar", r#"{foo="bar"}"#),
+            ("foo = bar' ", r#"{foo="bar"}"#),
+            ("foo = 2016-05-04T18:53:41Z", "{foo=dt(2016-05-04T18:53:41Z)}"),
+            ("foo = [1, 2, 3, 'bar']", r#"{foo=[1,2,3,"bar"]}"#),
+            ("foo = [1,2,3,'bar']", r#"{foo=[1,2,3,"bar"]}"#),
+            ("foo = [1, 2,3,'bar']", r#"{foo=[1,2,3,"bar"]}"#),
+            (
+                "\n# top level comment\nfoo = [\n 1, # One\n 2, // Two\n 3 # Three\n 'bar'     ,\n \"bar\"\n]\n",
+                r#"{foo=[1,2,3,"bar","bar"]}"#,
+            ),
+            (
+                "\n# top level comment\nfoo = [\n 1 // foo\n 2\n 3\n 'bar'\n \"bar\"\n]\n",
+                r#"{foo=[1,2,3,"bar","bar"]}"#,
+            ),
+            ("foo = {ip='127.0.0.1', port = 4242}", r#"{foo={ip="127.0.0.1",port=4242}}"#),
+            (
+                "\nfoo = {\n  ip = '127.0.0.1' # the IP\n  port= 4242 // the port\n}\n",
+                r#"{foo={ip="127.0.0.1",port=4242}}"#,
+            ),
+            (
+                "\nfoo = {\n  host = {\n    ip = '127.0.0.1'\n    port= 4242\n  }\n}\n",
+                r#"{foo={host={ip="127.0.0.1",port=4242}}}"#,
+            ),
+            ("foo : 123", "{foo=123}"),
+            ("'foo' : 123", "{foo=123}"),
+            ("\"foo\" : 123", "{foo=123}"),
+            ("' foo' : 123", "{ foo=123}"),
+            ("\" foo\" : 123", "{ foo=123}"),
+            ("foo:123", "{foo=123}"),
+            ("foo: 123", "{foo=123}"),
+            ("foo:  123\r\n", "{foo=123}"),
+            ("foo 123", "{foo=123}"),
+            ("foo\t123", "{foo=123}"),
+            ("foo\t\t123\r\n", "{foo=123}"),
+            (
+                "\nfoo  = \\t\nbar  = \\r\nbaz  = \\n\nq    = \\\"\nbs   = \\\\\n",
+                r#"{foo="\t",bar="\r",baz="\n",q="\"",bs="\\"}"#,
+            ),
+            (r#"foo = "\\end""#, r#"{foo="\\end"}"#),
+            (r#"foo = "start\\""#, r#"{foo="start\\"}"#),
+            (r"foo = \x45\x71", r#"{foo="Eq"}"#),
+            (r"foo = start\x45\x71", r#"{foo="startEq"}"#),
+            (r"foo = start\x7Cend", r#"{foo="start|end"}"#),
+            (r"foo = \x3c\x3eend", r#"{foo="<>end"}"#),
+            (r"foo = \x3cmiddle\x3E", r#"{foo="<middle>"}"#),
+            (r"foo = \\true", r#"{foo="\\true"}"#),
+            (r"foo = \\$var", r#"{foo="\\$var"}"#),
+            (r#"foo = """#, r#"{foo=""}"#),
+            ("foo = ''", r#"{foo=""}"#),
+            (
+                "\nfoo  {\n  host  {\n    ip = '127.0.0.1'\n    port= 4242\n  }\n}\n",
+                r#"{foo={host={ip="127.0.0.1",port=4242}}}"#,
+            ),
+            (
+                "\nfoo = 123;\nbar = 'baz';\nbaz = 'boo'\nmap {\n id = 1;\n}\n",
+                r#"{foo=123,bar="baz",baz="boo",map={id=1}}"#,
+            ),
+            ("foo='1'; bar=2.2; baz=true;", r#"{foo="1",bar=2.2,baz=true}"#),
+            (
+                "\nfoo = 123\nbar = baz\nbaz=boo\nmap {\n id:one\n id2 : onetwo\n}\nt true\nf false\ntstr \"true\"\ntkey = two\nfkey = five # This should be a string\n",
+                r#"{foo=123,bar="baz",baz="boo",map={id="one",id2="onetwo"},t=true,f=false,tstr="true",tkey="two",fkey="five"}"#,
+            ),
+            ("foo = {'bar' = 4242}", "{foo={bar=4242}}"),
+            ("foo = {\"bar\" = 4242}", "{foo={bar=4242}}"),
+            ("foo = {'bar-1.2.3' = { port:4242 }}", "{foo={bar-1.2.3={port=4242}}}"),
+            ("foo = {\"bar-1.2.3\" = { port:4242 }}", "{foo={bar-1.2.3={port=4242}}}"),
+            (
+                "\nsystems {\n  allinone {\n    description: \"This is a description.\"\n  }\n}\n",
+                r#"{systems={allinone={description="This is a description."}}}"#,
+            ),
+            ("\nnumbers (\n1234567890\n)\n", r#"{numbers="\n1234567890\n"}"#),
+            // nats' TestBlockStringEOF ends the input with a NUL; a real EOF does the same here.
+            ("\nnumbers (\n1234567890\n)", r#"{numbers="\n1234567890\n"}"#),
+            (
+                "\nnumbers (\n  12(34)56\n  (\n    7890\n  )\n)\n",
+                r#"{numbers="\n  12(34)56\n  (\n    7890\n  )\n"}"#,
+            ),
+            ("listen: 127.0.0.1:4222", r#"{listen="127.0.0.1:4222"}"#),
+            ("listen: 127.0.0.1", r#"{listen="127.0.0.1"}"#),
+            ("listen: apcera.me:80", r#"{listen="apcera.me:80"}"#),
+            ("listen: nats.io:-1", r#"{listen="nats.io:-1"}"#),
+            ("listen: -1", "{listen=-1}"),
+            ("listen: :-1", r#"{listen=":-1"}"#),
+            ("listen = :80", r#"{listen=":80"}"#),
+            (
+                "listen = [localhost:4222, localhost:4333]",
+                r#"{listen=["localhost:4222","localhost:4333"]}"#,
+            ),
+            (
+                "\nauthorization {\n    users = [\n      {user: alice, password: foo}\n      {user: bob,   password: bar}\n    ]\n    timeout: 0.5\n}\n",
+                r#"{authorization={users=[{user="alice",password="foo"},{user="bob",password="bar"}],timeout=0.5}}"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ok(text), want, "input {text:?}");
+        }
+    }
+
+    #[test]
+    fn nats_lex_variable_inputs() {
+        for text in ["foo = $bar", "foo =$bar", "foo $bar"] {
+            assert_eq!(ok_env(text, &[("bar", "7")]), "{foo=7}", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nats_lex_json_inputs() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "\n                        {\n                          \"http_port\": 8223\n                        }\n                        ",
+                "{http_port=8223}",
+            ),
+            (
+                "\n                        {\n                          \"http_port\": 8223,\n                          \"port\": 4223\n                        }\n                        ",
+                "{http_port=8223,port=4223}",
+            ),
+            (
+                "\n{\n  \"http_port\": 8223,\n  \"port\": 4223,\n  \"max_payload\": \"5MB\",\n  \"debug\": true,\n  \"max_control_line\": 1024\n}\n",
+                r#"{http_port=8223,port=4223,max_payload="5MB",debug=true,max_control_line=1024}"#,
+            ),
+            ("{\"http_port\": 8224,\"port\": 4224}\n                        ", "{http_port=8224,port=4224}"),
+            ("{\"http_port\": 8225,\"port\": 4225\n                        }\n", "{http_port=8225,port=4225}"),
+            (
+                "{\"http_port\": 8227,\"port\": 4227,\"write_deadline\": \"1h\",\"cluster\": {\"port\": 6222,\"routes\": [\"nats://127.0.0.1:4222\",\"nats://127.0.0.1:4223\",\"nats://127.0.0.1:4224\"]}}\n",
+                r#"{http_port=8227,port=4227,write_deadline="1h",cluster={port=6222,routes=["nats://127.0.0.1:4222","nats://127.0.0.1:4223","nats://127.0.0.1:4224"]}}"#,
+            ),
+            (
+                "{\n  \"jetstream\": {\n    \"store_dir\": \"/tmp/nats\"\n    \"max_mem\": 1000000,\n  },\n  \"port\": 4222,\n  \"server_name\": \"nats1\"\n}\n",
+                r#"{jetstream={store_dir="/tmp/nats",max_mem=1000000},port=4222,server_name="nats1"}"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ok(text), want, "input {text:?}");
+        }
+    }
+
+    #[test]
+    fn nats_lex_error_inputs() {
+        assert_err(
+            "foo = xyz\\x\n",
+            1,
+            10,
+            "two hexadecimal digits after '\\x', but hit end of line",
+        );
+        assert_err("foo = xyz\\xF\n", 1, 10, "but hit end of line");
+        assert_err(r#"foo = "[\x]""#, 1, 9, "but got ']\"'");
+        assert_err(r#"foo = "[\xe]""#, 1, 9, "but got 'e]'");
+        assert_err("foo = .2", 1, 7, "Floats must start with a digit");
+        assert_err(" :foo = 22", 1, 2, "Unexpected key separator ':'");
+        assert_err(r"foo = \y", 1, 7, "Invalid escape character 'y'");
+        // Dangling quotes point at the quote that is never closed.
+        assert_err(
+            "\nlisten: \"localhost:4242\n\nhttp: localhost:8222\n",
+            2,
+            9,
+            "not closed",
+        );
+        assert_err(
+            "\nlisten: 'localhost:4242\n\nhttp: localhost:8222\n",
+            2,
+            9,
+            "not closed",
+        );
+        // The value swallows `listen: ` up to the second quote; the last quote opens a key.
+        assert_err(
+            "\nfoo = \"\nlisten: \"\n\nhttp: localhost:8222\n\n\"\n",
+            7,
+            1,
+            "not closed",
+        );
+        assert_err(
+            "\nfoo = '\nlisten: '\n\nhttp: localhost:8222\n\n'\n",
+            7,
+            1,
+            "not closed",
+        );
+        assert_err(
+            "\nlisten = 4222\n\ncluster = {\n\n  foo = bar\n\n",
+            4,
+            11,
+            "Unexpected EOF processing map",
+        );
+        assert_err(
+            "\nlisten = 4222\n\nquote = (\n\n  foo = bar\n\n",
+            4,
+            9,
+            "Unexpected EOF processing block",
+        );
+    }
+
+    // ---- nats parse_test.go inputs ------------------------------------------------------
+
+    #[test]
+    fn nats_parse_simple() {
+        assert_eq!(
+            ok("foo='1'; bar=2.2; baz=true; boo=22"),
+            r#"{foo="1",bar=2.2,baz=true,boo=22}"#
+        );
+        for text in [
+            "foo=true", "foo=TRUE", "foo=yes", "foo=on", "foo=On", "foo=YES",
+        ] {
+            assert_eq!(ok(text), "{foo=true}", "{text:?}");
+        }
+        for text in ["foo=false", "foo=FALSE", "foo=no", "foo=off", "foo=Off"] {
+            assert_eq!(ok(text), "{foo=false}", "{text:?}");
+        }
+        assert_eq!(ok("\n  index = 22\n  foo = $index\n"), "{index=22,foo=22}");
+        assert_eq!(
+            ok("\n  index = 22\n  nest {\n    index = 11\n    foo = $index\n  }\n  bar = $index\n"),
+            "{index=22,nest={index=11,foo=11},bar=22}"
+        );
+        let e = errs("foo=$index");
+        assert!(e[0].msg.starts_with("variable reference"), "{}", e[0]);
+        assert_eq!(ok("password: $2a$11$ooo"), r#"{password="$2a$11$ooo"}"#);
+    }
+
+    #[test]
+    fn nats_parse_env_variables() {
+        let v = "__UNIQ22__";
+        assert_eq!(ok_env("foo = $__UNIQ22__", &[(v, "22")]), "{foo=22}");
+        assert_eq!(ok_env("foo = $__UNIQ22__", &[(v, "xyz")]), r#"{foo="xyz"}"#);
+        assert_eq!(
+            ok_env("foo = $__UNIQ22__", &[(v, "3xyz")]),
+            r#"{foo="3xyz"}"#
+        );
+        assert_eq!(
+            ok_env("foo = $__UNIQ22__", &[(v, "3Gyz")]),
+            r#"{foo="3Gyz"}"#
+        );
+        assert_eq!(
+            ok_env("foo = $__UNIQ22__", &[(v, "'3xyz'")]),
+            r#"{foo="3xyz"}"#
+        );
+        // nats' TestEnvVariableStringStartingWithNumber parses the literal "foo = $%s".
+        assert!(parse_env("foo = $%s", &[(v, "3xyz")]).is_err());
+    }
+
+    #[test]
+    fn real_process_environment() {
+        // Cargo and nextest give test processes CARGO_PKG_NAME; setting a variable instead
+        // would race with other tests' threads reading the environment through libc.
+        let Ok(name) = std::env::var("CARGO_PKG_NAME") else {
+            return;
+        };
+        let m = parse_str("pkg: $CARGO_PKG_NAME", "env.conf").unwrap();
+        assert_eq!(m.get("pkg").unwrap().value, Value::String(name));
+        let e = parse_str("x: $NATRIUM_SURELY_UNSET_VARIABLE_4711", "env.conf").unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "env.conf:1:4: variable reference for 'NATRIUM_SURELY_UNSET_VARIABLE_4711' can not be found"
+        );
+        assert!(process_env("A=B").is_none() && process_env("").is_none());
+    }
+
+    #[test]
+    fn nats_parse_convenient_numbers() {
+        let text = "\nk = 8k\nkb = 4kb\nki = 3ki\nkib = 4ki\nm = 1m\nmb = 2MB\nmi = 2Mi\nmib = 64MiB\ng = 2g\ngb = 22GB\ngi = 22Gi\ngib = 22GiB\ntb = 22TB\nti = 22Ti\ntib = 22TiB\npb = 22PB\npi = 22Pi\npib = 22PiB\n";
+        let m = parse_env(text, &[]).unwrap();
+        let k: i64 = 1024;
+        let want: &[(&str, i64)] = &[
+            ("k", 8000),
+            ("kb", 4 * k),
+            ("ki", 3 * k),
+            ("kib", 4 * k),
+            ("m", 1_000_000),
+            ("mb", 2 * k * k),
+            ("mi", 2 * k * k),
+            ("mib", 64 * k * k),
+            ("g", 2_000_000_000),
+            ("gb", 22 * k * k * k),
+            ("gi", 22 * k * k * k),
+            ("gib", 22 * k * k * k),
+            ("tb", 22 * k.pow(4)),
+            ("ti", 22 * k.pow(4)),
+            ("tib", 22 * k.pow(4)),
+            ("pb", 22 * k.pow(5)),
+            ("pi", 22 * k.pow(5)),
+            ("pib", 22 * k.pow(5)),
+        ];
+        for (key, n) in want {
+            assert_eq!(m.get(key).and_then(|v| v.value.as_int()), Some(*n), "{key}");
+        }
+        assert_eq!(
+            ok("t = 3t\np = 2P\ne = 1e\neb = 7EB"),
+            "{t=3000000000000,p=2000000000000000,e=1000000000000000000,eb=8070450532247928832}"
+        );
+    }
+
+    #[test]
+    fn nats_parse_samples() {
+        assert_eq!(
+            ok("\nfoo  {\n  host {\n    ip   = '127.0.0.1'\n    port = 4242\n  }\n  servers = [ \"a.com\", \"b.com\", \"c.com\"]\n}\n"),
+            r#"{foo={host={ip="127.0.0.1",port=4242},servers=["a.com","b.com","c.com"]}}"#
+        );
+        let cluster = "\ncluster {\n  port: 4244\n\n  authorization {\n    user: route_user\n    password: top_secret\n    timeout: 1\n  }\n\n  # Routes are actively solicited and connected to from this server.\n  # Other servers can connect to us if they supply the correct credentials\n  # in their routes definitions from above.\n\n  // Test both styles of comments\n\n  routes = [\n    nats-route://foo:bar@apcera.me:4245\n    nats-route://foo:bar@apcera.me:4246\n  ]\n}\n";
+        assert_eq!(
+            ok(cluster),
+            r#"{cluster={port=4244,authorization={user="route_user",password="top_secret",timeout=1},routes=["nats-route://foo:bar@apcera.me:4245","nats-route://foo:bar@apcera.me:4246"]}}"#
+        );
+        assert_eq!(
+            ok("\nfoo  {\n  expr = '(true == \"false\")'\n  text = 'This is a multi-line\ntext block.'\n}\n"),
+            r#"{foo={expr="(true == \"false\")",text="This is a multi-line\ntext block."}}"#
+        );
+        assert_eq!(
+            ok("\n  array [\n    { abc: 123 }\n    { xyz: \"word\" }\n  ]\n"),
+            r#"{array=[{abc=123},{xyz="word"}]}"#
+        );
+        assert_eq!(
+            ok("\n  now = 2016-05-04T18:53:41Z\n  gmt = false\n\n"),
+            "{now=dt(2016-05-04T18:53:41Z),gmt=false}"
+        );
+    }
+
+    #[test]
+    fn nats_parse_includes_corpus() {
+        let m = parse_file_with_env(&corpus("simple.conf"), &no_env).unwrap();
+        assert_eq!(
+            render(&m),
+            r#"{listen="127.0.0.1:4222",authorization={ALICE_PASS="$2a$10$UHR6GhotWhpLsKtVP0/i6.Nh9.fuY73cWjLoJjb2sKT8KISBcUW5q",BOB_PASS="$2a$11$dZM98SpGeI7dCFFGSpt.JObQcix8YHml4TBUZoge9R1uxnMIln5ly",users=[{user="alice",password="$2a$10$UHR6GhotWhpLsKtVP0/i6.Nh9.fuY73cWjLoJjb2sKT8KISBcUW5q"},{user="bob",password="$2a$11$dZM98SpGeI7dCFFGSpt.JObQcix8YHml4TBUZoge9R1uxnMIln5ly"}],timeout=0.5}}"#
+        );
+        // Positions of included keys name the included file.
+        let auth = m.get("authorization").unwrap().value.as_map().unwrap();
+        let (k, _) = auth.get_entry("alice_pass").unwrap();
+        assert!(k.pos.file.ends_with("includes/passwords.conf"), "{}", k.pos);
+        assert_eq!((k.pos.line, k.pos.col), (2, 1));
+    }
+
+    #[test]
+    fn nats_parse_include_variables() {
+        let dir = temp_dir("incvars");
+        write_files(
+            &dir,
+            &[
+                (
+                    "includes/passwords.conf",
+                    &fs::read_to_string(corpus("includes/passwords.conf")).unwrap(),
+                ),
+                (
+                    "main.conf",
+                    "\nauthorization {\n\n  include \"./includes/passwords.conf\"\n\n  CAROL_PASS: foo\n\n  users = [\n   {user: alice, password: $ALICE_PASS}\n   {user: bob,   password: $BOB_PASS}\n   {user: carol, password: $CAROL_PASS}\n  ]\n}\n",
+                ),
+            ],
+        );
+        let m = parse_file_with_env(&dir.join("main.conf"), &no_env).unwrap();
+        let auth = m.get("authorization").unwrap().value.as_map().unwrap();
+        let (k, v) = auth.get_entry("CAROL_PASS").unwrap();
+        assert_eq!(v.value.as_str(), Some("foo"));
+        assert_eq!((k.pos.line, k.pos.col), (6, 3));
+        let (k, _) = auth.get_entry("BOB_PASS").unwrap();
+        assert_eq!((k.pos.line, k.pos.col), (3, 1));
+        let users = auth.get("users").unwrap().value.as_array().unwrap();
+        let carol = users[2].value.as_map().unwrap().get("password").unwrap();
+        assert_eq!(carol.value.as_str(), Some("foo"));
+        // A variable's copy is positioned at its reference.
+        assert_eq!((carol.pos.line, carol.pos.col), (11, 28));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn nats_parser_no_infinite_loop() {
+        for text in ["A@@Føøøø?˛ø:{øøøø˙˙", "include \"9/\u{fffd}"] {
+            let e = errs(text);
+            assert!(
+                e[0].msg.contains("Unexpected EOF"),
+                "{text:?}:{}",
+                show_errs(&e)
+            );
+        }
+    }
+
+    #[test]
+    fn nats_parse_keys_without_values_are_invalid() {
+        let a41 = "a".repeat(41);
+        assert_err(&a41, 1, 1, "config is invalid");
+        assert_err(
+            &format!("              {}", "a".repeat(27)),
+            1,
+            15,
+            "has no value",
+        );
+        assert_err(
+            &format!("     {}         ", "a".repeat(27)),
+            1,
+            6,
+            "has no value",
+        );
+        let comments = format!(
+            "\n          \t\t# with comments and no spaces to create key values\n         \t\t# is also an invalid config.\n         \t\t{}\n                        ",
+            "a".repeat(45)
+        );
+        assert_err(&comments, 4, 12, "config is invalid");
+        assert_err(
+            "\n                        a,a,a,a,a,a,a,a,a,a,a\n                        ",
+            2,
+            25,
+            "key 'a,a,a,a,a,a,a,a,a,a,a' has no value",
+        );
+    }
+
+    #[test]
+    fn nats_parse_empty_and_bracketed_configs_are_valid() {
+        for text in [
+            "",
+            "\n\n\n                        ",
+            "\n                        # just comments with no values\n                        # is still valid.\n                        ",
+            "{}",
+            "\n                        {\n                        # comments in the body\n                        }\n                        ",
+        ] {
+            assert_eq!(ok(text), "{}", "{text:?}");
+        }
+        // A stray closing brace after the config, as nats tolerates for JSON-ish files.
+        assert_eq!(
+            ok("\n                        accounts { users = [{}]}\n                        }\n                        "),
+            "{accounts={users=[{}]}}"
+        );
+        assert_eq!(
+            ok("{\n                          accounts { users = [{}]}\n                        }\n                        "),
+            "{accounts={users=[{}]}}"
+        );
+    }
+
+    #[test]
+    fn nats_parse_includes_without_values() {
+        let cases: &[(&str, Files, &str)] = &[
+            (
+                "# includes\n\t\t\taccounts {\n                          foo { include 'foo.conf'}\n                          bar { users = [{user = \"bar\"}] }\n                          quux { include 'quux.conf'}\n                        }\n                        ",
+                &[("foo.conf", ""), ("quux.conf", "?????????????")],
+                "quux.conf:1:1",
+            ),
+            (
+                "# includes\n\t\t\taccounts {\n                          foo { include 'foo.conf'}\n                          bar { include 'bar.conf'}\n                          quux { include 'quux.conf'}\n                        }\n                        ",
+                &[
+                    ("foo.conf", ""),
+                    ("bar.conf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                    ("quux.conf", "\n                                   # just some comments,\n                                   # and no key values also ok.\n                                "),
+                ],
+                "bar.conf:1:1",
+            ),
+        ];
+        for (main, includes, where_) in cases {
+            let dir = temp_dir("novals");
+            write_files(&dir, includes);
+            write_files(&dir, &[("nats.conf", main)]);
+            let e = parse_file_with_env(&dir.join("nats.conf"), &no_env).unwrap_err();
+            assert_eq!(e.len(), 1, "{}", show_errs(&e));
+            let shown = e[0].to_string();
+            assert!(shown.contains(where_), "{shown}");
+            assert!(shown.contains("config is invalid"), "{shown}");
+            assert!(shown.contains("included from"), "{shown}");
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn nats_parse_json_compat() {
+        let cases: &[(&str, Files, &str)] = &[
+            (
+                "\n{\n  \"http_port\": 8227,\n  \"port\": 4227,\n  \"write_deadline\": \"1h\",\n  \"cluster\": {\n    \"port\": 6222,\n    \"routes\": [\n      \"nats://127.0.0.1:4222\",\n      \"nats://127.0.0.1:4223\",\n      \"nats://127.0.0.1:4224\"\n    ]\n  }\n}\n",
+                &[],
+                r#"{http_port=8227,port=4227,write_deadline="1h",cluster={port=6222,routes=["nats://127.0.0.1:4222","nats://127.0.0.1:4223","nats://127.0.0.1:4224"]}}"#,
+            ),
+            (
+                "{\n  \"jetstream\": {\n    \"store_dir\": \"/tmp/nats\"\n    \"max_mem\": 1000000,\n  },\n  \"port\": 4222,\n  \"server_name\": \"nats1\"\n}\n",
+                &[],
+                r#"{jetstream={store_dir="/tmp/nats",max_mem=1000000},port=4222,server_name="nats1"}"#,
+            ),
+            ("{}", &[], "{}"),
+            ("\n{\n}\n", &[], "{}"),
+            (
+                "\naccounts {\n  foo  { include 'foo.json'  }\n  bar  { include 'bar.json'  }\n  quux { include 'quux.json' }\n}\n",
+                &[
+                    ("foo.json", "{ \"users\": [ {\"user\": \"foo\"} ] }"),
+                    ("bar.json", "{\n  \"users\": [ {\"user\": \"bar\"} ]\n}"),
+                    ("quux.json", "{}"),
+                ],
+                r#"{accounts={foo={users=[{user="foo"}]},bar={users=[{user="bar"}]},quux={}}}"#,
+            ),
+        ];
+        for (main, includes, want) in cases {
+            let dir = temp_dir("json");
+            write_files(&dir, includes);
+            write_files(&dir, &[("nats.conf", main)]);
+            let m = parse_file_with_env(&dir.join("nats.conf"), &no_env)
+                .unwrap_or_else(|e| panic!("{main:?}:{}", show_errs(&e)));
+            assert_eq!(&render(&m), want);
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn nats_parse_blocks() {
+        let cases: &[(&str, &str)] = &[
+            ("{ listen: 0.0.0.0:4222 }", r#"{listen="0.0.0.0:4222"}"#),
+            ("{\n\t\t\t\tlisten: 0.0.0.0:4222\n\t\t\t }", r#"{listen="0.0.0.0:4222"}"#),
+            ("\n\t\t\t{\n\t\t\t\tlisten: 0.0.0.0:4222\n\t\t\t}\n\t\t\t# wibble\n\t\t\t", r#"{listen="0.0.0.0:4222"}"#),
+            (
+                "\n\t\t\t{\n\t\t\t\t{\n\t\t\t\t\tlisten: 0.0.0.0:4222 // random comment\n\t\t\t\t}\n\t\t\t\t# wibble1\n\t\t\t}\n\t\t\t# wibble2\n\t\t\t",
+                r#"{listen="0.0.0.0:4222"}"#,
+            ),
+            (
+                "\n\t\t\t{\n\t\t\t  \"debug\":              False\n\t\t\t  \"prof_port\":          8221\n\t\t\t  \"server_name\":        \"aws-useast2-natscj1-1\"\n\t\t\t}\n\t\t\t",
+                r#"{debug=false,prof_port=8221,server_name="aws-useast2-natscj1-1"}"#,
+            ),
+            (
+                "\n\t\t\t{\n\t\t\t  \"debug\":              False\n\t\t\t  \"server_name\":        \"gcp-asianortheast3-natscj1-1\"\n\n\t\t\t  # Profile port specification.\n\t\t\t  \"prof_port\":          8221\n\t\t\t}\n\t\t\t",
+                r#"{debug=false,server_name="gcp-asianortheast3-natscj1-1",prof_port=8221}"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ok(text), want, "{text:?}");
+        }
+    }
+
+    /// nats' TestParseDigest: inputs with equal digests must parse to equal maps.
+    #[test]
+    fn nats_parse_digest_equivalences() {
+        let same = [
+            "foo = bar",
+            "# Comments and whitespace have no effect\n                        foo = bar\n                        ",
+            "# Syntax changes have no effect\n                        'foo': 'bar'\n                        ",
+            "# Syntax changes have no effect\n                        { 'foo': 'bar' }\n                        ",
+        ];
+        for text in same {
+            assert_eq!(ok(text), r#"{foo="bar"}"#, "{text:?}");
+        }
+        assert_eq!(
+            ok("BAR_USERS = { users = [ {user = \"foo\"} ]}\nbar = $BAR_USERS\naccounts {\n  users = $BAR_USERS\n}\n"),
+            r#"{BAR_USERS={users=[{user="foo"}]},bar={users=[{user="foo"}]},accounts={users={users=[{user="foo"}]}}}"#
+        );
+        assert_eq!(
+            ok("BAR_USERS = { users = [ {user = \"bar\"} ]}\nhello = 'world'\naccounts {\n  QUUX_USERS = [ { user: quux }]\n  bar = $BAR_USERS\n  quux = { users = $QUUX_USERS }\n}\nvery { nested { env { VAR = 'NESTED', quux = $VAR }}}\n"),
+            r#"{BAR_USERS={users=[{user="bar"}]},hello="world",accounts={QUUX_USERS=[{user="quux"}],bar={users=[{user="bar"}]},quux={users=[{user="quux"}]}},very={nested={env={VAR="NESTED",quux="NESTED"}}}}"#
+        );
+        let dir = temp_dir("digest");
+        write_files(
+            &dir,
+            &[
+                ("foo.conf", " users = [{user = \"foo\"}]"),
+                ("bar.conf", " users = [{user = \"bar\"}]"),
+                ("quux.conf", " users = [{user = \"quux\"}]"),
+                ("a.conf", "accounts {\n  foo { include 'foo.conf'}\n  bar { users = [{user = \"bar\"}] }\n  quux { include 'quux.conf'}\n}\n"),
+                ("b.conf", "accounts {\n  foo { include 'foo.conf'}\n  bar { include 'bar.conf'}\n  quux { include 'quux.conf'}\n}\n"),
+            ],
+        );
+        let a = parse_file_with_env(&dir.join("a.conf"), &no_env).unwrap();
+        let b = parse_file_with_env(&dir.join("b.conf"), &no_env).unwrap();
+        assert_eq!(render(&a), render(&b));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    // ---- realistic configs ------------------------------------------------------------
+
+    #[test]
+    fn full_server_config() {
+        let m = parse_file_with_env(&corpus("server.conf"), &no_env)
+            .unwrap_or_else(|e| panic!("{}", show_errs(&e)));
+        let int = |k: &str| m.get(k).and_then(|v| v.value.as_int());
+        let s = |k: &str| m.get(k).and_then(|v| v.value.as_str()).map(str::to_string);
+        assert_eq!(s("server_name").as_deref(), Some("n1-east"));
+        assert_eq!(s("listen").as_deref(), Some("0.0.0.0:4222"));
+        assert_eq!(int("http"), Some(8222));
+        assert_eq!(int("max_payload"), Some(1 << 20));
+        assert_eq!(int("max_pending"), Some(64 << 20));
+        assert_eq!(int("max_connections"), Some(64_000));
+        assert_eq!(int("max_control_line"), Some(4096));
+        assert_eq!(int("log_size_limit"), Some(1 << 30));
+        assert_eq!(s("pid_file").as_deref(), Some("/var/run/nats/nats.pid"));
+        assert_eq!(
+            parse_duration(&s("write_deadline").unwrap()),
+            Ok(Duration::from_secs(10))
+        );
+        assert_eq!(m.get("DEBUG").and_then(|v| v.value.as_bool()), Some(false));
+
+        let auth = m.get("authorization").unwrap().value.as_map().unwrap();
+        assert_eq!(auth.get("timeout").unwrap().value, Value::Int(2));
+        let users = auth.get("users").unwrap().value.as_array().unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(
+            render_one(&users[0].value),
+            r#"{user="admin",password="$2a$11$W2zko751KUvVy59mUTWmpOdWjpEm5qhcCZRd05GjI/sSOT.xtiHyG",permissions={publish=">",subscribe=">"}}"#
+        );
+        assert_eq!(
+            render_one(&users[1].value),
+            r#"{user="client",password="s3cr3t",permissions={publish=["req.a","req.b"],subscribe="_INBOX.>"}}"#
+        );
+        assert_eq!(
+            render_one(&users[2].value),
+            r#"{user="other",password="p w",permissions={publish={deny=["$SYS.>"]},subscribe=">"}}"#
+        );
+
+        assert_eq!(
+            render_one(&m.get("tls").unwrap().value),
+            r#"{cert_file="./certs/server-cert.pem",key_file="./certs/server-key.pem",ca_file="./certs/ca.pem",verify=true,timeout=2.5}"#
+        );
+        assert_eq!(
+            render_one(&m.get("cluster").unwrap().value),
+            r#"{name="east",listen="0.0.0.0:6222",authorization={user="route_user",password="T0pS3cr3t",timeout=0.5},routes=["nats-route://route_user:T0pS3cr3t@n2.example.net:6222","nats-route://route_user:T0pS3cr3t@n3.example.net:6222"]}"#
+        );
+        assert_eq!(
+            render_one(&m.get("jetstream").unwrap().value),
+            r#"{store_dir="/data/jetstream",max_memory_store=1073741824,max_file_store=10737418240,sync_interval="2m"}"#
+        );
+        assert_eq!(
+            render_one(&m.get("accounts").unwrap().value),
+            r#"{APP={jetstream="enabled",users=[{user="app",password="app"}]},SYS={users=[{user="sys",password="sys"}]}}"#
+        );
+        assert_eq!(
+            render_one(&m.get("websocket").unwrap().value),
+            "{port=8080,no_tls=true}"
+        );
+        assert_eq!(
+            render_one(&m.get("leafnodes").unwrap().value),
+            "{port=7422}"
+        );
+        // Positions: the tls block's `verify` key, line 50 col 3.
+        let tls = m.get("tls").unwrap().value.as_map().unwrap();
+        let (k, v) = tls.get_entry("verify").unwrap();
+        assert!(k.pos.file.ends_with("tests/conf/server.conf"));
+        assert_eq!((k.pos.line, k.pos.col, v.pos.col), (50, 3, 14));
+    }
+
+    fn render_one(v: &Value) -> String {
+        let mut out = String::new();
+        render_value(v, &mut out);
+        out
+    }
+
+    #[test]
+    fn json_file() {
+        let m = parse_file_with_env(&corpus("server.json"), &no_env).unwrap();
+        assert_eq!(
+            render(&m),
+            r#"{port=4567,http_port=8227,write_deadline="1h",jetstream={store_dir="/tmp/nats",max_mem=1000000},cluster={port=6222,routes=["nats://127.0.0.1:4222","nats://127.0.0.1:4223"]}}"#
+        );
+        assert_eq!(ok(r#"{ "port": 4567 }"#), "{port=4567}");
+        assert_eq!(ok(r#"{ "jetstream": true }"#), "{jetstream=true}");
+        assert_eq!(
+            ok(r#"{"a": [1, 2], "b": {"c": null}}"#),
+            r#"{a=[1,2],b={c="null"}}"#
+        );
+    }
+
+    /// Config shapes written by the official clients' test launchers.
+    #[test]
+    fn client_launcher_shapes() {
+        assert_eq!(
+            ok("port: -1\nhttp: \"127.0.0.1:-1\"\nports_file_dir: \"/tmp/x\"\n"),
+            r#"{port=-1,http="127.0.0.1:-1",ports_file_dir="/tmp/x"}"#
+        );
+        assert_eq!(
+            ok("websocket\n{\n port: -1\n no_tls: true\n}\n"),
+            "{websocket={port=-1,no_tls=true}}"
+        );
+        assert_eq!(ok("server_tags [ id:XYZ ]"), r#"{server_tags=["id:XYZ"]}"#);
+        assert_eq!(
+            ok("tls { cert_file: \"a\", key_file: 'b', handshake_first: true }"),
+            r#"{tls={cert_file="a",key_file="b",handshake_first=true}}"#
+        );
+        // nats.js's toConf: nested maps without separators, array elements on their own
+        // lines, unquoted absolute paths.
+        let js = "host: localhost\ntls {\n  handshake_first: true\n  cert_file: /home/u/certs/localhost.crt\n }\nauthorization {\n  PERM {\n    publish: \"a\"\n    subscribe: \">\"\n   }\n  users [\n     {\n      user: a\n      password: b\n      permission: $PERM\n     }\n   ]\n }\n";
+        assert_eq!(
+            ok(js),
+            r#"{host="localhost",tls={handshake_first=true,cert_file="/home/u/certs/localhost.crt"},authorization={PERM={publish="a",subscribe=">"},users=[{user="a",password="b",permission={publish="a",subscribe=">"}}]}}"#
+        );
+        assert_eq!(
+            ok("authorization { PERM { publish: \"a\", subscribe: \">\" }, users [ {user: a, password: b, permission: $PERM} ] }"),
+            r#"{authorization={PERM={publish="a",subscribe=">"},users=[{user="a",password="b",permission={publish="a",subscribe=">"}}]}}"#
+        );
+        // Entries on one line need ',' or ';' between them, in nats as here.
+        assert_err(
+            "authorization { PERM { publish: \"a\" subscribe: \">\" } }",
+            1,
+            37,
+            "Expected a map value terminator ',' or a map terminator '}', but got 's' instead.",
+        );
+    }
+
+    // ---- syntax details ---------------------------------------------------------------
+
+    #[test]
+    fn separators_and_terminators() {
+        assert_eq!(ok("a 1; b = 2, c: 3\nd=4"), "{a=1,b=2,c=3,d=4}");
+        assert_eq!(ok("m { a 1; b = 2, c: 3\n d=4 }"), "{m={a=1,b=2,c=3,d=4}}");
+        assert_eq!(ok("a = [1\n2,3 ,\n\n 4,]"), "{a=[1,2,3,4]}");
+        // A key may be separated from its value by newlines; after '=' a newline is an
+        // error at top level but not in a map.
+        assert_eq!(ok("a\n\n  5"), "{a=5}");
+        assert_eq!(ok("m {\n a =\n 5\n}"), "{m={a=5}}");
+        assert_err("a =\n5", 1, 4, "Expected value but found new line");
+        assert_err("a\n=\n5", 2, 2, "Expected value but found new line");
+        // Values that end before they start are empty strings, as in nats.
+        assert_eq!(ok("a ="), r#"{a=""}"#);
+        assert_eq!(ok("a = ;b = 1"), r#"{a="",b=1}"#);
+        assert_eq!(ok("m { a = ; }"), r#"{m={a=""}}"#);
+        // '}' after a top-level value is a terminator.
+        assert_eq!(ok("a = b}"), r#"{a="b"}"#);
+        // Bare strings keep '#', ':', '=', '{' and '"'.
+        assert_eq!(ok("a = b#c:d=e{f\"g"), r#"{a="b#c:d=e{f\"g"}"#);
+        assert_eq!(ok("a = #hash // x"), r##"{a="#hash"}"##);
+        assert_eq!(ok("store_dir: /data/js"), r#"{store_dir="/data/js"}"#);
+        assert_eq!(ok("dirs: [/a, /b]"), r#"{dirs=["/a","/b"]}"#);
+        assert_eq!(ok("a = //x"), r#"{a="//x"}"#);
+        // Quoted keys may hold anything.
+        assert_eq!(ok("\"a b:c=d\" = 1"), "{a b:c=d=1}");
+        // Keys run to whitespace or a separator: `foo{` is a key.
+        assert_err("foo{ a = 1 }", 1, 8, "top-level value to end");
+        assert_eq!(ok("a = 1\r\nb = 2\r\n"), "{a=1,b=2}");
+        assert_eq!(ok("\u{feff}port: 1"), "{port=1}");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(ok("a = [1k]"), "{a=[1000]}");
+        assert_eq!(ok("a = [1]\nb = [1.5]\nc = [-1]"), "{a=[1],b=[1.5],c=[-1]}");
+        assert_eq!(ok("a = 0123"), "{a=123}");
+        assert_eq!(ok("a = -0"), "{a=0}");
+        assert_eq!(ok("a = 1_000"), r#"{a="1_000"}"#);
+        assert_eq!(ok("a = 12:30"), r#"{a="12:30"}"#);
+        assert_eq!(ok("a = 4222#x"), r#"{a="4222#x"}"#);
+        assert_eq!(ok("a = 1.2.3"), r#"{a="1.2.3"}"#);
+        assert_eq!(ok("a = 10.0.0.1:4222"), r#"{a="10.0.0.1:4222"}"#);
+        assert_eq!(ok("a = -1.5.6"), r#"{a="-1.5.6"}"#);
+        assert_eq!(ok("a = -1Ghz"), r#"{a="-1Ghz"}"#);
+        assert_eq!(ok("a = +5"), r#"{a="+5"}"#);
+        assert_eq!(ok("a = 1.0"), "{a=1.0}");
+        assert_eq!(ok("a = -0.25"), "{a=-0.25}");
+        assert_eq!(ok("a = 9223372036854775807"), "{a=9223372036854775807}");
+        assert_eq!(ok("a = -9223372036854775808"), "{a=-9223372036854775808}");
+        assert_eq!(
+            ok("a = 1kib\nb = 1KIB\nc = 2Mi"),
+            "{a=1024,b=1024,c=2097152}"
+        );
+        assert_err(
+            "a = 9223372036854775808",
+            1,
+            5,
+            "integer '9223372036854775808' is out of the range",
+        );
+        assert_err("a = 8EB", 1, 5, "out of the range");
+        assert_err("a = 16E", 1, 5, "out of the range");
+        assert_err("a = 1kbb", 1, 5, "invalid size suffix 'kbb'");
+        assert_err("a = 1MiBi", 1, 5, "invalid size suffix 'MiBi'");
+        assert_err("a = 1k5", 1, 7, "but got '5' instead");
+        assert_err("a = 1e5", 1, 7, "but got '5' instead");
+        assert_err("a = 1.5s", 1, 8, "but got 's' instead");
+        assert_err(
+            "a = 1.",
+            1,
+            7,
+            "Floats must have a digit after the '.', but got EOF instead.",
+        );
+        assert_err("a = 1.x", 1, 7, "Floats must have a digit after the '.'");
+        assert_err("a = -x", 1, 6, "Expected a digit but got 'x'.");
+        assert_err("a = -.5", 1, 6, "Floats must start with a digit, not '.'.");
+        assert_err("a = -5x", 1, 7, "but got 'x' instead");
+        assert_err(&format!("a = 1{}.5", "0".repeat(400)), 1, 5, "float");
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(
+            ok("a = 2016-02-29T23:59:59Z"),
+            "{a=dt(2016-02-29T23:59:59Z)}"
+        );
+        assert_eq!(
+            ok("a = [2000-01-01T00:00:00Z]"),
+            "{a=[dt(2000-01-01T00:00:00Z)]}"
+        );
+        assert_err(
+            "a = 2015-02-29T00:00:00Z",
+            1,
+            5,
+            "expected Zulu formatted DateTime",
+        );
+        assert_err(
+            "a = 2016-13-01T00:00:00Z",
+            1,
+            5,
+            "expected Zulu formatted DateTime",
+        );
+        assert_err(
+            "a = 2016-01-01T24:00:00Z",
+            1,
+            5,
+            "expected Zulu formatted DateTime",
+        );
+        assert_err(
+            "a = 2016-01-01T00:00:60Z",
+            1,
+            5,
+            "expected Zulu formatted DateTime",
+        );
+        assert_err(
+            "a = 2016-05-04",
+            1,
+            15,
+            "Expected 'T' in ISO8601 datetime, but found EOF instead.",
+        );
+        assert_err("a = 2016-05-04T18:53:41", 1, 24, "Expected 'Z'");
+        assert_err(
+            "a = 2016-0x",
+            1,
+            11,
+            "Expected digit in ISO8601 datetime, but found 'x' instead.",
+        );
+        assert_err(
+            "a = 1-2",
+            1,
+            5,
+            "All ISO8601 dates must be in full Zulu form.",
+        );
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(ok(r#"a = "\u00e9\u20AC""#), r#"{a="é€"}"#);
+        assert_eq!(ok(r#"a = "\ud83d\ude00""#), r#"{a="😀"}"#);
+        assert_eq!(ok(r#"a = "\xc3\xa9""#), r#"{a="é"}"#);
+        assert_eq!(ok(r#"a = "tab\there""#), r#"{a="tab\there"}"#);
+        assert_eq!(ok("a = \"multi\nline\""), r#"{a="multi\nline"}"#);
+        assert_eq!(ok(r"a = 'raw \n \x'"), r#"{a="raw \\n \\x"}"#);
+        assert_eq!(ok("a = \"$notavar\""), r#"{a="$notavar"}"#);
+        assert_eq!(ok("a = 'true'"), r#"{a="true"}"#);
+        assert_eq!(ok("a = true'"), r#"{a="true"}"#);
+        assert_eq!(
+            ok("a = (\nline 1\n  ) not yet\n)\r\n"),
+            r#"{a="\nline 1\n  ) not yet\n"}"#
+        );
+        let e = errs(r#"a = "\xe9""#);
+        assert_eq!((e[0].pos.line, e[0].pos.col), (1, 5));
+        assert!(e[0].msg.contains("not valid UTF-8"), "{}", e[0]);
+        assert_err(r#"a = "\ud83d""#, 1, 6, "unpaired surrogate");
+        assert_err(r#"a = "\ude00""#, 1, 6, "unpaired surrogate");
+        assert_err(r#"a = "\u12""#, 1, 6, "four hexadecimal digits");
+        assert_err("a = \"x\\", 1, 7, "Unexpected EOF after '\\'");
+        assert_err("a = (x)", 1, 5, "Unexpected EOF processing block");
+        assert_err("a = \"x\" y", 1, 9, "but got 'y' instead");
+    }
+
+    #[test]
+    fn variables() {
+        // Innermost scope first, then outer ones; arrays are not scopes.
+        assert_eq!(
+            ok("x = 1\nm { x = 2, a = [ { y = $x } ], n { z = $x } }\nw = $x"),
+            "{x=1,m={x=2,a=[{y=2}],n={z=2}},w=1}"
+        );
+        // Only keys written before the reference are visible.
+        let e = errs("a = $b\nb = 1");
+        assert_eq!((e[0].pos.line, e[0].pos.col), (1, 5));
+        assert_eq!(e[0].msg, "variable reference for 'b' can not be found");
+        // Lookup is case-sensitive, unlike Map::get; later definitions win.
+        assert!(parse_env("X = 1\na = $x", &[]).is_err());
+        assert_eq!(ok("X = 1\nX = 2\na = $X"), "{X=1,X=2,a=2}");
+        // Variables may hold maps and arrays; the file's variables shadow the environment.
+        assert_eq!(
+            ok_env(
+                "P = { publish = \"foo\" }\nL = [1, $P]\nperm: $P\nl = $L",
+                &[("P", "1")]
+            ),
+            r#"{P={publish="foo"},L=[1,{publish="foo"}],perm={publish="foo"},l=[1,{publish="foo"}]}"#
+        );
+        // bcrypt hashes are literals.
+        for h in ["$2a$10$abc", "$2b$12$abc", "$2y$05$abc", "$2x$05$abc"] {
+            assert_eq!(ok(&format!("p = {h}")), format!(r#"{{p="{h}"}}"#));
+        }
+        assert_err("p = $", 1, 5, "variable reference for '' can not be found");
+        // Every undefined variable is reported.
+        let e = errs("a = $x\nb = [$y]\nc = { d = $z }");
+        let at: Vec<(u32, u32)> = e.iter().map(|e| (e.pos.line, e.pos.col)).collect();
+        assert_eq!(at, [(1, 5), (2, 6), (3, 11)]);
+    }
+
+    #[test]
+    fn environment_variables() {
+        assert_eq!(ok_env("a = $SIZE", &[("SIZE", "4MB")]), "{a=4194304}");
+        assert_eq!(
+            ok_env("a = $M", &[("M", "{ x = 1, y = [a, b] }")]),
+            r#"{a={x=1,y=["a","b"]}}"#
+        );
+        assert_eq!(ok_env("a = $E", &[("E", "")]), r#"{a=""}"#);
+        assert_eq!(ok_env("a = $A", &[("A", "$B"), ("B", "true")]), "{a=true}");
+        // A value from the environment is positioned at its reference, all through.
+        let m = parse_env("\n  a = $M", &[("M", "{ x = [1] }")]).unwrap();
+        let a = m.get("a").unwrap();
+        let x = a.value.as_map().unwrap().get("x").unwrap();
+        let one = &x.value.as_array().unwrap()[0];
+        for p in [&a.pos, &x.pos, &one.pos] {
+            assert_eq!(p.to_string(), "t.conf:2:7");
+        }
+        // The environment does not see the file's keys (nats parses it on its own).
+        let e = errs_env("port = 1\na = $P", &[("P", "$port")]);
+        assert!(e[0].msg.contains("'port' can not be found"), "{}", e[0]);
+        // Cycles are errors, not hangs.
+        let e = errs_env("a = $FOO", &[("FOO", "$FOO")]);
+        assert_eq!(e[0].to_string(), "t.conf:1:5: variable reference for 'FOO' could not be parsed: variable reference cycle for 'FOO'");
+        let e = errs_env("a = $A", &[("A", "[$B]"), ("B", "{ x = $A }")]);
+        assert!(
+            e[0].msg.contains("variable reference cycle for 'A'"),
+            "{}",
+            e[0]
+        );
+        let e = errs_env("a = $A", &[("A", "1 2")]);
+        assert!(e[0].msg.contains("could not be parsed"), "{}", e[0]);
+    }
+
+    #[test]
+    fn variable_expansion_is_bounded() {
+        let mut text = String::from(
+            "a0 = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\n",
+        );
+        for i in 1..40 {
+            let p = i - 1;
+            writeln!(
+                text,
+                "a{i} = [$a{p}, $a{p}, $a{p}, $a{p}, $a{p}, $a{p}, $a{p}, $a{p}]"
+            )
+            .unwrap();
+        }
+        let e = errs(&text);
+        assert!(
+            e.iter()
+                .any(|e| e.msg.contains("expands the config beyond")),
+            "{}",
+            show_errs(&e[..1])
+        );
+    }
+
+    #[test]
+    fn variable_nesting_is_bounded() {
+        // Each copy wraps the previous one: without a bound, values would nest as deep as
+        // the chain is long and overflow the stack when cloned or dropped.
+        let mut text = String::from("a0 = 1\n");
+        for i in 1..2000 {
+            writeln!(text, "a{i} = [$a{}]", i - 1).unwrap();
+        }
+        let e = errs(&text);
+        assert_eq!((e[0].pos.line, e[0].pos.col), (258, 9), "{}", e[0]);
+        assert!(
+            e[0].msg.contains("nests values deeper than 256 levels"),
+            "{}",
+            e[0]
+        );
+        // Inside 256 levels of arrays a copied array no longer fits; a scalar does.
+        let inner = format!("{}$A{}", "[".repeat(256), "]".repeat(256));
+        assert!(parse_env(&format!("A = 1\nb = {inner}"), &[]).is_ok());
+        assert!(parse_env(&format!("A = []\nb = {inner}"), &[]).is_err());
+        assert!(parse_env(&format!("b = {inner}"), &[("A", "[]")]).is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok_depth = format!("a = {}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_env(&ok_depth, &[]).is_ok());
+        let deep = format!(
+            "a = {}{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        assert_err(
+            &deep,
+            1,
+            5 + MAX_DEPTH as u32,
+            "nesting is deeper than 256 levels",
+        );
+        assert_err(&"[".repeat(100_000), 1, 1, "has no value");
+        assert_err(
+            &format!("a = {}", "[".repeat(100_000)),
+            1,
+            261,
+            "nesting is deeper",
+        );
+        assert_err(
+            &format!("a = {}", "{a = ".repeat(100_000)),
+            1,
+            5 + 5 * 256,
+            "nesting is deeper",
+        );
+        assert_err(&"{".repeat(100_000), 1, 257, "nesting is deeper");
+        assert_err(
+            &format!("a {}", "{a ".repeat(100_000)),
+            1,
+            3 + 3 * 256,
+            "nesting is deeper",
+        );
+        // Deep nesting also fits the 2 MiB stack of a test thread in debug builds.
+        let deep_maps = format!(
+            "a = {}1{}",
+            "{a = ".repeat(MAX_DEPTH),
+            "}".repeat(MAX_DEPTH)
+        );
+        let m = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || parse_env(&deep_maps, &[]).is_ok())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(m);
+    }
+
+    #[test]
+    fn duplicate_keys_and_case() {
+        let m = parse_env("Port = 1\nport = 2\nPORT = 3\nother = 4", &[]).unwrap();
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.get("port").unwrap().value, Value::Int(3));
+        assert_eq!(m.get("pOrT").unwrap().value, Value::Int(3));
+        let (k, v) = m.get_entry("port").unwrap();
+        assert_eq!((k.value.as_str(), k.pos.line, v.pos.col), ("PORT", 3, 8));
+        assert!(m.get("missing").is_none());
+        // Later wins whether the earlier one came from an include or not.
+        let dir = temp_dir("dups");
+        write_files(
+            &dir,
+            &[
+                ("inc.conf", "a = inc\nb = inc\n"),
+                ("main.conf", "a = main\ninclude inc.conf\nb = main\n"),
+            ],
+        );
+        let m = parse_file_with_env(&dir.join("main.conf"), &no_env).unwrap();
+        assert_eq!(m.get("a").unwrap().value.as_str(), Some("inc"));
+        assert_eq!(m.get("b").unwrap().value.as_str(), Some("main"));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn includes() {
+        // From a string, relative to the current directory (cargo runs tests in the crate).
+        assert_eq!(
+            ok("include tests/conf/includes/passwords.conf"),
+            r#"{ALICE_PASS="$2a$10$UHR6GhotWhpLsKtVP0/i6.Nh9.fuY73cWjLoJjb2sKT8KISBcUW5q",BOB_PASS="$2a$11$dZM98SpGeI7dCFFGSpt.JObQcix8YHml4TBUZoge9R1uxnMIln5ly"}"#
+        );
+        assert_eq!(
+            ok("m { INCLUDE 'tests/conf/includes/passwords.conf'; x = 1 }"),
+            r#"{m={ALICE_PASS="$2a$10$UHR6GhotWhpLsKtVP0/i6.Nh9.fuY73cWjLoJjb2sKT8KISBcUW5q",BOB_PASS="$2a$11$dZM98SpGeI7dCFFGSpt.JObQcix8YHml4TBUZoge9R1uxnMIln5ly",x=1}}"#
+        );
+        // An absolute include path is joined onto the including file's directory (Go's
+        // filepath.Join), so this file finds tests/conf/includes/passwords.conf.
+        let m = parse_file_with_env(&corpus("include_abs.conf"), &no_env).unwrap();
+        assert_eq!(m.len(), 2);
+        // `include` with a separator is an ordinary key.
+        assert_eq!(ok("include: 5\ninclude=6"), "{include=5,include=6}");
+
+        let dir = temp_dir("inc");
+        write_files(
+            &dir,
+            &[
+                ("sub/inner.conf", "v = inner\ninclude ../leaf.conf\n"),
+                ("leaf.conf", "leaf = true\n"),
+                ("uses_parent_var.conf", "y = $X\n"),
+                ("main.conf", "X = 1\ninclude sub/inner.conf\n"),
+                ("main2.conf", "X = 1\ninclude uses_parent_var.conf\n"),
+                ("dir.conf", "include sub\n"),
+            ],
+        );
+        let m = parse_file_with_env(&dir.join("main.conf"), &no_env).unwrap();
+        assert_eq!(render(&m), r#"{X=1,v="inner",leaf=true}"#);
+        // An included file is parsed on its own: it cannot see the includer's variables.
+        let e = parse_file_with_env(&dir.join("main2.conf"), &no_env).unwrap_err();
+        assert!(e[0].to_string().contains("uses_parent_var.conf:1:5: variable reference for 'X' can not be found (in file included from"), "{}", e[0]);
+        let e = parse_file_with_env(&dir.join("dir.conf"), &no_env).unwrap_err();
+        assert!(e[0].msg.contains("is a directory"), "{}", e[0]);
+        let _ = fs::remove_dir_all(dir);
+
+        let e = errs("a = 1\ninclude ./no/such/file.conf\nb = $nope");
+        assert_eq!(e.len(), 2, "{}", show_errs(&e));
+        assert_eq!((e[0].pos.line, e[0].pos.col), (2, 9));
+        assert!(
+            e[0].msg
+                .starts_with("error parsing include file './no/such/file.conf': cannot open"),
+            "{}",
+            e[0]
+        );
+        assert_err(
+            "include [x]",
+            1,
+            9,
+            "Expected include value but found start of an array",
+        );
+        assert_err("include {x}", 1, 9, "start of a map");
+        assert_err("include (x)", 1, 9, "start of a block");
+        assert_err("include 5", 1, 9, "start of a number");
+        assert_err("include \\x", 1, 9, "escape sequence");
+        assert_err("include \n x", 1, 9, "found new line");
+        assert_err(
+            "include \"x",
+            1,
+            9,
+            "Unexpected EOF in double quoted include",
+        );
+        assert_err("include 'x", 1, 9, "Unexpected EOF in quoted include");
+        assert_err(
+            "include ;",
+            1,
+            9,
+            "Expected include value but found nothing",
+        );
+        let e = errs("include \"x\" y");
+        assert_eq!((e[1].pos.line, e[1].pos.col), (1, 13), "{}", show_errs(&e));
+        assert!(e[1].msg.contains("but got 'y' instead"));
+    }
+
+    #[test]
+    fn include_cycles() {
+        let e = parse_file_with_env(&corpus("cycle_a.conf"), &no_env).unwrap_err();
+        assert_eq!(e.len(), 1, "{}", show_errs(&e));
+        assert!(e[0].pos.file.ends_with("cycle_b.conf"), "{}", e[0]);
+        assert_eq!((e[0].pos.line, e[0].pos.col), (2, 9));
+        assert!(e[0].msg.contains("include cycle:"), "{}", e[0]);
+        assert!(e[0].msg.contains("cycle_a.conf -> "), "{}", e[0]);
+        assert!(e[0].msg.contains("(in file included from"), "{}", e[0]);
+        let e = parse_file_with_env(&corpus("self_include.conf"), &no_env).unwrap_err();
+        assert_eq!((e[0].pos.line, e[0].pos.col), (2, 9));
+        assert!(e[0].msg.contains("include cycle"), "{}", e[0]);
+        // From a string, the cycle is caught one level later.
+        let e = errs("include tests/conf/self_include.conf");
+        assert!(e[0].msg.contains("include cycle"), "{}", e[0]);
+    }
+
+    #[test]
+    fn error_positions() {
+        assert_err(r#"{ "port": : "invalid syntax" }"#, 1, 13, "Expected a block-level value to end with a new line, comment or EOF, but got '\"' instead.");
+        assert_err(
+            "a = \"abc",
+            1,
+            5,
+            "Unexpected EOF: double-quoted string is not closed",
+        );
+        assert_err("a = 'abc", 1, 5, "single-quoted string is not closed");
+        assert_err("\"abc = 1", 1, 1, "quoted key is not closed");
+        assert_err("a = 1\n\"", 2, 1, "quoted key is not closed");
+        assert_err("a = 1\n'", 2, 1, "quoted key is not closed");
+        assert_err(
+            "m {\n  a = 1\n",
+            1,
+            3,
+            "Unexpected EOF processing map: '{' is not closed",
+        );
+        assert_err("m { a = 1", 1, 3, "Unexpected EOF processing map");
+        assert_err("m { a ", 1, 3, "Unexpected EOF processing map");
+        assert_err("m { 'a ", 1, 5, "quoted key is not closed");
+        assert_err(
+            "a = [1,\n 2\n",
+            1,
+            5,
+            "Unexpected EOF processing array: '[' is not closed",
+        );
+        assert_err("a = [", 1, 5, "Unexpected EOF processing array");
+        assert_err("a = [1 2]", 1, 8, "Expected an array value terminator ',' or an array terminator ']', but got '2' instead.");
+        assert_err("a = [,1]", 1, 6, "Unexpected array value terminator ','.");
+        assert_err("m { a = , }", 1, 9, "Unexpected map value terminator ','.");
+        assert_err(
+            "m { a = }",
+            1,
+            9,
+            "Expected a value for key 'a' but found '}'",
+        );
+        assert_err("m { a }", 1, 7, "Expected a value for key 'a'");
+        assert_err("m { ] }", 1, 5, "Unexpected array end ']' processing map.");
+        assert_err("m { = 1 }", 1, 5, "Unexpected key separator '='");
+        assert_err("a = 1 / 2", 1, 7, "top-level value to end");
+        assert_err("/ a = 1", 1, 1, "Unexpected '/'");
+        assert_err("m { /a = 1 }", 1, 5, "Unexpected '/'");
+        assert_err(
+            "a = $undefined",
+            1,
+            5,
+            "variable reference for 'undefined' can not be found",
+        );
+        assert_err("a = 1kbib", 1, 5, "invalid size suffix 'kbib'");
+        assert_err("\n\n   x = 1\u{0}", 3, 9, "unexpected NUL character");
+        assert_err("\u{7f}\u{1} ]]]", 1, 4, "Expected a top-level value to end with a new line, comment or EOF, but got ']' instead.");
+        assert_err("a = '1'\u{b}", 1, 8, "but got '\\u{b}' instead");
+        assert_eq!(ok("{ a = 1 } }"), "{a=1}");
+        assert_err("a = [1]]", 1, 8, "but got ']' instead");
+        let e = errs("a = $x\nb = [1 2]\nc = $y");
+        assert_eq!(
+            e.len(),
+            2,
+            "semantic errors before the syntax error are kept"
+        );
+        // Display: file:line:col: msg.
+        assert_eq!(
+            e[1].to_string(),
+            "t.conf:2:8: Expected an array value terminator ',' or an array terminator ']', but got '2' instead."
+        );
+        assert_eq!(
+            Pos {
+                file: Arc::from("x.conf"),
+                line: 3,
+                col: 7
+            }
+            .to_string(),
+            "x.conf:3:7"
+        );
+    }
+
+    #[test]
+    fn top_level_braces() {
+        // nats accepts a file ending inside top-level braces; we do with or without newline.
+        assert_eq!(ok("{ port: 1\n"), "{port=1}");
+        assert_eq!(ok("{ port: 1"), "{port=1}");
+        assert_eq!(ok("{ {a=1} b=2 }"), "{a=1,b=2}");
+        assert_eq!(ok("a = 1\n{ b = 2 }\nc = 3"), "{a=1,b=2,c=3}");
+        assert_eq!(
+            ok("{ include tests/conf/includes/passwords.conf }"),
+            ok("include tests/conf/includes/passwords.conf")
+        );
+    }
+
+    #[test]
+    fn files() {
+        let e = parse_file_with_env(Path::new("/definitely/not/here.conf"), &no_env).unwrap_err();
+        assert_eq!(
+            e[0].to_string().split(": ").next(),
+            Some("/definitely/not/here.conf:1:1")
+        );
+        assert!(e[0]
+            .msg
+            .starts_with("error opening config file: cannot open"));
+        // Non-UTF-8 bytes (a Latin-1 comment) do not make a file unreadable.
+        let dir = temp_dir("latin1");
+        fs::write(dir.join("l.conf"), b"# D\xe9partement\nport: 1\n").unwrap();
+        let m = parse_file_with_env(&dir.join("l.conf"), &no_env).unwrap();
+        assert_eq!(render(&m), "{port=1}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn value_accessors() {
+        let m = parse_env(
+            "a = 1\nb = x\nc = true\nd = [1]\ne = {}\nf = 1.5\ng = 2016-05-04T18:53:41Z",
+            &[],
+        )
+        .unwrap();
+        let v = |k: &str| &m.get(k).unwrap().value;
+        assert_eq!(v("a").as_int(), Some(1));
+        assert_eq!(v("b").as_str(), Some("x"));
+        assert_eq!(v("c").as_bool(), Some(true));
+        assert_eq!(v("d").as_array().map(<[_]>::len), Some(1));
+        assert!(v("e").as_map().is_some_and(Map::is_empty));
+        assert_eq!(v("a").as_str(), None);
+        let names: Vec<&str> = m.iter().map(|(_, v)| v.value.type_name()).collect();
+        assert_eq!(
+            names,
+            ["integer", "string", "boolean", "array", "map", "float", "datetime"]
+        );
+    }
+
+    // ---- durations ----------------------------------------------------------------------
+
+    #[test]
+    fn go_duration_table() {
+        const NS: i64 = 1;
+        const US: i64 = 1000 * NS;
+        const MS: i64 = 1000 * US;
+        const S: i64 = 1000 * MS;
+        const M: i64 = 60 * S;
+        const H: i64 = 60 * M;
+        // Go's time_test.go parseDurationTests.
+        let good: &[(&str, i64)] = &[
+            ("0", 0),
+            ("5s", 5 * S),
+            ("30s", 30 * S),
+            ("1478s", 1478 * S),
+            ("-5s", -5 * S),
+            ("+5s", 5 * S),
+            ("-0", 0),
+            ("+0", 0),
+            ("5.0s", 5 * S),
+            ("5.6s", 5 * S + 600 * MS),
+            ("5.s", 5 * S),
+            (".5s", 500 * MS),
+            ("1.0s", S),
+            ("1.00s", S),
+            ("1.004s", S + 4 * MS),
+            ("1.0040s", S + 4 * MS),
+            ("100.00100s", 100 * S + MS),
+            ("10ns", 10 * NS),
+            ("11us", 11 * US),
+            ("12µs", 12 * US),
+            ("12μs", 12 * US),
+            ("13ms", 13 * MS),
+            ("14s", 14 * S),
+            ("15m", 15 * M),
+            ("16h", 16 * H),
+            ("3h30m", 3 * H + 30 * M),
+            ("10.5s4m", 4 * M + 10 * S + 500 * MS),
+            ("-2m3.4s", -(2 * M + 3 * S + 400 * MS)),
+            (
+                "1h2m3s4ms5us6ns",
+                H + 2 * M + 3 * S + 4 * MS + 5 * US + 6 * NS,
+            ),
+            ("39h9m14.425s", 39 * H + 9 * M + 14 * S + 425 * MS),
+            ("52763797000ns", 52763797000 * NS),
+            ("0.3333333333333333333h", 20 * M),
+            ("9007199254740993ns", (1 << 53) + 1),
+            ("9223372036854775807ns", i64::MAX),
+            ("9223372036854775.807us", i64::MAX),
+            ("9223372036s854ms775us807ns", i64::MAX),
+            ("-9223372036854775808ns", i64::MIN),
+            ("-9223372036854775.808us", i64::MIN),
+            ("-9223372036s854ms775us808ns", i64::MIN),
+            ("-2562047h47m16.854775808s", i64::MIN),
+            ("0.100000000000000000000h", 6 * M),
+            ("0.830103483285477580700h", 49 * M + 48 * S + 372539827 * NS),
+            ("300ms", 300 * MS),
+            ("1.5h", 90 * M),
+            ("2h45m", 2 * H + 45 * M),
+            ("1us", US),
+            ("1µs", US),
+        ];
+        for (s, want) in good {
+            assert_eq!(parse_duration_nanos(s), Ok(*want), "{s:?}");
+        }
+        let bad = [
+            "",
+            "3",
+            "-",
+            "s",
+            ".",
+            "-.",
+            ".s",
+            "+.s",
+            "1d",
+            "1h 2m",
+            "hello",
+            "1.5 h",
+            "9223372036854775808ns",
+            "9223372036854775.808us",
+            "9223372036s854ms775us808ns",
+            "-9223372036854775809ns",
+            "9223372036854775808ns9223372036854775808ns",
+        ];
+        for s in bad {
+            assert!(parse_duration_nanos(s).is_err(), "{s:?}");
+        }
+        assert_eq!(
+            parse_duration_nanos("3"),
+            Err("time: missing unit in duration \"3\"".into())
+        );
+        assert_eq!(
+            parse_duration_nanos("1d"),
+            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+        );
+        assert_eq!(
+            parse_duration_nanos(""),
+            Err("time: invalid duration \"\"".into())
+        );
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1us"), Ok(Duration::from_micros(1)));
+        assert_eq!(parse_duration("-0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+    }
+
+    // ---- robustness ---------------------------------------------------------------------
+
+    /// xorshift64*, so the loop needs no dependency and is reproducible.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        "=",
+        ":",
+        ",",
+        ";",
+        "\n",
+        "\r",
+        " ",
+        "\t",
+        "\"",
+        "'",
+        "#",
+        "//",
+        "/",
+        "\\",
+        "\\x",
+        "\\u",
+        "\\x4",
+        "\\ud83d",
+        "$",
+        "$a",
+        "$b",
+        "$c",
+        "$2a$1",
+        "a",
+        "key",
+        "include",
+        "include x",
+        "1",
+        "-",
+        ".",
+        "1k",
+        "1kb",
+        "5E",
+        "0.5",
+        "1.2.3",
+        "2016-05-04T18:53:41Z",
+        "2016-",
+        "true",
+        "no",
+        "é",
+        "\u{a0}",
+        "\u{feff}",
+        "9999999999999999999",
+        "\n)\n",
+        "x\\t",
+    ];
+
+    fn fuzz_env(name: &str) -> Option<String> {
+        match name {
+            "a" => Some("$b".into()),
+            "b" => Some("{ x = [$a] }".into()),
+            "c" => Some("4MB".into()),
+            _ => None,
+        }
+    }
+
+    fn must_not_panic(text: &str) {
+        let _ = parse_str_with_env(text, "fuzz.conf", &fuzz_env);
+    }
+
+    #[test]
+    fn random_inputs_never_panic() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let base = fs::read(corpus("server.conf")).unwrap();
+        for _ in 0..3000 {
+            // Random bytes, read as the file reader would.
+            let len = rng.below(64);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            must_not_panic(&String::from_utf8_lossy(&bytes));
+            // Token soup.
+            let n = rng.below(40);
+            let text: String = (0..n).map(|_| TOKENS[rng.below(TOKENS.len())]).collect();
+            must_not_panic(&text);
+            // A real config with a few bytes changed, dropped or a token spliced in.
+            let mut b = base.clone();
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(b.len());
+                match rng.below(3) {
+                    0 => b[i] = rng.next() as u8,
+                    1 => {
+                        b.remove(i);
+                    }
+                    _ => {
+                        let t = TOKENS[rng.below(TOKENS.len())].as_bytes();
+                        b.splice(i..i, t.iter().copied());
+                    }
+                }
+            }
+            must_not_panic(&String::from_utf8_lossy(&b));
+        }
+        for text in [
+            "", "{", "}", "[", "]", "=", "$", "\\", "(", "\"", "'", "include", "-", ".",
+        ] {
+            must_not_panic(text);
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::{collection, sample};
+
+        proptest! {
+            #[test]
+            fn any_string_never_panics(s in "\\PC{0,80}") {
+                must_not_panic(&s);
+            }
+
+            #[test]
+            fn token_soup_never_panics(v in collection::vec(sample::select(TOKENS.to_vec()), 0..48)) {
+                must_not_panic(&v.concat());
+            }
+
+            #[test]
+            fn durations_never_panic(s in "[-+]?[0-9.µμnsmhu]{0,24}") {
+                let _ = parse_duration(&s);
+            }
+
+            #[test]
+            fn integers_round_trip(n in any::<i64>()) {
+                let m = parse_str_with_env(&format!("n = {n}"), "p.conf", &no_env).unwrap();
+                prop_assert_eq!(m.get("n").and_then(|v| v.value.as_int()), Some(n));
+            }
+
+            #[test]
+            fn quoted_strings_round_trip(s in "[^\"\\\\\\x00]{0,40}") {
+                let m = parse_str_with_env(&format!("s = \"{s}\""), "p.conf", &no_env).unwrap();
+                prop_assert_eq!(m.get("s").and_then(|v| v.value.as_str()), Some(s.as_str()));
+            }
+        }
+    }
 }

@@ -140,8 +140,8 @@ impl std::fmt::Display for ConnectError {
 impl ClientOptions {
     /// Decodes a CONNECT argument on top of `self` (a second CONNECT updates the first).
     pub fn apply_connect(&mut self, json: &[u8]) -> Result<(), ConnectError> {
-        let doc: Value =
-            serde_json::from_slice(json).map_err(|e| ConnectError(format!("invalid CONNECT: {e}")))?;
+        let doc: Value = serde_json::from_slice(json)
+            .map_err(|e| ConnectError(format!("invalid CONNECT: {e}")))?;
         let map = match doc {
             Value::Object(map) => map,
             // Go's decoder accepts `null` into a struct and changes nothing.
@@ -207,7 +207,9 @@ fn want_bool(key: &str, v: &Value) -> Result<bool, ConnectError> {
 }
 
 fn want_string(key: &str, v: &Value) -> Result<String, ConnectError> {
-    v.as_str().map(str::to_owned).ok_or_else(|| type_error(key, v, "string"))
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| type_error(key, v, "string"))
 }
 
 fn want_int(key: &str, v: &Value) -> Result<i64, ConnectError> {

@@ -39,7 +39,11 @@ pub fn write_msg(out: &mut Vec<u8>, msg: &Message<'_>, sid: &[u8], receiver_has_
         msg.data
     };
     out.reserve(msg.subject.len() + sid.len() + msg.reply.len() + body.len() + 40);
-    out.extend_from_slice(if has_headers && receiver_has_headers { b"HMSG " } else { b"MSG " });
+    out.extend_from_slice(if has_headers && receiver_has_headers {
+        b"HMSG "
+    } else {
+        b"MSG "
+    });
     out.extend_from_slice(msg.subject);
     out.push(b' ');
     out.extend_from_slice(sid);
@@ -105,8 +109,21 @@ pub fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn msg<'a>(reply: &'a [u8], header_len: usize, header_text: &'a [u8], size_text: &'a [u8], data: &'a [u8]) -> Message<'a> {
-        Message { subject: b"foo", reply, header_len, header_text, size_text, data }
+    fn msg<'a>(
+        reply: &'a [u8],
+        header_len: usize,
+        header_text: &'a [u8],
+        size_text: &'a [u8],
+        data: &'a [u8],
+    ) -> Message<'a> {
+        Message {
+            subject: b"foo",
+            reply,
+            header_len,
+            header_text,
+            size_text,
+            data,
+        }
     }
 
     #[test]
@@ -120,7 +137,10 @@ mod tests {
         out.clear();
         let h = msg(b"_INBOX.x", 12, b"12", b"17", b"NATS/1.0\r\n\r\nhello");
         write_msg(&mut out, &h, b"9", true);
-        assert_eq!(out, b"HMSG foo 9 _INBOX.x 12 17\r\nNATS/1.0\r\n\r\nhello\r\n");
+        assert_eq!(
+            out,
+            b"HMSG foo 9 _INBOX.x 12 17\r\nNATS/1.0\r\n\r\nhello\r\n"
+        );
         out.clear();
         write_msg(&mut out, &h, b"9", false);
         assert_eq!(out, b"MSG foo 9 _INBOX.x 5\r\nhello\r\n");
@@ -142,6 +162,9 @@ mod tests {
         let mut b = itoa_buf();
         assert_eq!(fmt_usize(&mut b, 0), b"0");
         assert_eq!(fmt_usize(&mut b, 1048576), b"1048576");
-        assert_eq!(fmt_usize(&mut b, usize::MAX), usize::MAX.to_string().as_bytes());
+        assert_eq!(
+            fmt_usize(&mut b, usize::MAX),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 }

@@ -53,9 +53,13 @@ pub struct Conn {
     /// Set once the connection is closing; it stops reading and drains `out`.
     pub closing: Option<CloseReason>,
     pub drain_deadline: Option<Instant>,
-    /// Reading is paused until peers acknowledge interest (a deferred PONG) or back-pressure
-    /// eases.
+    /// Reading is paused until peers acknowledge interest (a deferred PONG).
     pub read_paused: bool,
+    /// Reading is paused for the rest of this turn because a subscriber it publishes to is
+    /// behind (nats-server's fast-producer stall).
+    pub stalled: bool,
+    /// Last time a write to this connection made progress.
+    pub last_progress: Instant,
     /// Interest sequence the peers must acknowledge before this client's next PONG.
     pub needs_interest_seq: u64,
     pub deferred_pongs: u32,
@@ -107,6 +111,8 @@ impl Conn {
             closing: None,
             drain_deadline: None,
             read_paused: false,
+            stalled: false,
+            last_progress: now,
             needs_interest_seq: 0,
             deferred_pongs: 0,
             pings_out: 0,
@@ -134,7 +140,14 @@ impl Conn {
     /// The earliest deadline this connection has.
     pub fn next_deadline(&self) -> Instant {
         let mut t = self.ping_at;
-        for d in [self.auth_deadline, self.drain_deadline, self.write_deadline_at].into_iter().flatten() {
+        for d in [
+            self.auth_deadline,
+            self.drain_deadline,
+            self.write_deadline_at,
+        ]
+        .into_iter()
+        .flatten()
+        {
             t = t.min(d);
         }
         t
@@ -162,7 +175,10 @@ impl Conn {
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => self.out_pos += n,
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.last_progress = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

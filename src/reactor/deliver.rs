@@ -18,6 +18,14 @@ use crate::proto::{self, Message};
 /// matches no local connection, so echo suppression never applies.
 const FROM_PEER: usize = usize::MAX;
 
+/// A subscriber's buffer is written out mid-turn once it holds this much, which keeps
+/// per-connection memory and latency bounded while a large read is being processed.
+const EARLY_FLUSH: usize = 256 * 1024;
+
+/// A subscriber whose socket took bytes this recently counts as draining: producers are
+/// slowed for it instead of it being cut off as a slow consumer.
+const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Most reactors a routing mask can address.
 pub const MAX_REACTORS: usize = 64;
 
@@ -25,6 +33,7 @@ impl Reactor {
     /// Delivers a message published by connection `publisher`. Returns whether anyone
     /// (local or a peer reactor) was given the message.
     pub(super) fn deliver(&mut self, publisher: usize, msg: &Message<'_>) -> bool {
+        self.sync_interest();
         let result = self.sublist.match_subject(msg.subject);
         if result.plain.is_empty() && result.queues.is_empty() {
             return false;
@@ -41,7 +50,9 @@ impl Reactor {
         for group in &result.queues {
             match self.pick_member(publisher, &group.members) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
-                Some(Target::Remote { reactor, .. }) => queue_picks.push((reactor as usize, &group.name)),
+                Some(Target::Remote { reactor, .. }) => {
+                    queue_picks.push((reactor as usize, &group.name))
+                }
                 None => {}
             }
         }
@@ -100,12 +111,14 @@ impl Reactor {
     }
 
     fn can_take(&self, publisher: usize, key: usize) -> bool {
-        let Some(sub) = self.subs.get(key) else { return false };
+        let Some(sub) = self.subs.get(key) else {
+            return false;
+        };
         if sub.max > 0 && sub.delivered >= sub.max {
             return false;
         }
         match self.conns.get(sub.conn) {
-            Some(c) => c.is_open() && !(sub.conn == publisher && !c.opts.echo),
+            Some(c) => c.is_open() && (sub.conn != publisher || c.opts.echo),
             None => false,
         }
     }
@@ -113,9 +126,13 @@ impl Reactor {
     /// Writes one delivery into a local subscriber's buffer.
     fn deliver_local(&mut self, publisher: usize, key: usize, msg: &Message<'_>) -> bool {
         let max_pending = self.opts.max_pending;
-        let Some(sub) = self.subs.get_mut(key) else { return false };
+        let Some(sub) = self.subs.get_mut(key) else {
+            return false;
+        };
         let token = sub.conn;
-        let Some(conn) = self.conns.get_mut(token) else { return false };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
         if conn.closing.is_some() || (token == publisher && !conn.opts.echo) {
             return false;
         }
@@ -128,7 +145,6 @@ impl Reactor {
             }
         }
         sub.delivered += 1;
-        let before = conn.out.len();
         proto::write_msg(&mut conn.out, msg, &sub.sid, conn.headers);
         let body = if msg.header_len > 0 && !conn.headers {
             msg.data.len().saturating_sub(msg.header_len)
@@ -143,23 +159,56 @@ impl Reactor {
             conn.dirty = true;
             self.dirty.push(token);
         }
-        if max_pending > 0 && conn.pending() as i64 > max_pending {
-            // nats-server drops the frame that overflowed and closes without -ERR.
-            conn.out.truncate(before);
+        let threshold = if max_pending > 0 {
+            EARLY_FLUSH.min(max_pending as usize / 2)
+        } else {
+            EARLY_FLUSH
+        };
+        if conn.pending() > threshold {
+            self.relieve(token, max_pending);
+        }
+        true
+    }
+
+    /// A subscriber's buffer grew large within one turn: write what the socket takes now,
+    /// and if it still holds more than `max_pending`, the subscriber is a slow consumer.
+    fn relieve(&mut self, token: usize, max_pending: i64) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if let Err(e) = conn.write_pending() {
+            log::debug!("{} - Error flushing: {e}", conn.label());
+            self.close(token, CloseReason::WriteError);
+            return;
+        }
+        let pending = conn.pending() as i64;
+        if max_pending > 0 && pending > max_pending / 4 * 3 && pending <= max_pending {
+            // Behind but still draining: slow the producers down rather than cut it off.
+            if conn.last_progress.elapsed() < STALL_ALIVE {
+                self.congested = true;
+            }
+        }
+        if max_pending > 0 && pending > max_pending {
             info!(
                 "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 conn.label(),
                 max_pending
             );
             self.counters.slow_consumers += 1;
+            // nats-server closes without -ERR and without flushing what is queued.
             self.close(token, CloseReason::SlowConsumerPendingBytes);
         }
-        true
     }
 
-    /// Delivers a batch of messages routed here by a peer reactor.
-    pub(super) fn deliver_routed(&mut self, buf: &[u8]) {
-        for routed in super::inbox::Decoder::new(buf) {
+    /// Delivers messages routed here by a peer reactor, starting at `offset` of the batch
+    /// buffer. When a local subscriber becomes congested the rest is kept for the next turn,
+    /// so order is kept and buffers stay bounded.
+    pub(super) fn deliver_routed_from(&mut self, msgs: Vec<u8>, offset: usize) {
+        let Some(rest) = msgs.get(offset..) else {
+            return;
+        };
+        let mut decoder = super::inbox::Decoder::new(rest);
+        while let Some(routed) = decoder.next() {
             self.counters.routed_in += 1;
             let result = self.sublist.match_subject(routed.msg.subject);
             if routed.plain {
@@ -170,15 +219,26 @@ impl Reactor {
                 }
             }
             for name in &routed.queues {
-                let Some(group) = result.queues.iter().find(|g| &*g.name == *name) else { continue };
-                let locals: Vec<Target> =
-                    group.members.iter().copied().filter(|t| matches!(t, Target::Local(_))).collect();
+                let Some(group) = result.queues.iter().find(|g| &*g.name == *name) else {
+                    continue;
+                };
+                let locals: Vec<Target> = group
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|t| matches!(t, Target::Local(_)))
+                    .collect();
                 if let Some(Target::Local(key)) = self.pick_member(FROM_PEER, &locals) {
                     self.deliver_local(FROM_PEER, key, &routed.msg);
                 }
             }
             if !self.auto_unsub.is_empty() {
                 self.apply_auto_unsubs();
+            }
+            if self.congested && !decoder.is_empty() {
+                let consumed = offset + (rest.len() - decoder.remaining());
+                self.inbound_rest = Some((msgs, consumed));
+                return;
             }
         }
     }

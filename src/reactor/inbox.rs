@@ -85,6 +85,15 @@ impl<'a> Decoder<'a> {
         Decoder { buf }
     }
 
+    /// Bytes not decoded yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     fn u32(&mut self) -> Option<u32> {
         let (head, rest) = self.buf.split_first_chunk::<4>()?;
         self.buf = rest;
@@ -116,7 +125,14 @@ impl<'a> Decoder<'a> {
             queues.push(self.bytes()?);
         }
         Some(Routed {
-            msg: Message { subject, reply, header_len, header_text, size_text, data },
+            msg: Message {
+                subject,
+                reply,
+                header_len,
+                header_text,
+                size_text,
+                data,
+            },
             plain: plain != 0,
             queues,
         })
@@ -145,7 +161,10 @@ pub struct WakeFlag {
 
 impl WakeFlag {
     pub fn new(waker: mio::Waker) -> Self {
-        WakeFlag { pending: AtomicBool::new(false), waker }
+        WakeFlag {
+            pending: AtomicBool::new(false),
+            waker,
+        }
     }
 
     /// Wakes the reactor unless a wake is already pending.
@@ -173,7 +192,11 @@ pub struct ReactorHandle<C> {
 // Derived Clone would require `C: Clone`; only the senders are cloned.
 impl<C> Clone for ReactorHandle<C> {
     fn clone(&self) -> Self {
-        ReactorHandle { control: self.control.clone(), data: self.data.clone(), wake: self.wake.clone() }
+        ReactorHandle {
+            control: self.control.clone(),
+            data: self.data.clone(),
+            wake: self.wake.clone(),
+        }
     }
 }
 
@@ -211,8 +234,15 @@ pub fn channels<C>(waker: mio::Waker) -> (ReactorHandle<C>, Inbox<C>) {
     let (ctl_tx, ctl_rx) = std::sync::mpsc::channel();
     let (data_tx, data_rx) = std::sync::mpsc::sync_channel(BATCH_CHANNEL_CAPACITY);
     (
-        ReactorHandle { control: ctl_tx, data: data_tx, wake: Arc::new(WakeFlag::new(waker)) },
-        Inbox { control: ctl_rx, data: data_rx },
+        ReactorHandle {
+            control: ctl_tx,
+            data: data_tx,
+            wake: Arc::new(WakeFlag::new(waker)),
+        },
+        Inbox {
+            control: ctl_rx,
+            data: data_rx,
+        },
     )
 }
 

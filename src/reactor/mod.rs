@@ -29,8 +29,8 @@ pub use deliver::MAX_REACTORS;
 pub mod inbox;
 mod ops;
 
-use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +59,9 @@ const READ_BUDGET: usize = 512 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Poll timeout while waiting for a full peer channel to drain.
 const BACKPRESSURE_RETRY: Duration = Duration::from_millis(1);
+
+/// A subject and optional queue group, as interest is counted and announced.
+type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
 
 /// What a subscription in the index points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,11 +134,16 @@ pub struct Reactor {
     scratch: Vec<u8>,
     dirty: Vec<usize>,
     pending_reads: Vec<usize>,
+    /// Publishers paused until the next turn because a subscriber is behind.
+    stalled: Vec<usize>,
+    /// A subscriber that is draining, but slowly, passed 3/4 of max_pending this turn:
+    /// publishers pause after their current operation and peer batches wait.
+    pub(crate) congested: bool,
     closing: Vec<usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Local interest counts per (subject, queue), kept only when there are peers.
-    local_interest: FxHashMap<(Box<[u8]>, Option<Box<[u8]>>), u32>,
-    remote_interest: FxHashMap<(u16, Box<[u8]>, Option<Box<[u8]>>), u32>,
+    local_interest: FxHashMap<InterestKey, u32>,
+    remote_interest: FxHashMap<(u16, InterestKey), u32>,
     pending_interest: Vec<InterestChange>,
     /// The interest sequence of the last batch round sent (0 = none yet).
     interest_seq: u64,
@@ -144,6 +152,10 @@ pub struct Reactor {
     force_seq: bool,
     /// Subscriptions that reached their auto-unsubscribe count during a delivery loop.
     auto_unsub: Vec<usize>,
+    /// The shared interest epoch this reactor last synchronised with.
+    seen_epoch: u64,
+    /// The undelivered rest of a peer batch, held while a local subscriber is congested.
+    inbound_rest: Option<(Vec<u8>, usize)>,
     /// Reading paused because a peer channel is full.
     backpressure: bool,
     stopping: bool,
@@ -184,7 +196,10 @@ impl Reactor {
                 (i != id).then(|| Peer {
                     handle: h.clone(),
                     backlog: VecDeque::new(),
-                    current: Batch { from: id, ..Default::default() },
+                    current: Batch {
+                        from: id,
+                        ..Default::default()
+                    },
                     acked: 0,
                     applied: 0,
                     ack_owed: false,
@@ -208,6 +223,8 @@ impl Reactor {
             scratch: vec![0; SCRATCH_SIZE],
             dirty: Vec::new(),
             pending_reads: Vec::new(),
+            stalled: Vec::new(),
+            congested: false,
             closing: Vec::new(),
             timers: BinaryHeap::new(),
             local_interest: FxHashMap::default(),
@@ -217,13 +234,17 @@ impl Reactor {
             pong_waiters: Vec::new(),
             force_seq: false,
             auto_unsub: Vec::new(),
+            seen_epoch: 0,
+            inbound_rest: None,
             backpressure: false,
             stopping: false,
             lame_duck: false,
             counters: Counters::default(),
         };
         if let Some(l) = r.listener.as_mut() {
-            r.poll.registry().register(l, LISTENER, Interest::READABLE)?;
+            r.poll
+                .registry()
+                .register(l, LISTENER, Interest::READABLE)?;
         }
         Ok(r)
     }
@@ -244,6 +265,18 @@ impl Reactor {
                 }
             }
             self.counters.polls += 1;
+            self.congested = false;
+            for token in std::mem::take(&mut self.stalled) {
+                if let Some(c) = self.conns.get_mut(token) {
+                    c.stalled = false;
+                    self.pending_reads.push(token);
+                }
+            }
+            // Peer traffic first: an interest change another reactor sent before this wake
+            // must be in place before this reactor routes the publishes it is about to read.
+            self.wake.clear();
+            self.drain_control();
+            self.drain_peers();
             for event in events.iter() {
                 self.counters.events += 1;
                 match event.token() {
@@ -259,15 +292,15 @@ impl Reactor {
                     }
                 }
             }
-            self.wake.clear();
-            self.drain_control();
-            self.drain_peers();
             self.resume_reads();
             self.fire_timers();
-            self.flush_dirty();
+            // Batches go out before replies: once a client sees any answer from this turn,
+            // what this turn routed to other reactors is already in their channels.
             self.send_batches();
+            self.flush_dirty();
             self.finish_closes();
-            self.shared.publish(self.id, &self.counters, self.conns.len(), self.subs.len());
+            self.shared
+                .publish(self.id, &self.counters, self.conns.len(), self.subs.len());
             if self.stopping && self.conns.is_empty() && self.peers_idle() {
                 break;
             }
@@ -279,26 +312,37 @@ impl Reactor {
         if !self.pending_reads.is_empty() {
             return Some(Duration::ZERO);
         }
+        if !self.stalled.is_empty() {
+            // Give the slow subscriber's socket a moment (a WRITABLE event ends it early).
+            return Some(BACKPRESSURE_RETRY);
+        }
         if self.backpressure || self.peers.iter().flatten().any(|p| !p.backlog.is_empty()) {
             return Some(BACKPRESSURE_RETRY);
         }
         let now = Instant::now();
-        let mut t = self.timers.peek().map(|Reverse((at, _, _))| at.saturating_duration_since(now));
+        let mut t = self
+            .timers
+            .peek()
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(now));
         if self.stopping {
-            t = Some(t.map_or(Duration::from_millis(50), |d| d.min(Duration::from_millis(50))));
+            t = Some(t.map_or(Duration::from_millis(50), |d| {
+                d.min(Duration::from_millis(50))
+            }));
         }
         t
     }
 
     fn peers_idle(&self) -> bool {
-        self.peers.iter().flatten().all(|p| p.backlog.is_empty())
+        self.inbound_rest.is_none() && self.peers.iter().flatten().all(|p| p.backlog.is_empty())
     }
 
     // ----- accepting -------------------------------------------------------------------
 
     fn accept_all(&mut self) {
         loop {
-            let Some(listener) = self.listener.as_ref() else { return };
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, addr)) => {
                     let n = self.all.len();
@@ -337,14 +381,27 @@ impl Reactor {
         });
         let entry = self.conns.vacant_entry();
         let token = entry.key();
-        if let Err(e) = self.poll.registry().register(&mut stream, Token(token), Interest::READABLE) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(token), Interest::READABLE)
+        {
             error!("{peer}: cannot register connection: {e}");
             return;
         }
-        let conn = entry.insert(Conn::new(cid, stream, peer, parser, now, opts.ping_interval));
+        let conn = entry.insert(Conn::new(
+            cid,
+            stream,
+            peer,
+            parser,
+            now,
+            opts.ping_interval,
+        ));
         let count = self.shared.client_opened();
         debug!("{} - Client connection created", conn.label());
-        self.shared.info_for_client(cid, peer).write_to(&mut conn.out);
+        self.shared
+            .info_for_client(cid, peer)
+            .write_to(&mut conn.out);
         self.mark_dirty(token);
         self.arm_timer(token);
         // nats-server sends INFO first and only then checks the limit.
@@ -362,9 +419,8 @@ impl Reactor {
     fn on_readable(&mut self, token: usize) {
         let mut budget = READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
-        loop {
-            let Some(conn) = self.conns.get_mut(token) else { break };
-            if conn.closing.is_some() || conn.read_paused || self.backpressure {
+        while let Some(conn) = self.conns.get_mut(token) {
+            if conn.closing.is_some() || conn.read_paused || conn.stalled || self.backpressure {
                 break;
             }
             if budget == 0 {
@@ -376,7 +432,14 @@ impl Reactor {
             match conn.read(&mut scratch) {
                 ReadOutcome::Data(n) => {
                     budget = budget.saturating_sub(n);
+                    // What peers routed here before these bytes arrived is delivered first.
+                    self.drain_peers();
                     self.ingest(token, &scratch[..n]);
+                    // Announce interest changes at once rather than at the end of the turn,
+                    // so a publish on another reactor right after this SUB finds it.
+                    if !self.pending_interest.is_empty() {
+                        self.send_batches();
+                    }
                 }
                 ReadOutcome::WouldBlock => break,
                 ReadOutcome::Eof => {
@@ -395,7 +458,9 @@ impl Reactor {
 
     /// Feeds freshly read bytes to a connection's parser.
     fn ingest(&mut self, token: usize, fresh: &[u8]) {
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.inbuf.is_empty() {
             let used = self.process(token, fresh);
             if let Some(conn) = self.conns.get_mut(token) {
@@ -405,7 +470,11 @@ impl Reactor {
             }
         } else {
             conn.inbuf.extend_from_slice(fresh);
-            if conn.parser.bytes_needed().is_some_and(|need| conn.inbuf.len() < need) {
+            if conn
+                .parser
+                .bytes_needed()
+                .is_some_and(|need| conn.inbuf.len() < need)
+            {
                 return;
             }
             let data = std::mem::take(&mut conn.inbuf);
@@ -433,8 +502,10 @@ impl Reactor {
         };
         let mut activity = false;
         while pos < data.len() {
-            let Some(conn) = self.conns.get_mut(token) else { return pos };
-            if conn.closing.is_some() || conn.read_paused {
+            let Some(conn) = self.conns.get_mut(token) else {
+                return pos;
+            };
+            if conn.closing.is_some() || conn.read_paused || conn.stalled {
                 break;
             }
             match conn.parser.parse(&data[pos..]) {
@@ -442,6 +513,9 @@ impl Reactor {
                     pos += used;
                     if self.execute(token, op) {
                         activity = true;
+                    }
+                    if self.congested {
+                        self.stall(token);
                     }
                 }
                 Ok(Status::Incomplete) => break,
@@ -460,13 +534,61 @@ impl Reactor {
         pos
     }
 
+    /// Pauses a publisher until the next turn, after which buffers have been flushed.
+    fn stall(&mut self, token: usize) {
+        if let Some(c) = self.conns.get_mut(token) {
+            if !c.stalled {
+                c.stalled = true;
+                self.stalled.push(token);
+            }
+        }
+    }
+
     fn resume_reads(&mut self) {
         if self.backpressure {
             return;
         }
         let pending = std::mem::take(&mut self.pending_reads);
         for token in pending {
-            self.on_readable(token);
+            self.resume(token);
+        }
+    }
+
+    /// Continues a connection that stopped early: first the input it already holds (kept
+    /// while it was paused), then its socket.
+    fn resume(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if conn.read_paused || conn.stalled || conn.closing.is_some() {
+            return;
+        }
+        if !conn.inbuf.is_empty() {
+            let data = std::mem::take(&mut conn.inbuf);
+            let used = self.process(token, &data);
+            if let Some(conn) = self.conns.get_mut(token) {
+                if conn.is_open() && used < data.len() {
+                    let mut data = data;
+                    data.drain(..used);
+                    conn.inbuf = data;
+                }
+            }
+        }
+        self.on_readable(token);
+    }
+
+    /// Applies peer traffic when some reactor announced interest since we last looked.
+    pub(crate) fn sync_interest(&mut self) {
+        if !self.has_peers() {
+            return;
+        }
+        let epoch = self
+            .shared
+            .interest_epoch
+            .load(std::sync::atomic::Ordering::Acquire);
+        if epoch != self.seen_epoch {
+            self.seen_epoch = epoch;
+            self.drain_peers();
         }
     }
 
@@ -498,7 +620,9 @@ impl Reactor {
 
     fn flush(&mut self, token: usize) {
         let write_deadline = self.opts.write_deadline;
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.pending() == 0 && !conn.writable_armed {
             return;
         }
@@ -511,14 +635,19 @@ impl Reactor {
                 conn.write_deadline_at = None;
                 if conn.writable_armed {
                     conn.writable_armed = false;
-                    let _ = self.poll.registry().reregister(&mut conn.stream, Token(token), Interest::READABLE);
+                    let _ = self.poll.registry().reregister(
+                        &mut conn.stream,
+                        Token(token),
+                        Interest::READABLE,
+                    );
                 }
             }
             Ok(false) => {
                 let now = Instant::now();
                 if conn.pending() < before || conn.write_deadline_at.is_none() {
                     conn.write_deadline_at = Some(now + write_deadline);
-                    self.timers.push(Reverse((now + write_deadline, token, conn.cid)));
+                    self.timers
+                        .push(Reverse((now + write_deadline, token, conn.cid)));
                 }
                 if !conn.writable_armed {
                     conn.writable_armed = true;
@@ -541,7 +670,9 @@ impl Reactor {
     /// Starts closing a connection: removes its subscriptions, stops reading, and leaves the
     /// socket to drain. Idempotent.
     pub(crate) fn close(&mut self, token: usize, reason: CloseReason) {
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.closing.is_some() {
             return;
         }
@@ -599,7 +730,9 @@ impl Reactor {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self.conns.get(token) else { continue };
+            let Some(conn) = self.conns.get(token) else {
+                continue;
+            };
             if conn.cid != cid {
                 continue;
             }
@@ -617,7 +750,9 @@ impl Reactor {
 
     fn on_deadline(&mut self, token: usize, now: Instant) {
         let opts = self.opts.clone();
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.closing.is_some() {
             if conn.drain_deadline.is_some_and(|d| d <= now) {
                 // finish_closes drops it this turn.
@@ -654,11 +789,19 @@ impl Reactor {
     /// and an RTT is known; close as stale after `ping_max` unanswered PINGs.
     fn ping_timer(&mut self, token: usize, now: Instant) {
         let opts = self.opts.clone();
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         conn.ping_at = now + opts.ping_interval;
-        let need_rtt = conn.rtt.is_none() || conn.rtt_start.is_none_or(|s| now.duration_since(s) > Duration::from_secs(3600));
+        let need_rtt = conn.rtt.is_none()
+            || conn
+                .rtt_start
+                .is_none_or(|s| now.duration_since(s) > Duration::from_secs(3600));
         if now.duration_since(conn.last_in) < opts.ping_interval && !need_rtt {
-            debug!("{} - Delaying PING due to remote client data or ping", conn.label());
+            debug!(
+                "{} - Delaying PING due to remote client data or ping",
+                conn.label()
+            );
             return;
         }
         if conn.pings_out + 1 > opts.ping_max {
@@ -692,9 +835,15 @@ impl Reactor {
     }
 
     fn reload(&mut self, opts: Arc<Options>) {
-        let limits = Limits { max_control_line: opts.max_control_line, max_payload: opts.max_payload };
+        let limits = Limits {
+            max_control_line: opts.max_control_line,
+            max_payload: opts.max_payload,
+        };
         for (_, c) in self.conns.iter_mut() {
-            c.parser.set_limits(Limits { max_control_line: limits.max_control_line, max_payload: limits.max_payload });
+            c.parser.set_limits(Limits {
+                max_control_line: limits.max_control_line,
+                max_payload: limits.max_payload,
+            });
         }
         self.opts = opts;
     }
@@ -719,7 +868,9 @@ impl Reactor {
         self.stop_listening();
         let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
         for t in tokens {
-            let Some(c) = self.conns.get_mut(t) else { continue };
+            let Some(c) = self.conns.get_mut(t) else {
+                continue;
+            };
             if c.is_open() && c.opts.protocol >= 1 {
                 let mut info = self.shared.info_for_client(c.cid, c.peer);
                 info.ldm = true;
@@ -730,8 +881,13 @@ impl Reactor {
     }
 
     fn close_some(&mut self, n: usize) {
-        let tokens: Vec<usize> =
-            self.conns.iter().filter(|(_, c)| c.is_open()).map(|(t, _)| t).take(n).collect();
+        let tokens: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_open())
+            .map(|(t, _)| t)
+            .take(n)
+            .collect();
         for t in tokens {
             self.close(t, CloseReason::ServerShutdown);
         }
@@ -739,8 +895,16 @@ impl Reactor {
 
     // ----- peers -----------------------------------------------------------------------
 
+    /// Applies what peers sent. While a local subscriber is congested the rest waits in the
+    /// channel, which in turn pushes back on the peers' publishers.
     fn drain_peers(&mut self) {
-        while let Ok(batch) = self.inbox.data.try_recv() {
+        if let Some((msgs, offset)) = self.inbound_rest.take() {
+            self.deliver_routed_from(msgs, offset);
+        }
+        while !self.congested && self.inbound_rest.is_none() {
+            let Ok(batch) = self.inbox.data.try_recv() else {
+                break;
+            };
             self.apply_batch(batch);
         }
     }
@@ -759,24 +923,42 @@ impl Reactor {
                 peer.acked = batch.ack;
             }
         }
-        if !batch.msgs.is_empty() {
-            self.deliver_routed(&batch.msgs);
-        }
         self.release_pongs();
+        if !batch.msgs.is_empty() {
+            self.deliver_routed_from(batch.msgs, 0);
+        }
     }
 
     fn apply_remote_interest(&mut self, from: u16, change: InterestChange) {
-        let key = (from, change.subject, change.queue);
+        let key = (from, (change.subject, change.queue));
         let old = self.remote_interest.get(&key).copied().unwrap_or(0);
         if old == change.weight {
             return;
         }
-        let (subject, queue) = (&key.1, key.2.as_deref());
+        let (subject, queue) = (&key.1 .0, key.1 .1.as_deref());
         if old > 0 {
-            self.sublist.remove(subject, queue, Target::Remote { reactor: from, weight: old });
+            self.sublist.remove(
+                subject,
+                queue,
+                Target::Remote {
+                    reactor: from,
+                    weight: old,
+                },
+            );
         }
         if change.weight > 0 {
-            if self.sublist.insert(subject, queue, Target::Remote { reactor: from, weight: change.weight }).is_err() {
+            if self
+                .sublist
+                .insert(
+                    subject,
+                    queue,
+                    Target::Remote {
+                        reactor: from,
+                        weight: change.weight,
+                    },
+                )
+                .is_err()
+            {
                 return;
             }
             self.remote_interest.insert(key, change.weight);
@@ -787,7 +969,12 @@ impl Reactor {
 
     /// The lowest interest sequence all peers have acknowledged.
     fn min_acked(&self) -> u64 {
-        self.peers.iter().flatten().map(|p| p.acked).min().unwrap_or(u64::MAX)
+        self.peers
+            .iter()
+            .flatten()
+            .map(|p| p.acked)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Sends the PONGs that were waiting for peers to learn this reactor's interest.
@@ -798,7 +985,9 @@ impl Reactor {
         let acked = self.min_acked();
         let waiters = std::mem::take(&mut self.pong_waiters);
         for token in waiters {
-            let Some(c) = self.conns.get_mut(token) else { continue };
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
             if c.needs_interest_seq > acked {
                 self.pong_waiters.push(token);
                 continue;
@@ -809,18 +998,11 @@ impl Reactor {
             c.deferred_pongs = 0;
             c.read_paused = false;
             self.mark_dirty(token);
-            // Input that arrived behind the PING is still in `inbuf`; read the socket too.
+            // Input that arrived behind the PING waits in `inbuf`; `resume` picks it up at
+            // the end of the turn (not here, which may run in the middle of another client's
+            // operations).
             if !self.pending_reads.contains(&token) {
                 self.pending_reads.push(token);
-            }
-            let data = std::mem::take(&mut self.conns[token].inbuf);
-            if !data.is_empty() {
-                let used = self.process(token, &data);
-                if let Some(c) = self.conns.get_mut(token) {
-                    if c.is_open() && used < data.len() {
-                        c.inbuf = data[used..].to_vec();
-                    }
-                }
             }
         }
     }
@@ -849,7 +1031,13 @@ impl Reactor {
             }
             let has_ack = peer.current.ack > 0;
             if !peer.current.is_empty() || bump || has_ack {
-                let mut batch = std::mem::replace(&mut peer.current, Batch { from: self.id, ..Default::default() });
+                let mut batch = std::mem::replace(
+                    &mut peer.current,
+                    Batch {
+                        from: self.id,
+                        ..Default::default()
+                    },
+                );
                 batch.interest_seq = seq;
                 peer.backlog.push_back(batch);
             }
@@ -867,6 +1055,11 @@ impl Reactor {
                 blocked = true;
             }
         }
+        if bump {
+            self.shared
+                .interest_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         if self.backpressure && !blocked {
             // Reads were paused for every connection; revisit them all.
             self.pending_reads.extend(self.conns.iter().map(|(t, _)| t));
@@ -875,13 +1068,27 @@ impl Reactor {
     }
 
     /// Queues a message for a peer, starting a new batch when the current one is large.
-    pub(crate) fn route_to(&mut self, reactor: usize, msg: &crate::proto::Message<'_>, plain: bool, queues: &[&[u8]]) {
+    pub(crate) fn route_to(
+        &mut self,
+        reactor: usize,
+        msg: &crate::proto::Message<'_>,
+        plain: bool,
+        queues: &[&[u8]],
+    ) {
         let id = self.id;
-        let Some(Some(peer)) = self.peers.get_mut(reactor) else { return };
+        let Some(Some(peer)) = self.peers.get_mut(reactor) else {
+            return;
+        };
         inbox::encode_msg(&mut peer.current.msgs, msg, plain, queues);
         self.counters.routed_out += 1;
         if peer.current.msgs.len() >= inbox::MAX_BATCH_BYTES {
-            let batch = std::mem::replace(&mut peer.current, Batch { from: id, ..Default::default() });
+            let batch = std::mem::replace(
+                &mut peer.current,
+                Batch {
+                    from: id,
+                    ..Default::default()
+                },
+            );
             peer.backlog.push_back(batch);
         }
     }
@@ -895,7 +1102,11 @@ impl Reactor {
         let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
         let count = self.local_interest.entry(key.clone()).or_insert(0);
         let old = *count;
-        let new = if delta > 0 { old + 1 } else { old.saturating_sub(1) };
+        let new = if delta > 0 {
+            old + 1
+        } else {
+            old.saturating_sub(1)
+        };
         *count = new;
         if new == 0 {
             self.local_interest.remove(&key);
@@ -905,8 +1116,16 @@ impl Reactor {
             Some(_) => old != new,
         };
         if announce {
-            let weight = if queue.is_some() { new } else { (new > 0) as u32 };
-            self.pending_interest.push(InterestChange { subject: key.0, queue: key.1, weight });
+            let weight = if queue.is_some() {
+                new
+            } else {
+                (new > 0) as u32
+            };
+            self.pending_interest.push(InterestChange {
+                subject: key.0,
+                queue: key.1,
+                weight,
+            });
         }
     }
 }

@@ -33,7 +33,12 @@ impl Reactor {
                 }
                 false
             }
-            Op::Pub { subject, reply, size_text, payload } => {
+            Op::Pub {
+                subject,
+                reply,
+                size_text,
+                payload,
+            } => {
                 let msg = Message {
                     subject,
                     reply: reply.unwrap_or_default(),
@@ -45,7 +50,14 @@ impl Reactor {
                 self.on_pub(token, &msg);
                 true
             }
-            Op::Hpub { subject, reply, header_text, size_text, header_len, message } => {
+            Op::Hpub {
+                subject,
+                reply,
+                header_text,
+                size_text,
+                header_len,
+                message,
+            } => {
                 let msg = Message {
                     subject,
                     reply: reply.unwrap_or_default(),
@@ -57,7 +69,11 @@ impl Reactor {
                 self.on_pub(token, &msg);
                 true
             }
-            Op::Sub { subject, queue, sid } => {
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
                 self.on_sub(token, subject, queue, sid);
                 true
             }
@@ -81,7 +97,11 @@ impl Reactor {
             Op::Ok => false,
             Op::Err(text) => {
                 if let Some(c) = self.conns.get(token) {
-                    error!("{} - Client Error {}", c.label(), String::from_utf8_lossy(text));
+                    error!(
+                        "{} - Client Error {}",
+                        c.label(),
+                        String::from_utf8_lossy(text)
+                    );
                 }
                 self.close(token, CloseReason::ParseError);
                 false
@@ -91,17 +111,37 @@ impl Reactor {
     }
 
     fn trace_op(&self, token: usize, op: &Op<'_>) {
-        let Some(c) = self.conns.get(token) else { return };
+        let Some(c) = self.conns.get(token) else {
+            return;
+        };
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let line = match op {
             Op::Connect(j) => format!("CONNECT {}", redact_connect(&s(j))),
             Op::Info(j) => format!("INFO {}", s(j)),
-            Op::Pub { subject, reply, size_text, payload } => {
-                trace!("{} - <<- [PUB {}{} {}]", c.label(), s(subject), reply.map(|r| format!(" {}", s(r))).unwrap_or_default(), s(size_text));
+            Op::Pub {
+                subject,
+                reply,
+                size_text,
+                payload,
+            } => {
+                trace!(
+                    "{} - <<- [PUB {}{} {}]",
+                    c.label(),
+                    s(subject),
+                    reply.map(|r| format!(" {}", s(r))).unwrap_or_default(),
+                    s(size_text)
+                );
                 trace!("{} - <<- MSG_PAYLOAD: [{:?}]", c.label(), s(payload));
                 return;
             }
-            Op::Hpub { subject, reply, header_text, size_text, message, .. } => {
+            Op::Hpub {
+                subject,
+                reply,
+                header_text,
+                size_text,
+                message,
+                ..
+            } => {
                 trace!(
                     "{} - <<- [HPUB {}{} {} {}]",
                     c.label(),
@@ -113,8 +153,17 @@ impl Reactor {
                 trace!("{} - <<- MSG_PAYLOAD: [{:?}]", c.label(), s(message));
                 return;
             }
-            Op::Sub { subject, queue, sid } => {
-                format!("SUB {}{} {}", s(subject), queue.map(|q| format!(" {}", s(q))).unwrap_or_default(), s(sid))
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                format!(
+                    "SUB {}{} {}",
+                    s(subject),
+                    queue.map(|q| format!(" {}", s(q))).unwrap_or_default(),
+                    s(sid)
+                )
             }
             Op::Unsub { sid, max } if *max >= 0 => format!("UNSUB {} {max}", s(sid)),
             Op::Unsub { sid, .. } => format!("UNSUB {}", s(sid)),
@@ -129,7 +178,9 @@ impl Reactor {
 
     /// Handles a parser error: nats-server's reply (if any) and the close.
     pub(super) fn parse_error(&mut self, token: usize, err: ParseError, rest: &[u8]) {
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         let reason = match &err {
             ParseError::UnknownOp => CloseReason::ProtocolViolation,
             ParseError::MaxControlLine => CloseReason::MaxControlLineExceeded,
@@ -143,7 +194,11 @@ impl Reactor {
         }
         match &err {
             ParseError::MaxPayload { size } => {
-                error!("{} - maximum payload exceeded: {size} vs {}", conn.label(), self.opts.max_payload)
+                error!(
+                    "{} - maximum payload exceeded: {size} vs {}",
+                    conn.label(),
+                    self.opts.max_payload
+                )
             }
             ParseError::NotConnect => {
                 conn.queue_err(errors::AUTH_VIOLATION);
@@ -172,7 +227,9 @@ impl Reactor {
     fn on_connect(&mut self, token: usize, json: &[u8]) {
         let supports_headers = !self.opts.no_header_support;
         let ping_interval = self.opts.ping_interval;
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         conn.auth_deadline = None;
         let now = Instant::now();
         if !conn.connected {
@@ -216,7 +273,9 @@ impl Reactor {
     fn on_ping(&mut self, token: usize) {
         let min_acked = self.min_acked();
         let has_peers = self.has_peers();
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         // The PONG promises that this client's subscriptions are in place server-wide, so it
         // waits until every peer reactor has applied them.
         if has_peers && conn.needs_interest_seq > min_acked {
@@ -243,7 +302,9 @@ impl Reactor {
     }
 
     pub(super) fn on_pub(&mut self, token: usize, msg: &Message<'_>) {
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         let size = msg.data.len() as u64;
         conn.stats.in_msgs += 1;
         conn.stats.in_bytes += size;
@@ -253,7 +314,9 @@ impl Reactor {
             conn.queue_err(errors::INVALID_PUBLISH_SUBJECT);
             self.mark_dirty(token);
         }
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.opts.verbose {
             conn.out.extend_from_slice(proto::OK);
             self.mark_dirty(token);
@@ -267,13 +330,19 @@ impl Reactor {
     /// Sends the 503 status to a requester that asked for no-responders notices, on its own
     /// subscription that matches the reply subject (nats-server's `subForReply`).
     fn maybe_no_responders(&mut self, token: usize, msg: &Message<'_>) {
-        let Some(conn) = self.conns.get(token) else { return };
+        let Some(conn) = self.conns.get(token) else {
+            return;
+        };
         if !conn.opts.no_responders {
             return;
         }
         let result = self.sublist.match_subject(msg.reply);
         let sid = result.plain.iter().find_map(|t| match *t {
-            Target::Local(k) => self.subs.get(k).filter(|s| s.conn == token).map(|s| s.sid.clone()),
+            Target::Local(k) => self
+                .subs
+                .get(k)
+                .filter(|s| s.conn == token)
+                .map(|s| s.sid.clone()),
             Target::Remote { .. } => None,
         });
         if let Some(sid) = sid {
@@ -286,7 +355,9 @@ impl Reactor {
 
     fn on_sub(&mut self, token: usize, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         let max_subs = self.opts.max_subscriptions;
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if max_subs > 0 && conn.subs.len() as i64 >= max_subs {
             error!("{} - {}", conn.label(), errors::MAX_SUBSCRIPTIONS);
             conn.queue_err(errors::MAX_SUBSCRIPTIONS);
@@ -304,7 +375,11 @@ impl Reactor {
                 max: 0,
                 delivered: 0,
             });
-            if self.sublist.insert(subject, queue, Target::Local(key)).is_err() {
+            if self
+                .sublist
+                .insert(subject, queue, Target::Local(key))
+                .is_err()
+            {
                 self.subs.remove(key);
                 if let Some(conn) = self.conns.get_mut(token) {
                     conn.queue_err(errors::INVALID_SUBJECT);
@@ -329,7 +404,9 @@ impl Reactor {
 
     fn on_unsub(&mut self, token: usize, sid: &[u8], max: i64) {
         let seq = self.interest_seq + 1;
-        let Some(conn) = self.conns.get_mut(token) else { return };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         let verbose = conn.opts.verbose;
         if let Some(&key) = conn.subs.get(sid) {
             let delivered = self.subs.get(key).map_or(0, |s| s.delivered);
@@ -354,12 +431,19 @@ impl Reactor {
     /// Removes a subscription from the slab, the index and the interest counts. The caller
     /// has already removed it from its connection's sid map (or is closing the connection).
     pub(super) fn remove_sub(&mut self, key: usize) {
-        let Some(sub) = self.subs.try_remove(key) else { return };
-        self.sublist.remove(&sub.subject, sub.queue.as_deref(), Target::Local(key));
+        let Some(sub) = self.subs.try_remove(key) else {
+            return;
+        };
+        self.sublist
+            .remove(&sub.subject, sub.queue.as_deref(), Target::Local(key));
         self.note_interest(&sub.subject, sub.queue.as_deref(), -1);
         if log::log_enabled!(log::Level::Trace) {
             if let Some(c) = self.conns.get(sub.conn) {
-                trace!("{} - <-> [DELSUB {}]", c.label(), String::from_utf8_lossy(&sub.sid));
+                trace!(
+                    "{} - <-> [DELSUB {}]",
+                    c.label(),
+                    String::from_utf8_lossy(&sub.sid)
+                );
             }
         }
     }
@@ -367,10 +451,17 @@ impl Reactor {
     /// Removes the subscriptions that reached their delivery limit in the last delivery loop.
     pub(super) fn apply_auto_unsubs(&mut self) {
         while let Some(key) = self.auto_unsub.pop() {
-            let Some(sub) = self.subs.get(key) else { continue };
+            let Some(sub) = self.subs.get(key) else {
+                continue;
+            };
             let (conn, sid) = (sub.conn, sub.sid.clone());
             if let Some(c) = self.conns.get_mut(conn) {
-                debug!("{} - Auto-unsubscribe limit of {} reached for sid '{}'", c.label(), sub.max, String::from_utf8_lossy(&sid));
+                debug!(
+                    "{} - Auto-unsubscribe limit of {} reached for sid '{}'",
+                    c.label(),
+                    sub.max,
+                    String::from_utf8_lossy(&sid)
+                );
                 c.subs.remove(&sid);
             }
             self.remove_sub(key);

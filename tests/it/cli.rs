@@ -1,0 +1,232 @@
+//! The binary as an operator meets it: flags, help, version, start-up log lines, fatal
+//! errors, pid file, graceful shutdown on SIGINT/SIGTERM, keepalive PINGs.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{natrium_bin, Natrium, Raw};
+
+#[test]
+fn help_lists_the_flags() {
+    let out = Command::new(natrium_bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--addr",
+        "--port",
+        "--name",
+        "--pid",
+        "--http_port",
+        "--config",
+        "--signal",
+        "--log",
+        "--logtime",
+        "--debug",
+        "--trace",
+        "-DV",
+        "--user",
+        "--tls",
+        "--reactors",
+        "--max_payload",
+        "--version",
+        "--help",
+    ] {
+        assert!(text.contains(flag), "--help does not mention {flag}");
+    }
+}
+
+#[test]
+fn version_and_bad_flags() {
+    let out = Command::new(natrium_bin()).arg("-v").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("natrium: v"));
+
+    let out = Command::new(natrium_bin()).arg("--bogus").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"));
+
+    let out = Command::new(natrium_bin()).arg("-js").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not support"));
+}
+
+#[test]
+fn bad_listen_address_is_fatal() {
+    let out = Command::new(natrium_bin())
+        .args(["--addr", "999.999.999.999", "-p", "-1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[FTL]") && err.contains("Error listening on port"),
+        "{err}"
+    );
+}
+
+#[test]
+fn startup_lines_and_info_shape() {
+    let srv = Natrium::start(&["-n", "edge-1"]);
+    let log = srv.log_text();
+    assert!(
+        log.contains("[INF] Listening for client connections on 127.0.0.1:"),
+        "{log}"
+    );
+    assert!(log.contains("[INF] Server is ready"));
+    // nats-server's line format: [pid] date time [LVL] msg
+    let first = log.lines().next().unwrap();
+    assert!(first.starts_with(&format!("[{}] ", srv.pid())), "{first}");
+    let raw = Raw::connect(srv.addr());
+    assert!(
+        raw.info.ends_with("} "),
+        "INFO must end with a space before CRLF: {:?}",
+        raw.info
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(raw.info.trim_start_matches("INFO ").trim_end()).unwrap();
+    let id = info["server_id"].as_str().unwrap();
+    assert_eq!(id.len(), 56);
+    assert!(id.starts_with('N'));
+    assert_eq!(info["server_name"], "edge-1");
+    assert_eq!(info["proto"], 1);
+    assert_eq!(info["headers"], true);
+    assert_eq!(info["max_payload"], 1048576);
+    assert_eq!(info["port"], srv.port);
+    assert_eq!(info["host"], "127.0.0.1");
+    assert_eq!(info["client_ip"], "127.0.0.1");
+    assert!(info["client_id"].as_u64().unwrap() >= 1);
+    assert!(info["version"].as_str().unwrap().starts_with("2."));
+}
+
+#[test]
+fn sigterm_and_sigint_stop_gracefully() {
+    for sig in ["TERM", "INT"] {
+        let dir = std::env::temp_dir().join(format!("natrium-pid-{}-{sig}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("natrium.pid");
+        let mut srv = Natrium::start(&["-P", pid_file.to_str().unwrap()]);
+        assert_eq!(
+            std::fs::read_to_string(&pid_file).unwrap(),
+            srv.pid().to_string()
+        );
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false}"#);
+        srv.signal(sig);
+        assert_eq!(
+            srv.wait_exit(Duration::from_secs(5)),
+            Some(0),
+            "exit status after SIG{sig}"
+        );
+        assert!(
+            raw.is_closed(Duration::from_secs(2)),
+            "client closed on shutdown"
+        );
+        assert!(!pid_file.exists(), "pid file removed on exit");
+        assert!(srv.wait_log("Server Exiting..", Duration::from_secs(2)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn server_pings_and_closes_stale_connections() {
+    let srv = Natrium::start(&["--ping_interval", "1", "--ping_max", "2"]);
+    let mut raw = Raw::connect(srv.addr());
+    raw.send_str("CONNECT {\"verbose\":false}\r\n");
+    // First PING comes within the first interval (at most 1s + 20% jitter after CONNECT).
+    let line = raw
+        .read_line(Duration::from_millis(1600))
+        .expect("first PING");
+    assert_eq!(line, "PING");
+    // A client that answers stays connected.
+    raw.send_str("PONG\r\n");
+    assert_eq!(
+        raw.read_line(Duration::from_millis(1600)).as_deref(),
+        Some("PING")
+    );
+    // Stop answering: after ping_max unanswered PINGs the server gives up.
+    let rest = raw.expect("-ERR 'Stale Connection'\r\n");
+    assert!(rest.contains("PING"), "{rest}");
+    assert!(raw.is_closed(Duration::from_secs(2)));
+}
+
+#[test]
+fn active_client_is_not_pinged_early() {
+    // A PING from the client counts as activity; the server still sends its first PING
+    // (to measure RTT) but never closes a client that answers.
+    let srv = Natrium::start(&["--ping_interval", "1"]);
+    let mut raw = Raw::connect(srv.addr());
+    raw.handshake(r#"{"verbose":false}"#);
+    for _ in 0..4 {
+        raw.send_str("PING\r\n");
+        std::thread::sleep(Duration::from_millis(500));
+        let got = raw.drain_for(Duration::from_millis(50));
+        if got.contains("PING\r\n") {
+            raw.send_str("PONG\r\n");
+        }
+        assert!(!got.contains("Stale"), "{got}");
+    }
+    assert!(!raw.is_closed(Duration::from_millis(100)));
+}
+
+#[test]
+fn max_connections_sends_info_then_error() {
+    let srv = Natrium::start(&["--max_connections", "1"]);
+    let mut first = Raw::connect(srv.addr());
+    first.handshake(r#"{"verbose":false}"#);
+    let mut second = Raw::connect(srv.addr());
+    assert_eq!(
+        second.read_line(Duration::from_secs(2)).as_deref(),
+        Some("-ERR 'maximum connections exceeded'")
+    );
+    assert!(second.is_closed(Duration::from_secs(2)));
+    // The first one is unaffected.
+    first.send_str("PING\r\n");
+    first.expect("PONG\r\n");
+}
+
+#[test]
+fn slow_consumer_is_cut_off_without_err() {
+    let srv = Natrium::start(&["--max_pending", "65536", "--max_payload", "4096"]);
+    // A subscriber that never reads.
+    let mut slow = Raw::connect(srv.addr());
+    slow.handshake(r#"{"verbose":false}"#);
+    slow.send_str("SUB flood 1\r\nPING\r\n");
+    slow.expect("PONG\r\n");
+    let mut fast = Raw::connect(srv.addr());
+    fast.handshake(r#"{"verbose":false}"#);
+    fast.send_str("SUB flood 1\r\nPING\r\n");
+    fast.expect("PONG\r\n");
+    let mut publisher = Raw::connect(srv.addr());
+    publisher.handshake(r#"{"verbose":false}"#);
+    let payload = "x".repeat(4000);
+    const N: usize = 5000;
+    let fast_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        loop {
+            let got = fast.drain_for(Duration::from_millis(1000));
+            if got.is_empty() {
+                break;
+            }
+            all.push_str(&got);
+            if all.matches("MSG flood").count() >= N {
+                break;
+            }
+        }
+        all.matches("MSG flood").count()
+    });
+    for _ in 0..N {
+        publisher.send_str(&format!("PUB flood {}\r\n{payload}\r\n", payload.len()));
+    }
+    publisher.send_str("PING\r\n");
+    publisher.expect("PONG\r\n");
+    assert!(
+        srv.wait_log(
+            "Slow Consumer Detected: MaxPending of 65536 Exceeded",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        srv.log_text()
+    );
+    let fast_got = fast_reader.join().unwrap();
+    assert_eq!(fast_got, N, "the fast subscriber gets every message");
+}

