@@ -7,4 +7,5 @@ mod harness;
 mod cli;
 mod clients;
 mod core;
+mod reactors;
 mod transcripts;
