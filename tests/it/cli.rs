@@ -250,7 +250,10 @@ fn write_deadline_closes_a_stuck_subscriber() {
     publisher.send_str("PING\r\n");
     publisher.expect("PONG\r\n");
     assert!(
-        srv.wait_log("Slow Consumer Detected: WriteDeadline of 1s exceeded", Duration::from_secs(5)),
+        srv.wait_log(
+            "Slow Consumer Detected: WriteDeadline of 1s exceeded",
+            Duration::from_secs(5)
+        ),
         "{}",
         srv.log_text()
     );

@@ -8,4 +8,5 @@ mod cli;
 mod clients;
 mod core;
 mod reactors;
+mod tls;
 mod transcripts;

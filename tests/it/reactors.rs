@@ -161,16 +161,12 @@ fn pong_after_sub_means_every_reactor_routes_to_it() {
         let subject = format!("fresh.{round}");
         c[round % 4].send_str(&format!("SUB {subject} {round}\r\nPING\r\n"));
         c[round % 4].expect("PONG\r\n");
-        for p in 0..4 {
-            if p != round % 4 {
-                c[p].send_str(&format!("PUB {subject} 1\r\n{p}\r\n"));
-            }
+        for (p, publisher) in c.iter_mut().enumerate().filter(|(p, _)| *p != round % 4) {
+            publisher.send_str(&format!("PUB {subject} 1\r\n{p}\r\n"));
         }
-        for p in 0..4 {
-            if p != round % 4 {
-                c[p].send_str("PING\r\n");
-                c[p].expect("PONG\r\n");
-            }
+        for (_, publisher) in c.iter_mut().enumerate().filter(|(p, _)| *p != round % 4) {
+            publisher.send_str("PING\r\n");
+            publisher.expect("PONG\r\n");
         }
         let s = &mut c[round % 4];
         s.send_str(&format!("UNSUB {round}\r\nPING\r\n"));
