@@ -7,4 +7,5 @@ mod harness;
 mod cli;
 mod clients;
 mod core;
+mod monitor;
 mod transcripts;
