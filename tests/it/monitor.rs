@@ -852,35 +852,98 @@ fn dashboard_in_headless_chromium() {
 
 // ----- measurement (not a test) --------------------------------------------------------------
 
-/// pub→sub throughput with `/varz` and `/connz` polled 10×/s versus not polled.
-/// `cargo test --release --test it monitor::monitoring_overhead -- --ignored --nocapture`
+/// pub→sub throughput with `/varz` and `/connz` polled 10×/s versus not polled, and the
+/// server's CPU time per million messages (steadier than throughput on a shared machine).
+/// `cargo build --release && NATRIUM_BIN=target/release/natrium cargo test --test it \
+///  monitor::monitoring_overhead -- --ignored --nocapture` (ROUNDS, MSGS override the sizes).
 #[test]
 #[ignore]
 #[allow(clippy::print_stdout)]
 fn monitoring_overhead() {
-    let rounds = 5;
-    let msgs = 400_000u64;
-    let mut plain = Vec::new();
-    let mut polled = Vec::new();
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (rounds, msgs) = (env("ROUNDS", 9), env("MSGS", 3_000_000));
+    let (mut plain, mut polled) = (Vec::new(), Vec::new());
+    let mut polls = 0;
     for _ in 0..rounds {
-        plain.push(throughput(msgs, false));
-        polled.push(throughput(msgs, true));
+        let (rate, cpu, _) = throughput(msgs, false);
+        plain.push((rate, cpu));
+        let (rate, cpu, n) = throughput(msgs, true);
+        polled.push((rate, cpu));
+        polls += n;
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[v.len() / 2]
     };
-    let (p, q) = (median(&mut plain), median(&mut polled));
-    println!("unpolled msgs/s per round: {plain:.0?}");
-    println!("polled   msgs/s per round: {polled:.0?}");
+    let rate_p = median(plain.iter().map(|r| r.0).collect());
+    let rate_q = median(polled.iter().map(|r| r.0).collect());
+    let cpu_p = median(plain.iter().map(|r| r.1).collect());
+    let cpu_q = median(polled.iter().map(|r| r.1).collect());
+    println!("rounds {rounds} x {msgs} msgs (16-byte payloads), {polls} /varz+/connz polls in all");
     println!(
-        "median unpolled {p:.0} msgs/s, polled {q:.0} msgs/s, change {:+.1}%",
-        (q - p) / p * 100.0
+        "unpolled msgs/s: {:.0?}",
+        plain.iter().map(|r| r.0).collect::<Vec<_>>()
     );
+    println!(
+        "polled   msgs/s: {:.0?}",
+        polled.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    println!(
+        "median msgs/s: unpolled {rate_p:.0}, polled {rate_q:.0} ({:+.1}%)",
+        (rate_q - rate_p) / rate_p * 100.0
+    );
+    println!(
+        "median server CPU s per 1M msgs: unpolled {cpu_p:.3}, polled {cpu_q:.3} ({:+.1}%)",
+        (cpu_q - cpu_p) / cpu_p * 100.0
+    );
+    // The cost of one poll, measured directly: server CPU per request with 100 clients.
+    let srv = Natrium::start(&["-m", "-1"]);
+    let mp = mport(&srv);
+    let _clients: Vec<Raw> = (0..100)
+        .map(|i| {
+            let mut c = connect(srv.port, &format!("c{i}"));
+            c.send_str("SUB a.b 1\r\nSUB c.> 2\r\nPING\r\n");
+            c.expect("PONG\r\n");
+            c
+        })
+        .collect();
+    for path in ["/varz", "/connz"] {
+        let n = 500;
+        let req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let cpu0 = cpu_secs(srv.pid());
+        let t = Instant::now();
+        for _ in 0..n {
+            assert!(raw_http(mp, req.as_bytes()).starts_with(b"HTTP/1.1 200 OK"));
+        }
+        let wall = t.elapsed().as_secs_f64() / n as f64;
+        let cpu = (cpu_secs(srv.pid()) - cpu0) / n as f64;
+        println!(
+            "{path} with 100 clients: {:.0} µs server CPU and {:.0} µs wall per request",
+            cpu * 1e6,
+            wall * 1e6
+        );
+    }
 }
 
-/// Messages per second from one publisher to one subscriber (16-byte payloads).
-fn throughput(msgs: u64, poll: bool) -> f64 {
+/// CPU seconds (user + system) a process has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|r| r.1).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 / 100.0
+}
+
+/// One publisher to one subscriber: (messages per second, server CPU seconds per million
+/// messages, monitor polls made).
+fn throughput(msgs: u64, poll: bool) -> (f64, f64, u64) {
     let srv = Natrium::start(&["-m", "-1"]);
     let (port, mp) = (srv.port, mport(&srv));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -890,8 +953,13 @@ fn throughput(msgs: u64, poll: bool) -> f64 {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = Instant::now();
-                get_json(mp, "/varz");
-                get_json(mp, "/connz");
+                // Raw requests: parsing the answers here would take CPU from the server
+                // on a small machine and bias the polled figure.
+                for path in ["/varz", "/connz"] {
+                    let req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n");
+                    let r = raw_http(mp, req.as_bytes());
+                    assert!(r.starts_with(b"HTTP/1.1 200 OK"));
+                }
                 n += 1;
                 std::thread::sleep(Duration::from_millis(100).saturating_sub(t.elapsed()));
             }
@@ -923,15 +991,15 @@ fn throughput(msgs: u64, poll: bool) -> f64 {
     let mut publ = TcpStream::connect(("127.0.0.1", port)).unwrap();
     publ.write_all(b"CONNECT {\"verbose\":false}\r\n").unwrap();
     let batch: Vec<u8> = msg.iter().copied().cycle().take(msg.len() * 1000).collect();
+    let cpu0 = cpu_secs(srv.pid());
     let start = Instant::now();
     for _ in 0..msgs / 1000 {
         publ.write_all(&batch).unwrap();
     }
     let end = reader.join().unwrap();
+    let cpu = cpu_secs(srv.pid()) - cpu0;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(p) = poller {
-        let polls = p.join().unwrap();
-        assert!(polls > 0);
-    }
-    msgs as f64 / end.duration_since(start).as_secs_f64()
+    let polls = poller.map(|p| p.join().unwrap()).unwrap_or(0);
+    let secs = end.duration_since(start).as_secs_f64();
+    (msgs as f64 / secs, cpu / (msgs as f64 / 1e6), polls)
 }
