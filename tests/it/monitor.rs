@@ -745,6 +745,35 @@ fn healthz_fails_in_lame_duck_mode_like_nats_server() {
     assert_eq!(r.json()["errors"][0]["type"], "CONNECTION");
 }
 
+/// SIGTERM stops the reactors and then the monitor, and the process exits — also when
+/// clients with subscriptions sit on several reactors, whose interest changes at shutdown
+/// used to wait forever for a reactor that had already stopped (found testing this).
+#[test]
+fn sigterm_exits_and_closes_the_monitor_port() {
+    for _ in 0..3 {
+        let mut srv = Natrium::start(&["-m", "-1", "--reactors", "2"]);
+        let mp = mport(&srv);
+        let mut clients: Vec<Raw> = (0..4)
+            .map(|i| connect(srv.port, &format!("c{i}")))
+            .collect();
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send_str(&format!(
+                "SUB foo.{i} 1\r\nSUB bar.* q 2\r\nPUB foo.0 2\r\nhi\r\nPING\r\n"
+            ));
+            c.expect("PONG\r\n");
+        }
+        assert_eq!(get_json(mp, "/connz")["num_connections"], 4);
+        srv.signal("TERM");
+        assert_eq!(
+            srv.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "natrium did not exit on SIGTERM:\n{}",
+            srv.log_text()
+        );
+        assert!(TcpStream::connect(("127.0.0.1", mp)).is_err());
+    }
+}
+
 // ----- Prometheus -----------------------------------------------------------------------
 
 #[test]
