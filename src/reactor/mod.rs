@@ -44,7 +44,7 @@ use slab::Slab;
 use crate::config::Options;
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::parser::{Limits, Parser, Status};
-use crate::server::{ClosedClient, Shared};
+use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::tls::HandshakeFirst;
 use crate::transport::Transport;
@@ -819,7 +819,16 @@ impl Reactor {
         conn.inbuf = Vec::new();
         debug!("{} - Client connection closed: {reason}", conn.label());
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
-        let record = ClosedClient::from_conn(conn, reason);
+        let mut record = ClosedClient::from_conn(conn, reason);
+        record.num_subs = sids.len();
+        if self.opts.max_closed_clients > 0 {
+            // `/connz?state=closed&subs=1` lists what a closed client was subscribed to.
+            record.subscriptions = sids
+                .iter()
+                .filter_map(|&k| self.subs.get(k))
+                .map(SubInfo::from)
+                .collect();
+        }
         for key in sids {
             self.remove_sub(key);
         }

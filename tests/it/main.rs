@@ -7,6 +7,7 @@ mod harness;
 mod cli;
 mod clients;
 mod core;
+mod monitor;
 mod reactors;
 mod tls;
 mod transcripts;
