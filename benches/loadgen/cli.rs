@@ -64,6 +64,7 @@ Options (compare):
         --natrium-arg A  extra argument for natrium (repeatable), e.g. --natrium-arg=--reactors=1
         --nats-arg A     extra argument for nats-server (repeatable)
         --out PREFIX     write PREFIX.md and PREFIX.json (default target/bench/latest)
+        --json           print the JSON document instead of the Markdown
         --time, --window apply to every scenario as above
 
 Every load loop is bounded by a count and by --time. Subscribers are ready (SUB, then

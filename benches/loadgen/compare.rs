@@ -1,11 +1,12 @@
 //! `natrium-bench compare` (what `make bench` runs): natrium against the official
 //! nats-server on this machine, side by side.
 //!
-//! Each round starts both servers afresh on free loopback ports (`-a 127.0.0.1 -p -1`,
-//! port read from the `Listening for client connections on HOST:PORT` log line), reads
-//! their RSS once they are idle, measures RSS per idle connection, then runs every
-//! scenario of the suite against each server in turn, alternating which server goes first
-//! from round to round so that neither always gets the warmer caches. It builds nothing:
+//! Servers run on free loopback ports (`-a 127.0.0.1 -p -1`, the port read from the
+//! `Listening for client connections on HOST:PORT` log line). Each round first starts each
+//! server alone, afresh, to read its RSS once idle and its RSS per idle connection; then
+//! starts both afresh and runs every scenario of the suite against each in turn. Which
+//! server goes first alternates from round to round so that neither always gets the
+//! warmer caches or the quieter moment. It builds nothing:
 //! the binaries must exist. The report gives per metric the median of the rounds for each
 //! server, the ratio natrium / nats-server and whether issue 3's target is met, plus the
 //! generator's and the servers' CPU so the reader can see who was the bottleneck.
@@ -446,18 +447,24 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                 )
             })
             .collect();
-        // Two phases, each on fresh processes: memory (idle RSS, then idle connections),
-        // then load. Keeping them apart means neither server carries the other phase's
-        // allocations or after-effects (closing 10,000 connections) into the next one.
-        for phase in [Phase::Memory, Phase::Load] {
+        // Memory first, each server alone on a fresh process (idle RSS, then idle
+        // connections); then load, both servers fresh and running side by side. Keeping
+        // them apart means no server carries another phase's allocations or after-effects
+        // (closing 10,000 connections) into the next measurement.
+        let groups: [(Phase, Vec<&'static str>); 3] = [
+            (Phase::Memory, vec![order[0]]),
+            (Phase::Memory, vec![order[1]]),
+            (Phase::Load, order.to_vec()),
+        ];
+        for (phase, group) in groups {
             let mut servers: BTreeMap<&'static str, ServerProc> = BTreeMap::new();
-            for name in order {
+            for &name in &group {
                 servers.insert(name, start_named(name, &natrium, &nats, opts)?);
             }
             let specs: Vec<&Spec> = match phase {
                 Phase::Memory => {
                     std::thread::sleep(IDLE_SETTLE);
-                    for name in order {
+                    for &name in &group {
                         let rss = servers.get(name).and_then(|s| procfs::rss_kib(s.pid()));
                         if let Some(r) = rss {
                             idle_rss.entry(name).or_default().push(r as f64);
@@ -471,7 +478,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                 Phase::Load => suite.iter().collect(),
             };
             for spec in specs {
-                for name in order {
+                for &name in &group {
                     let Some(server) = servers.get_mut(name) else {
                         continue;
                     };
@@ -718,6 +725,12 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     std::fs::write(&md_path, &md).map_err(|e| format!("write {}: {e}", md_path.display()))?;
     std::fs::write(&json_path, json + "\n")
         .map_err(|e| format!("write {}: {e}", json_path.display()))?;
+    if opts.json {
+        // The file just written, for scripts that read stdout.
+        let text = std::fs::read_to_string(&json_path).unwrap_or_default();
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return Ok(());
+    }
     let _ = std::io::stdout().write_all(md.as_bytes());
     let _ = writeln!(
         std::io::stdout(),
@@ -804,7 +817,7 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
     s.push_str(&t.render());
 
     s.push_str("\n### Every scenario: headline rate and who used the CPU\n\n");
-    s.push_str("CPU columns are % of one core over the measured phase (100 × cores = the whole machine), natrium run / nats-server run. \"busiest gen thread\" near 100 % would mean the generator limited the run; \"other CPU\" is what the rest of the machine used meanwhile (interference from other processes).\n\n");
+    s.push_str("CPU columns are % of one core over the measured phase (100 × cores = the whole machine), natrium run / nats-server run. \"busiest gen thread\" near 100 % would mean the generator limited the run; \"other CPU\" is what the rest of the machine used meanwhile (interference from other processes). \"not slower\": natrium's rate ≥ nats-server's (for latency: ≤).\n\n");
     let mut t = Table::new(&[
         "scenario",
         "unit",
@@ -815,6 +828,7 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
         "busiest gen thread %",
         "server CPU %",
         "other CPU %",
+        "not slower",
     ]);
     for r in &doc.scenarios {
         let name = r.key.trim_end_matches("_rate").trim_end_matches("_p999");
@@ -852,6 +866,11 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
                 pair(|o| o.other_cpu_pct)
             } else {
                 String::new()
+            },
+            match r.met {
+                Some(true) => "yes".into(),
+                Some(false) => "**no**".into(),
+                None => "n/a".into(),
             },
         ]);
     }
