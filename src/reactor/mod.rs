@@ -872,11 +872,17 @@ impl Reactor {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        // Take every due entry first and re-arm afterwards, so a deadline that is still due
+        // after its handler ran can never keep this loop spinning.
+        let mut due = Vec::new();
         while let Some(Reverse((at, token, cid))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push((at, token, cid));
+        }
+        for (at, token, cid) in due {
             let Some(conn) = self.conns.get(token) else {
                 continue;
             };
@@ -891,7 +897,10 @@ impl Reactor {
                 continue;
             }
             self.on_deadline(token, now);
-            self.arm_timer(token);
+            if let Some(c) = self.conns.get(token) {
+                let next = c.next_deadline().max(now + Duration::from_millis(1));
+                self.timers.push(Reverse((next, token, c.cid)));
+            }
         }
     }
 
@@ -902,7 +911,8 @@ impl Reactor {
         };
         if conn.closing.is_some() {
             if conn.drain_deadline.is_some_and(|d| d <= now) {
-                // finish_closes drops it this turn.
+                // Give up on the last bytes; finish_closes drops it this turn.
+                conn.drain_deadline = None;
                 conn.out_pos = conn.out.len();
             }
             return;
