@@ -11,4 +11,5 @@ pub mod nkey;
 pub mod proto;
 pub mod reactor;
 pub mod server;
+pub mod service;
 pub mod subject;
