@@ -717,6 +717,341 @@ fn trim_fraction(n: u128, div: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::security::{HandshakeFirst, SubjectPermission};
+    use std::path::PathBuf;
+
+    fn corpus(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/conf")
+            .join(name)
+    }
+
+    /// Loads a corpus file over the defaults; the options as far as they got, and the outcome.
+    fn load_corpus(name: &str) -> (Options, Result<Report, Vec<ConfError>>) {
+        let mut o = Options::default();
+        let r = load(&corpus(name), &mut o);
+        (o, r)
+    }
+
+    fn load_text(text: &str) -> (Options, Result<Report, Vec<ConfError>>) {
+        let mut o = Options::default();
+        let r = conf::parse_str(text, "t.conf").and_then(|m| apply(&m, &mut o));
+        (o, r)
+    }
+
+    /// `line:col: message` for each error (file name left out).
+    fn errs(r: Result<Report, Vec<ConfError>>) -> Vec<String> {
+        r.expect_err("expected errors")
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.pos.line, e.pos.col, e.msg))
+            .collect()
+    }
+
+    #[test]
+    fn documented_options() {
+        let (o, r) = load_corpus("options/documented.conf");
+        let r = r.unwrap();
+        assert!(r.warnings.is_empty() && r.ignored.is_empty(), "{r:?}");
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 4333));
+        assert_eq!(o.server_name, "edge-1");
+        assert_eq!(o.client_advertise, "nats.example.net:4333");
+        assert_eq!(
+            (o.http_host.as_str(), o.http_port),
+            ("127.0.0.1", Some(8333))
+        );
+        assert_eq!(o.http_base_path, "/nats");
+        assert_eq!(o.max_payload, 2 * 1024 * 1024);
+        assert_eq!(o.max_pending, 32 * 1024 * 1024);
+        assert_eq!(o.max_connections, 1000);
+        assert_eq!(o.max_control_line, 2048);
+        assert_eq!(o.max_subscriptions, 100);
+        assert_eq!(o.ping_interval, Duration::from_secs(30));
+        assert_eq!(o.ping_max, 3);
+        assert_eq!(o.write_deadline, Duration::from_secs(5));
+        assert_eq!(o.write_timeout, WriteTimeoutPolicy::Close);
+        assert_eq!(o.max_closed_clients, 500);
+        assert!(o.debug && !o.trace && o.logtime && o.logtime_utc && o.log_json);
+        assert_eq!(
+            o.log_file.as_deref(),
+            Some(Path::new("/var/log/natrium/natrium.log"))
+        );
+        assert_eq!((o.log_size_limit, o.log_max_files), (10 * 1024 * 1024, 5));
+        assert_eq!(
+            o.pid_file.as_deref(),
+            Some(Path::new("/var/run/natrium.pid"))
+        );
+        assert_eq!(o.ports_file_dir.as_deref(), Some(Path::new("/var/run")));
+        assert_eq!(o.lame_duck_duration, Duration::from_secs(60));
+        assert_eq!(o.lame_duck_grace_period, Duration::from_secs(5));
+        assert_eq!(o.reactors, Some(1));
+        assert_eq!(o.config_file, Some(corpus("options/documented.conf")));
+    }
+
+    #[test]
+    fn aliases_and_case() {
+        let (o, r) = load_corpus("options/aliases.conf");
+        r.unwrap();
+        assert_eq!(o.host, "10.0.0.1");
+        // Keys are case-insensitive; PORT comes later and wins.
+        assert_eq!(o.port, 4445);
+        assert_eq!((o.http_port, o.https_port), (Some(8444), Some(8555)));
+        assert_eq!((o.max_connections, o.max_subscriptions), (10, 7));
+        assert_eq!(o.log_file.as_deref(), Some(Path::new("/tmp/a.log")));
+        assert_eq!((o.log_size_limit, o.log_max_files), (1024, 2));
+        assert_eq!(o.pid_file.as_deref(), Some(Path::new("/tmp/a.pid")));
+        assert!(o.trace);
+    }
+
+    #[test]
+    fn all_errors_are_reported_with_positions() {
+        let (_, r) = load_corpus("options/errors.conf");
+        let e = errs(r);
+        // The duration warning comes first, as nats-server prints it; the texts are
+        // nats-server's except for type mismatches (see docs/compat.md).
+        assert_eq!(
+            e,
+            [
+                "3:1: invalid use of field \"ping_interval\": ping_interval should be converted to a duration",
+                "1:1: \"port\" expects an integer, got a string",
+                "2:1: unknown field \"bogus_key\"",
+                "4:1: max_payload value is too big",
+                "5:1: invalid lame_duck_duration of 10s, minimum is 30 seconds",
+                "6:1: server name cannot contain spaces",
+                "7:1: could not parse address string \"localhost\"",
+                "8:1: write_timeout must be 'default', 'close' or 'retry'",
+                "9:1: log_format must be 'text' or 'json'",
+                "10:1: \"debug\" expects a boolean, got a string",
+            ]
+        );
+    }
+
+    #[test]
+    fn random_ports_and_listen_forms() {
+        let (o, r) = load_text("port: -1\nhttp: \"127.0.0.1:-1\"");
+        r.unwrap();
+        assert_eq!(
+            (o.port, o.http_host.as_str(), o.http_port),
+            (0, "127.0.0.1", Some(0))
+        );
+        let (o, _) = load_text("listen: \"[::1]:-1\"");
+        assert_eq!((o.host.as_str(), o.port), ("::1", 0));
+        let (o, _) = load_text("listen: \":4999\"");
+        assert_eq!((o.host.as_str(), o.port), ("0.0.0.0", 4999));
+        let (o, _) = load_text("listen: 4998\nhttp: 8222\nhttps: 8443");
+        assert_eq!(
+            (o.port, o.http_port, o.https_port),
+            (4998, Some(8222), Some(8443))
+        );
+        assert_eq!(
+            errs(load_text("port: 70000").1),
+            ["1:1: invalid port 70000: the largest is 65535"]
+        );
+    }
+
+    #[test]
+    fn nats_value_rules() {
+        // max_connections: 0 in the file means nobody may connect.
+        let (o, _) = load_text("max_connections: 0");
+        assert_eq!(o.max_connections, -1);
+        // 0 means the default for these.
+        let (o, _) = load_text("max_payload: 0\nmax_pending: 0\nmax_control_line: 0");
+        assert_eq!(
+            (o.max_payload, o.max_pending, o.max_control_line),
+            (
+                crate::config::MAX_PAYLOAD,
+                crate::config::MAX_PENDING,
+                crate::config::MAX_CONTROL_LINE
+            )
+        );
+        // Bare integers are seconds, with nats-server's warning.
+        let (o, r) = load_text("ping_interval: 30\nwrite_deadline: 2");
+        let r = r.unwrap();
+        assert_eq!(
+            (o.ping_interval, o.write_deadline),
+            (Duration::from_secs(30), Duration::from_secs(2))
+        );
+        assert_eq!(r.warnings.len(), 2);
+        assert_eq!(
+            errs(load_text("ping_interval: \"2 minutes\"").1),
+            ["1:1: error parsing ping_interval: time: unknown unit \" minutes\" in duration \"2 minutes\""]
+        );
+        assert_eq!(
+            errs(load_text("lame_duck_grace_period: \"-1s\"").1),
+            ["1:1: invalid lame_duck_grace_period, needs to be positive"]
+        );
+        // A key repeated: the last one counts, and only it is checked.
+        let (o, r) = load_text("port: \"x\"\nport: 5");
+        r.unwrap();
+        assert_eq!(o.port, 5);
+    }
+
+    #[test]
+    fn variables_only_keys_are_accepted() {
+        let (o, r) = load_text("LIMIT = 2048\nmax_payload: $LIMIT\nUNUSED = 1");
+        assert_eq!(o.max_payload, 2048);
+        assert_eq!(errs(r), ["3:1: unknown field \"UNUSED\""]);
+    }
+
+    #[test]
+    fn launcher_configs_start_with_ignored_keys() {
+        for (name, ignored) in [
+            ("launchers/natsjs_v2.conf", &[][..]),
+            (
+                "launchers/natsjs_v3.conf",
+                &["leafnodes", "server_tags", "websocket"][..],
+            ),
+            ("launchers/natspy_core.conf", &["jetstream"][..]),
+            ("launchers/jetstream.json", &["jetstream"][..]),
+            ("launchers/port.json", &[][..]),
+            ("launchers/js_domain.conf", &["jetstream"][..]),
+            ("launchers/cluster.conf", &["cluster", "jetstream"][..]),
+        ] {
+            let (_, r) = load_corpus(name);
+            let r = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let keys: Vec<&str> = r.ignored.iter().map(|i| i.key.as_str()).collect();
+            assert_eq!(keys, ignored, "{name}");
+        }
+        let (o, _) = load_corpus("launchers/natsjs_v3.conf");
+        assert_eq!(
+            (o.host.as_str(), o.port, o.http_port),
+            ("127.0.0.1", 0, Some(0))
+        );
+        assert!(o.trace);
+        assert_eq!(o.ports_file_dir.as_deref(), Some(Path::new("/tmp")));
+        let (o, _) = load_corpus("launchers/natspy_core.conf");
+        assert_eq!(o.ping_interval, Duration::from_millis(100));
+        assert_eq!(o.max_payload, 64 * 1024 * 1024);
+        let (o, _) = load_corpus("launchers/port.json");
+        assert_eq!(o.port, 4567);
+        let e = load_corpus("launchers/invalid.json").1.unwrap_err();
+        assert_eq!((e[0].pos.line, e[0].pos.col), (1, 13));
+    }
+
+    #[test]
+    fn security_settings_fail_closed_after_parsing() {
+        let (o, r) = load_corpus("launchers/token.conf");
+        assert_eq!(
+            errs(r),
+            [
+                "2:1: authorization is not supported by natrium yet: refusing to start a server \
+              without the authentication it configures"
+            ]
+        );
+        let auth = o.authorization.unwrap();
+        assert_eq!(auth.token, "s3cr3t");
+        assert_eq!(auth.timeout, Some(Duration::from_secs(2)));
+
+        let (o, r) = load_corpus("launchers/permission_vars.conf");
+        assert_eq!(errs(r).len(), 1);
+        let auth = o.authorization.unwrap();
+        assert_eq!(auth.users.len(), 2);
+        assert_eq!(auth.users[0].username, "derek");
+        let p = auth.users[0].permissions.as_ref().unwrap();
+        assert_eq!(
+            p.publish,
+            Some(SubjectPermission {
+                allow: Some(vec!["foo.>".into()]),
+                deny: vec!["foo.bar".into()]
+            })
+        );
+        assert_eq!(
+            p.subscribe.as_ref().unwrap().allow.as_deref(),
+            Some(&["_INBOX.>".to_string(), "q.* workers".to_string()][..])
+        );
+        assert!(auth.users[1].password.starts_with("$2a$11$"));
+        assert_eq!(auth.nkeys.len(), 1);
+        let rp = auth.nkeys[0]
+            .permissions
+            .as_ref()
+            .unwrap()
+            .response
+            .clone()
+            .unwrap();
+        assert_eq!((rp.max_msgs, rp.expires), (3, Duration::from_secs(5)));
+
+        let (o, r) = load_corpus("launchers/tls.conf");
+        assert_eq!(
+            errs(r),
+            [
+                "2:1: tls is not supported by natrium yet: refusing to start a plaintext server \
+              where TLS is configured"
+            ]
+        );
+        let tls = o.tls.unwrap();
+        assert_eq!(tls.cert_file, "./certs/server-cert.pem");
+        assert!(tls.verify);
+        assert_eq!(tls.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            tls.handshake_first,
+            HandshakeFirst::Auto(
+                crate::config::security::DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY
+            )
+        );
+        assert_eq!(tls.min_version, "1.3");
+        assert!(o.allow_non_tls);
+
+        let e = errs(load_corpus("launchers/accounts.conf").1);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("5:11: users in accounts are not supported"),
+            "{e:?}"
+        );
+
+        let e = errs(load_corpus("launchers/operator.conf").1);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("2:1: operator (operator mode, JWT authentication)"),
+            "{e:?}"
+        );
+
+        // Empty blocks configure nothing and are accepted.
+        let (o, r) = load_text("authorization {}\ntls {}\naccounts { A {} }");
+        let r = r.unwrap();
+        assert!(o.authorization.is_none() && o.tls.is_none());
+        assert_eq!(r.ignored.len(), 1);
+    }
+
+    #[test]
+    fn security_block_errors_use_nats_texts() {
+        let text = "authorization {\n  user: a\n  token: b\n  bogus: 1\n  users [ {nkey: UBAD} ]\n}\n\
+                    tls {\n  verify: 1\n  handshake_first: sometimes\n  min_version: \"1.0\"\n  foo: 1\n}";
+        let e = errs(load_text(text).1);
+        assert_eq!(
+            e,
+            [
+                "4:3: unknown field \"bogus\"",
+                "5:11: Not a valid public nkey for a user",
+                "1:1: Cannot have a user/pass and token",
+                "1:1: Can not have a single user/pass and a users array",
+                "1:1: Can not have a token and a users array",
+                "1:1: authorization is not supported by natrium yet: refusing to start a server \
+                 without the authentication it configures",
+                "8:3: error parsing tls config, expected 'verify' to be a boolean",
+                "9:3: field \"handshake_first\"'s value \"sometimes\" is invalid",
+                "10:3: error parsing tls config: unsupported TLS version: TLS 1.0",
+                "11:3: error parsing tls config, unknown field \"foo\"",
+            ]
+        );
+        let e = errs(load_text("authorization { permissions { publish: \"a..b\", nope: 1 } }").1);
+        assert_eq!(
+            e,
+            [
+                "1:31: subject \"a..b\" is not a valid subject",
+                "1:47: Unknown field \"nope\" parsing permissions",
+            ]
+        );
+    }
+
+    #[test]
+    fn ignored_summary_names_each_key() {
+        let (_, r) = load_text("cluster { name: x }\nmqtt { port: 1883 }");
+        let s = r.unwrap().ignored_summary().unwrap();
+        assert_eq!(
+            s,
+            "Ignoring configuration that natrium does not implement yet: t.conf:1:1: \"cluster\" \
+             (clustering), t.conf:2:1: \"mqtt\" (MQTT)"
+        );
+    }
 
     #[test]
     fn go_duration_strings() {
