@@ -1037,7 +1037,9 @@ mod tests {
             e,
             [
                 "1:31: subject \"a..b\" is not a valid subject",
-                "1:47: Unknown field \"nope\" parsing permissions",
+                "1:48: Unknown field \"nope\" parsing permissions",
+                "1:1: authorization is not supported by natrium yet: refusing to start a server \
+                 without the authentication it configures",
             ]
         );
     }
