@@ -6,5 +6,6 @@ mod harness;
 
 mod cli;
 mod clients;
+mod config;
 mod core;
 mod transcripts;
