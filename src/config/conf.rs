@@ -1498,7 +1498,7 @@ impl<'a, 's, 'e> Parser<'a, 's, 'e> {
             let hit = self.scopes.iter_mut().rev().find_map(|m| {
                 let i = m.entries.iter().rposition(|(k, _)| k.value == name)?;
                 m.mark_used(i);
-                m.entries.get(i).map(|(_, v)| &*v)
+                m.entries.get(i).map(|(_, v)| v)
             });
             hit.map(|v| {
                 let max_depth = MAX_DEPTH.saturating_sub(self.depth);

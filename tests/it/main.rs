@@ -8,4 +8,5 @@ mod cli;
 mod clients;
 mod config;
 mod core;
+mod cross;
 mod transcripts;
