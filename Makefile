@@ -40,21 +40,21 @@ cross-deps: .cross-deps-stamp
 	  { apt-get update -qq && $(APT_INSTALL) qemu-user gcc-arm-linux-gnueabihf libc6-dev-armhf-cross; }
 	touch $@
 
-## Static, size-tuned binaries for small ARM boxes (profile `edge`), copied to target/edge/.
+## Static release binaries for small ARM boxes, copied to target/edge/.
 cross: cross-deps
-	$(CARGO) build --locked --profile edge --target $(AARCH64)
+	$(CARGO) build --locked --release --target $(AARCH64)
 	if rustup target list --installed | grep -qx $(ARMV7); then \
-	  $(CARGO) build --locked --profile edge --target $(ARMV7) && armv7=$(ARMV7); \
+	  $(CARGO) build --locked --release --target $(ARMV7) && armv7=$(ARMV7); \
 	else \
-	  $(CARGO) build --locked --profile edge --target $(ARMV7_GLIBC) && armv7=$(ARMV7_GLIBC); \
+	  $(CARGO) build --locked --release --target $(ARMV7_GLIBC) && armv7=$(ARMV7_GLIBC); \
 	fi && mkdir -p target/edge && \
-	cp target/$(AARCH64)/edge/natrium target/edge/natrium-aarch64 && \
-	cp target/$$armv7/edge/natrium target/edge/natrium-armv7 && \
+	cp target/$(AARCH64)/release/natrium target/edge/natrium-aarch64 && \
+	cp target/$$armv7/release/natrium target/edge/natrium-armv7 && \
 	ls -l target/edge/
 
-## The aarch64 binary the qemu test runs (a cheap debug build; tests/it/cross.rs).
+## The aarch64 release binary the qemu test runs (tests/it/cross.rs), as `make cross` builds it.
 cross-test-bin: cross-deps
-	CARGO_TARGET_DIR=target/cross $(CARGO) build --locked --profile cross-test --target $(AARCH64)
+	$(CARGO) build --locked --release --target $(AARCH64)
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
