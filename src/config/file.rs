@@ -879,6 +879,14 @@ mod tests {
             errs(load_text("lame_duck_grace_period: \"-1s\"").1),
             ["1:1: invalid lame_duck_grace_period, needs to be positive"]
         );
+        // no_auth_user must name a configured user (nats-server's validateOptions).
+        let (o, r) = load_text("no_auth_user: bob");
+        r.unwrap();
+        assert_eq!(
+            o.validate().unwrap_err(),
+            "no_auth_user: \"bob\" not present as user or nkey in authorization block or \
+             account configuration"
+        );
         // A key repeated: the last one counts, and only it is checked.
         let (o, r) = load_text("port: \"x\"\nport: 5");
         r.unwrap();

@@ -194,6 +194,19 @@ impl Options {
                     .to_string(),
             );
         }
+        if !self.no_auth_user.is_empty() {
+            let known = self.authorization.as_ref().is_some_and(|a| {
+                a.users.iter().any(|u| u.username == self.no_auth_user)
+                    || a.nkeys.iter().any(|n| n.nkey == self.no_auth_user)
+            });
+            if !known {
+                return Err(format!(
+                    "no_auth_user: \"{}\" not present as user or nkey in authorization block or \
+                     account configuration",
+                    self.no_auth_user
+                ));
+            }
+        }
         if self.max_payload > self.max_pending && self.max_pending > 0 {
             return Err(format!(
                 "max_payload ({}) cannot be higher than max_pending ({})",

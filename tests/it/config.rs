@@ -669,3 +669,18 @@ fn systemd_notify_abstract_socket_and_watchdog_pid() {
     drop(srv);
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn syslog_is_refused_not_ignored() {
+    let (code, _, err) = run(&["-a", "127.0.0.1", "-p", "-1", "-s"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("syslog logging is not supported by natrium yet"),
+        "{err}"
+    );
+    let dir = TempDir::new("conf-syslog");
+    let conf = conf_with(&dir, "port: -1\nremote_syslog: \"udp://127.0.0.1:514\"\n");
+    let (code, _, err) = run(&["-t", "-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("syslog logging is not supported"), "{err}");
+}
