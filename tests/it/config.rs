@@ -684,3 +684,60 @@ fn syslog_is_refused_not_ignored() {
     assert_eq!(code, 1);
     assert!(err.contains("syslog logging is not supported"), "{err}");
 }
+
+/// `-t` against the official nats-server on the same files: every error and warning that
+/// nats-server reports, natrium reports with the same position and text — except Go's type
+/// assertion texts and natrium's own keys, listed in docs/compat.md.
+#[test]
+fn check_config_matches_nats_server() {
+    let Some(nats) = crate::harness::nats_server_bin() else {
+        return;
+    };
+    let strip = |out: &str, prog: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.trim_start_matches(prog).trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    for name in [
+        "options/errors.conf",
+        "options/aliases.conf",
+        "launchers/natsjs_v3.conf",
+        "launchers/invalid.json",
+        "launchers/permission_vars.conf",
+    ] {
+        let path = format!("tests/conf/{name}");
+        let theirs = Command::new(&nats)
+            .current_dir(root())
+            .args(["-t", "-c", &path])
+            .output()
+            .unwrap();
+        let ours = Command::new(natrium_bin())
+            .current_dir(root())
+            .args(["-t", "-c", &path])
+            .output()
+            .unwrap();
+        let theirs_text = String::from_utf8_lossy(&theirs.stderr);
+        let ours_text = String::from_utf8_lossy(&ours.stderr);
+        let ours_lines = strip(&ours_text, "natrium:");
+        let valid = theirs_text.contains("is valid");
+        if valid && !name.contains("permission_vars") {
+            assert_eq!(ours.status.code(), Some(0), "{name}: {ours_text}");
+            continue;
+        }
+        assert_eq!(ours.status.code(), Some(1), "{name}: {ours_text}");
+        for line in strip(&theirs_text, "nats-server:") {
+            if line.contains("interface conversion")
+                || line.contains("log_format")
+                || line.contains("Parse error")
+                || line.contains("is valid")
+            {
+                continue;
+            }
+            assert!(
+                ours_lines.iter().any(|l| l == &line),
+                "{name}: nats-server says {line:?}; natrium says:\n{ours_text}"
+            );
+        }
+    }
+}
