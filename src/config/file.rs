@@ -526,6 +526,9 @@ impl Reader {
                              a server without the authentication it configures",
                         );
                     }
+                    if auth.timeout.is_some() {
+                        o.auth_timeout = auth.timeout;
+                    }
                     o.authorization = auth.is_configured().then_some(auth);
                 }
             }
@@ -1012,6 +1015,11 @@ mod tests {
             "{e:?}"
         );
 
+        // A timeout alone sets the auth timeout and asks for no authentication.
+        let (o, r) = load_text("authorization { timeout: 0.5 }");
+        r.unwrap();
+        assert_eq!(o.auth_timeout, Some(Duration::from_millis(500)));
+        assert!(o.authorization.is_none());
         // Empty blocks configure nothing and are accepted.
         let (o, r) = load_text("authorization {}\ntls {}\naccounts { A {} }");
         let r = r.unwrap();
