@@ -79,6 +79,10 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     if old.authorization != new.authorization {
         return Err("config reload not supported for Authorization".to_string());
     }
+    if old.auth_timeout != new.auth_timeout {
+        let secs = new.effective_auth_timeout().as_secs_f64();
+        note("authorization timeout", secs.to_string());
+    }
     if old.ping_interval != new.ping_interval {
         note("ping_interval", go_duration(new.ping_interval));
     }
