@@ -43,9 +43,12 @@ pub fn process_signal(command: &str, target: Option<&str>) -> Result<(), String>
     let glob = expr.ends_with('*');
     let prefix = expr.trim_end_matches('*');
     let pids: Vec<i32> = if !prefix.is_empty() && !glob {
-        vec![prefix
-            .parse::<i32>()
-            .map_err(|_| format!("invalid pid: {prefix}"))?]
+        // Only positive pids: kill(2) reads 0 and negative numbers as process groups (-1 is
+        // every process), which nats-server does not guard against.
+        match prefix.parse::<i32>() {
+            Ok(pid) if pid > 0 => vec![pid],
+            _ => return Err(format!("invalid pid: {prefix}")),
+        }
     } else {
         if !prefix.is_empty() && prefix.parse::<u32>().is_err() {
             return Err(format!("invalid pid: {prefix}"));
@@ -117,5 +120,12 @@ mod tests {
             process_signal("reload", Some("abc")).unwrap_err(),
             "invalid pid: abc"
         );
+        // Never a process group.
+        for bad in ["-1", "0", "-42"] {
+            assert_eq!(
+                process_signal("term", Some(bad)).unwrap_err(),
+                format!("invalid pid: {bad}")
+            );
+        }
     }
 }
