@@ -12,6 +12,7 @@ pub mod nkey;
 pub mod proto;
 pub mod reactor;
 pub mod server;
+pub mod service;
 pub mod subject;
 pub mod tls;
 pub mod transport;

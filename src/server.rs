@@ -338,7 +338,10 @@ impl Server {
             max_payload: opts.max_payload.clamp(0, i32::MAX as i64) as i32,
             tls_required: tls.is_some() && !opts.allow_non_tls,
             tls_available: tls.is_some() && opts.allow_non_tls,
-            tls_verify: opts.tls.as_ref().is_some_and(|t| t.requires_client_cert()),
+            tls_verify: opts
+                .tls
+                .as_ref()
+                .is_some_and(crate::tls::requires_client_cert),
             ..Default::default()
         };
         let shared = Arc::new(Shared {

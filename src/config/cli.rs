@@ -109,13 +109,16 @@ impl Flags {
                 }
                 Setting::TlsVerify => opts.tls.get_or_insert_with(Default::default).verify = true,
                 Setting::TlsCert(p) => {
-                    opts.tls.get_or_insert_with(Default::default).cert_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).cert_file =
+                        p.to_string_lossy().into_owned()
                 }
                 Setting::TlsKey(p) => {
-                    opts.tls.get_or_insert_with(Default::default).key_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).key_file =
+                        p.to_string_lossy().into_owned()
                 }
                 Setting::TlsCaCert(p) => {
-                    opts.tls.get_or_insert_with(Default::default).ca_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).ca_file =
+                        p.to_string_lossy().into_owned()
                 }
             }
         }
@@ -392,7 +395,9 @@ Server Options:
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to natrium process (ldm, stop, quit, term, reopen, reload)
-                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrium.pid)
+                                     <pid> can be either a PID (e.g. 1), a PID prefix ending in '*' (e.g. 12*)
+                                     or the path to a PID file (e.g. /var/run/natrium.pid); without it, the
+                                     single running natrium is signalled
         --client_advertise <string>  Client URL to advertise to other servers
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --reactors <n>               Event-loop threads (default: half the cores, at least 1, at most 8) [natrium]
@@ -450,6 +455,20 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
         --help_tls                   TLS help
+
+Signals (or --signal):
+    SIGHUP  reload     Reload the configuration file (flags still override it)
+    SIGUSR1 reopen     Reopen the log file (after logrotate moved it)
+    SIGUSR2 ldm        Lame duck mode: stop accepting, tell clients, close them, exit
+    SIGTERM term       Graceful stop (ignored during lame duck mode)
+    SIGINT  quit       Graceful stop
+    SIGKILL stop       Kill
+
+Environment:
+    NOTIFY_SOCKET      systemd Type=notify: READY=1 once listening, STOPPING=1 on shutdown
+    WATCHDOG_USEC      systemd WatchdogSec=: WATCHDOG=1 every half of it (WATCHDOG_PID must match if set)
+
+The configuration file uses nats-server's format and keys; docs/configuration.md lists them.
 ";
 
 #[cfg(test)]

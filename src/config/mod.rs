@@ -6,6 +6,9 @@
 
 pub mod cli;
 pub mod conf;
+pub mod file;
+pub mod reload;
+pub mod security;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,7 +38,9 @@ pub const MAX_DEFAULT_REACTORS: usize = 8;
 
 /// Half the available cores, at least 1, at most [`MAX_DEFAULT_REACTORS`].
 pub fn default_reactors() -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     (cores / 2).clamp(1, MAX_DEFAULT_REACTORS)
 }
 
@@ -48,7 +53,7 @@ pub struct Listen {
 
 /// Everything the server can be told. Field names follow nats-server's `Options` where one
 /// exists.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub config_file: Option<PathBuf>,
     pub server_name: String,
@@ -91,13 +96,36 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
 
-    /// TLS on the client port (`tls {}`, `--tls…`).
-    pub tls: Option<crate::tls::TlsOptions>,
-    /// Accept plaintext clients on a TLS port (the first byte tells them apart).
+    /// `authorization {}` (parsed; enforced by the security issue).
+    pub authorization: Option<security::Authorization>,
+    /// The client `tls {}` block (parsed; served by the TLS issue).
+    pub tls: Option<security::TlsConfig>,
     pub allow_non_tls: bool,
+    pub no_auth_user: String,
+    pub write_timeout: WriteTimeoutPolicy,
 
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
+}
+
+/// nats-server's `write_timeout`: what happens to a connection whose write passes the
+/// deadline. For clients `default` is `close`, which is what natrium does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteTimeoutPolicy {
+    #[default]
+    Default,
+    Close,
+    Retry,
+}
+
+impl std::fmt::Display for WriteTimeoutPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteTimeoutPolicy::Default => "default",
+            WriteTimeoutPolicy::Close => "close",
+            WriteTimeoutPolicy::Retry => "retry",
+        })
+    }
 }
 
 impl Default for Options {
@@ -137,8 +165,11 @@ impl Default for Options {
             ports_file_dir: None,
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
+            authorization: None,
             tls: None,
             allow_non_tls: false,
+            no_auth_user: String::new(),
+            write_timeout: WriteTimeoutPolicy::Default,
             reactors: None,
         }
     }
@@ -162,7 +193,7 @@ impl Options {
     pub fn effective_auth_timeout(&self) -> Duration {
         match (self.auth_timeout, &self.tls) {
             (Some(t), _) => t,
-            (None, Some(tls)) => tls.timeout() + Duration::from_secs(1),
+            (None, Some(tls)) => crate::tls::timeout(tls) + Duration::from_secs(1),
             (None, None) => AUTH_TIMEOUT,
         }
     }
@@ -176,6 +207,26 @@ impl Options {
     /// Checks made after flags and file are merged; each is a fatal start-up error in
     /// nats-server too.
     pub fn validate(&self) -> Result<(), String> {
+        if self.syslog || !self.remote_syslog.is_empty() {
+            return Err(
+                "syslog logging is not supported by natrium yet: log to stderr (the \
+                        journal under systemd) or to a file (-l, logfile)"
+                    .to_string(),
+            );
+        }
+        if !self.no_auth_user.is_empty() {
+            let known = self.authorization.as_ref().is_some_and(|a| {
+                a.users.iter().any(|u| u.username == self.no_auth_user)
+                    || a.nkeys.iter().any(|n| n.nkey == self.no_auth_user)
+            });
+            if !known {
+                return Err(format!(
+                    "no_auth_user: \"{}\" not present as user or nkey in authorization block or \
+                     account configuration",
+                    self.no_auth_user
+                ));
+            }
+        }
         if self.max_payload > self.max_pending && self.max_pending > 0 {
             return Err(format!(
                 "max_payload ({}) cannot be higher than max_pending ({})",

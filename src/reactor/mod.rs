@@ -409,7 +409,7 @@ impl Reactor {
         let info = self.shared.info_for_client(cid, peer);
         match (self.shared.tls_config(), opts.tls.as_ref()) {
             (Some(config), Some(tls)) => {
-                conn.tls_deadline = Some(now + tls.timeout());
+                conn.tls_deadline = Some(now + crate::tls::timeout(tls));
                 if opts.allow_non_tls {
                     conn.tls_phase = TlsPhase::Sniff;
                     info.write_to(&mut conn.out);
@@ -486,7 +486,7 @@ impl Reactor {
             .opts
             .tls
             .as_ref()
-            .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+            .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
         if conn.tls_phase == TlsPhase::Sniff && first != 0x16 {
             // A plaintext client on a port that allows it.
             conn.tls_phase = TlsPhase::Done;
@@ -930,7 +930,7 @@ impl Reactor {
                 let timeout = opts
                     .tls
                     .as_ref()
-                    .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+                    .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
                 let mut line = Vec::new();
                 self.shared
                     .info_for_client(conn.cid, conn.peer)

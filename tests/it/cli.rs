@@ -30,6 +30,14 @@ fn help_lists_the_flags() {
         "--max_payload",
         "--version",
         "--help",
+        "-t ",
+        "--ports_file_dir",
+        "--log_format",
+        "--logtime_utc",
+        "SIGHUP",
+        "SIGUSR2",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
     ] {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }
@@ -267,7 +275,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 /// Regression: a closing connection whose last bytes could not be flushed before its drain
