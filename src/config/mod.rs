@@ -90,6 +90,9 @@ pub struct Options {
     /// Accept plaintext clients on a TLS port (the first byte tells them apart).
     pub allow_non_tls: bool,
 
+    /// The `websocket {}` block; the listener runs when it has a port.
+    pub websocket: Option<crate::websocket::WebsocketOptions>,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -133,6 +136,7 @@ impl Default for Options {
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             tls: None,
             allow_non_tls: false,
+            websocket: None,
             reactors: None,
         }
     }
@@ -181,6 +185,9 @@ impl Options {
                 self.max_payload,
                 i32::MAX
             ));
+        }
+        if let Some(ws) = &self.websocket {
+            ws.validate()?;
         }
         Ok(())
     }
