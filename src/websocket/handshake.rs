@@ -94,7 +94,7 @@ pub fn process(buf: &[u8], cfg: &WsConfig) -> Outcome {
     let host = h.get("Host").unwrap_or("");
     if minor == 1 && h.get("Host").is_none() {
         return Outcome::Reject(go_plain(
-            "400 Bad Request",
+            "400 Bad Request: missing required Host header",
             "400 Bad Request: missing required Host header",
         ));
     }

@@ -10,3 +10,4 @@ mod core;
 mod reactors;
 mod tls;
 mod transcripts;
+mod websocket;
