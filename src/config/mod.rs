@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod conf;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::time::Duration;
