@@ -1099,3 +1099,141 @@ fn browser_page_exchanges_messages_with_a_tcp_client() {
     assert!(std::fs::metadata(&shot2).is_ok_and(|m| m.len() > 1000));
     assert!(!srv.log_text().contains("read error"), "{}", srv.log_text());
 }
+
+// ----- measurement -----------------------------------------------------------------------
+
+/// A raw frame reader that only counts NATS bytes (for the benchmark).
+fn count_ws_bytes(s: &mut TcpStream, want: usize) -> usize {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut data = 0usize;
+    let mut rem = 0usize; // payload bytes left in the current frame
+    while data < want {
+        let n = match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => break,
+            Err(_) => break,
+        };
+        let mut i = 0;
+        while i < n {
+            if rem > 0 {
+                let k = rem.min(n - i);
+                data += k;
+                rem -= k;
+                i += k;
+                continue;
+            }
+            // Gather a header (possibly split).
+            pending.push(buf[i]);
+            i += 1;
+            if pending.len() < 2 {
+                continue;
+            }
+            let need = match pending[1] & 0x7f {
+                126 => 4,
+                127 => 10,
+                _ => 2,
+            };
+            if pending.len() < need {
+                continue;
+            }
+            rem = match pending[1] & 0x7f {
+                126 => u16::from_be_bytes([pending[2], pending[3]]) as usize,
+                127 => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&pending[2..10]);
+                    u64::from_be_bytes(b) as usize
+                }
+                l => l as usize,
+            };
+            pending.clear();
+        }
+    }
+    data
+}
+
+/// One server's numbers: pub→sub throughput over WebSocket and pub→sub latency.
+fn ws_measure(addr: SocketAddr, n: usize, size: usize) -> (f64, f64, Vec<Duration>) {
+    let connect = |a: SocketAddr| {
+        let s = TcpStream::connect(a).unwrap();
+        s.set_nodelay(true).ok();
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut ws = Ws::handshake(s, &a.to_string(), "");
+        ws.send_nats("CONNECT {\"verbose\":false,\"pedantic\":false,\"echo\":true}\r\nPING\r\n");
+        ws.expect("PONG\r\n");
+        ws
+    };
+    let mut sub = connect(addr);
+    sub.send_nats("SUB bench 1\r\nPING\r\n");
+    sub.expect("PONG\r\n");
+
+    let msg_len = format!("MSG bench 1 {size}\r\n").len() + size + 2;
+    let want = n * msg_len;
+    let mut sub_sock = sub.s;
+    let reader = std::thread::spawn(move || {
+        let start = Instant::now();
+        let got = count_ws_bytes(&mut sub_sock, want);
+        (got, start)
+    });
+    let mut publisher = connect(addr);
+    let payload = "x".repeat(size);
+    let one = format!("PUB bench {size}\r\n{payload}\r\n");
+    let per_frame = (64 * 1024 / one.len()).max(1);
+    let frame_text = one.repeat(per_frame);
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let k = per_frame.min(n - sent);
+        let f = if k == per_frame {
+            mask_frame(2, frame_text.as_bytes(), true, false)
+        } else {
+            mask_frame(2, one.repeat(k).as_bytes(), true, false)
+        };
+        publisher.s.write_all(&f).unwrap();
+        sent += k;
+    }
+    let (got, _) = reader.join().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(got, want, "subscriber got {got} of {want} bytes");
+    let msgs_per_sec = n as f64 / secs;
+    let mb_per_sec = (n * size) as f64 / secs / 1e6;
+    // Latency: one connection publishes and waits for its own message, 2000 times.
+    let mut lat = connect(addr);
+    lat.send_nats("SUB lat 1\r\nPING\r\n");
+    lat.expect("PONG\r\n");
+    let mut samples = Vec::with_capacity(2000);
+    for _ in 0..2000 {
+        let t = Instant::now();
+        lat.send_nats("PUB lat 8\r\n12345678\r\n");
+        lat.expect("12345678\r\n");
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    (msgs_per_sec, mb_per_sec, samples)
+}
+
+/// `cargo test --release --test it websocket::bench_websocket -- --ignored --nocapture`:
+/// natrium and nats-server side by side, same machine, same run (docs/benchmarks.md).
+#[test]
+#[ignore]
+fn bench_websocket_against_nats_server() {
+    let Some((ns, conf)) = nats_server_ws("bench", "") else {
+        panic!("nats-server not installed (make deps)");
+    };
+    let na = natrium_ws(&[]);
+    let n: usize = std::env::var("WS_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    for size in [16usize, 128, 1024] {
+        for (name, p) in [("natrium", &na), ("nats-server", &ns)] {
+            let (mps, mbs, lat) = ws_measure(ws_addr(p), n, size);
+            let q = |f: f64| lat[((lat.len() as f64 * f) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
+            println!(
+                "| {name} | {size} B | {:.0} msgs/s | {mbs:.1} MB/s | p50 {:.0} µs | p99 {:.0} µs |",
+                mps,
+                q(0.50),
+                q(0.99)
+            );
+        }
+    }
+    let _ = std::fs::remove_file(conf);
+}
