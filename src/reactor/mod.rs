@@ -45,7 +45,7 @@ use slab::Slab;
 use crate::config::Options;
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::parser::{Limits, Parser, Status};
-use crate::server::{ClosedClient, Shared};
+use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::tls::HandshakeFirst;
 use crate::transport::Transport;
@@ -883,7 +883,16 @@ impl Reactor {
         }
         debug!("{} - Client connection closed: {reason}", conn.label());
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
-        let record = ClosedClient::from_conn(conn, reason);
+        let mut record = ClosedClient::from_conn(conn, reason);
+        record.num_subs = sids.len();
+        if self.opts.max_closed_clients > 0 {
+            // `/connz?state=closed&subs=1` lists what a closed client was subscribed to.
+            record.subscriptions = sids
+                .iter()
+                .filter_map(|&k| self.subs.get(k))
+                .map(SubInfo::from)
+                .collect();
+        }
         for key in sids {
             self.remove_sub(key);
         }
@@ -927,11 +936,17 @@ impl Reactor {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        // Take every due entry first and re-arm afterwards, so a deadline that is still due
+        // after its handler ran can never keep this loop spinning.
+        let mut due = Vec::new();
         while let Some(Reverse((at, token, cid))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push((at, token, cid));
+        }
+        for (at, token, cid) in due {
             let Some(conn) = self.conns.get(token) else {
                 continue;
             };
@@ -946,7 +961,10 @@ impl Reactor {
                 continue;
             }
             self.on_deadline(token, now);
-            self.arm_timer(token);
+            if let Some(c) = self.conns.get(token) {
+                let next = c.next_deadline().max(now + Duration::from_millis(1));
+                self.timers.push(Reverse((next, token, c.cid)));
+            }
         }
     }
 
@@ -957,7 +975,8 @@ impl Reactor {
         };
         if conn.closing.is_some() {
             if conn.drain_deadline.is_some_and(|d| d <= now) {
-                // finish_closes drops it this turn.
+                // Give up on the last bytes; finish_closes drops it this turn.
+                conn.drain_deadline = None;
                 conn.out_pos = conn.out.len();
             }
             return;

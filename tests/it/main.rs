@@ -4,9 +4,11 @@
 
 mod harness;
 
+mod bench;
 mod cli;
 mod clients;
 mod core;
+mod monitor;
 mod reactors;
 mod tls;
 mod transcripts;
