@@ -71,10 +71,7 @@ impl Reactor {
         };
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut result = false;
-        loop {
-            let Some(conn) = self.conns.get_mut(token) else {
-                break;
-            };
+        while let Some(conn) = self.conns.get_mut(token) {
             if conn.closing.is_some() {
                 break;
             }

@@ -736,7 +736,8 @@ mod tests {
 
     #[test]
     fn close_frames_as_nats_server_answers_them() {
-        let cases: Vec<(Vec<u8>, Result<Vec<u8>, &str>)> = vec![
+        type Case = (Vec<u8>, Result<Vec<u8>, &'static str>);
+        let cases: Vec<Case> = vec![
             (vec![], Ok(vec![])),
             (close_payload(1000, "bye"), Ok(close_payload(1000, "bye"))),
             (
