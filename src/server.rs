@@ -99,6 +99,7 @@ pub struct ClosedClient {
     pub num_subs: usize,
     /// Its subscriptions when it closed (kept only while closed connections are kept).
     pub subscriptions: Vec<SubInfo>,
+    pub websocket: bool,
 }
 
 impl ClosedClient {
@@ -119,6 +120,7 @@ impl ClosedClient {
             pending: c.pending(),
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),
+            websocket: c.transport.is_websocket(),
         }
     }
 }

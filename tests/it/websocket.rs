@@ -270,7 +270,7 @@ fn info_json(ws: &mut Ws<impl Read + Write>) -> serde_json::Value {
 
 #[test]
 fn upgrade_info_and_messages_both_ways_with_a_tcp_client() {
-    let srv = natrium_ws(&[]);
+    let srv = natrium_ws(&["-m", "-1"]);
     let addr = ws_addr(&srv);
     let mut ws = ws_client(addr, "");
     assert!(ws
@@ -298,6 +298,16 @@ fn upgrade_info_and_messages_both_ways_with_a_tcp_client() {
     tcp.handshake("{\"verbose\":false,\"headers\":true}");
     tcp.send_str("SUB to.tcp 9\r\nPING\r\n");
     tcp.expect("PONG\r\n");
+    // /connz tells the transports apart as nats-server does (`type`).
+    let connz = crate::monitor::get_json(srv.monitor_port.expect("monitor port"), "/connz");
+    let mut types: Vec<&str> = connz["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap_or(""))
+        .collect();
+    types.sort();
+    assert_eq!(types, vec!["nats", "websocket"], "{connz}");
     // Text frames are NATS protocol too (nats-server does not treat them differently).
     ws.send(1, b"PUB to.tcp 5\r\nhello\r\n");
     tcp.expect("MSG to.tcp 9 5\r\nhello\r\n");
