@@ -530,7 +530,7 @@ mod tests {
             ("HELLO\r\n\r\n".into(), "HTTP/1.1 400 Bad Request", None),
             (
                 r.replace("Host: 127.0.0.1:8080\r\n", ""),
-                "HTTP/1.1 400 Bad Request",
+                "HTTP/1.1 400 Bad Request: missing required Host header",
                 None,
             ),
             (
