@@ -165,6 +165,9 @@ pub struct Reactor {
     seen_epoch: u64,
     /// The undelivered rest of a peer batch, held while a local subscriber is congested.
     inbound_rest: Option<(Vec<u8>, usize)>,
+    /// The last publish's match result (see `deliver::lookup`).
+    last_match: Option<deliver::LastMatch>,
+    matched_generation: u64,
     /// Reading paused because a peer channel is full.
     backpressure: bool,
     stopping: bool,
@@ -246,6 +249,8 @@ impl Reactor {
             auto_unsub: Vec::new(),
             seen_epoch: 0,
             inbound_rest: None,
+            last_match: None,
+            matched_generation: 0,
             backpressure: false,
             stopping: false,
             lame_duck: false,
