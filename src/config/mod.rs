@@ -9,6 +9,7 @@ pub mod conf;
 pub mod file;
 pub mod reload;
 pub mod security;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -104,6 +105,9 @@ pub struct Options {
     pub no_auth_user: String,
     pub write_timeout: WriteTimeoutPolicy,
 
+    /// The `websocket {}` block; the listener runs when it has a port.
+    pub websocket: Option<crate::websocket::WebsocketOptions>,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -170,6 +174,7 @@ impl Default for Options {
             allow_non_tls: false,
             no_auth_user: String::new(),
             write_timeout: WriteTimeoutPolicy::Default,
+            websocket: None,
             reactors: None,
         }
     }
@@ -239,6 +244,9 @@ impl Options {
                 self.max_payload,
                 i32::MAX
             ));
+        }
+        if let Some(ws) = &self.websocket {
+            ws.validate()?;
         }
         Ok(())
     }

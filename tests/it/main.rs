@@ -14,3 +14,4 @@ mod monitor;
 mod reactors;
 mod tls;
 mod transcripts;
+mod websocket;
