@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench
+.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench client-suites
 
 AARCH64 := aarch64-unknown-linux-musl
 ARMV7 := armv7-unknown-linux-musleabihf
@@ -52,6 +52,19 @@ bench:
 	target/release/natrium-bench compare $(BENCH_ARGS)
 
 
+
+## The official clients' own test suites with natrium as `nats-server` (docs/compat.md,
+## "Official client test suites"). Not part of `make test`: the suites are fetched by whoever
+## runs this, outside the repository. SUITE is a nats.py (v2.15.0) or nats.node (v2.29.3)
+## checkout; NATS_SERVER=/path/to/nats-server runs the same suite against another server (the
+## baseline); SUITE_ARGS passes options through (e.g. `--prepare` the first time, `--group core`,
+## `--files test_client.py`, `--json out.json`, `--compare baseline.json`; see --help).
+SUITE ?=
+SUITE_ARGS ?=
+
+client-suites:
+	@test -n "$(SUITE)" || { echo "usage: make client-suites SUITE=/path/to/nats.py-or-nats.node [NATS_SERVER=…] [SUITE_ARGS=…]"; exit 2; }
+	$(PYTHON) scripts/client_suites.py $(if $(NATS_SERVER),--server $(NATS_SERVER)) $(SUITE_ARGS) $(SUITE)
 
 ## rustup targets for the edge builds, qemu-user to run them, the armhf cross gcc.
 cross-deps: .cross-deps-stamp
