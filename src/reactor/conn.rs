@@ -188,6 +188,13 @@ impl Conn {
         while self.out_pos < self.out.len() {
             let n = self.transport.write(&self.out[self.out_pos..])?;
             if n == 0 {
+                // A subscriber that never quite catches up never empties `out`; reclaim the
+                // written front once it is the larger half, or the buffer would keep growing
+                // with everything ever sent to it.
+                if self.out_pos >= self.out.len() / 2 {
+                    self.out.drain(..self.out_pos);
+                    self.out_pos = 0;
+                }
                 return Ok(false);
             }
             self.out_pos += n;

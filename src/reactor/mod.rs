@@ -580,6 +580,9 @@ impl Reactor {
         if !self.tls_progress(token) {
             return;
         }
+        if !self.process_held(token) {
+            return;
+        }
         let mut budget = READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(conn) = self.conns.get_mut(token) {
@@ -751,24 +754,46 @@ impl Reactor {
     /// Continues a connection that stopped early: first the input it already holds (kept
     /// while it was paused), then its socket.
     fn resume(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token) else {
+        let Some(conn) = self.conns.get(token) else {
             return;
         };
         if conn.read_paused || conn.stalled || conn.closing.is_some() {
             return;
         }
-        if !conn.inbuf.is_empty() {
-            let data = std::mem::take(&mut conn.inbuf);
-            let used = self.process(token, &data);
-            if let Some(conn) = self.conns.get_mut(token) {
-                if conn.is_open() && used < data.len() {
-                    let mut data = data;
-                    data.drain(..used);
-                    conn.inbuf = data;
-                }
-            }
-        }
         self.on_readable(token);
+    }
+
+    /// Runs the operations a connection still holds from an earlier pause. Returns whether
+    /// its socket may be read now: not while it is paused again with operations still held
+    /// (a flooding publisher would otherwise grow `inbuf` by a read per turn), but yes when
+    /// what remains is only the start of an operation waiting for more bytes.
+    fn process_held(&mut self, token: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if conn.inbuf.is_empty() {
+            return true;
+        }
+        if conn
+            .parser
+            .bytes_needed()
+            .is_some_and(|need| conn.inbuf.len() < need)
+        {
+            return true;
+        }
+        let data = std::mem::take(&mut conn.inbuf);
+        let used = self.process(token, &data);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if conn.is_open() && used < data.len() {
+            let mut data = data;
+            data.drain(..used);
+            conn.inbuf = data;
+        }
+        // `process` stops early only when the connection closed or paused; otherwise what is
+        // left is an incomplete operation and reading must go on.
+        conn.is_open() && !conn.stalled && !conn.read_paused
     }
 
     /// Applies peer traffic when some reactor announced interest since we last looked.
