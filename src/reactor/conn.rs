@@ -83,6 +83,8 @@ pub struct Conn {
     pub stalled: bool,
     /// Last time a write to this connection made progress.
     pub last_progress: Instant,
+    /// Pending bytes at which the next mid-turn write is attempted (0: the default level).
+    pub relieve_at: usize,
     /// Interest sequence the peers must acknowledge before this client's next PONG.
     pub needs_interest_seq: u64,
     pub deferred_pongs: u32,
@@ -132,6 +134,7 @@ impl Conn {
             read_paused: false,
             stalled: false,
             last_progress: now,
+            relieve_at: 0,
             needs_interest_seq: 0,
             deferred_pongs: 0,
             pings_out: 0,
@@ -206,6 +209,7 @@ impl Conn {
             self.out.clear();
         }
         self.out_pos = 0;
+        self.relieve_at = 0;
         self.transport.flush_records()
     }
 

@@ -35,7 +35,7 @@ const EARLY_FLUSH: usize = 256 * 1024;
 
 /// A subscriber whose socket took bytes this recently counts as draining: producers are
 /// slowed for it instead of it being cut off as a slow consumer.
-const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(250);
+const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Most reactors a routing mask can address.
 pub const MAX_REACTORS: usize = 64;
@@ -210,31 +210,37 @@ impl Reactor {
         } else {
             EARLY_FLUSH
         };
-        if conn.pending() > threshold {
-            self.relieve(token, max_pending);
+        if conn.pending() > threshold.max(conn.relieve_at) {
+            // Write out what the socket takes now. A socket that takes nothing is tried
+            // again only after another `threshold` bytes, not on every message.
+            if let Err(e) = conn.write_pending() {
+                log::debug!("{} - Error flushing: {e}", conn.label());
+                self.close(token, CloseReason::WriteError);
+                return true;
+            }
+            conn.relieve_at = conn.pending() + threshold;
+        }
+        if max_pending > 0 {
+            self.check_pending(token, max_pending);
         }
         true
     }
 
-    /// A subscriber's buffer grew large within one turn: write what the socket takes now,
-    /// and if it still holds more than `max_pending`, the subscriber is a slow consumer.
-    fn relieve(&mut self, token: usize, max_pending: i64) {
+    /// nats-server's slow-consumer rules for a subscriber's pending bytes: past 3/4 of
+    /// `max_pending` a subscriber that is still draining slows the producers down; past
+    /// `max_pending` it is closed.
+    fn check_pending(&mut self, token: usize, max_pending: i64) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        if let Err(e) = conn.write_pending() {
-            log::debug!("{} - Error flushing: {e}", conn.label());
-            self.close(token, CloseReason::WriteError);
-            return;
-        }
         let pending = conn.pending() as i64;
-        if max_pending > 0 && pending > max_pending / 4 * 3 && pending <= max_pending {
-            // Behind but still draining: slow the producers down rather than cut it off.
-            if conn.last_progress.elapsed() < STALL_ALIVE {
-                self.congested = true;
-            }
+        if pending > max_pending / 4 * 3
+            && pending <= max_pending
+            && conn.last_progress.elapsed() < STALL_ALIVE
+        {
+            self.congested = true;
         }
-        if max_pending > 0 && pending > max_pending {
+        if pending > max_pending {
             info!(
                 "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 conn.label(),

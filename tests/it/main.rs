@@ -14,6 +14,7 @@ mod hostile;
 mod monitor;
 mod overload;
 mod reactors;
+mod soak;
 mod tls;
 mod transcripts;
 mod websocket;

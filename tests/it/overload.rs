@@ -188,3 +188,66 @@ fn flooding_publisher_meets_back_pressure_with_bounded_memory() {
         "server grew to {peak} KiB from {base} KiB"
     );
 }
+
+/// Throughput of one subscriber reading `n` messages of `size` bytes, with `stalled`
+/// subscribers on the same subject that never read.
+fn fast_subscriber_rate(stalled: usize, n: usize, size: usize) -> f64 {
+    let srv = Natrium::start(&[]);
+    let mut stuck = Vec::new();
+    for _ in 0..stalled {
+        let mut s = handshake(srv.addr()).unwrap();
+        s.write_all(b"SUB rate 1\r\nPING\r\n").unwrap();
+        let mut b = [0u8; 64];
+        let _ = s.read(&mut b).unwrap();
+        stuck.push(s);
+    }
+    let mut fast = handshake(srv.addr()).unwrap();
+    fast.write_all(b"SUB rate 1\r\nPING\r\n").unwrap();
+    let mut b = [0u8; 64];
+    let _ = fast.read(&mut b).unwrap();
+    let expected = n * (size + "MSG rate 1 1024\r\n\r\n".len());
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        let start = Instant::now();
+        while total < expected {
+            match fast.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => total += k,
+            }
+        }
+        (total, start.elapsed())
+    });
+    let mut publisher = handshake(srv.addr()).unwrap();
+    let mut frame = format!("PUB rate {size}\r\n").into_bytes();
+    frame.extend(std::iter::repeat_n(b'r', size));
+    frame.extend_from_slice(b"\r\n");
+    let batch: Vec<u8> = frame.repeat(64);
+    for _ in 0..n / 64 {
+        publisher.write_all(&batch).unwrap();
+    }
+    let (total, took) = reader.join().unwrap();
+    assert_eq!(total, expected, "fast subscriber lost data");
+    n as f64 / took.as_secs_f64()
+}
+
+/// Measurement for docs/reliability.md (run in release: `cargo test --release --test it
+/// stalled_subscriber_throughput -- --ignored --nocapture`): a stalled subscriber on the same
+/// subject must not cost the fast one more than 5% of its throughput.
+#[test]
+#[ignore]
+fn stalled_subscriber_throughput() {
+    let mut alone = Vec::new();
+    let mut with_stalled = Vec::new();
+    for _ in 0..5 {
+        alone.push(fast_subscriber_rate(0, 1_000_000, 1024));
+        with_stalled.push(fast_subscriber_rate(1, 1_000_000, 1024));
+    }
+    alone.sort_by(|a, b| a.total_cmp(b));
+    with_stalled.sort_by(|a, b| a.total_cmp(b));
+    let (a, w) = (alone[2], with_stalled[2]);
+    println!(
+        "fast subscriber, 1 KiB messages: alone {a:.0} msgs/s, beside a stalled subscriber {w:.0} msgs/s ({:.1}%)",
+        100.0 * w / a
+    );
+}
