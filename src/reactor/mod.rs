@@ -404,18 +404,23 @@ impl Reactor {
         }
     }
 
-    /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
-    fn adopt(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    /// Registers an accepted socket with the poll and creates its connection (cid 0 until the
+    /// caller assigns one). Returns the token, or None when the reactor is stopping or the
+    /// socket cannot be registered.
+    pub(super) fn register_conn(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        transport_setup: impl FnOnce(&mut Transport) -> Result<(), String>,
+        ping_interval: Duration,
+    ) -> Option<usize> {
         if self.stopping || self.lame_duck {
-            return;
+            return None;
         }
         let _ = stream.set_nodelay(true);
-        let now = Instant::now();
-        let cid = self.shared.next_cid();
-        let opts = self.opts.clone();
         let parser = Parser::new(Limits {
-            max_control_line: opts.max_control_line,
-            max_payload: opts.max_payload,
+            max_control_line: self.opts.max_control_line,
+            max_payload: self.opts.max_payload,
         });
         let entry = self.conns.vacant_entry();
         let token = entry.key();
@@ -425,16 +430,35 @@ impl Reactor {
             .register(&mut stream, Token(token), Interest::READABLE)
         {
             error!("{peer}: cannot register connection: {e}");
-            return;
+            return None;
         }
-        let conn = entry.insert(Conn::new(
-            cid,
-            Transport::plain(stream),
+        let mut transport = Transport::plain(stream);
+        if let Err(e) = transport_setup(&mut transport) {
+            error!("{peer} - {e}");
+            let _ = self.poll.registry().deregister(transport.tcp_mut());
+            return None;
+        }
+        entry.insert(Conn::new(
+            0,
+            transport,
             peer,
             parser,
-            now,
-            opts.ping_interval,
+            Instant::now(),
+            ping_interval,
         ));
+        Some(token)
+    }
+
+    /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let opts = self.opts.clone();
+        let Some(token) = self.register_conn(stream, peer, |_| Ok(()), opts.ping_interval) else {
+            return;
+        };
+        let now = Instant::now();
+        let cid = self.shared.next_cid();
+        let conn = &mut self.conns[token];
+        conn.cid = cid;
         let count = self.shared.client_opened();
         debug!("{} - Client connection created", conn.label());
         let info = self.shared.info_for_client(cid, peer);
