@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::HelpTls => {
-            let _ = writeln!(std::io::stdout(), "TLS is not supported by natrium yet.");
+            let _ = std::io::stdout().write_all(natrium::tls::help_text().as_bytes());
             ExitCode::SUCCESS
         }
         Command::Version => {

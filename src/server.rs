@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use log::{info, warn};
 
+use crate::auth::Auth;
 use crate::config::{Options, NATS_COMPAT_VERSION, VERSION};
 use crate::proto::errors::CloseReason;
 use crate::proto::info::ServerInfo;
@@ -93,6 +94,8 @@ pub struct Shared {
     pub interest_epoch: AtomicU64,
     /// The rustls configuration for the client port, when TLS is on.
     pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// Users, credentials and permissions; replaced by a reload.
+    auth: RwLock<Arc<Auth>>,
 }
 
 impl Shared {
@@ -149,6 +152,11 @@ impl Shared {
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info
+    }
+
+    /// The authorization configuration new connections are checked against.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
@@ -250,6 +258,11 @@ impl Server {
             Some(t) => Some(crate::tls::server_config(t)?),
             None => None,
         };
+        let built = Auth::new(&opts)?;
+        for w in &built.warnings {
+            warn!("{w}");
+        }
+        let auth = Arc::new(built.auth);
         let server_id = crate::nkey::server_id();
         let server_name = if opts.server_name.is_empty() {
             server_id.clone()
@@ -266,6 +279,7 @@ impl Server {
             host: opts.host.clone(),
             port: client_addr.port(),
             headers: !opts.no_header_support,
+            auth_required: auth.info_auth_required(),
             max_payload: opts.max_payload.clamp(0, i32::MAX as i64) as i32,
             tls_required: tls.is_some() && !opts.allow_non_tls,
             tls_available: tls.is_some() && opts.allow_non_tls,
@@ -287,6 +301,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             interest_epoch: AtomicU64::new(0),
             tls: RwLock::new(tls),
+            auth: RwLock::new(auth),
         });
 
         info!("Starting natrium");
@@ -355,14 +370,37 @@ impl Server {
         }
     }
 
-    /// Applies new options to the running reactors.
-    pub fn reload(&self, opts: Options) {
+    /// Applies new options to the running reactors. When users, credentials or
+    /// permissions changed, connected clients are re-checked as nats-server does
+    /// (`reloadAuthorization`): those whose user is gone are closed, those whose
+    /// credentials no longer pass get `Authorization Violation`, and subscriptions the new
+    /// permissions forbid are removed. Nothing is applied if the new authorization
+    /// configuration is invalid.
+    pub fn reload(&self, opts: Options) -> Result<(), String> {
+        let current = self.shared.auth();
+        let new_auth = if current.differs(&opts) {
+            let built = current.rebuild(&opts)?;
+            for w in &built.warnings {
+                warn!("{w}");
+            }
+            Some(Arc::new(built.auth))
+        } else {
+            None
+        };
         let opts = Arc::new(opts);
         self.shared.set_options(opts.clone());
         self.shared.update_info(|i| {
             i.max_payload = opts.max_payload.clamp(0, i32::MAX as i64) as i32;
+            if let Some(a) = &new_auth {
+                i.auth_required = a.info_auth_required();
+            }
         });
         self.broadcast(|| Control::Reload(opts.clone()));
+        if let Some(auth) = new_auth {
+            *self.shared.auth.write().unwrap_or_else(|e| e.into_inner()) = auth.clone();
+            self.broadcast(|| Control::Auth(auth.clone()));
+        }
+        Ok(())
     }
 
     /// Lame duck mode: stop accepting, tell clients, wait the grace period, then close the

@@ -64,6 +64,9 @@ pub enum Setting {
     TlsCert(PathBuf),
     TlsKey(PathBuf),
     TlsCaCert(PathBuf),
+    User(String),
+    Pass(String),
+    Auth(String),
 }
 
 /// The parsed command line: the config file to read and the settings to apply over it.
@@ -117,6 +120,19 @@ impl Flags {
                 Setting::TlsCaCert(p) => {
                     opts.tls.get_or_insert_with(Default::default).ca_file = Some(p.clone())
                 }
+                Setting::User(u) => {
+                    opts.authorization.get_or_insert_with(Default::default).user = u.clone()
+                }
+                Setting::Pass(p) => {
+                    opts.authorization
+                        .get_or_insert_with(Default::default)
+                        .password = p.clone()
+                }
+                Setting::Auth(t) => {
+                    opts.authorization
+                        .get_or_insert_with(Default::default)
+                        .token = t.clone()
+                }
             }
         }
     }
@@ -159,9 +175,6 @@ enum Kind {
 /// Flags nats-server has for features natrium does not implement yet: refused with a clear
 /// message rather than silently ignored.
 const NOT_YET: &[(&str, Kind, &str)] = &[
-    ("user", Kind::Value, "authentication"),
-    ("pass", Kind::Value, "authentication"),
-    ("auth", Kind::Value, "authentication"),
     ("js", Kind::Bool, "JetStream"),
     ("jetstream", Kind::Bool, "JetStream"),
     ("sd", Kind::Value, "JetStream"),
@@ -188,7 +201,8 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "config" | "sl" | "signal" | "l" | "log" | "log_size_limit" | "log_format" | "r"
         | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
-        | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" => Value,
+        | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
+        | "auth" => Value,
         _ => {
             return NOT_YET
                 .iter()
@@ -323,6 +337,9 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "tlscert" => s.push(Setting::TlsCert(PathBuf::from(&value))),
             "tlskey" => s.push(Setting::TlsKey(PathBuf::from(&value))),
             "tlscacert" => s.push(Setting::TlsCaCert(PathBuf::from(&value))),
+            "user" => s.push(Setting::User(value.clone())),
+            "pass" => s.push(Setting::Pass(value.clone())),
+            "auth" => s.push(Setting::Auth(value.clone())),
             "reactors" => {
                 let n = non_negative(name, int()?)?;
                 if n == 0 || n > 256 {
@@ -425,7 +442,7 @@ JetStream Options (not supported yet):
     -js, --jetstream                 Enable JetStream functionality
     -sd, --store_dir <dir>           Set the storage directory
 
-Authorization Options (not supported yet):
+Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
@@ -534,5 +551,14 @@ mod tests {
             "unrecognized command: \"foo\""
         );
         assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
+    }
+
+    #[test]
+    fn auth_flags() {
+        let o = run("--user derek --pass s3cr3t");
+        let a = o.authorization.unwrap();
+        assert_eq!((a.user.as_str(), a.password.as_str()), ("derek", "s3cr3t"));
+        let o = run("--auth=T0K3N");
+        assert_eq!(o.authorization.unwrap().token, "T0K3N");
     }
 }
