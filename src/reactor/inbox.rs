@@ -208,11 +208,13 @@ impl<C> ReactorHandle<C> {
         ok
     }
 
-    /// Tries to hand a batch over; gives it back when the channel is full.
+    /// Tries to hand a batch over; gives it back when the channel is full. A reactor that
+    /// has stopped (its channel is gone) takes nothing more: the batch is dropped and
+    /// counted as sent, so that the sender does not wait for it forever at shutdown.
     pub fn try_send(&self, batch: Batch) -> Result<(), Batch> {
         match self.data.try_send(batch) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => Err(b),
+            Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Full(b)) => Err(b),
         }
     }
 }

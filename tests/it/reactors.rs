@@ -280,3 +280,30 @@ fn stress_churn_while_publishing() {
         );
     });
 }
+
+/// Regression: shutting down while subscriptions are being removed on one reactor and the
+/// other reactor has already stopped must not wait forever for the stopped one.
+#[test]
+fn in_process_shutdown_with_subscriptions_on_every_reactor() {
+    for _ in 0..20 {
+        let srv = crate::harness::InProc::start(natrium::config::Options::default());
+        let mut clients = Vec::new();
+        for i in 0..6 {
+            let mut c = crate::harness::Raw::connect(srv.addr());
+            c.send_str(&format!(
+                "CONNECT {{\"verbose\":false}}\r\nSUB s.{i} 1\r\nSUB q.> g 2\r\nPING\r\n"
+            ));
+            c.expect("PONG\r\n");
+            clients.push(c);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(srv);
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok(),
+            "shutdown hung"
+        );
+    }
+}
