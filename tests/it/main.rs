@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod clients;
 mod core;
+mod permissions;
 mod reactors;
 mod tls;
 mod transcripts;
