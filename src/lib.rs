@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod logging;
+pub mod monitor;
 pub mod nkey;
 pub mod proto;
 pub mod reactor;

@@ -40,10 +40,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Bench(_) => {
-            let _ = writeln!(std::io::stderr(), "natrium: bench is not available yet");
-            ExitCode::from(1)
-        }
+        Command::Bench(args) => bench(&args),
         Command::Signal { command, .. } => {
             let _ = writeln!(
                 std::io::stderr(),
@@ -62,6 +59,38 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(flags) => run(&flags),
+    }
+}
+
+/// `natrium bench ARGS…`: runs the `natrium-bench` load generator that is installed next
+/// to this binary, so none of its code is linked into the server.
+fn bench(args: &[String]) -> ExitCode {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok().or(Some(p)))
+        .map(|p| p.with_file_name("natrium-bench"));
+    let Some(path) = exe.filter(|p| p.is_file()) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "natrium: bench needs the natrium-bench binary next to natrium \
+             (build it with `cargo build --release --bins`)"
+        );
+        return ExitCode::from(1);
+    };
+    match std::process::Command::new(&path).args(args).status() {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            // Killed by a signal: report failure like a shell would.
+            None => ExitCode::from(1),
+        },
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "natrium: cannot run {}: {e}",
+                path.display()
+            );
+            ExitCode::from(1)
+        }
     }
 }
 

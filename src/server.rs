@@ -17,10 +17,11 @@ use log::{info, warn};
 
 use crate::auth::Auth;
 use crate::config::{Options, NATS_COMPAT_VERSION, VERSION};
+use crate::monitor::Monitor;
 use crate::proto::errors::CloseReason;
-use crate::proto::info::ServerInfo;
+use crate::proto::info::{ClientOptions, ServerInfo};
 use crate::reactor::conn::{Conn, ConnStats};
-use crate::reactor::{self, Control, Handle, Reactor};
+use crate::reactor::{self, Control, Handle, Reactor, Sub};
 
 /// Counters of one reactor as other threads see them (published once per loop turn).
 #[derive(Default)]
@@ -38,7 +39,48 @@ pub struct ReactorStats {
     pub subscriptions: AtomicU64,
 }
 
-/// A closed connection as `/connz?state=closed` reports it.
+/// A subscription as `/connz?subs=detail` and `/subsz?subs=1` report it.
+#[derive(Debug, Clone)]
+pub struct SubInfo {
+    pub subject: String,
+    pub queue: Option<String>,
+    pub sid: String,
+    /// Messages delivered to it.
+    pub msgs: u64,
+    /// Auto-unsubscribe limit (0 = none).
+    pub max: u64,
+}
+
+impl From<&Sub> for SubInfo {
+    fn from(s: &Sub) -> SubInfo {
+        SubInfo {
+            subject: String::from_utf8_lossy(&s.subject).into_owned(),
+            queue: s
+                .queue
+                .as_deref()
+                .map(|q| String::from_utf8_lossy(q).into_owned()),
+            sid: String::from_utf8_lossy(&s.sid).into_owned(),
+            msgs: s.delivered,
+            max: s.max,
+        }
+    }
+}
+
+/// The user nats-server shows for a connection (`getRawAuthUser`): the nkey, the user name,
+/// or `[REDACTED]` for a token.
+pub fn raw_auth_user(o: &ClientOptions) -> String {
+    if !o.nkey.is_empty() {
+        o.nkey.clone()
+    } else if !o.user.is_empty() {
+        o.user.clone()
+    } else if !o.auth_token.is_empty() {
+        "[REDACTED]".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// A closed connection as `/connz?state=closed` reports it: frozen at the moment it closed.
 #[derive(Debug, Clone)]
 pub struct ClosedClient {
     pub cid: u64,
@@ -52,7 +94,12 @@ pub struct ClosedClient {
     pub name: String,
     pub lang: String,
     pub version: String,
-    pub subscriptions: Vec<String>,
+    pub user: String,
+    /// Bytes still queued for it when it closed.
+    pub pending: usize,
+    pub num_subs: usize,
+    /// Its subscriptions when it closed (kept only while closed connections are kept).
+    pub subscriptions: Vec<SubInfo>,
 }
 
 impl ClosedClient {
@@ -69,6 +116,9 @@ impl ClosedClient {
             name: c.opts.name.clone(),
             lang: c.opts.lang.clone(),
             version: c.opts.version.clone(),
+            user: raw_auth_user(&c.opts),
+            pending: c.pending(),
+            num_subs: c.subs.len(),
             subscriptions: Vec::new(),
         }
     }
@@ -86,6 +136,10 @@ pub struct Shared {
     pub total_connections: AtomicU64,
     pub stats: Vec<ReactorStats>,
     closed: Mutex<VecDeque<ClosedClient>>,
+    /// Clients closed as stale (unanswered PINGs), for `/varz`.
+    pub stale_connections: AtomicU64,
+    /// When the options in force were loaded (start or last reload), for `/varz`.
+    config_time: Mutex<SystemTime>,
     pub lame_duck: AtomicBool,
     pub shutting_down: AtomicBool,
     /// Bumped by a reactor after it has queued interest changes for its peers. A reactor
@@ -122,6 +176,9 @@ impl Shared {
 
     pub fn client_closed(&self, record: ClosedClient) {
         self.clients.fetch_sub(1, Ordering::AcqRel);
+        if record.reason == CloseReason::StaleConnection {
+            self.stale_connections.fetch_add(1, Ordering::Relaxed);
+        }
         let max = self.options().max_closed_clients;
         if max == 0 {
             return;
@@ -163,6 +220,16 @@ impl Shared {
         self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The INFO template (no client fields filled in).
+    pub fn info(&self) -> ServerInfo {
+        self.info.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// When the options in force were loaded.
+    pub fn config_time(&self) -> SystemTime {
+        *self.config_time.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn update_info(&self, f: impl FnOnce(&mut ServerInfo)) {
         f(&mut self.info.write().unwrap_or_else(|e| e.into_inner()));
     }
@@ -197,6 +264,7 @@ pub struct Server {
     handles: Vec<Handle>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     client_addr: SocketAddr,
+    monitor: Option<Monitor>,
 }
 
 /// Resolves `host:port` the way nats-server's `net.Listen` does: the first address.
@@ -236,6 +304,7 @@ impl Server {
     /// connections.
     pub fn start(opts: Options) -> Result<Server, String> {
         opts.validate()?;
+        check_monitor_options(&opts)?;
         let opts = Arc::new(opts);
         let addr = resolve(&opts.host, opts.port).map_err(|e| {
             format!(
@@ -297,6 +366,8 @@ impl Server {
             total_connections: AtomicU64::new(0),
             stats: (0..n).map(|_| ReactorStats::default()).collect(),
             closed: Mutex::new(VecDeque::new()),
+            stale_connections: AtomicU64::new(0),
+            config_time: Mutex::new(SystemTime::now()),
             lame_duck: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             interest_epoch: AtomicU64::new(0),
@@ -325,6 +396,12 @@ impl Server {
             handles.push(h);
             inboxes.push(inbox);
         }
+        // The monitor is up before the reactors, as nats-server's is before its client
+        // listener: a snapshot request simply waits in a reactor's channel until it runs.
+        let monitor = match opts.http_port {
+            Some(_) => Some(Monitor::start(shared.clone(), handles.clone())?),
+            None => None,
+        };
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
         for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
@@ -352,11 +429,17 @@ impl Server {
             handles,
             threads: Mutex::new(threads),
             client_addr,
+            monitor,
         })
     }
 
     pub fn client_addr(&self) -> SocketAddr {
         self.client_addr
+    }
+
+    /// Where the HTTP monitor listens, when monitoring is on.
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(|m| m.addr())
     }
 
     pub fn handles(&self) -> &[Handle] {
@@ -389,6 +472,11 @@ impl Server {
         };
         let opts = Arc::new(opts);
         self.shared.set_options(opts.clone());
+        *self
+            .shared
+            .config_time
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = SystemTime::now();
         self.shared.update_info(|i| {
             i.max_payload = opts.max_payload.clamp(0, i32::MAX as i64) as i32;
             if let Some(a) = &new_auth {
@@ -443,6 +531,9 @@ impl Server {
         for t in threads {
             let _ = t.join();
         }
+        if let Some(m) = &self.monitor {
+            m.stop();
+        }
     }
 
     /// True once `shutdown` has completed (or every reactor thread has ended).
@@ -452,6 +543,31 @@ impl Server {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .all(|t| t.is_finished())
+    }
+}
+
+/// Monitoring options nats-server rejects at start-up, and HTTPS, which needs TLS.
+fn check_monitor_options(opts: &Options) -> Result<(), String> {
+    match (opts.http_port, opts.https_port) {
+        (Some(http), Some(https)) => Err(format!(
+            "can't specify both HTTP ({}) and HTTPs ({}) ports",
+            port_flag(http),
+            port_flag(https)
+        )),
+        (_, Some(_)) => Err(
+            "HTTPS monitoring (https_port) is not supported yet: natrium has no TLS; use http_port"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A port as it was given: `Some(0)` in the options stands for `-1` (a random port).
+fn port_flag(p: u16) -> i32 {
+    if p == 0 {
+        -1
+    } else {
+        p as i32
     }
 }
 

@@ -412,7 +412,7 @@ Server Options:
                                      <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrium.pid)
         --client_advertise <string>  Client URL to advertise to other servers
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
-        --reactors <n>               Event-loop threads (default: number of cores, at most 8; 1 for small devices) [natrium]
+        --reactors <n>               Event-loop threads (default: half the cores, at least 1, at most 8) [natrium]
 
 Limits: [natrium; nats-server sets these only in the config file]
         --max_payload <bytes>        Maximum message payload (default: 1048576)

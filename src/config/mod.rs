@@ -33,6 +33,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// More reactors than this buys nothing on the machines natrium targets and costs memory.
 pub const MAX_DEFAULT_REACTORS: usize = 8;
 
+/// Half the available cores, at least 1, at most [`MAX_DEFAULT_REACTORS`].
+pub fn default_reactors() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (cores / 2).clamp(1, MAX_DEFAULT_REACTORS)
+}
+
 /// Where a client port listens: a host and a port (0 = any free port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
@@ -146,14 +152,15 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The number of reactor threads to run.
+    /// The number of reactor threads to run: as configured, else half the cores (at least
+    /// one, at most [`MAX_DEFAULT_REACTORS`]). Measured on 2 cores with the clients on the
+    /// same machine (docs/benchmarks.md), one reactor beats two: the kernel's TCP work and
+    /// the clients need the other core, and every cross-reactor hop costs a copy and a
+    /// wake-up. Half the cores keeps that headroom on bigger machines.
     pub fn reactor_count(&self) -> usize {
         match self.reactors {
             Some(n) if n > 0 => n,
-            _ => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(MAX_DEFAULT_REACTORS),
+            _ => default_reactors(),
         }
     }
 

@@ -8,9 +8,20 @@
 //! If the drawn local member cannot take the message (echo off for its own publisher, or
 //! at its auto-unsubscribe limit) the next one in order is tried, as nats-server does.
 
+use std::sync::Arc;
+
 use log::info;
 
 use super::{Reactor, Target};
+use crate::subject::sublist::MatchResult;
+
+/// The previous publish's match, kept for the next publish to the same subject.
+pub(super) struct LastMatch {
+    subject: Vec<u8>,
+    /// The index generation the result was computed at.
+    generation: u64,
+    result: Arc<MatchResult<Target>>,
+}
 use crate::proto::errors::CloseReason;
 use crate::proto::{self, Message};
 
@@ -34,7 +45,33 @@ impl Reactor {
     /// (local or a peer reactor) was given the message.
     pub(super) fn deliver(&mut self, publisher: usize, msg: &Message<'_>) -> bool {
         self.sync_interest();
-        let result = self.sublist.match_subject(msg.subject);
+        let (subject_buf, result) = self.lookup(msg.subject);
+        let delivered = self.deliver_to(publisher, msg, &result);
+        self.last_match = Some(LastMatch { subject: subject_buf, generation: self.matched_generation, result });
+        delivered
+    }
+
+    /// Matches a subject, reusing the previous publish's result when the subject and the
+    /// index are unchanged — the common case of a publisher streaming to one subject — which
+    /// saves the cache's hash lookup and the result's reference-count traffic.
+    fn lookup(&mut self, subject: &[u8]) -> (Vec<u8>, Arc<MatchResult<Target>>) {
+        let generation = self.sublist.generation();
+        self.matched_generation = generation;
+        match self.last_match.take() {
+            Some(last) if last.generation == generation && last.subject == subject => {
+                self.sublist.count_repeat_match();
+                (last.subject, last.result)
+            }
+            last => {
+                let mut buf = last.map(|l| l.subject).unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(subject);
+                (buf, self.sublist.match_subject(subject))
+            }
+        }
+    }
+
+    fn deliver_to(&mut self, publisher: usize, msg: &Message<'_>, result: &MatchResult<Target>) -> bool {
         if result.plain.is_empty() && result.queues.is_empty() {
             return false;
         }

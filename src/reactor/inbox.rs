@@ -209,8 +209,8 @@ impl<C> ReactorHandle<C> {
     }
 
     /// Tries to hand a batch over; gives it back when the channel is full. A reactor that
-    /// has stopped (its channel is gone) takes nothing more: the batch is dropped and
-    /// counted as sent, so that the sender does not wait for it forever at shutdown.
+    /// has stopped (only during shutdown) takes nothing: the batch is dropped, so a peer
+    /// still closing its clients does not wait forever to announce their interest changes.
     pub fn try_send(&self, batch: Batch) -> Result<(), Batch> {
         match self.data.try_send(batch) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),

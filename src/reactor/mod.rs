@@ -46,7 +46,7 @@ use crate::auth::Auth;
 use crate::config::Options;
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::parser::{Limits, ParseError, Parser, Status};
-use crate::server::{ClosedClient, Shared};
+use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::tls::HandshakeFirst;
 use crate::transport::Transport;
@@ -167,6 +167,9 @@ pub struct Reactor {
     seen_epoch: u64,
     /// The undelivered rest of a peer batch, held while a local subscriber is congested.
     inbound_rest: Option<(Vec<u8>, usize)>,
+    /// The last publish's match result (see `deliver::lookup`).
+    last_match: Option<deliver::LastMatch>,
+    matched_generation: u64,
     /// Reading paused because a peer channel is full.
     backpressure: bool,
     stopping: bool,
@@ -249,6 +252,8 @@ impl Reactor {
             auto_unsub: Vec::new(),
             seen_epoch: 0,
             inbound_rest: None,
+            last_match: None,
+            matched_generation: 0,
             backpressure: false,
             stopping: false,
             lame_duck: false,
@@ -856,7 +861,16 @@ impl Reactor {
         conn.inbuf = Vec::new();
         debug!("{} - Client connection closed: {reason}", conn.label());
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
-        let record = ClosedClient::from_conn(conn, reason);
+        let mut record = ClosedClient::from_conn(conn, reason);
+        record.num_subs = sids.len();
+        if self.opts.max_closed_clients > 0 {
+            // `/connz?state=closed&subs=1` lists what a closed client was subscribed to.
+            record.subscriptions = sids
+                .iter()
+                .filter_map(|&k| self.subs.get(k))
+                .map(SubInfo::from)
+                .collect();
+        }
         for key in sids {
             self.remove_sub(key);
         }
@@ -900,11 +914,17 @@ impl Reactor {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        // Take every due entry first and re-arm afterwards, so a deadline that is still due
+        // after its handler ran can never keep this loop spinning.
+        let mut due = Vec::new();
         while let Some(Reverse((at, token, cid))) = self.timers.peek().copied() {
             if at > now {
                 break;
             }
             self.timers.pop();
+            due.push((at, token, cid));
+        }
+        for (at, token, cid) in due {
             let Some(conn) = self.conns.get(token) else {
                 continue;
             };
@@ -919,7 +939,10 @@ impl Reactor {
                 continue;
             }
             self.on_deadline(token, now);
-            self.arm_timer(token);
+            if let Some(c) = self.conns.get(token) {
+                let next = c.next_deadline().max(now + Duration::from_millis(1));
+                self.timers.push(Reverse((next, token, c.cid)));
+            }
         }
     }
 
@@ -930,7 +953,8 @@ impl Reactor {
         };
         if conn.closing.is_some() {
             if conn.drain_deadline.is_some_and(|d| d <= now) {
-                // finish_closes drops it this turn.
+                // Give up on the last bytes; finish_closes drops it this turn.
+                conn.drain_deadline = None;
                 conn.out_pos = conn.out.len();
             }
             return;

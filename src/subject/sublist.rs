@@ -664,6 +664,13 @@ impl<T: Copy + Eq + Hash + fmt::Debug> Sublist<T> {
     /// Everything `subject` reaches. The subject is read literally (a `*`
     /// token in it is matched by wildcard patterns only); one with an empty
     /// token reaches nothing. With the cache on, a repeat is one hash lookup.
+    /// Counts a match the caller answered from a result it kept (unchanged generation), so
+    /// the statistics still count every match and hit.
+    pub fn count_repeat_match(&mut self) {
+        self.matches += 1;
+        self.cache_hits += 1;
+    }
+
     pub fn match_subject(&mut self, subject: &[u8]) -> Arc<MatchResult<T>> {
         self.matches += 1;
         if let Some(result) = self.cache.as_ref().and_then(|c| c.get(subject)) {

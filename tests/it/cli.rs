@@ -261,3 +261,41 @@ fn write_deadline_closes_a_stuck_subscriber() {
     publisher.send_str("PING\r\n");
     publisher.expect("PONG\r\n");
 }
+
+/// CPU time (user + system clock ticks) the process used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Regression: a closing connection whose last bytes could not be flushed before its drain
+/// deadline made the timer loop re-arm an already-past deadline forever (100% CPU, and
+/// SIGTERM never completed).
+#[test]
+fn expired_close_drain_does_not_spin() {
+    let mut srv = Natrium::start(&["--max_pending", "100000000"]);
+    let mut stuck = Raw::connect(srv.addr());
+    stuck.handshake(r#"{"verbose":false}"#);
+    stuck.send_str("SUB fill 1\r\nPING\r\n");
+    stuck.expect("PONG\r\n");
+    let mut publisher = Raw::connect(srv.addr());
+    publisher.handshake(r#"{"verbose":false}"#);
+    let payload = "z".repeat(60_000);
+    for _ in 0..300 {
+        publisher.send_str(&format!("PUB fill {}\r\n{payload}\r\n", payload.len()));
+    }
+    publisher.send_str("PING\r\n");
+    publisher.expect("PONG\r\n");
+    // The stuck subscriber now misbehaves: the server closes it, but cannot flush to it.
+    stuck.send_str("BOGUS\r\n");
+    // Past the 2 s drain deadline.
+    std::thread::sleep(Duration::from_millis(2600));
+    let before = cpu_ticks(srv.pid());
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_ticks(srv.pid()) - before;
+    assert!(used < 30, "server burned {used} ticks in an idle second");
+    srv.signal("TERM");
+    assert_eq!(srv.wait_exit(Duration::from_secs(5)), Some(0));
+}

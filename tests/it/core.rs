@@ -1,6 +1,6 @@
 //! Core messaging through async-nats, the official Rust client: publish/subscribe,
 //! wildcards, queue groups, request/reply, headers, no-responders, auto-unsubscribe, large
-//! payloads, many subscriptions, echo off. The server runs with its default reactor count,
+//! payloads, many subscriptions, echo off. The server runs with two reactors,
 //! and connections are spread over reactors round-robin, so these also cross reactors.
 
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
 
 #[test]
 fn pub_sub_and_wildcards() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let sub_client = async_nats::connect(srv.url()).await.unwrap();
         let pub_client = async_nats::connect(srv.url()).await.unwrap();
@@ -77,7 +77,7 @@ fn pub_sub_and_wildcards() {
 
 #[test]
 fn ordering_from_one_publisher_is_preserved() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let sub_client = async_nats::connect(srv.url()).await.unwrap();
         let pub_client = async_nats::connect(srv.url()).await.unwrap();
@@ -98,7 +98,7 @@ fn ordering_from_one_publisher_is_preserved() {
 
 #[test]
 fn queue_group_delivers_each_message_once_and_spreads() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let mut members = Vec::new();
         for _ in 0..4 {
@@ -143,7 +143,7 @@ fn queue_group_delivers_each_message_once_and_spreads() {
 
 #[test]
 fn request_reply_and_no_responders() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let responder = async_nats::connect(srv.url()).await.unwrap();
         let mut svc = responder.subscribe("svc.echo").await.unwrap();
@@ -179,7 +179,7 @@ fn request_reply_and_no_responders() {
 
 #[test]
 fn headers_round_trip() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let c = async_nats::connect(srv.url()).await.unwrap();
         let mut sub = c.subscribe("h").await.unwrap();
@@ -203,7 +203,7 @@ fn headers_round_trip() {
 
 #[test]
 fn unsubscribe_after_max() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let c = async_nats::connect(srv.url()).await.unwrap();
         let mut sub = c.subscribe("limited").await.unwrap();
@@ -226,7 +226,7 @@ fn unsubscribe_after_max() {
 
 #[test]
 fn one_mebibyte_payload() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let c = async_nats::connect(srv.url()).await.unwrap();
         assert_eq!(c.server_info().max_payload, 1024 * 1024);
@@ -244,7 +244,7 @@ fn one_mebibyte_payload() {
 
 #[test]
 fn ten_thousand_subscriptions_on_one_connection() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let c = async_nats::connect(srv.url()).await.unwrap();
         let mut subs = Vec::with_capacity(10_000);
@@ -267,7 +267,7 @@ fn ten_thousand_subscriptions_on_one_connection() {
 
 #[test]
 fn echo_off_suppresses_own_messages() {
-    let srv = Natrium::start(&[]);
+    let srv = Natrium::start(&["--reactors", "2"]);
     rt().block_on(async {
         let quiet = async_nats::ConnectOptions::new()
             .no_echo()

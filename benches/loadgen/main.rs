@@ -1,0 +1,108 @@
+//! `natrium-bench`: the load generator behind `natrium bench` and `make bench`.
+//!
+//! ```text
+//!  main ─► cli (options, suite) ─► scenario::{flow, reqrep, conns} ─► report (table/JSON)
+//!                                └► compare (spawns natrium + nats-server, rounds, medians)
+//!  per connection: client (handshake) + frames (counting reader) ; hist ; procfs (CPU, RSS)
+//! ```
+//!
+//! It speaks the raw NATS protocol over blocking sockets with plain threads: one thread per
+//! publisher or subscriber connection, large batched writes and large reads, so that on a
+//! small machine most CPU goes to the server under test. It lives in its own binary so that
+//! none of it is linked into the server.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cli;
+mod client;
+mod compare;
+mod frames;
+mod hist;
+mod procfs;
+mod progress;
+mod report;
+mod scenario;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::Cmd;
+use crate::scenario::{Ctx, Outcome};
+
+/// The JSON document of `natrium-bench <scenario> --json`.
+#[derive(Serialize)]
+struct RunReport<'a> {
+    tool: &'static str,
+    version: &'static str,
+    server: &'a str,
+    server_pid: Option<u32>,
+    time_bound_secs: f64,
+    results: &'a [Outcome],
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("natrium-bench: {e}\nRun 'natrium-bench --help' for the options.");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd {
+        Cmd::Help => {
+            let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Cmd::Compare(opts) => match compare::run(&opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("natrium-bench compare: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Cmd::Run { specs, opts } => {
+            let addr = match client::resolve(&opts.server) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("natrium-bench: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let mut ctx = Ctx {
+                addr,
+                pid: opts.pid,
+                time: opts.time(),
+                progress: progress::Progress::new(),
+            };
+            let outcomes: Vec<Outcome> = specs.iter().map(|s| s.run(&mut ctx)).collect();
+            let text = if opts.json {
+                let doc = RunReport {
+                    tool: "natrium-bench",
+                    version: env!("CARGO_PKG_VERSION"),
+                    server: &opts.server,
+                    server_pid: opts.pid,
+                    time_bound_secs: ctx.time.as_secs_f64(),
+                    results: &outcomes,
+                };
+                match serde_json::to_string_pretty(&doc) {
+                    Ok(s) => s + "\n",
+                    Err(e) => {
+                        eprintln!("natrium-bench: cannot encode JSON: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                report::outcomes_table(&outcomes)
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            if outcomes.iter().all(|o| o.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

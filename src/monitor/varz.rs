@@ -1,0 +1,234 @@
+//! `/varz`: server identity, configuration and counters, with nats-server's field names,
+//! order, types and omit-when-empty rules (`monitor.go` `Varz`). Built from the shared
+//! options and the per-reactor atomics only: it never waits on a reactor, so it answers
+//! from the moment the monitor is up.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::format::{self, go_float};
+use super::procstat;
+use crate::config::{NATS_COMPAT_VERSION, VERSION};
+use crate::server::Shared;
+
+/// nats-server's default TLS timeout (seconds); natrium has no TLS yet, so this is what
+/// `/varz` reports, as nats-server does without TLS.
+pub const TLS_TIMEOUT_SECS: f64 = 2.0;
+
+/// A sub-object whose fields are all omitted when the feature is off (`cluster`, `gateway`,
+/// `leaf`, `mqtt`, `websocket`, `jetstream` on a server without them).
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct Disabled {}
+
+/// Counts per connection kind (`slow_consumer_stats`, `stale_connection_stats`).
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct PerKind {
+    pub clients: u64,
+    pub routes: u64,
+    pub gateways: u64,
+    pub leafs: u64,
+}
+
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct DiskIoWaitStats {
+    pub waiters: i64,
+    pub waits: u64,
+    pub wait_time: u64,
+    pub max_wait_time: u64,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Serialize)]
+pub struct Varz {
+    pub server_id: String,
+    pub server_name: String,
+    pub version: String,
+    /// natrium's own version (`version` is the nats-server release it matches).
+    pub natrium_version: String,
+    pub proto: i32,
+    pub go: String,
+    pub host: String,
+    pub port: u16,
+    #[serde(skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    pub max_connections: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_subscriptions: i64,
+    /// Nanoseconds, as Go encodes a `time.Duration`.
+    pub ping_interval: i64,
+    pub ping_max: u32,
+    pub http_host: String,
+    pub http_port: i32,
+    pub http_base_path: String,
+    pub https_port: i32,
+    #[serde(serialize_with = "go_float")]
+    pub auth_timeout: f64,
+    pub max_control_line: usize,
+    pub max_payload: i64,
+    pub max_pending: i64,
+    pub cluster: Disabled,
+    pub gateway: Disabled,
+    pub leaf: Disabled,
+    pub mqtt: Disabled,
+    pub websocket: Disabled,
+    pub jetstream: Disabled,
+    #[serde(serialize_with = "go_float")]
+    pub tls_timeout: f64,
+    pub write_deadline: i64,
+    pub start: String,
+    pub now: String,
+    pub uptime: String,
+    pub mem: u64,
+    pub cores: usize,
+    pub gomaxprocs: usize,
+    #[serde(serialize_with = "go_float")]
+    pub cpu: f64,
+    pub connections: i64,
+    pub total_connections: u64,
+    pub routes: u64,
+    pub remotes: u64,
+    pub leafnodes: u64,
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub in_client_msgs: u64,
+    pub in_client_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+    pub out_client_msgs: u64,
+    pub out_client_bytes: u64,
+    pub slow_consumers: u64,
+    pub stale_connections: u64,
+    pub stalled_clients: u64,
+    pub subscriptions: u64,
+    pub http_req_stats: BTreeMap<String, u64>,
+    pub config_load_time: String,
+    pub config_digest: String,
+    pub slow_consumer_stats: PerKind,
+    pub stale_connection_stats: PerKind,
+    pub disk_io_wait_stats: DiskIoWaitStats,
+}
+
+/// A port option as nats-server shows it: 0 when off, -1 for "random" (`Some(0)` here).
+fn port_opt(p: Option<u16>) -> i32 {
+    match p {
+        None => 0,
+        Some(0) => -1,
+        Some(p) => p as i32,
+    }
+}
+
+/// The number of CPUs the process may use (Go's `runtime.NumCPU`).
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Builds `/varz` now. `cpu` is the last sampled CPU percentage.
+pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Varz {
+    let opts = shared.options();
+    let info = shared.info();
+    let now = SystemTime::now();
+    let in_msgs = shared.total(|s| &s.in_msgs);
+    let in_bytes = shared.total(|s| &s.in_bytes);
+    let out_msgs = shared.total(|s| &s.out_msgs);
+    let out_bytes = shared.total(|s| &s.out_bytes);
+    let slow = shared.total(|s| &s.slow_consumers);
+    let stale = shared.stale_connections.load(Ordering::Relaxed);
+    let cores = cores();
+    Varz {
+        server_id: info.server_id.clone(),
+        server_name: info.server_name.clone(),
+        version: NATS_COMPAT_VERSION.to_string(),
+        natrium_version: VERSION.to_string(),
+        proto: info.proto,
+        go: info.go.clone(),
+        host: info.host.clone(),
+        port: info.port,
+        auth_required: info.auth_required,
+        tls_required: info.tls_required,
+        tls_verify: info.tls_verify,
+        max_connections: opts.max_connections,
+        max_subscriptions: opts.max_subscriptions.max(0),
+        ping_interval: format::nanos(opts.ping_interval),
+        ping_max: opts.ping_max,
+        http_host: http_host(&opts.http_host, &opts.host),
+        http_port: port_opt(opts.http_port),
+        http_base_path: opts.http_base_path.clone(),
+        https_port: port_opt(opts.https_port),
+        auth_timeout: format::secs_f64(opts.effective_auth_timeout()),
+        max_control_line: opts.max_control_line,
+        max_payload: opts.max_payload,
+        max_pending: opts.max_pending,
+        cluster: Disabled {},
+        gateway: Disabled {},
+        leaf: Disabled {},
+        mqtt: Disabled {},
+        websocket: Disabled {},
+        jetstream: Disabled {},
+        tls_timeout: opts
+            .tls
+            .as_ref()
+            .map_or(TLS_TIMEOUT_SECS, |t| t.timeout().as_secs_f64()),
+        write_deadline: format::nanos(opts.write_deadline),
+        start: format::rfc3339(shared.started),
+        now: format::rfc3339(now),
+        uptime: format::uptime(shared.started_at.elapsed()),
+        mem: procstat::rss_bytes(),
+        cores,
+        gomaxprocs: cores,
+        cpu,
+        connections: shared.client_count().max(0),
+        total_connections: shared.total_connections.load(Ordering::Relaxed),
+        routes: 0,
+        remotes: 0,
+        leafnodes: 0,
+        in_msgs,
+        in_bytes,
+        in_client_msgs: in_msgs,
+        in_client_bytes: in_bytes,
+        out_msgs,
+        out_bytes,
+        out_client_msgs: out_msgs,
+        out_client_bytes: out_bytes,
+        slow_consumers: slow,
+        stale_connections: stale,
+        stalled_clients: 0,
+        subscriptions: shared.total(|s| &s.subscriptions),
+        http_req_stats: req_stats.clone(),
+        config_load_time: format::rfc3339(shared.config_time()),
+        config_digest: String::new(),
+        slow_consumer_stats: PerKind {
+            clients: slow,
+            ..Default::default()
+        },
+        stale_connection_stats: PerKind {
+            clients: stale,
+            ..Default::default()
+        },
+        disk_io_wait_stats: DiskIoWaitStats::default(),
+    }
+}
+
+/// nats-server's `http_host`: the client host when none is set.
+pub fn http_host(http_host: &str, host: &str) -> String {
+    if http_host.is_empty() {
+        host.to_string()
+    } else {
+        http_host.to_string()
+    }
+}
