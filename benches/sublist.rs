@@ -8,7 +8,11 @@ use natrium::subject::sublist::Sublist;
 use std::hint::black_box;
 
 fn populated(cache: bool) -> Sublist<u32> {
-    let mut s = if cache { Sublist::new() } else { Sublist::without_cache() };
+    let mut s = if cache {
+        Sublist::new()
+    } else {
+        Sublist::without_cache()
+    };
     let mut id = 0u32;
     // 10,000 subscriptions over a realistic tree: 10 x 10 x 100 literals plus wildcards.
     for a in 0..10 {
@@ -18,10 +22,12 @@ fn populated(cache: bool) -> Sublist<u32> {
                 s.insert(subj.as_bytes(), None, id).ok();
                 id += 1;
             }
-            s.insert(format!("svc{a}.region{b}.*").as_bytes(), None, id).ok();
+            s.insert(format!("svc{a}.region{b}.*").as_bytes(), None, id)
+                .ok();
             id += 1;
         }
-        s.insert(format!("svc{a}.>").as_bytes(), Some(b"workers"), id).ok();
+        s.insert(format!("svc{a}.>").as_bytes(), Some(b"workers"), id)
+            .ok();
         id += 1;
     }
     s.insert(b"a", None, id).ok();
@@ -36,7 +42,11 @@ fn populated(cache: bool) -> Sublist<u32> {
 
 fn bench_match(c: &mut Criterion) {
     for cache in [true, false] {
-        let name = if cache { "match_cached" } else { "match_uncached" };
+        let name = if cache {
+            "match_cached"
+        } else {
+            "match_uncached"
+        };
         let mut group = c.benchmark_group(name);
         let mut s = populated(cache);
         let cases: [(&str, &[u8]); 7] = [
@@ -49,9 +59,11 @@ fn bench_match(c: &mut Criterion) {
             ("no_interest", b"zzz.yyy"),
         ];
         for (label, subject) in cases {
-            group.bench_with_input(BenchmarkId::from_parameter(label), &subject, |b, subject| {
-                b.iter(|| black_box(s.match_subject(black_box(subject))))
-            });
+            group.bench_with_input(
+                BenchmarkId::from_parameter(label),
+                &subject,
+                |b, subject| b.iter(|| black_box(s.match_subject(black_box(subject)))),
+            );
         }
         group.finish();
     }
@@ -59,7 +71,9 @@ fn bench_match(c: &mut Criterion) {
 
 fn bench_insert_remove(c: &mut Criterion) {
     let mut group = c.benchmark_group("insert_remove");
-    let subjects: Vec<String> = (0..1000).map(|i| format!("orders.{}.{}", i % 37, i)).collect();
+    let subjects: Vec<String> = (0..1000)
+        .map(|i| format!("orders.{}.{}", i % 37, i))
+        .collect();
     group.bench_function("1000_literals_cached", |b| {
         let mut s = populated(true);
         b.iter(|| {

@@ -19,7 +19,7 @@ use crate::auth::Auth;
 use crate::config::{Options, NATS_COMPAT_VERSION, VERSION};
 use crate::monitor::Monitor;
 use crate::proto::errors::CloseReason;
-use crate::proto::info::{ClientOptions, ServerInfo};
+use crate::proto::info::ServerInfo;
 use crate::reactor::conn::{Conn, ConnStats};
 use crate::reactor::{self, Control, Handle, Reactor, Sub};
 
@@ -66,20 +66,6 @@ impl From<&Sub> for SubInfo {
     }
 }
 
-/// The user nats-server shows for a connection (`getRawAuthUser`): the nkey, the user name,
-/// or `[REDACTED]` for a token.
-pub fn raw_auth_user(o: &ClientOptions) -> String {
-    if !o.nkey.is_empty() {
-        o.nkey.clone()
-    } else if !o.user.is_empty() {
-        o.user.clone()
-    } else if !o.auth_token.is_empty() {
-        "[REDACTED]".to_string()
-    } else {
-        String::new()
-    }
-}
-
 /// A closed connection as `/connz?state=closed` reports it: frozen at the moment it closed.
 #[derive(Debug, Clone)]
 pub struct ClosedClient {
@@ -116,7 +102,7 @@ impl ClosedClient {
             name: c.opts.name.clone(),
             lang: c.opts.lang.clone(),
             version: c.opts.version.clone(),
-            user: raw_auth_user(&c.opts),
+            user: crate::auth::raw_auth_user(&c.opts).to_string(),
             pending: c.pending(),
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),

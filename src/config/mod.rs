@@ -35,7 +35,9 @@ pub const MAX_DEFAULT_REACTORS: usize = 8;
 
 /// Half the available cores, at least 1, at most [`MAX_DEFAULT_REACTORS`].
 pub fn default_reactors() -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     (cores / 2).clamp(1, MAX_DEFAULT_REACTORS)
 }
 

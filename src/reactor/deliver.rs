@@ -47,7 +47,11 @@ impl Reactor {
         self.sync_interest();
         let (subject_buf, result) = self.lookup(msg.subject);
         let delivered = self.deliver_to(publisher, msg, &result);
-        self.last_match = Some(LastMatch { subject: subject_buf, generation: self.matched_generation, result });
+        self.last_match = Some(LastMatch {
+            subject: subject_buf,
+            generation: self.matched_generation,
+            result,
+        });
         delivered
     }
 
@@ -71,7 +75,12 @@ impl Reactor {
         }
     }
 
-    fn deliver_to(&mut self, publisher: usize, msg: &Message<'_>, result: &MatchResult<Target>) -> bool {
+    fn deliver_to(
+        &mut self,
+        publisher: usize,
+        msg: &Message<'_>,
+        result: &MatchResult<Target>,
+    ) -> bool {
         if result.plain.is_empty() && result.queues.is_empty() {
             return false;
         }

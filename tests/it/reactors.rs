@@ -284,7 +284,12 @@ fn stress_churn_while_publishing() {
 /// Messages routed out by each reactor, from the monitor's `/reactorz`.
 fn routed_out(port: u16) -> Vec<u64> {
     let v = crate::monitor::get_json(port, "/reactorz");
-    v["reactors"].as_array().unwrap().iter().map(|r| r["routed_out"].as_u64().unwrap()).collect()
+    v["reactors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["routed_out"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -319,7 +324,11 @@ fn last_unsubscribe_withdraws_remote_interest() {
     c[1].send_str("PING\r\n");
     c[1].expect("PONG\r\n");
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(routed_out(port)[1], 2, "traffic crossed after the last unsubscribe");
+    assert_eq!(
+        routed_out(port)[1],
+        2,
+        "traffic crossed after the last unsubscribe"
+    );
     let got = c[0].drain_for(Duration::from_millis(100));
     assert_eq!(got.matches("MSG w").count(), 0, "{got:?}");
 }
