@@ -12,5 +12,6 @@ mod core;
 mod monitor;
 mod permissions;
 mod reactors;
+mod reload_auth;
 mod tls;
 mod transcripts;
