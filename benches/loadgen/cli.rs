@@ -49,6 +49,8 @@ Options (scenarios and all):
                          --quick: 3). Reaching it shortens the run, it is not an error.
         --tls-ca FILE    connect with TLS (INFO, then the TLS handshake, as clients do),
                          trusting the CA certificate(s) in FILE
+        --user U, --pass P
+                         log every connection in with these credentials
         --pid PID        the server's pid: report its CPU time (per delivered message)
                          and, for idle, its RSS
         --quick          small counts, for a smoke test (all and compare use a small suite)
@@ -115,6 +117,9 @@ pub struct Opts {
     pub tls_ca: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Credentials every connection logs in with.
+    pub user: Option<String>,
+    pub pass: Option<String>,
     /// The command line as given, for the report.
     pub argv: Vec<String>,
 }
@@ -146,6 +151,8 @@ impl Default for Opts {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            user: None,
+            pass: None,
             argv: Vec::new(),
         }
     }
@@ -235,6 +242,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             "--tls-cert" => opts.tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" => opts.tls_key = Some(PathBuf::from(value()?)),
+            "--user" => opts.user = Some(value()?),
+            "--pass" => opts.pass = Some(value()?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }

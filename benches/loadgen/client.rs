@@ -16,6 +16,19 @@ use crate::frames::{Frames, Msg, Sink};
 /// What every benchmark connection sends first.
 pub const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1,\"name\":\"natrium-bench\",\"lang\":\"rust\",\"version\":\"0.1.0\"}\r\nPING\r\n";
 
+/// CONNECT with credentials (`--user`/`--pass`), when given.
+static CONNECT_WITH_CREDENTIALS: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Makes every connection log in as `user`/`pass`.
+pub fn use_credentials(user: &str, pass: &str) {
+    let json = serde_json::json!({
+        "verbose": false, "pedantic": false, "headers": true, "no_responders": true,
+        "protocol": 1, "name": "natrium-bench", "lang": "rust", "version": "0.1.0",
+        "user": user, "pass": pass,
+    });
+    let _ = CONNECT_WITH_CREDENTIALS.set(format!("CONNECT {json}\r\nPING\r\n").into_bytes());
+}
+
 /// How long a handshake or a barrier may take before the scenario fails.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,7 +186,11 @@ impl Conn {
             frames: Frames::new(buffer, head),
         };
         conn.stream
-            .write_all(CONNECT)
+            .write_all(
+                CONNECT_WITH_CREDENTIALS
+                    .get()
+                    .map_or(CONNECT, |c| c.as_slice()),
+            )
             .map_err(|e| format!("send CONNECT: {e}"))?;
         conn.wait_pong(1)?;
         Ok(conn)

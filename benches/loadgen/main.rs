@@ -64,6 +64,9 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { specs, opts } => {
+            if let Some(user) = &opts.user {
+                client::use_credentials(user, opts.pass.as_deref().unwrap_or_default());
+            }
             if opts.tls {
                 let Some(ca) = &opts.tls_ca else {
                     eprintln!("natrium-bench: --tls needs --tls-ca FILE (the CA to trust)");

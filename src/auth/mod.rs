@@ -243,7 +243,7 @@ impl Auth {
                 account: account_of(&u.account)?,
                 perms: compile_perms(
                     &format!("user {:?}", u.username),
-                    u.permissions.as_ref(),
+                    u.permissions.as_ref().or(a.default_permissions.as_ref()),
                     &mut warnings,
                 )?,
                 allowed_types: connection_types(&u.allowed_connection_types)?,
@@ -264,7 +264,7 @@ impl Auth {
                 account: account_of(&n.account)?,
                 perms: compile_perms(
                     &format!("nkey {:?}", n.nkey),
-                    n.permissions.as_ref(),
+                    n.permissions.as_ref().or(a.default_permissions.as_ref()),
                     &mut warnings,
                 )?,
                 allowed_types: connection_types(&n.allowed_connection_types)?,
@@ -757,6 +757,54 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(allowed(&a.authenticate(&mut o, &plain())));
+    }
+
+    #[test]
+    fn default_permissions_apply_to_users_without_their_own() {
+        let own = Permissions {
+            publish: Some(SubjectPermission {
+                allow: Some(vec!["own".into()]),
+                deny: vec![],
+            }),
+            ..Default::default()
+        };
+        let default = Permissions {
+            publish: Some(SubjectPermission {
+                allow: Some(vec!["public.>".into()]),
+                deny: vec![],
+            }),
+            ..Default::default()
+        };
+        let a = Auth::new(&opts_with(
+            Authorization {
+                users: vec![
+                    User {
+                        username: "a".into(),
+                        password: "p".into(),
+                        permissions: Some(own),
+                        ..Default::default()
+                    },
+                    User {
+                        username: "b".into(),
+                        password: "p".into(),
+                        ..Default::default()
+                    },
+                ],
+                default_permissions: Some(default),
+                ..Default::default()
+            },
+            "",
+        ))
+        .unwrap()
+        .auth;
+        let entries = |name: &str| {
+            a.user(name)
+                .and_then(|u| u.perms.as_ref())
+                .and_then(|p| p.pub_allow.as_ref())
+                .map(|l| l.entries())
+        };
+        assert_eq!(entries("a"), Some(vec!["own".to_string()]));
+        assert_eq!(entries("b"), Some(vec!["public.>".to_string()]));
     }
 
     #[test]
