@@ -313,7 +313,7 @@ impl Server {
             Some(t) => Some(crate::tls::server_config(t)?),
             None => None,
         };
-        let built = Auth::new(&opts)?;
+        let built = Auth::from_options(&opts)?;
         for w in &built.warnings {
             warn!("{w}");
         }

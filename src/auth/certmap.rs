@@ -12,6 +12,9 @@
 //! module only reads it, with a small DER reader that rejects anything unexpected rather
 //! than guessing (and never panics on malformed input).
 
+/// One relative distinguished name: (attribute type OID, value if it is a string).
+type Rdn = Vec<(Vec<u8>, Option<String>)>;
+
 /// What verify_and_map needs from a certificate.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CertNames {
@@ -19,7 +22,7 @@ pub struct CertNames {
     pub dns_names: Vec<String>,
     pub uris: Vec<String>,
     /// The subject's RDNs in certificate order, each a list of (type OID, value).
-    subject: Vec<Vec<(Vec<u8>, Option<String>)>>,
+    subject: Vec<Rdn>,
 }
 
 // DER object identifiers (content bytes) of the attributes Go and nats-server name.
@@ -259,7 +262,7 @@ impl CertNames {
     }
 }
 
-fn parse_name(content: &[u8]) -> Option<Vec<Vec<(Vec<u8>, Option<String>)>>> {
+fn parse_name(content: &[u8]) -> Option<Vec<Rdn>> {
     let mut rdns = Vec::new();
     let mut seq = Der(content);
     while !seq.is_empty() {

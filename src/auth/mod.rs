@@ -3,7 +3,7 @@
 //! `RegisterUser`, `setPermissions`).
 //!
 //! ```text
-//!  Options ──Auth::new──► Auth (Arc, shared by the reactors; rebuilt on reload)
+//!  Options ──Auth::from_options──► Auth (Arc, shared by the reactors; rebuilt on reload)
 //!                          │ users / nkeys by name ─► UserEntry { perms: Arc<PermSet> }
 //!  CONNECT ──authenticate─►│ Verdict: Allowed(user) │ Denied(why) │ NeedsBcrypt(job)
 //!                          ▼
@@ -191,7 +191,7 @@ fn account_of(a: &Option<String>) -> Result<String, String> {
 
 impl Auth {
     /// Compiles the options' authorization settings; errors are start-up errors.
-    pub fn new(opts: &Options) -> Result<Built, String> {
+    pub fn from_options(opts: &Options) -> Result<Built, String> {
         Self::build(
             opts.authorization.as_ref(),
             &opts.no_auth_user,
@@ -200,7 +200,7 @@ impl Auth {
         )
     }
 
-    /// Like [`Auth::new`], keeping the verified-password cache of `self` (a reload).
+    /// Like [`Auth::from_options`], keeping the verified-password cache of `self` (a reload).
     pub fn rebuild(&self, opts: &Options) -> Result<Built, String> {
         Self::build(
             opts.authorization.as_ref(),
@@ -291,7 +291,7 @@ impl Auth {
         let plaintext = (!a.password.is_empty() && !secret::is_bcrypt(&a.password))
             || users
                 .iter()
-                .any(|u| !(u.password.is_empty() && tls_map) && !secret::is_bcrypt(&u.password));
+                .any(|u| !(secret::is_bcrypt(&u.password) || u.password.is_empty() && tls_map));
         if plaintext {
             warnings.push(PLAINTEXT_WARNING.to_string());
         }
@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn single_user_and_token() {
-        let b = Auth::new(&opts_with(
+        let b = Auth::from_options(&opts_with(
             Authorization {
                 user: "derek".into(),
                 password: "s3cr3t".into(),
@@ -615,7 +615,7 @@ mod tests {
         )));
         assert!(!allowed(&a.authenticate(&mut connect("{}"), &plain())));
 
-        let a = Auth::new(&opts_with(
+        let a = Auth::from_options(&opts_with(
             Authorization {
                 token: "T0K3N".into(),
                 ..Default::default()
@@ -648,7 +648,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let a = Auth::new(&opts_with(
+        let a = Auth::from_options(&opts_with(
             Authorization {
                 users: users.clone(),
                 ..Default::default()
@@ -682,7 +682,7 @@ mod tests {
         assert!(!a.client_moved(&connect(r#"{"auth_token":"x"}"#), GLOBAL_ACCOUNT));
 
         // A no_auth_user that is not a user is a start-up error.
-        let err = Auth::new(&opts_with(
+        let err = Auth::from_options(&opts_with(
             Authorization {
                 users,
                 ..Default::default()
@@ -697,7 +697,7 @@ mod tests {
     #[test]
     fn nkeys() {
         let kp = nkeys::KeyPair::new_user();
-        let a = Auth::new(&opts_with(
+        let a = Auth::from_options(&opts_with(
             Authorization {
                 nkeys: vec![NkeyUser {
                     nkey: kp.public_key(),
@@ -732,7 +732,7 @@ mod tests {
     #[test]
     fn bcrypt_defers_then_caches() {
         let hash = bcrypt::hash("pw", 4).unwrap();
-        let b = Auth::new(&opts_with(
+        let b = Auth::from_options(&opts_with(
             Authorization {
                 users: vec![User {
                     username: "u".into(),
@@ -775,7 +775,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let a = Auth::new(&opts_with(
+        let a = Auth::from_options(&opts_with(
             Authorization {
                 users: vec![
                     User {
@@ -813,7 +813,7 @@ mod tests {
             auth_callout: true,
             ..Default::default()
         };
-        assert!(Auth::new(&opts_with(a, "")).is_err());
+        assert!(Auth::from_options(&opts_with(a, "")).is_err());
         let a = Authorization {
             users: vec![User {
                 username: "u".into(),
@@ -822,7 +822,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(Auth::new(&opts_with(a, "")).is_err());
+        assert!(Auth::from_options(&opts_with(a, "")).is_err());
         let a = Authorization {
             nkeys: vec![NkeyUser {
                 nkey: "Unot-a-key".into(),
@@ -830,6 +830,6 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(Auth::new(&opts_with(a, "")).is_err());
+        assert!(Auth::from_options(&opts_with(a, "")).is_err());
     }
 }

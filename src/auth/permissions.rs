@@ -46,11 +46,16 @@ const REPLY_PRUNE_TIME: Duration = Duration::from_secs(1);
 /// The queue group nats-server reserves for its own use; clients may not join it.
 pub const SYS_GROUP: &[u8] = b"_sys_";
 
+/// A subject pattern with a queue group name.
+type QueueEntry = (Box<[u8]>, Box<[u8]>);
+/// A delivery-filter cache key: subject and queue group.
+type DenyKey = (Box<[u8]>, Option<Box<[u8]>>);
+
 /// A list of subject patterns, some with a queue group (subscribe lists only).
 #[derive(Debug, Default, Clone)]
 pub struct SubjectList {
     plain: Vec<Box<[u8]>>,
-    queued: Vec<(Box<[u8]>, Box<[u8]>)>,
+    queued: Vec<QueueEntry>,
 }
 
 impl SubjectList {
@@ -313,7 +318,7 @@ pub struct ConnPerms {
     pub_cache: FxHashMap<Box<[u8]>, bool>,
     /// Delivery-time deny filter, loaded by the first subscription that needs it.
     deny_filter: bool,
-    deny_cache: FxHashMap<(Box<[u8]>, Option<Box<[u8]>>), bool>,
+    deny_cache: FxHashMap<DenyKey, bool>,
     replies: FxHashMap<Box<[u8]>, Reply>,
     replies_since_prune: usize,
     last_prune: Instant,

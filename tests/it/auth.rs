@@ -74,6 +74,12 @@ async fn works(c: &async_nats::Client, subject: &str) {
     assert_eq!(m.payload, "ok");
 }
 
+/// Measurements tests print for the docs (visible with `--nocapture`).
+#[allow(clippy::print_stderr)]
+fn report(line: &str) {
+    eprintln!("{line}");
+}
+
 #[test]
 fn user_and_password_from_flags() {
     let srv = Natrium::start(&["--user", "derek", "--pass", "s3cr3t"]);
@@ -192,7 +198,7 @@ fn differential_flag_auth_transcripts() {
     let q = "\"verbose\":false,\"pedantic\":false";
     let cases: Vec<(&[&str], String)> = vec![
         (&["--user", "derek", "--pass", "s3cr3t"], format!("CONNECT {{{q},\"user\":\"derek\",\"pass\":\"s3cr3t\"}}\r\nPING\r\n")),
-        (&["--user", "derek", "--pass", "s3cr3t"], format!("CONNECT {{\"user\":\"derek\",\"pass\":\"s3cr3t\"}}\r\nSUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n")),
+        (&["--user", "derek", "--pass", "s3cr3t"], "CONNECT {\"user\":\"derek\",\"pass\":\"s3cr3t\"}\r\nSUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n".to_string()),
         (&["--user", "derek", "--pass", "s3cr3t"], format!("CONNECT {{{q},\"user\":\"derek\",\"pass\":\"nope\"}}\r\nPING\r\n")),
         (&["--user", "derek", "--pass", "s3cr3t"], format!("CONNECT {{{q},\"user\":\"bob\",\"pass\":\"s3cr3t\"}}\r\nPING\r\n")),
         (&["--user", "derek", "--pass", "s3cr3t"], format!("CONNECT {{{q}}}\r\nPING\r\n")),
@@ -249,10 +255,10 @@ fn users_with_plaintext_and_bcrypt_passwords() {
         let started = Instant::now();
         let again = connect(&srv.url(), up("hashed", "b-pass")).await.unwrap();
         works(&again, "users.hashed2").await;
-        eprintln!(
+        report(&format!(
             "bcrypt cost 10: first connect {first:?}, cached {:?}",
             started.elapsed()
-        );
+        ));
     });
 }
 

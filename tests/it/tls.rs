@@ -420,11 +420,13 @@ fn differential_verify_and_map() {
 #[test]
 fn handshake_first_with_async_nats() {
     let certs = Certs::new("first");
-    let mut opts = natrium::config::Options::default();
-    opts.tls = Some(natrium::tls::TlsOptions {
-        handshake_first: natrium::tls::HandshakeFirst::On,
-        ..tls_options(&certs)
-    });
+    let opts = natrium::config::Options {
+        tls: Some(natrium::tls::TlsOptions {
+            handshake_first: natrium::tls::HandshakeFirst::On,
+            ..tls_options(&certs)
+        }),
+        ..Default::default()
+    };
     let srv = InProc::start(opts);
     let base = || {
         async_nats::ConnectOptions::new()
@@ -452,11 +454,13 @@ fn handshake_first_with_async_nats() {
     assert_eq!(raw.read_line(Duration::from_millis(500)), None);
 
     // auto: both kinds of clients.
-    let mut opts = natrium::config::Options::default();
-    opts.tls = Some(natrium::tls::TlsOptions {
-        handshake_first: natrium::tls::HandshakeFirst::Auto(Duration::from_millis(50)),
-        ..tls_options(&certs)
-    });
+    let opts = natrium::config::Options {
+        tls: Some(natrium::tls::TlsOptions {
+            handshake_first: natrium::tls::HandshakeFirst::Auto(Duration::from_millis(50)),
+            ..tls_options(&certs)
+        }),
+        ..Default::default()
+    };
     let srv = InProc::start(opts);
     rt().block_on(async {
         for first in [true, false] {
