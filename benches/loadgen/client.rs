@@ -72,6 +72,10 @@ pub fn use_tls(ca_file: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    // Every connection pays a full handshake (certificate, key exchange), as a fleet of
+    // fresh clients does: no session resumption.
+    let mut config = config;
+    config.resumption = rustls::client::Resumption::disabled();
     let _ = TLS.set(Arc::new(config));
     Ok(())
 }

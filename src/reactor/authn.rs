@@ -175,6 +175,23 @@ impl Reactor {
     /// each connected client is re-checked (nats-server's `reloadAuthorization`).
     pub(super) fn reload_auth(&mut self, auth: Arc<Auth>) {
         self.auth = auth.clone();
+        if auth.required() {
+            // Clients that have not sent CONNECT yet must now authenticate with it, in time.
+            let deadline = std::time::Instant::now() + self.opts.effective_auth_timeout();
+            let waiting: Vec<usize> = self
+                .conns
+                .iter_mut()
+                .filter(|(_, c)| c.is_open() && !c.connected)
+                .map(|(t, c)| {
+                    c.parser.set_expect_connect(true);
+                    c.auth_deadline.get_or_insert(deadline);
+                    t
+                })
+                .collect();
+            for t in waiting {
+                self.arm_timer(t);
+            }
+        }
         let tokens: Vec<usize> = self
             .conns
             .iter()

@@ -167,6 +167,8 @@ fn reload_turning_auth_on_and_off() {
     let srv = InProc::start(Options::default());
     let mut anon = Raw::connect(srv.addr());
     anon.handshake("{\"verbose\":false}");
+    // Connected, but CONNECT not sent yet when the reload comes.
+    let mut early = Raw::connect(srv.addr());
     let mut token = Options::default();
     token.authorization = Some(natrium::auth::Authorization {
         token: "t0k".into(),
@@ -178,6 +180,12 @@ fn reload_turning_auth_on_and_off() {
         Some("-ERR 'Authorization Violation'")
     );
     assert!(anon.is_closed(Duration::from_secs(2)));
+    // It cannot skip CONNECT now, and must authenticate.
+    early.send_str("SUB foo 1\r\n");
+    assert_eq!(
+        early.read_line(Duration::from_secs(3)).as_deref(),
+        Some("-ERR 'Authorization Violation'")
+    );
     let raw = Raw::connect(srv.addr());
     assert!(raw.info.contains("\"auth_required\":true"), "{}", raw.info);
     let mut tok = Raw::connect(srv.addr());
