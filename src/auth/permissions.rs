@@ -48,8 +48,6 @@ pub const SYS_GROUP: &[u8] = b"_sys_";
 
 /// A subject pattern with a queue group name.
 type QueueEntry = (Box<[u8]>, Box<[u8]>);
-/// A delivery-filter cache key: subject and queue group.
-type DenyKey = (Box<[u8]>, Option<Box<[u8]>>);
 
 /// A list of subject patterns, some with a queue group (subscribe lists only).
 #[derive(Debug, Default, Clone)]
@@ -318,7 +316,10 @@ pub struct ConnPerms {
     pub_cache: FxHashMap<Box<[u8]>, bool>,
     /// Delivery-time deny filter, loaded by the first subscription that needs it.
     deny_filter: bool,
-    deny_cache: FxHashMap<DenyKey, bool>,
+    /// Keyed by [`deny_key`] of (subject, queue).
+    deny_cache: FxHashMap<Box<[u8]>, bool>,
+    /// Scratch space for building cache keys without allocating.
+    key_buf: Vec<u8>,
     replies: FxHashMap<Box<[u8]>, Reply>,
     replies_since_prune: usize,
     last_prune: Instant,
@@ -331,6 +332,7 @@ impl ConnPerms {
             pub_cache: FxHashMap::default(),
             deny_filter: false,
             deny_cache: FxHashMap::default(),
+            key_buf: Vec::new(),
             replies: FxHashMap::default(),
             replies_since_prune: 0,
             last_prune: Instant::now(),
@@ -461,16 +463,28 @@ impl ConnPerms {
     }
 
     fn delivery_denied_slow(&mut self, subject: &[u8], queue: Option<&[u8]>) -> bool {
-        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
-        if let Some(&denied) = self.deny_cache.get(&key) {
+        deny_key(&mut self.key_buf, subject, queue);
+        if let Some(&denied) = self.deny_cache.get(self.key_buf.as_slice()) {
             return denied;
         }
         let denied = self.set.delivery_denied(subject, queue);
         if self.deny_cache.len() >= MAX_DENY_CACHE {
             prune(&mut self.deny_cache);
         }
-        self.deny_cache.insert(key, denied);
+        self.deny_cache.insert(self.key_buf.as_slice().into(), denied);
         denied
+    }
+}
+
+/// An unambiguous cache key for (subject, queue): the subject's length, the subject, then
+/// the queue if any (subjects may hold any byte but whitespace).
+fn deny_key(buf: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>) {
+    buf.clear();
+    buf.extend_from_slice(&(subject.len() as u32).to_le_bytes());
+    buf.extend_from_slice(subject);
+    if let Some(q) = queue {
+        buf.push(1);
+        buf.extend_from_slice(q);
     }
 }
 
