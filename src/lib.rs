@@ -3,7 +3,8 @@
 //!
 //! Layout: [`auth`] (authentication and permissions), [`config`] (options, command line, configuration file), [`server`] (start-up,
 //! shared state, shutdown), [`reactor`] (the event loops that own connections), [`proto`]
-//! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`].
+//! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`],
+//! [`websocket`] (the WebSocket listener's upgrade and framing).
 
 pub mod auth;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod nkey;
 pub mod proto;
 pub mod reactor;
 pub mod server;
+pub mod service;
 pub mod subject;
 pub mod tls;
 pub mod transport;
+pub mod websocket;

@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// How the logger writes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogConfig {
     pub debug: bool,
     pub trace: bool,

@@ -1,15 +1,23 @@
-//! The `natrium` binary: parses the command line like nats-server, starts the server, writes
-//! the pid and ports files, and turns signals into shutdown, reload, log reopening and lame
-//! duck mode.
+//! The `natrium` binary: parses the command line like nats-server, reads the configuration
+//! file, starts the server, writes the pid and ports files, tells systemd it is ready, and
+//! turns signals into shutdown, reload, log reopening and lame duck mode.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use log::{error, info, warn};
 use natrium::config::cli::{self, Command, Flags};
-use natrium::config::{Options, NATS_COMPAT_VERSION, VERSION};
+use natrium::config::conf::ConfError;
+use natrium::config::file::{self, Report};
+use natrium::config::{reload, Options, NATS_COMPAT_VERSION, VERSION};
 use natrium::logging::{self, LogConfig};
 use natrium::server::Server;
+use natrium::service::files::{self, Ports};
+use natrium::service::notify::{self, Notifier};
+use natrium::service::signal;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 
 fn main() -> ExitCode {
@@ -41,23 +49,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bench(args) => bench(&args),
-        Command::Signal { command, .. } => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "natrium: --signal {command} is not supported yet"
-            );
-            ExitCode::from(1)
+        Command::Signal { command, target } => {
+            match signal::process_signal(&command, target.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "natrium: {}", e.trim_start());
+                    ExitCode::from(1)
+                }
+            }
         }
-        Command::CheckConfig(flags) => match load_options(&flags) {
-            Ok(_) => {
-                let _ = writeln!(std::io::stderr(), "natrium: configuration is valid");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                let _ = writeln!(std::io::stderr(), "natrium: {e}");
-                ExitCode::from(1)
-            }
-        },
+        Command::CheckConfig(flags) => check_config(&flags),
         Command::Run(flags) => run(&flags),
     }
 }
@@ -94,17 +95,59 @@ fn bench(args: &[String]) -> ExitCode {
     }
 }
 
+fn conf_errors(errors: &[ConfError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ConfError::to_string).collect();
+    lines.join("\n")
+}
+
 /// Builds the options: defaults, then the configuration file, then the command line.
-fn load_options(flags: &Flags) -> Result<Options, String> {
+fn load_options(flags: &Flags) -> Result<(Options, Report), String> {
     let mut opts = Options::default();
-    if let Some(path) = &flags.config_file {
-        return Err(format!(
-            "configuration file {} : config files are not supported yet",
-            path.display()
-        ));
-    }
+    let report = match &flags.config_file {
+        Some(path) => file::load(path, &mut opts).map_err(|e| conf_errors(&e))?,
+        None => Report::default(),
+    };
     flags.apply(&mut opts);
-    Ok(opts)
+    opts.validate()?;
+    Ok((opts, report))
+}
+
+/// `-t`: nats-server prints the problems (warnings fail the check too) or that the file is
+/// valid; natrium also lists the keys it accepts but ignores.
+fn check_config(flags: &Flags) -> ExitCode {
+    let mut err = std::io::stderr();
+    let Some(path) = &flags.config_file else {
+        let _ = writeln!(
+            err,
+            "natrium: must specify [-c, --config] option to check configuration file syntax"
+        );
+        return ExitCode::from(1);
+    };
+    match load_options(flags) {
+        Err(e) => {
+            let _ = writeln!(err, "natrium: {e}");
+            ExitCode::from(1)
+        }
+        Ok((_, report)) if !report.warnings.is_empty() => {
+            let _ = writeln!(err, "natrium: {}", conf_errors(&report.warnings));
+            ExitCode::from(1)
+        }
+        Ok((_, report)) => {
+            let _ = writeln!(
+                err,
+                "natrium: configuration file {} is valid",
+                path.display()
+            );
+            for i in &report.ignored {
+                let _ = writeln!(
+                    err,
+                    "natrium: {}: {:?} is accepted but ignored: natrium does not implement {} yet",
+                    i.pos, i.key, i.feature
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn log_config(opts: &Options) -> LogConfig {
@@ -120,8 +163,65 @@ fn log_config(opts: &Options) -> LogConfig {
     }
 }
 
+fn log_report(report: &Report) {
+    for w in &report.warnings {
+        warn!("{w}");
+    }
+    if let Some(summary) = report.ignored_summary() {
+        warn!("{summary}");
+    }
+}
+
+/// The process files and notices that follow the running options.
+struct Process {
+    pid_file: Option<PathBuf>,
+    ports_file: Option<PathBuf>,
+}
+
+impl Process {
+    fn ports(server: &Server) -> Ports {
+        Ports {
+            nats: files::listener_urls("nats", server.client_addr()),
+            monitoring: server
+                .monitor_addr()
+                .map(|a| files::listener_urls("http", a))
+                .unwrap_or_default(),
+            websocket: server
+                .websocket_addr()
+                .map(|a| files::listener_urls(if server.websocket_tls() { "wss" } else { "ws" }, a))
+                .unwrap_or_default(),
+            ..Ports::default()
+        }
+    }
+
+    fn write_ports(&mut self, opts: &Options, server: &Server) {
+        self.ports_file = None;
+        if let Some(dir) = &opts.ports_file_dir {
+            match files::write_ports_file(dir, &Self::ports(server)) {
+                Ok(p) => self.ports_file = Some(p),
+                Err(e) => error!("{e}"),
+            }
+        }
+    }
+
+    fn remove_ports(&mut self) {
+        if let Some(p) = self.ports_file.take() {
+            if let Err(e) = std::fs::remove_file(&p) {
+                error!("Error cleaning up ports file {}: {e}", p.display());
+            }
+        }
+    }
+
+    fn remove_all(&mut self) {
+        self.remove_ports();
+        if let Some(p) = self.pid_file.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn run(flags: &Flags) -> ExitCode {
-    let opts = match load_options(flags) {
+    let (opts, report) = match load_options(flags) {
         Ok(o) => o,
         Err(e) => {
             let _ = logging::configure(&LogConfig {
@@ -138,25 +238,44 @@ fn run(flags: &Flags) -> ExitCode {
         });
         logging::fatal(&e);
     }
+    log_report(&report);
     // Register for signals before anything can be waited on, so none is missed.
     let mut signals =
         match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]) {
             Ok(s) => s,
             Err(e) => logging::fatal(&format!("cannot install signal handlers: {e}")),
         };
-    let pid_file = opts.pid_file.clone();
-    let server = match Server::start(opts) {
+    let server = match Server::start(opts.clone()) {
         Ok(s) => s,
         Err(e) => logging::fatal(&e),
     };
-    if let Some(path) = &pid_file {
-        if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
-            logging::fatal(&format!("Could not write pidfile: {e}"));
+    // What is running: a random port is now the bound one (nats-server does the same).
+    let mut running = opts;
+    running.port = server.client_addr().port();
+    let mut process = Process {
+        pid_file: running.pid_file.clone(),
+        ports_file: None,
+    };
+    if let Some(path) = &process.pid_file {
+        if let Err(e) = files::write_pid_file(path) {
+            logging::fatal(&e);
         }
+    }
+    process.write_ports(&running, &server);
+    let notifier = Notifier::from_env();
+    if let Some(n) = &notifier {
+        if let Err(e) = n.notify("READY=1") {
+            warn!("Could not notify systemd: {e}");
+        }
+    }
+    let alive = Arc::new(AtomicBool::new(true));
+    {
+        let alive = alive.clone();
+        notify::spawn_watchdog(move || alive.load(Ordering::Acquire));
     }
     info!("Server is ready");
 
-    let server = std::sync::Arc::new(server);
+    let server = Arc::new(server);
     let mut lame_duck = false;
     let signals_handle = signals.handle();
     for sig in signals.forever() {
@@ -176,13 +295,21 @@ fn run(flags: &Flags) -> ExitCode {
                 break;
             }
             SIGUSR1 => {
-                info!("Reopening log file");
+                info!("Trapped \"user defined signal 1\" signal");
                 if let Err(e) = logging::reopen() {
                     error!("{e}");
+                } else {
+                    info!("File log re-opened");
                 }
             }
-            SIGHUP => warn!("Reload is not supported yet"),
+            SIGHUP => {
+                info!("Trapped \"hangup\" signal");
+                if let Err(e) = reload_config(flags, &server, &mut running, &mut process) {
+                    error!("Failed to reload server configuration: {e}");
+                }
+            }
             SIGUSR2 if !lame_duck => {
+                info!("Trapped \"user defined signal 2\" signal");
                 lame_duck = true;
                 let (server, handle) = (server.clone(), signals_handle.clone());
                 // Lame duck ends in shutdown; closing the signal iterator then ends main.
@@ -194,17 +321,56 @@ fn run(flags: &Flags) -> ExitCode {
             _ => {}
         }
     }
+    if let Some(n) = &notifier {
+        let _ = n.notify("STOPPING=1");
+    }
+    alive.store(false, Ordering::Release);
     if !server.is_stopped() {
         info!("Initiating Shutdown...");
         server.shutdown();
     }
-    cleanup(&pid_file);
+    process.remove_all();
     info!("Server Exiting..");
     ExitCode::SUCCESS
 }
 
-fn cleanup(pid_file: &Option<std::path::PathBuf>) {
-    if let Some(p) = pid_file {
-        let _ = std::fs::remove_file(p);
+/// SIGHUP: re-reads the file, re-applies the flags, and applies what changed, or refuses
+/// the whole reload (the old configuration stays) with nats-server's message.
+fn reload_config(
+    flags: &Flags,
+    server: &Server,
+    running: &mut Options,
+    process: &mut Process,
+) -> Result<(), String> {
+    if flags.config_file.is_none() {
+        return Err("can only reload config when a file is provided using -c or --config".into());
     }
+    let (mut new, report) = load_options(flags)?;
+    let changes = reload::diff(running, &mut new)?;
+    // First what can still fail (new users, credentials and permissions are compiled and
+    // checked here), so that a refused reload changes nothing.
+    server.reload(new.clone())?;
+    if log_config(running) != log_config(&new) {
+        logging::configure(&log_config(&new))?;
+    }
+    log_report(&report);
+    if new.pid_file != running.pid_file {
+        if let Some(old) = process.pid_file.take() {
+            let _ = std::fs::remove_file(old);
+        }
+        if let Some(path) = &new.pid_file {
+            files::write_pid_file(path)?;
+            process.pid_file = Some(path.clone());
+        }
+    }
+    if new.ports_file_dir != running.ports_file_dir {
+        process.remove_ports();
+        process.write_ports(&new, server);
+    }
+    for c in &changes {
+        info!("{}", c.0);
+    }
+    info!("Reloaded server configuration");
+    *running = new;
+    Ok(())
 }

@@ -86,6 +86,7 @@ pub struct ClosedClient {
     pub num_subs: usize,
     /// Its subscriptions when it closed (kept only while closed connections are kept).
     pub subscriptions: Vec<SubInfo>,
+    pub websocket: bool,
 }
 
 impl ClosedClient {
@@ -106,6 +107,7 @@ impl ClosedClient {
             pending: c.pending(),
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),
+            websocket: c.transport.is_websocket(),
         }
     }
 }
@@ -136,6 +138,22 @@ pub struct Shared {
     pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
     /// Users, credentials and permissions; replaced by a reload.
     auth: RwLock<Arc<Auth>>,
+    /// The WebSocket listener's settings, when it runs.
+    pub websocket: Option<Arc<WsRuntime>>,
+}
+
+/// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
+pub struct WsRuntime {
+    pub config: crate::websocket::WsConfig,
+    /// wss: the rustls configuration of the `websocket { tls {} }` block.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// INFO `host` and `port` for WebSocket clients: the configured host, the bound port.
+    pub host: String,
+    pub port: u16,
+    /// This server's WebSocket URLs (`advertise`, or host:port). nats-server gossips them
+    /// to cluster peers, whose INFO then lists them in `ws_connect_urls`; standalone, INFO
+    /// carries none. Kept for clustering.
+    pub connect_urls: Vec<String>,
 }
 
 impl Shared {
@@ -202,6 +220,24 @@ impl Shared {
         self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The INFO a connection gets: for WebSocket clients nats-server's
+    /// `generateClientInfoJSON` swaps in the WebSocket listener's TLS flags, host and port,
+    /// and `connect_urls` becomes the WebSocket URLs.
+    pub fn info_for_conn(&self, c: &Conn) -> ServerInfo {
+        let mut info = self.info_for_client(c.cid, c.peer);
+        if c.transport.is_websocket() {
+            if let Some(ws) = &self.websocket {
+                info.tls_required = ws.tls.is_some();
+                info.tls_available = ws.tls.is_some();
+                info.host = ws.host.clone();
+                info.port = ws.port;
+            }
+            info.connect_urls = std::mem::take(&mut info.ws_connect_urls);
+        }
+        info.ws_connect_urls = Vec::new();
+        info
+    }
+
     pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -250,6 +286,7 @@ pub struct Server {
     handles: Vec<Handle>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     client_addr: SocketAddr,
+    websocket_addr: Option<SocketAddr>,
     monitor: Option<Monitor>,
 }
 
@@ -318,6 +355,14 @@ impl Server {
             warn!("{w}");
         }
         let auth = Arc::new(built.auth);
+        let (ws_listener, websocket) = match opts.websocket.as_ref().filter(|w| w.enabled()) {
+            Some(w) => {
+                let (l, rt) = websocket_listener(w)?;
+                (Some(l), Some(Arc::new(rt)))
+            }
+            None => (None, None),
+        };
+        let websocket_addr = ws_listener.as_ref().and_then(|l| l.local_addr().ok());
         let server_id = crate::nkey::server_id();
         let server_name = if opts.server_name.is_empty() {
             server_id.clone()
@@ -338,7 +383,10 @@ impl Server {
             max_payload: opts.max_payload.clamp(0, i32::MAX as i64) as i32,
             tls_required: tls.is_some() && !opts.allow_non_tls,
             tls_available: tls.is_some() && opts.allow_non_tls,
-            tls_verify: opts.tls.as_ref().is_some_and(|t| t.requires_client_cert()),
+            tls_verify: opts
+                .tls
+                .as_ref()
+                .is_some_and(crate::tls::requires_client_cert),
             ..Default::default()
         };
         let shared = Arc::new(Shared {
@@ -359,6 +407,7 @@ impl Server {
             interest_epoch: AtomicU64::new(0),
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
+            websocket: websocket.clone(),
         });
 
         info!("Starting natrium");
@@ -390,8 +439,9 @@ impl Server {
         };
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
+        let mut ws_listener = ws_listener.map(mio::net::TcpListener::from_std);
         for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
-            let r = Reactor::new(
+            let mut r = Reactor::new(
                 id,
                 poll,
                 inbox,
@@ -400,11 +450,25 @@ impl Server {
                 shared.clone(),
             )
             .map_err(|e| e.to_string())?;
+            if let Some(l) = ws_listener.take() {
+                r.set_websocket_listener(l).map_err(|e| e.to_string())?;
+            }
             let t = std::thread::Builder::new()
                 .name(format!("reactor-{id}"))
                 .spawn(move || r.run())
                 .map_err(|e| e.to_string())?;
             threads.push(t);
+        }
+        if let Some(ws) = &websocket {
+            // nats-server's line, written with the configured host.
+            let proto = if ws.tls.is_some() { "wss" } else { "ws" };
+            info!(
+                "Listening for websocket clients on {proto}://{}:{}",
+                ws.host, ws.port
+            );
+            if ws.tls.is_none() {
+                warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+            }
         }
         info!(
             "Listening for client connections on {}",
@@ -415,12 +479,27 @@ impl Server {
             handles,
             threads: Mutex::new(threads),
             client_addr,
+            websocket_addr,
             monitor,
         })
     }
 
     pub fn client_addr(&self) -> SocketAddr {
         self.client_addr
+    }
+
+    /// The bound WebSocket address, when the listener runs (for the ports file).
+    pub fn websocket_addr(&self) -> Option<SocketAddr> {
+        self.websocket_addr
+    }
+
+    /// Whether the WebSocket listener speaks TLS (wss).
+    pub fn websocket_tls(&self) -> bool {
+        self.shared
+            .options()
+            .websocket
+            .as_ref()
+            .is_some_and(|w| w.tls.is_some() && !w.no_tls)
     }
 
     /// Where the HTTP monitor listens, when monitoring is on.
@@ -562,5 +641,65 @@ impl Drop for Shared {
         if self.client_count() > 0 {
             warn!("{} clients still counted at exit", self.client_count());
         }
+    }
+}
+
+/// Binds the WebSocket listener and builds what its connections need.
+fn websocket_listener(
+    w: &crate::websocket::WebsocketOptions,
+) -> Result<(std::net::TcpListener, WsRuntime), String> {
+    let host = if w.host.is_empty() {
+        crate::config::DEFAULT_HOST.to_string()
+    } else {
+        w.host.clone()
+    };
+    let port = w.port.unwrap_or(0);
+    let fail = |e: String| format!("Unable to listen for websocket connections: {e}");
+    let addr = resolve(&host, port).map_err(fail)?;
+    let listener = bind(addr).map_err(|e| fail(e.to_string()))?;
+    let bound = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    // nats-server uses the TLS block whenever there is one, whatever no_tls says.
+    let tls = match &w.tls {
+        Some(t) => Some(crate::tls::server_config(t).map_err(|e| format!("websocket: {e}"))?),
+        None => None,
+    };
+    let connect_urls = if !w.advertise.is_empty() {
+        vec![advertise_url(&w.advertise, bound.port())]
+    } else if host != "0.0.0.0" && host != "::" {
+        vec![join_host_port(&host, bound.port())]
+    } else {
+        // nats-server lists every non-loopback interface address here; natrium will when
+        // clustering needs these URLs.
+        Vec::new()
+    };
+    let rt = WsRuntime {
+        config: crate::websocket::WsConfig::new(w),
+        tls,
+        host,
+        port: bound.port(),
+        connect_urls,
+    };
+    Ok((listener, rt))
+}
+
+/// `host:port` with IPv6 hosts in brackets (Go's `net.JoinHostPort`).
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An advertise address with the listener's port when it names none.
+fn advertise_url(advertise: &str, port: u16) -> String {
+    let has_port = match advertise.rsplit_once(':') {
+        Some((h, p)) => p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']')),
+        None => false,
+    };
+    if has_port {
+        advertise.to_string()
+    } else {
+        join_host_port(advertise, port)
     }
 }

@@ -8,7 +8,7 @@
 //! As in Go (and so nats-server), `cipher_suites` chooses among the TLS 1.2 suites; TLS 1.3
 //! always offers all of its suites.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,52 +20,39 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// nats-server's default TLS handshake timeout.
 pub const TLS_TIMEOUT: Duration = Duration::from_secs(2);
-/// nats-server's `DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY` for `handshake_first: auto`.
-pub const HANDSHAKE_FIRST_FALLBACK: Duration = Duration::from_millis(50);
 
-/// When the TLS handshake happens relative to INFO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HandshakeFirst {
-    /// INFO in plaintext first, then the client upgrades (what clients expect by default).
-    #[default]
-    Off,
-    /// TLS before INFO.
-    On,
-    /// TLS first if the client starts it within the delay, else INFO first.
-    Auto(Duration),
+pub use crate::config::security::{HandshakeFirst, TlsConfig};
+
+/// The handshake timeout: configured, else nats-server's 2 s.
+pub fn timeout(cfg: &TlsConfig) -> Duration {
+    cfg.timeout.unwrap_or(TLS_TIMEOUT)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    V1_2,
-    V1_3,
+/// Client certificates are required (`verify` or `verify_and_map`).
+pub fn requires_client_cert(cfg: &TlsConfig) -> bool {
+    cfg.verify || cfg.verify_and_map
 }
 
-/// The `tls {}` block.
-#[derive(Debug, Clone, Default)]
-pub struct TlsOptions {
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub ca_file: Option<PathBuf>,
-    /// Require and verify client certificates.
-    pub verify: bool,
-    /// Require client certificates and map their subject to a user.
-    pub verify_and_map: bool,
-    pub timeout: Option<Duration>,
-    pub handshake_first: HandshakeFirst,
-    pub min_version: Option<TlsVersion>,
-    pub cipher_suites: Vec<String>,
-}
-
-impl TlsOptions {
-    pub fn timeout(&self) -> Duration {
-        self.timeout.unwrap_or(TLS_TIMEOUT)
+/// Settings nats-server has that natrium's TLS does not implement: refused at start-up, so
+/// an operator never gets weaker TLS than configured.
+fn unsupported(cfg: &TlsConfig) -> Vec<String> {
+    let mut out = cfg.unsupported.clone();
+    if !cfg.certs.is_empty() {
+        out.push("certs (several certificates)".into());
     }
-
-    /// Client certificates are required.
-    pub fn requires_client_cert(&self) -> bool {
-        self.verify || self.verify_and_map
+    if !cfg.pinned_certs.is_empty() {
+        out.push("pinned_certs".into());
     }
+    if cfg.verify_cert_and_check_known_urls {
+        out.push("verify_cert_and_check_known_urls".into());
+    }
+    if cfg.connection_rate_limit > 0 {
+        out.push("connection_rate_limit".into());
+    }
+    if cfg.insecure {
+        out.push("insecure".into());
+    }
+    out
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -104,17 +91,22 @@ pub fn supported_cipher_suites() -> Vec<String> {
 }
 
 /// Builds the rustls server configuration; errors are start-up errors.
-pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
-    let cert_file = opts
-        .cert_file
-        .as_deref()
-        .ok_or("missing 'cert_file' in TLS configuration")?;
-    let key_file = opts
-        .key_file
-        .as_deref()
-        .ok_or("missing 'key_file' in TLS configuration")?;
-    let certs = load_certs(cert_file)?;
-    let key = load_key(key_file)?;
+pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    let missing = unsupported(opts);
+    if !missing.is_empty() {
+        return Err(format!(
+            "tls: not supported by natrium yet: {}",
+            missing.join(", ")
+        ));
+    }
+    if opts.cert_file.is_empty() {
+        return Err("missing 'cert_file' in TLS configuration".into());
+    }
+    if opts.key_file.is_empty() {
+        return Err("missing 'key_file' in TLS configuration".into());
+    }
+    let certs = load_certs(Path::new(&opts.cert_file))?;
+    let key = load_key(Path::new(&opts.key_file))?;
 
     let mut crypto = provider::default_provider();
     if !opts.cipher_suites.is_empty() {
@@ -146,18 +138,46 @@ pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
         );
         crypto.cipher_suites = chosen;
     }
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = match opts.min_version {
-        Some(TlsVersion::V1_3) => vec![&rustls::version::TLS13],
-        _ => vec![&rustls::version::TLS12, &rustls::version::TLS13],
+    if !opts.curve_preferences.is_empty() {
+        let mut groups = Vec::new();
+        for name in &opts.curve_preferences {
+            let wanted = match name.as_str() {
+                "X25519" => "X25519",
+                "CurveP256" | "P256" | "secp256r1" => "secp256r1",
+                "CurveP384" | "P384" | "secp384r1" => "secp384r1",
+                other => {
+                    return Err(format!(
+                        "unsupported curve preference {other:?}; natrium supports X25519, CurveP256, CurveP384"
+                    ))
+                }
+            };
+            if let Some(g) = crypto
+                .kx_groups
+                .iter()
+                .find(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(wanted))
+            {
+                groups.push(*g);
+            }
+        }
+        crypto.kx_groups = groups;
+    }
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = match opts.min_version.as_str() {
+        "1.3" => vec![&rustls::version::TLS13],
+        "" | "1.2" => vec![&rustls::version::TLS12, &rustls::version::TLS13],
+        other => {
+            return Err(format!(
+                "unsupported TLS min_version {other:?}; natrium supports \"1.2\" and \"1.3\""
+            ))
+        }
     };
     let builder = ServerConfig::builder_with_provider(Arc::new(crypto))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS configuration: {e}"))?;
-    let builder = if opts.requires_client_cert() {
-        let ca_file = opts
-            .ca_file
-            .as_deref()
-            .ok_or("TLS verify requires 'ca_file'")?;
+    let builder = if requires_client_cert(opts) {
+        if opts.ca_file.is_empty() {
+            return Err("TLS verify requires 'ca_file'".into());
+        }
+        let ca_file = Path::new(&opts.ca_file);
         let mut roots = RootCertStore::empty();
         for cert in load_certs(ca_file)? {
             roots

@@ -12,12 +12,18 @@
 //!
 //! Before the TLS handshake starts, nats-server sends INFO in plaintext (clients read it,
 //! see `tls_required`, then start TLS). That INFO goes out through [`Transport::write_raw`].
+//!
+//! A WebSocket connection adds a layer above that ([`WsSession`]): reads decode frames into
+//! NATS bytes, writes frame the connection's NATS bytes; the socket below is plain TCP or TLS
+//! (wss) as for any client.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
+
+use crate::websocket::session::{RawIo, WsSession};
 
 /// Plaintext rustls may hold before `write` reports the socket as full.
 const TLS_BUFFER_LIMIT: usize = 64 * 1024;
@@ -33,6 +39,36 @@ pub enum ReadOutcome {
 pub struct Transport {
     tcp: TcpStream,
     tls: Option<Box<TlsSession>>,
+    ws: Option<Box<WsSession>>,
+}
+
+/// The socket below the WebSocket layer: TCP, or TLS over it.
+struct Lower<'a> {
+    tcp: &'a mut TcpStream,
+    tls: Option<&'a mut TlsSession>,
+}
+
+impl RawIo for Lower<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        match self.tls.as_deref_mut() {
+            None => read_socket(self.tcp, buf),
+            Some(t) => t.read(self.tcp, buf),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self.tls.as_deref_mut() {
+            None => write_socket(self.tcp, data),
+            Some(t) => t.write(self.tcp, data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<bool> {
+        match self.tls.as_deref_mut() {
+            None => Ok(true),
+            Some(t) => t.flush_records(self.tcp),
+        }
+    }
 }
 
 pub struct TlsSession {
@@ -43,7 +79,48 @@ pub struct TlsSession {
 
 impl Transport {
     pub fn plain(tcp: TcpStream) -> Transport {
-        Transport { tcp, tls: None }
+        Transport {
+            tcp,
+            tls: None,
+            ws: None,
+        }
+    }
+
+    /// Adds the WebSocket layer; it passes bytes through until the upgrade is done.
+    pub fn start_websocket(&mut self, max_payload: usize) {
+        self.ws = Some(Box::new(WsSession::new(max_payload)));
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// A WebSocket connection still reading its HTTP upgrade request.
+    pub fn ws_handshaking(&self) -> bool {
+        self.ws.as_ref().is_some_and(|w| !w.is_open())
+    }
+
+    pub fn ws(&self) -> Option<&WsSession> {
+        self.ws.as_deref()
+    }
+
+    pub fn ws_mut(&mut self) -> Option<&mut WsSession> {
+        self.ws.as_deref_mut()
+    }
+
+    fn lower(&mut self) -> (Lower<'_>, Option<&mut WsSession>) {
+        (
+            Lower {
+                tcp: &mut self.tcp,
+                tls: self.tls.as_deref_mut(),
+            },
+            self.ws.as_deref_mut(),
+        )
+    }
+
+    /// Reads from below the WebSocket layer (the upgrade request).
+    pub fn read_below_ws(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        self.lower().0.read(buf)
     }
 
     /// Starts a server-side TLS session on this socket; from now on reads and writes are
@@ -75,9 +152,10 @@ impl Transport {
         self.tls.as_ref().is_some_and(|t| t.conn.is_handshaking())
     }
 
-    /// TLS records waiting in rustls for the socket.
+    /// TLS records waiting in rustls, or WebSocket frames, for the socket.
     pub fn wants_write(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.conn.wants_write())
+            || self.ws.as_ref().is_some_and(|w| w.wants_write())
     }
 
     /// Looks at the first byte the client sent without consuming it.
@@ -90,28 +168,29 @@ impl Transport {
         }
     }
 
-    /// Reads plaintext into `buf`.
+    /// Reads plaintext (NATS bytes, for WebSocket) into `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
-        match self.tls.as_mut() {
-            None => read_socket(&mut self.tcp, buf),
-            Some(t) => t.read(&mut self.tcp, buf),
+        match self.lower() {
+            (mut io, Some(ws)) => ws.read(&mut io, buf),
+            (mut io, None) => io.read(buf),
         }
     }
 
     /// Writes plaintext; returns how much was taken (0 means the socket is full, or the TLS
-    /// handshake is still running).
+    /// handshake or WebSocket upgrade is still running).
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self.tls.as_mut() {
-            None => write_socket(&mut self.tcp, data),
-            Some(t) => t.write(&mut self.tcp, data),
+        match self.lower() {
+            (mut io, Some(ws)) => ws.write(&mut io, data),
+            (mut io, None) => io.write(data),
         }
     }
 
-    /// Writes buffered TLS records; Ok(true) when none remain.
+    /// Writes buffered TLS records and WebSocket frames (and, for WebSocket, the close frame:
+    /// call it only once the connection's own output is written); Ok(true) when none remain.
     pub fn flush_records(&mut self) -> io::Result<bool> {
-        match self.tls.as_mut() {
-            None => Ok(true),
-            Some(t) => t.flush_records(&mut self.tcp),
+        match self.lower() {
+            (mut io, Some(ws)) => ws.flush(&mut io),
+            (mut io, None) => io.flush(),
         }
     }
 

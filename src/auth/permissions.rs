@@ -471,7 +471,8 @@ impl ConnPerms {
         if self.deny_cache.len() >= MAX_DENY_CACHE {
             prune(&mut self.deny_cache);
         }
-        self.deny_cache.insert(self.key_buf.as_slice().into(), denied);
+        self.deny_cache
+            .insert(self.key_buf.as_slice().into(), denied);
         denied
     }
 }

@@ -67,6 +67,49 @@ pub enum Setting {
     User(String),
     Pass(String),
     Auth(String),
+    /// natrium's own `--websocket_*` flags (nats-server has only the config block).
+    Websocket(WsSetting),
+}
+
+/// One `--websocket_*` flag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsSetting {
+    Port(i64),
+    Host(String),
+    NoTls(bool),
+    TlsCert(PathBuf),
+    TlsKey(PathBuf),
+    SameOrigin(bool),
+    AllowedOrigins(Vec<String>),
+    Compression(bool),
+    HandshakeTimeout(Duration),
+}
+
+impl WsSetting {
+    fn apply(&self, ws: &mut crate::websocket::WebsocketOptions) {
+        match self {
+            WsSetting::Port(p) => {
+                ws.port = match *p {
+                    0 => None,
+                    p => Some(port_value(p)),
+                }
+            }
+            WsSetting::Host(h) => ws.host = h.clone(),
+            WsSetting::NoTls(b) => ws.no_tls = *b,
+            WsSetting::TlsCert(p) => {
+                ws.tls.get_or_insert_with(Default::default).cert_file =
+                    p.to_string_lossy().into_owned()
+            }
+            WsSetting::TlsKey(p) => {
+                ws.tls.get_or_insert_with(Default::default).key_file =
+                    p.to_string_lossy().into_owned()
+            }
+            WsSetting::SameOrigin(b) => ws.same_origin = *b,
+            WsSetting::AllowedOrigins(o) => ws.allowed_origins = o.clone(),
+            WsSetting::Compression(b) => ws.compression = *b,
+            WsSetting::HandshakeTimeout(d) => ws.handshake_timeout = Some(*d),
+        }
+    }
 }
 
 /// The parsed command line: the config file to read and the settings to apply over it.
@@ -112,13 +155,19 @@ impl Flags {
                 }
                 Setting::TlsVerify => opts.tls.get_or_insert_with(Default::default).verify = true,
                 Setting::TlsCert(p) => {
-                    opts.tls.get_or_insert_with(Default::default).cert_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).cert_file =
+                        p.to_string_lossy().into_owned()
                 }
                 Setting::TlsKey(p) => {
-                    opts.tls.get_or_insert_with(Default::default).key_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).key_file =
+                        p.to_string_lossy().into_owned()
                 }
                 Setting::TlsCaCert(p) => {
-                    opts.tls.get_or_insert_with(Default::default).ca_file = Some(p.clone())
+                    opts.tls.get_or_insert_with(Default::default).ca_file =
+                        p.to_string_lossy().into_owned()
+                }
+                Setting::Websocket(w) => {
+                    w.apply(opts.websocket.get_or_insert_with(Default::default))
                 }
                 Setting::User(u) => {
                     opts.authorization.get_or_insert_with(Default::default).user = u.clone()
@@ -203,6 +252,13 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
         | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
         | "auth" => Value,
+        "websocket_no_tls" | "websocket_same_origin" | "websocket_compression" => Bool,
+        "websocket_port"
+        | "websocket_host"
+        | "websocket_tlscert"
+        | "websocket_tlskey"
+        | "websocket_allowed_origins"
+        | "websocket_handshake_timeout" => Value,
         _ => {
             return NOT_YET
                 .iter()
@@ -340,6 +396,28 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "user" => s.push(Setting::User(value.clone())),
             "pass" => s.push(Setting::Pass(value.clone())),
             "auth" => s.push(Setting::Auth(value.clone())),
+            "websocket_port" => s.push(Setting::Websocket(WsSetting::Port(int()?))),
+            "websocket_host" => s.push(Setting::Websocket(WsSetting::Host(value.clone()))),
+            "websocket_no_tls" => s.push(Setting::Websocket(WsSetting::NoTls(b()?))),
+            "websocket_tlscert" => s.push(Setting::Websocket(WsSetting::TlsCert(PathBuf::from(
+                &value,
+            )))),
+            "websocket_tlskey" => {
+                s.push(Setting::Websocket(WsSetting::TlsKey(PathBuf::from(&value))))
+            }
+            "websocket_same_origin" => s.push(Setting::Websocket(WsSetting::SameOrigin(b()?))),
+            "websocket_allowed_origins" => s.push(Setting::Websocket(WsSetting::AllowedOrigins(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ))),
+            "websocket_compression" => s.push(Setting::Websocket(WsSetting::Compression(b()?))),
+            "websocket_handshake_timeout" => s.push(Setting::Websocket(
+                WsSetting::HandshakeTimeout(parse_duration(name, &value)?),
+            )),
             "reactors" => {
                 let n = non_negative(name, int()?)?;
                 if n == 0 || n > 256 {
@@ -409,7 +487,9 @@ Server Options:
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to natrium process (ldm, stop, quit, term, reopen, reload)
-                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrium.pid)
+                                     <pid> can be either a PID (e.g. 1), a PID prefix ending in '*' (e.g. 12*)
+                                     or the path to a PID file (e.g. /var/run/natrium.pid); without it, the
+                                     single running natrium is signalled
         --client_advertise <string>  Client URL to advertise to other servers
         --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
         --reactors <n>               Event-loop threads (default: half the cores, at least 1, at most 8) [natrium]
@@ -454,6 +534,19 @@ TLS Options:
         --tlsverify                  Enable TLS, verify client certificates
         --tlscacert <file>           Client certificate CA for verification
 
+WebSocket Options: [natrium; nats-server sets these only in the config file's websocket {} block]
+        --websocket_port <port>      Listen for WebSocket clients on this port (-1 for a random port)
+        --websocket_host <host>      Bind the WebSocket listener to host (default: 0.0.0.0)
+        --websocket_tlscert <file>   Certificate for wss://
+        --websocket_tlskey <file>    Private key for wss://
+        --websocket_no_tls           Allow ws:// without TLS (required when no certificate is given)
+        --websocket_same_origin      Require the Origin header to match the request's host
+        --websocket_allowed_origins <list>
+                                     Comma-separated origins allowed (e.g. https://app.example.com)
+        --websocket_compression      Offer permessage-deflate
+        --websocket_handshake_timeout <duration>
+                                     Time for the TLS handshake and the upgrade (default: 10s)
+
 Cluster Options (not supported yet):
         --routes <rurl-1, rurl-2>    Routes to solicit and connect
         --cluster <cluster-url>      Cluster URL for solicited routes
@@ -467,6 +560,20 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
         --help_tls                   TLS help
+
+Signals (or --signal):
+    SIGHUP  reload     Reload the configuration file (flags still override it)
+    SIGUSR1 reopen     Reopen the log file (after logrotate moved it)
+    SIGUSR2 ldm        Lame duck mode: stop accepting, tell clients, close them, exit
+    SIGTERM term       Graceful stop (ignored during lame duck mode)
+    SIGINT  quit       Graceful stop
+    SIGKILL stop       Kill
+
+Environment:
+    NOTIFY_SOCKET      systemd Type=notify: READY=1 once listening, STOPPING=1 on shutdown
+    WATCHDOG_USEC      systemd WatchdogSec=: WATCHDOG=1 every half of it (WATCHDOG_PID must match if set)
+
+The configuration file uses nats-server's format and keys; docs/configuration.md lists them.
 ";
 
 #[cfg(test)]
@@ -508,6 +615,19 @@ mod tests {
         assert_eq!(o.ping_interval, Duration::from_secs(5));
         let o = run("-m -1");
         assert_eq!(o.http_port, Some(0));
+    }
+
+    #[test]
+    fn websocket_flags() {
+        let o = run("--websocket_port -1 --websocket_no_tls --websocket_allowed_origins http://a.example,https://b.example:8443 --websocket_handshake_timeout 2s --websocket_compression");
+        let ws = o.websocket.expect("websocket options");
+        assert_eq!(ws.port, Some(0));
+        assert!(ws.no_tls && ws.compression);
+        assert_eq!(
+            ws.allowed_origins,
+            vec!["http://a.example", "https://b.example:8443"]
+        );
+        assert_eq!(ws.handshake_timeout, Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -176,9 +176,21 @@ impl Value {
 }
 
 /// A map's entries in the order written; duplicates are kept (see [`Map::get`]).
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// The map also remembers which of its entries were referenced as `$variables` (nats'
+/// `token.IsUsedVariable`): nats-server accepts an unknown key whose only purpose is to be
+/// such a variable (`PERMS = {…}` used as `permissions: $PERMS`). Equality ignores that.
+#[derive(Debug, Clone, Default)]
 pub struct Map {
     pub entries: Vec<(Spanned<String>, Spanned<Value>)>,
+    /// Indices into `entries` of the entries that a `$variable` referenced.
+    used: Vec<usize>,
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Map {
@@ -210,6 +222,17 @@ impl Map {
 
     pub fn iter(&self) -> impl Iterator<Item = &(Spanned<String>, Spanned<Value>)> {
         self.entries.iter()
+    }
+
+    /// Whether entry `index` (of [`Map::iter`]) was referenced as a `$variable`.
+    pub fn is_used_variable(&self, index: usize) -> bool {
+        self.used.contains(&index)
+    }
+
+    fn mark_used(&mut self, index: usize) {
+        if !self.used.contains(&index) {
+            self.used.push(index);
+        }
     }
 }
 
@@ -1440,6 +1463,8 @@ impl<'a, 's, 'e> Parser<'a, 's, 'e> {
             });
         }
         if let Some(scope) = self.scopes.last_mut() {
+            let base = scope.entries.len();
+            scope.used.extend(map.used.iter().map(|i| i + base));
             scope.entries.extend(map.entries);
         }
     }
@@ -1470,12 +1495,10 @@ impl<'a, 's, 'e> Parser<'a, 's, 'e> {
             });
         }
         let copy = {
-            let hit = self.scopes.iter().rev().find_map(|m| {
-                m.entries
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k.value == name)
-                    .map(|(_, v)| v)
+            let hit = self.scopes.iter_mut().rev().find_map(|m| {
+                let i = m.entries.iter().rposition(|(k, _)| k.value == name)?;
+                m.mark_used(i);
+                m.entries.get(i).map(|(_, v)| v)
             });
             hit.map(|v| {
                 let max_depth = MAX_DEPTH.saturating_sub(self.depth);
@@ -2892,6 +2915,24 @@ mod tests {
         assert_err("a = \"x\\", 1, 7, "Unexpected EOF after '\\'");
         assert_err("a = (x)", 1, 5, "Unexpected EOF processing block");
         assert_err("a = \"x\" y", 1, 9, "but got 'y' instead");
+    }
+
+    #[test]
+    fn used_variables_are_marked() {
+        let m = parse_env(
+            "P = {a: 1}\nQ = 2\nauth { R = 3, u = $R }\nx = $P\nP2 = $Q",
+            &[],
+        )
+        .unwrap();
+        let used: Vec<&str> = m
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| m.is_used_variable(*i))
+            .map(|(_, (k, _))| k.value.as_str())
+            .collect();
+        assert_eq!(used, ["P", "Q"]);
+        let auth = m.get("auth").and_then(|v| v.value.as_map()).unwrap();
+        assert!(auth.is_used_variable(0) && !auth.is_used_variable(1));
     }
 
     #[test]

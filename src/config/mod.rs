@@ -6,6 +6,10 @@
 
 pub mod cli;
 pub mod conf;
+pub mod file;
+pub mod reload;
+pub mod security;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,7 +54,7 @@ pub struct Listen {
 
 /// Everything the server can be told. Field names follow nats-server's `Options` where one
 /// exists.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub config_file: Option<PathBuf>,
     pub server_name: String,
@@ -93,18 +97,39 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
 
-    /// `authorization {}`, `--user`/`--pass`/`--auth`.
-    pub authorization: Option<crate::auth::Authorization>,
-    /// Clients that present no credentials are bound to this user.
-    pub no_auth_user: String,
-
-    /// TLS on the client port (`tls {}`, `--tls…`).
-    pub tls: Option<crate::tls::TlsOptions>,
-    /// Accept plaintext clients on a TLS port (the first byte tells them apart).
+    /// `authorization {}` and `--user`/`--pass`/`--auth`.
+    pub authorization: Option<security::Authorization>,
+    /// The client `tls {}` block and the `--tls…` flags.
+    pub tls: Option<security::TlsConfig>,
     pub allow_non_tls: bool,
+    pub no_auth_user: String,
+    pub write_timeout: WriteTimeoutPolicy,
+
+    /// The `websocket {}` block; the listener runs when it has a port.
+    pub websocket: Option<crate::websocket::WebsocketOptions>,
 
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
+}
+
+/// nats-server's `write_timeout`: what happens to a connection whose write passes the
+/// deadline. For clients `default` is `close`, which is what natrium does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteTimeoutPolicy {
+    #[default]
+    Default,
+    Close,
+    Retry,
+}
+
+impl std::fmt::Display for WriteTimeoutPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriteTimeoutPolicy::Default => "default",
+            WriteTimeoutPolicy::Close => "close",
+            WriteTimeoutPolicy::Retry => "retry",
+        })
+    }
 }
 
 impl Default for Options {
@@ -145,9 +170,11 @@ impl Default for Options {
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: None,
-            no_auth_user: String::new(),
             tls: None,
             allow_non_tls: false,
+            no_auth_user: String::new(),
+            write_timeout: WriteTimeoutPolicy::Default,
+            websocket: None,
             reactors: None,
         }
     }
@@ -175,7 +202,7 @@ impl Options {
             .filter(|t| !t.is_zero());
         match (configured, &self.tls) {
             (Some(t), _) => t,
-            (None, Some(tls)) => tls.timeout() + Duration::from_secs(1),
+            (None, Some(tls)) => crate::tls::timeout(tls) + Duration::from_secs(1),
             (None, None) => AUTH_TIMEOUT,
         }
     }
@@ -183,6 +210,26 @@ impl Options {
     /// Checks made after flags and file are merged; each is a fatal start-up error in
     /// nats-server too.
     pub fn validate(&self) -> Result<(), String> {
+        if self.syslog || !self.remote_syslog.is_empty() {
+            return Err(
+                "syslog logging is not supported by natrium yet: log to stderr (the \
+                        journal under systemd) or to a file (-l, logfile)"
+                    .to_string(),
+            );
+        }
+        if !self.no_auth_user.is_empty() {
+            let known = self.authorization.as_ref().is_some_and(|a| {
+                a.users.iter().any(|u| u.username == self.no_auth_user)
+                    || a.nkeys.iter().any(|n| n.nkey == self.no_auth_user)
+            });
+            if !known {
+                return Err(format!(
+                    "no_auth_user: \"{}\" not present as user or nkey in authorization block or \
+                     account configuration",
+                    self.no_auth_user
+                ));
+            }
+        }
         if self.max_payload > self.max_pending && self.max_pending > 0 {
             return Err(format!(
                 "max_payload ({}) cannot be higher than max_pending ({})",
@@ -195,6 +242,9 @@ impl Options {
                 self.max_payload,
                 i32::MAX
             ));
+        }
+        if let Some(ws) = &self.websocket {
+            ws.validate()?;
         }
         Ok(())
     }

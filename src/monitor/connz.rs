@@ -259,7 +259,7 @@ fn open_info(c: &ConnSnap, now: SystemTime, p: &Params) -> ConnInfo {
     ConnInfo {
         cid: c.cid,
         kind: "Client",
-        conn_type: "nats",
+        conn_type: if c.websocket { "websocket" } else { "nats" },
         ip: c.ip.to_string(),
         port: c.port,
         start: format::rfc3339(c.start),
@@ -306,7 +306,7 @@ fn closed_info(c: &ClosedClient, p: &Params) -> ConnInfo {
     ConnInfo {
         cid: c.cid,
         kind: "Client",
-        conn_type: "nats",
+        conn_type: if c.websocket { "websocket" } else { "nats" },
         ip: c.peer.ip().to_canonical().to_string(),
         port: c.peer.port(),
         start: format::rfc3339(c.started),

@@ -72,6 +72,8 @@ pub struct ConnSnap {
     pub version: String,
     pub user: String,
     pub subs: Vec<SubInfo>,
+    /// A WebSocket client (`/connz` `type` "websocket").
+    pub websocket: bool,
 }
 
 /// One subscription with its connection id.
@@ -106,7 +108,8 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
     }
     if let Some(f) = &req.conns {
         for (_, c) in r.conns.iter() {
-            if !c.is_open() {
+            // A WebSocket connection still in its HTTP upgrade is not a client yet.
+            if !c.is_open() || c.transport.ws_handshaking() {
                 continue;
             }
             snap.open += 1;
@@ -144,6 +147,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                 version: c.opts.version.clone(),
                 user,
                 subs,
+                websocket: c.transport.is_websocket(),
             });
         }
     }

@@ -183,7 +183,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         tls_timeout: opts
             .tls
             .as_ref()
-            .map_or(TLS_TIMEOUT_SECS, |t| t.timeout().as_secs_f64()),
+            .map_or(TLS_TIMEOUT_SECS, |t| crate::tls::timeout(t).as_secs_f64()),
         write_deadline: format::nanos(opts.write_deadline),
         start: format::rfc3339(shared.started),
         now: format::rfc3339(now),

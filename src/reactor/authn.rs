@@ -15,6 +15,15 @@ use crate::auth::secret::{Job, POOL};
 use crate::auth::{self, Auth, ConnType, Presented, UserEntry, Verdict, GLOBAL_ACCOUNT};
 use crate::proto::errors::{self, CloseReason};
 
+/// A client's connection type for users' `allowed_connection_types`.
+fn conn_type(c: &super::conn::Conn) -> ConnType {
+    if c.transport.is_websocket() {
+        ConnType::Websocket
+    } else {
+        ConnType::Standard
+    }
+}
+
 /// Where a credentials check ended.
 pub(super) enum AuthStep {
     /// Authenticated; the connection carries its user and permissions.
@@ -46,7 +55,7 @@ impl Reactor {
         let presented = Presented {
             nonce: nonce.as_deref().unwrap_or_default(),
             cert: cert.as_ref(),
-            conn_type: ConnType::Standard,
+            conn_type: conn_type(conn),
         };
         match auth.authenticate(&mut conn.opts, &presented) {
             Verdict::Allowed(user) => {
@@ -111,19 +120,19 @@ impl Reactor {
     /// `Authorization Violation`).
     pub(super) fn authenticate_no_auth_user(&mut self, token: usize) -> bool {
         let auth = self.auth.clone();
-        if auth.no_auth_user_for(ConnType::Standard).is_none() {
-            return false;
-        }
         let Some(conn) = self.conns.get_mut(token) else {
             return false;
         };
+        if auth.no_auth_user_for(conn_type(conn)).is_none() {
+            return false;
+        }
         conn.auth_deadline = None;
         conn.connected = true;
         let nonce = conn.nonce.clone();
         let presented = Presented {
             nonce: nonce.as_deref().unwrap_or_default(),
             cert: None,
-            conn_type: ConnType::Standard,
+            conn_type: conn_type(conn),
         };
         match auth.authenticate(&mut conn.opts, &presented) {
             Verdict::Allowed(user) => {

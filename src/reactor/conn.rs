@@ -56,6 +56,8 @@ pub struct Conn {
     pub tls_phase: TlsPhase,
     /// The TLS handshake (or the auto handshake-first wait) must finish by then.
     pub tls_deadline: Option<Instant>,
+    /// A WebSocket connection's TLS handshake and HTTP upgrade must finish by then.
+    pub ws_deadline: Option<Instant>,
     pub peer: SocketAddr,
     pub started: SystemTime,
     pub opts: ClientOptions,
@@ -134,6 +136,7 @@ impl Conn {
             transport,
             tls_phase: TlsPhase::None,
             tls_deadline: None,
+            ws_deadline: None,
             peer,
             started: SystemTime::now(),
             opts: ClientOptions::default(),
@@ -194,6 +197,7 @@ impl Conn {
             self.drain_deadline,
             self.write_deadline_at,
             self.tls_deadline,
+            self.ws_deadline,
         ]
         .into_iter()
         .flatten()
@@ -231,7 +235,9 @@ impl Conn {
         self.transport.flush_records()
     }
 
-    /// The connection's log prefix, as nats-server writes it: `ip:port - cid:N`.
+    /// The connection's log prefix, as nats-server writes it: `ip:port - cid:N`, or for
+    /// WebSocket `ip:port - wid:N`, with the `X-Forwarded-For` address first when given
+    /// (`xff/ip:port - wid:N`).
     pub fn label(&self) -> ConnLabel<'_> {
         ConnLabel(self)
     }
@@ -241,7 +247,17 @@ pub struct ConnLabel<'a>(&'a Conn);
 
 impl std::fmt::Display for ConnLabel<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?;
+        match self.0.transport.ws() {
+            None => write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?,
+            Some(ws) => {
+                match ws.negotiated.client_ip.as_deref() {
+                    Some(ip) if ip.contains(':') => write!(f, "[{ip}]/")?,
+                    Some(ip) => write!(f, "{ip}/")?,
+                    None => {}
+                }
+                write!(f, "{} - wid:{}", self.0.peer, self.0.cid)?
+            }
+        }
         let o = &self.0.opts;
         if !o.name.is_empty() || !o.lang.is_empty() || !o.version.is_empty() {
             let mut parts = Vec::new();

@@ -26,6 +26,7 @@
 mod authn;
 pub mod conn;
 mod deliver;
+mod websocket;
 pub use deliver::MAX_REACTORS;
 pub mod inbox;
 mod ops;
@@ -50,10 +51,12 @@ use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::tls::HandshakeFirst;
 use crate::transport::Transport;
+use crate::websocket::session::as_frame_error;
 use conn::{Conn, ReadOutcome, TlsPhase};
 use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
 
 const LISTENER: Token = Token(usize::MAX - 1);
+const WS_LISTENER: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX);
 /// Shared read buffer size; also the most one read call takes.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -91,6 +94,8 @@ pub struct Sub {
 pub enum Control {
     /// A socket accepted by reactor 0 for this reactor to serve.
     Adopt(TcpStream, SocketAddr),
+    /// The same for a socket accepted on the WebSocket listener.
+    AdoptWebsocket(TcpStream, SocketAddr),
     /// New options after a reload.
     Reload(Arc<Options>),
     /// Stop accepting and close every connection (shutdown).
@@ -129,6 +134,8 @@ pub struct Reactor {
     pub id: usize,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The WebSocket listener (reactor 0 only, when configured).
+    ws_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
     pub sublist: Sublist<Target>,
@@ -225,6 +232,7 @@ impl Reactor {
             id,
             poll,
             listener,
+            ws_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
             sublist: Sublist::new(),
@@ -267,6 +275,15 @@ impl Reactor {
         Ok(r)
     }
 
+    /// Gives this reactor the WebSocket listener to accept on (reactor 0).
+    pub fn set_websocket_listener(&mut self, mut l: TcpListener) -> std::io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut l, WS_LISTENER, Interest::READABLE)?;
+        self.ws_listener = Some(l);
+        Ok(())
+    }
+
     pub fn has_peers(&self) -> bool {
         self.all.len() > 1
     }
@@ -298,7 +315,8 @@ impl Reactor {
             for event in events.iter() {
                 self.counters.events += 1;
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(false),
+                    WS_LISTENER => self.accept_all(true),
                     WAKER => {}
                     Token(t) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -356,9 +374,14 @@ impl Reactor {
 
     // ----- accepting -------------------------------------------------------------------
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, websocket: bool) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = if websocket {
+                self.ws_listener.as_ref()
+            } else {
+                self.listener.as_ref()
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -367,8 +390,16 @@ impl Reactor {
                     let target = self.next_target % n;
                     self.next_target = self.next_target.wrapping_add(1);
                     if target == self.id {
-                        self.adopt(stream, addr);
-                    } else if !self.all[target].send_control(Control::Adopt(stream, addr)) {
+                        if websocket {
+                            self.adopt_websocket(stream, addr);
+                        } else {
+                            self.adopt(stream, addr);
+                        }
+                    } else if !self.all[target].send_control(if websocket {
+                        Control::AdoptWebsocket(stream, addr)
+                    } else {
+                        Control::Adopt(stream, addr)
+                    }) {
                         warn!("reactor {target} is gone; dropping connection from {addr}");
                     }
                 }
@@ -441,7 +472,7 @@ impl Reactor {
         }
         match (self.shared.tls_config(), opts.tls.as_ref()) {
             (Some(config), Some(tls)) => {
-                conn.tls_deadline = Some(now + tls.timeout());
+                conn.tls_deadline = Some(now + crate::tls::timeout(tls));
                 if opts.allow_non_tls {
                     conn.tls_phase = TlsPhase::Sniff;
                     info.write_to(&mut conn.out);
@@ -518,7 +549,7 @@ impl Reactor {
             .opts
             .tls
             .as_ref()
-            .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+            .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
         if conn.tls_phase == TlsPhase::Sniff && first != 0x16 {
             // A plaintext client on a port that allows it.
             conn.tls_phase = TlsPhase::Done;
@@ -571,6 +602,14 @@ impl Reactor {
     // ----- reading ---------------------------------------------------------------------
 
     fn on_readable(&mut self, token: usize) {
+        if self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.transport.ws_handshaking())
+            && !self.ws_handshake(token)
+        {
+            return;
+        }
         if !self.tls_progress(token) {
             return;
         }
@@ -604,7 +643,11 @@ impl Reactor {
                     break;
                 }
                 ReadOutcome::Error(e) => {
-                    if conn.transport.is_handshaking() {
+                    if let Some(fe) = as_frame_error(&e) {
+                        // nats-server: `c.Errorf("read error: %v", err)`, closed as a read error.
+                        error!("{} - read error: {fe}", conn.label());
+                        self.close(token, CloseReason::ReadError);
+                    } else if conn.transport.is_handshaking() {
                         debug!("{} - TLS handshake error: {e}", conn.label());
                         self.close(token, CloseReason::TlsHandshakeError);
                     } else {
@@ -616,6 +659,14 @@ impl Reactor {
             }
         }
         self.scratch = scratch;
+        if self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.transport.is_websocket() && c.transport.wants_write())
+        {
+            // A pong or the answer to a close frame.
+            self.mark_dirty(token);
+        }
         if self
             .conns
             .get(token)
@@ -859,6 +910,19 @@ impl Reactor {
         conn.closing = Some(reason);
         conn.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
         conn.inbuf = Vec::new();
+        if let Some(ws) = conn.transport.ws_mut() {
+            if !ws.is_open() {
+                // Still in the HTTP upgrade: not a client yet, nothing to record.
+                self.closing.push(token);
+                self.mark_dirty(token);
+                return;
+            }
+            // nats-server's `wsEnqueueCloseMessage`: a close frame after the last data,
+            // unless the socket is not worth writing to.
+            if !reason.skips_flush() {
+                ws.queue_close(crate::websocket::close_status(reason), reason.as_str());
+            }
+        }
         debug!("{} - Client connection closed: {reason}", conn.label());
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
         let mut record = ClosedClient::from_conn(conn, reason);
@@ -889,7 +953,7 @@ impl Reactor {
             let done = match self.conns.get(token) {
                 None => continue,
                 Some(c) => {
-                    c.pending() == 0
+                    (c.pending() == 0 && !c.transport.wants_write())
                         || c.closing.is_some_and(|r| r.skips_flush())
                         || c.drain_deadline.is_some_and(|d| d <= now)
                 }
@@ -959,6 +1023,15 @@ impl Reactor {
             }
             return;
         }
+        if conn.ws_deadline.is_some_and(|d| d <= now) {
+            conn.ws_deadline = None;
+            if conn.transport.ws_handshaking() {
+                // Go's http server (nats-server's ReadTimeout) closes without a response.
+                debug!("{} - websocket handshake timeout", conn.peer);
+                self.close(token, CloseReason::ReadError);
+                return;
+            }
+        }
         if conn.tls_deadline.is_some_and(|d| d <= now) {
             conn.tls_deadline = None;
             if conn.tls_phase == TlsPhase::AwaitFirstBytes {
@@ -967,7 +1040,7 @@ impl Reactor {
                 let timeout = opts
                     .tls
                     .as_ref()
-                    .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+                    .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
                 let mut line = Vec::new();
                 let mut info = self.shared.info_for_client(conn.cid, conn.peer);
                 info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
@@ -1027,15 +1100,16 @@ impl Reactor {
     /// and an RTT is known; close as stale after `ping_max` unanswered PINGs.
     fn ping_timer(&mut self, token: usize, now: Instant) {
         let opts = self.opts.clone();
+        let ping_interval = self.ping_interval_for(token);
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        conn.ping_at = now + opts.ping_interval;
+        conn.ping_at = now + ping_interval;
         let need_rtt = conn.rtt.is_none()
             || conn
                 .rtt_start
                 .is_none_or(|s| now.duration_since(s) > Duration::from_secs(3600));
-        if now.duration_since(conn.last_in) < opts.ping_interval && !need_rtt {
+        if now.duration_since(conn.last_in) < ping_interval && !need_rtt {
             debug!(
                 "{} - Delaying PING due to remote client data or ping",
                 conn.label()
@@ -1063,6 +1137,7 @@ impl Reactor {
         while let Ok(msg) = self.inbox.control.try_recv() {
             match msg {
                 Control::Adopt(stream, addr) => self.adopt(stream, addr),
+                Control::AdoptWebsocket(stream, addr) => self.adopt_websocket(stream, addr),
                 Control::Reload(opts) => self.reload(opts),
                 Control::Shutdown => self.shutdown(),
                 Control::LameDuck => self.enter_lame_duck(),
@@ -1092,6 +1167,9 @@ impl Reactor {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        if let Some(mut l) = self.ws_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
     }
 
     fn shutdown(&mut self) {
@@ -1111,8 +1189,8 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(t) else {
                 continue;
             };
-            if c.is_open() && c.opts.protocol >= 1 {
-                let mut info = self.shared.info_for_client(c.cid, c.peer);
+            if c.is_open() && c.opts.protocol >= 1 && !c.transport.ws_handshaking() {
+                let mut info = self.shared.info_for_conn(c);
                 info.ldm = true;
                 info.write_to(&mut c.out);
                 self.mark_dirty(t);

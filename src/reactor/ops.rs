@@ -228,7 +228,7 @@ impl Reactor {
 
     fn on_connect(&mut self, token: usize, json: &[u8]) {
         let supports_headers = !self.opts.no_header_support;
-        let ping_interval = self.opts.ping_interval;
+        let ping_interval = self.ping_interval_for(token);
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
@@ -245,6 +245,10 @@ impl Reactor {
             error!("{label} - {e}");
             self.close(token, CloseReason::ProtocolViolation);
             return;
+        }
+        // WebSocket: credentials missing from CONNECT come from the configured cookies.
+        if let Some(ws) = conn.transport.ws() {
+            ws.negotiated.cookies.fill_connect(&mut conn.opts);
         }
         conn.connected = true;
         conn.headers = supports_headers && conn.opts.headers;
@@ -305,7 +309,7 @@ impl Reactor {
             conn.first_pong_sent = true;
             if conn.opts.protocol >= 1 {
                 // nats-server follows the first PONG with an INFO naming the bound account.
-                let mut info = self.shared.info_for_client(conn.cid, conn.peer);
+                let mut info = self.shared.info_for_conn(conn);
                 info.connect_info = true;
                 info.remote_account = "$G".to_string();
                 info.write_to(&mut conn.out);

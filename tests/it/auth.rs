@@ -409,10 +409,16 @@ fn nats_py_user_password_token_and_nkeys() {
     assert_eq!(python("auth.py", &["token", &tok.url(), "py-token"]), "OK");
 
     let kp = nkeys::KeyPair::new_user();
-    let seed_file = dir.write("user.nk", &kp.seed().unwrap());
+    let seed_file = dir
+        .write("user.nk", &kp.seed().unwrap())
+        .to_string_lossy()
+        .into_owned();
     let nk = InProc::start(nkey_opts(&kp.public_key()));
     assert_eq!(python("auth.py", &["nkey", &nk.url(), &seed_file]), "OK");
-    let stranger = dir.write("stranger.nk", &nkeys::KeyPair::new_user().seed().unwrap());
+    let stranger = dir
+        .write("stranger.nk", &nkeys::KeyPair::new_user().seed().unwrap())
+        .to_string_lossy()
+        .into_owned();
     assert_eq!(python("auth.py", &["nkey-bad", &nk.url(), &stranger]), "OK");
 }
 
@@ -485,9 +491,10 @@ fn differential_users_and_no_auth_user() {
         panic!("nats-server not found: run `make deps`");
     };
     let dir = TempDir::new("diff-users");
-    let conf = dir.write(
-        "users.conf",
-        r#"
+    let conf = dir
+        .write(
+            "users.conf",
+            r#"
 listen: 127.0.0.1:-1
 authorization {
   users: [
@@ -497,7 +504,9 @@ authorization {
 }
 no_auth_user: guest
 "#,
-    );
+        )
+        .to_string_lossy()
+        .into_owned();
     let guest_perms = Permissions {
         publish: subj(Some(&["guest.>"]), &[]),
         subscribe: subj(Some(&["guest.>"]), &[]),
@@ -554,7 +563,7 @@ fn differential_nkeys_and_bcrypt() {
             "listen: 127.0.0.1:-1\nauthorization {{ users: [ {{nkey: {}}}, {{user: b, password: \"{hash}\"}} ] }}\n",
             kp.public_key()
         ),
-    );
+    ).to_string_lossy().into_owned();
     let mut opts = nkey_opts(&kp.public_key());
     if let Some(a) = opts.authorization.as_mut() {
         a.users.push(user("b", &hash, None));

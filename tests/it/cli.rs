@@ -30,6 +30,14 @@ fn help_lists_the_flags() {
         "--max_payload",
         "--version",
         "--help",
+        "-t ",
+        "--ports_file_dir",
+        "--log_format",
+        "--logtime_utc",
+        "SIGHUP",
+        "SIGUSR2",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
     ] {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }

@@ -125,7 +125,13 @@ pub fn nats_server_bin() -> Option<PathBuf> {
 /// Starts `bin` with `args` plus `-a 127.0.0.1 -p -1` (unless `args` set a port) and waits for
 /// it to report its client port and readiness.
 pub fn spawn(bin: &Path, args: &[&str]) -> Proc {
+    spawn_env(bin, args, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_env(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(bin);
+    cmd.envs(envs.iter().copied());
     let has_port = args
         .iter()
         .any(|a| *a == "-p" || *a == "--port" || *a == "-c" || *a == "--config");
@@ -210,6 +216,45 @@ impl Natrium {
     pub fn start(args: &[&str]) -> Proc {
         spawn(&natrium_bin(), args)
     }
+}
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("natrium-it-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `name` in the directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// The official nats-server (for differential tests).
@@ -415,32 +460,6 @@ impl InProc {
 impl Drop for InProc {
     fn drop(&mut self) {
         self.server.shutdown();
-    }
-}
-
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("natrium-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    /// Writes a file and returns its path as a string.
-    pub fn write(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).expect("write file");
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -157,7 +157,7 @@ fn differential_permission_transcripts() {
         "nats-server not found: run `make deps`"
     );
     let dir = TempDir::new("perms");
-    let conf = dir.write("perms.conf", CONF);
+    let conf = dir.write("perms.conf", CONF).to_string_lossy().into_owned();
     let theirs = NatsServer::start(&["-c", &conf]).expect("nats-server");
     let mine = InProc::start(options());
     let mut failures = Vec::new();

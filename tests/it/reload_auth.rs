@@ -207,7 +207,10 @@ fn differential_reload() {
         "nats-server not found: run `make deps`"
     );
     let dir = TempDir::new("reload-diff");
-    let conf = dir.write("auth.conf", BEFORE);
+    let conf = dir
+        .write("auth.conf", BEFORE)
+        .to_string_lossy()
+        .into_owned();
     let theirs = NatsServer::start(&["-c", &conf]).expect("nats-server");
     let t = scenario(theirs.addr(), || {
         dir.write("auth.conf", AFTER);

@@ -267,11 +267,11 @@ fn stalled_handshake_is_dropped_without_affecting_others() {
     );
 }
 
-fn tls_options(certs: &Certs) -> natrium::tls::TlsOptions {
-    natrium::tls::TlsOptions {
-        cert_file: Some(certs.path("server.pem").into()),
-        key_file: Some(certs.path("server-key.pem").into()),
-        ca_file: Some(certs.path("ca.pem").into()),
+fn tls_options(certs: &Certs) -> natrium::config::security::TlsConfig {
+    natrium::config::security::TlsConfig {
+        cert_file: certs.path("server.pem"),
+        key_file: certs.path("server-key.pem"),
+        ca_file: certs.path("ca.pem"),
         ..Default::default()
     }
 }
@@ -322,7 +322,7 @@ fn map_options(certs: &Certs) -> natrium::config::Options {
         ],
         "",
     );
-    opts.tls = Some(natrium::tls::TlsOptions {
+    opts.tls = Some(natrium::config::security::TlsConfig {
         verify_and_map: true,
         ..tls_options(certs)
     });
@@ -401,10 +401,13 @@ fn differential_verify_and_map() {
     );
     let certs = Certs::new("map-diff");
     let dir = crate::harness::TempDir::new("map-diff");
-    let conf = dir.write(
-        "map.conf",
-        &MAP_CONF.replace("CERTS", &certs.dir.to_string_lossy()),
-    );
+    let conf = dir
+        .write(
+            "map.conf",
+            &MAP_CONF.replace("CERTS", &certs.dir.to_string_lossy()),
+        )
+        .to_string_lossy()
+        .into_owned();
     let theirs = crate::harness::NatsServer::start(&["-c", &conf]).expect("nats-server");
     let mine = InProc::start(map_options(&certs));
     let subjects = ["alice.x", "bob.x", "carol.x"];
@@ -421,8 +424,8 @@ fn differential_verify_and_map() {
 fn handshake_first_with_async_nats() {
     let certs = Certs::new("first");
     let opts = natrium::config::Options {
-        tls: Some(natrium::tls::TlsOptions {
-            handshake_first: natrium::tls::HandshakeFirst::On,
+        tls: Some(natrium::config::security::TlsConfig {
+            handshake_first: natrium::config::security::HandshakeFirst::On,
             ..tls_options(&certs)
         }),
         ..Default::default()
@@ -455,8 +458,10 @@ fn handshake_first_with_async_nats() {
 
     // auto: both kinds of clients.
     let opts = natrium::config::Options {
-        tls: Some(natrium::tls::TlsOptions {
-            handshake_first: natrium::tls::HandshakeFirst::Auto(Duration::from_millis(50)),
+        tls: Some(natrium::config::security::TlsConfig {
+            handshake_first: natrium::config::security::HandshakeFirst::Auto(
+                Duration::from_millis(50),
+            ),
             ..tls_options(&certs)
         }),
         ..Default::default()

@@ -1,0 +1,7 @@
+//! Running natrium as a service, the way nats-server runs: the pid file and the ports file
+//! ([`files`]), `--signal` to a running server ([`signal`]), and systemd's `Type=notify`
+//! readiness and watchdog protocol ([`notify`]).
+
+pub mod files;
+pub mod notify;
+pub mod signal;

@@ -1,0 +1,744 @@
+//! Operating natrium like nats-server: the configuration file, `-t`, reload on SIGHUP and
+//! `--signal`, log reopening and rotation, lame duck mode, the pid and ports files, and
+//! systemd's notify protocol.
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{free_port, natrium_bin, root, spawn_env, Natrium, Proc, Raw, TempDir};
+
+fn conf_with(dir: &TempDir, body: &str) -> PathBuf {
+    dir.write("natrium.conf", body)
+}
+
+fn start_conf(conf: &Path) -> Proc {
+    Natrium::start(&["-c", conf.to_str().unwrap()])
+}
+
+/// Runs `natrium args…` to completion: (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(natrium_bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+#[test]
+fn starts_from_a_config_file() {
+    let dir = TempDir::new("conf-start");
+    let conf = conf_with(
+        &dir,
+        "listen: 127.0.0.1:-1\nserver_name: from-file\nmax_payload: 4KB\n",
+    );
+    let srv = start_conf(&conf);
+    assert!(srv.log_text().contains("Using configuration file:"));
+    let raw = Raw::connect(srv.addr());
+    assert!(
+        raw.info.contains("\"server_name\":\"from-file\""),
+        "{}",
+        raw.info
+    );
+    assert!(raw.info.contains("\"max_payload\":4096"), "{}", raw.info);
+}
+
+#[test]
+fn flags_override_the_file() {
+    let dir = TempDir::new("conf-flags");
+    let conf = conf_with(&dir, "listen: 127.0.0.1:-1\nserver_name: from-file\n");
+    let srv = Natrium::start(&["-c", conf.to_str().unwrap(), "-n", "from-flag"]);
+    let raw = Raw::connect(srv.addr());
+    assert!(
+        raw.info.contains("\"server_name\":\"from-flag\""),
+        "{}",
+        raw.info
+    );
+}
+
+#[test]
+fn check_config_exit_codes() {
+    let dir = TempDir::new("conf-check");
+    let good = dir.write("good.conf", "port: 4333\njetstream: true\n");
+    let (code, _, err) = run(&["-t", "-c", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("configuration file") && err.contains("is valid"),
+        "{err}"
+    );
+    assert!(
+        err.contains("good.conf:2:1: \"jetstream\" is accepted but ignored"),
+        "{err}"
+    );
+
+    let bad = dir.write("bad.conf", "port: 4333\nbogus: 1\nmax_payload: \"x\"\n");
+    let (code, _, err) = run(&["-t", "-c", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let b = bad.display();
+    assert!(
+        err.contains(&format!("{b}:2:1: unknown field \"bogus\"")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{b}:3:1: \"max_payload\" expects an integer")),
+        "{err}"
+    );
+
+    // nats-server fails -t on warnings too.
+    let warn = dir.write("warn.conf", "ping_interval: 30\n");
+    let (code, _, err) = run(&["-t", "-c", warn.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ping_interval should be converted to a duration"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(&["-t"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("must specify [-c, --config] option"), "{err}");
+
+    let (code, _, err) = run(&["-t", "-c", "/nonexistent/natrium.conf"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error opening config file"), "{err}");
+
+    // The client suites' deliberately invalid file.
+    let (code, _, err) = run(&[
+        "-t",
+        "-c",
+        root()
+            .join("tests/conf/launchers/invalid.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid.json:1:13:"), "{err}");
+}
+
+#[test]
+fn bad_config_is_fatal_at_start_with_positions() {
+    let dir = TempDir::new("conf-fatal");
+    let conf = conf_with(&dir, "port: -1\nunknown_thing: 1\n");
+    let (code, _, err) = run(&["-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("[FTL]") && err.contains(":2:1: unknown field \"unknown_thing\""),
+        "{err}"
+    );
+}
+
+/// The client test launchers' configurations start; a `/tmp` in them is pointed at a temp dir.
+#[test]
+fn client_launcher_configs_start() {
+    let dir = TempDir::new("conf-launchers");
+    for name in [
+        "natsjs_v2.conf",
+        "natsjs_v3.conf",
+        "natspy_core.conf",
+        "jetstream.json",
+        "js_domain.conf",
+        "cluster.conf",
+    ] {
+        let text = std::fs::read_to_string(root().join("tests/conf/launchers").join(name)).unwrap();
+        let text = text.replace("/tmp", dir.path().to_str().unwrap());
+        // Log to stderr, where the harness reads readiness (log files are tested below).
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("logfile"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let conf = dir.write(name, &text);
+        let srv = start_conf(&conf);
+        let mut raw = Raw::connect(srv.addr());
+        raw.send_str("CONNECT {\"verbose\":false}\r\nPING\r\n");
+        raw.expect("PONG\r\n");
+        if name != "natsjs_v2.conf" {
+            assert!(
+                srv.log_text().contains("[WRN] Ignoring configuration"),
+                "{name}"
+            );
+        }
+    }
+    // Flags the launchers pass.
+    let srv = Natrium::start(&["-a", "127.0.0.1", "--port", "-1", "-m", "-1"]);
+    Raw::connect(srv.addr());
+}
+
+#[test]
+fn configured_security_fails_closed() {
+    for (name, needle) in [
+        (
+            "token.conf",
+            "authorization is not supported by natrium yet",
+        ),
+        // TLS is served; this launcher config names certificate files it does not ship.
+        ("tls.conf", "error loading certificate file"),
+        ("accounts.conf", "users in accounts are not supported"),
+        ("operator.conf", "operator mode"),
+    ] {
+        let conf = root().join("tests/conf/launchers").join(name);
+        let (code, _, err) = run(&["-c", conf.to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.contains("[FTL]") && err.contains(needle),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn reload_applies_max_payload_and_log_level_to_existing_connections() {
+    let dir = TempDir::new("conf-reload");
+    let conf = conf_with(&dir, "listen: 127.0.0.1:-1\nmax_payload: 1000\n");
+    let srv = start_conf(&conf);
+    let mut raw = Raw::connect(srv.addr());
+    raw.send_str("CONNECT {\"verbose\":false}\r\nSUB a 1\r\nPUB a 500\r\n");
+    raw.send(&[b'x'; 500]);
+    raw.send_str("\r\nPING\r\n");
+    raw.expect("MSG a 1 500\r\n");
+    raw.expect("PONG\r\n");
+
+    std::fs::write(
+        &conf,
+        "listen: 127.0.0.1:-1\nmax_payload: 100\ndebug: true\n",
+    )
+    .unwrap();
+    srv.signal("HUP");
+    assert!(
+        srv.wait_log("Reloaded server configuration", Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    let log = srv.log_text();
+    assert!(log.contains("[INF] Reloaded: debug = true"), "{log}");
+    assert!(log.contains("[INF] Reloaded: max_payload = 100"), "{log}");
+    // New connections are told the new limit…
+    let other = Raw::connect(srv.addr());
+    assert!(
+        other.info.contains("\"max_payload\":100,"),
+        "{}",
+        other.info
+    );
+    // …and the existing one is held to it, as nats-server does.
+    raw.send_str("PUB a 500\r\n");
+    raw.expect("-ERR 'Maximum Payload Violation'\r\n");
+    assert!(raw.is_closed(Duration::from_secs(2)));
+    // The new log level applies to it: its close is logged at debug level.
+    assert!(
+        srv.wait_log("[DBG]", Duration::from_secs(2)),
+        "{}",
+        srv.log_text()
+    );
+}
+
+#[test]
+fn reload_refuses_unsupported_changes_and_keeps_running() {
+    let dir = TempDir::new("conf-refuse");
+    let conf = conf_with(&dir, "listen: 127.0.0.1:-1\nmax_payload: 1000\n");
+    let srv = start_conf(&conf);
+    let new_port = free_port();
+    std::fs::write(
+        &conf,
+        format!("listen: 127.0.0.1:{new_port}\nmax_payload: 100\n"),
+    )
+    .unwrap();
+    srv.signal("HUP");
+    let want = format!(
+        "[ERR] Failed to reload server configuration: config reload not supported for Port: old={}, new={new_port}",
+        srv.port
+    );
+    assert!(
+        srv.wait_log(&want, Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    // Still serving, with the old configuration.
+    let raw = Raw::connect(srv.addr());
+    assert!(raw.info.contains("\"max_payload\":1000,"), "{}", raw.info);
+
+    // A broken file is refused as a whole too.
+    std::fs::write(&conf, "listen: 127.0.0.1:-1\nmax_payload: [\n").unwrap();
+    srv.signal("HUP");
+    assert!(wait_until(Duration::from_secs(5), || srv
+        .log_text()
+        .matches("Failed to reload server configuration")
+        .count()
+        == 2));
+    Raw::connect(srv.addr());
+}
+
+#[test]
+fn signal_reload_and_quit_via_pid_file() {
+    let dir = TempDir::new("conf-signal");
+    let pid_file = dir.path().join("natrium.pid");
+    let conf = conf_with(
+        &dir,
+        &format!(
+            "listen: 127.0.0.1:-1\npid_file: {:?}\n",
+            pid_file.to_str().unwrap()
+        ),
+    );
+    let mut srv = start_conf(&conf);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(pid, srv.pid().to_string());
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: 127.0.0.1:-1\npid_file: {:?}\nping_max: 5\n",
+            pid_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let target = format!("reload={}", pid_file.display());
+    let (code, _, err) = run(&["--signal", &target]);
+    assert_eq!(code, 0, "{err}");
+    assert!(srv.wait_log("Reloaded: ping_max = 5", Duration::from_secs(5)));
+
+    let (code, _, err) = run(&["-sl", "bogus"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown signal \"bogus\""), "{err}");
+
+    let (code, _, err) = run(&["-sl", &format!("quit={}", srv.pid())]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(srv.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(srv.log_text().contains("Trapped \"interrupt\" signal"));
+    assert!(!pid_file.exists(), "the pid file is removed on exit");
+}
+
+#[test]
+fn ports_file_appears_and_disappears() {
+    let dir = TempDir::new("conf-ports");
+    let mut srv = Natrium::start(&[
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "--ports_file_dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let path = dir.path().join(format!("natrium_{}.ports", srv.pid()));
+    // Written before "Server is ready", which the harness waited for.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"nats": [format!("nats://127.0.0.1:{}", srv.port)]})
+    );
+    srv.signal("TERM");
+    assert_eq!(srv.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(!path.exists(), "the ports file is removed on SIGTERM");
+}
+
+#[test]
+fn ports_file_lists_every_interface_for_any_address() {
+    let dir = TempDir::new("conf-ports-any");
+    let port = free_port();
+    let conf = conf_with(
+        &dir,
+        &format!(
+            "port: {port}\nports_file_dir: {:?}\n",
+            dir.path().to_str().unwrap()
+        ),
+    );
+    let srv = start_conf(&conf);
+    let path = dir.path().join(format!("natrium_{}.ports", srv.pid()));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let urls: Vec<&str> = v["nats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert!(
+        urls.contains(&format!("nats://127.0.0.1:{port}").as_str()),
+        "{urls:?}"
+    );
+    assert!(urls
+        .iter()
+        .all(|u| u.starts_with("nats://") && u.ends_with(&format!(":{port}"))));
+}
+
+/// Starts natrium logging to a file (not stderr); returns the child and its client port.
+fn start_logging_to(conf: &Path, log: &Path) -> (Child, u16) {
+    let child = Command::new(natrium_bin())
+        .args(["-c", conf.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = None;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            port = text
+                .lines()
+                .find_map(|l| l.split("Listening for client connections on ").nth(1))
+                .map(|r| {
+                    // host:port, up to the end of the text or JSON string.
+                    let end = r.find(['"', ' ']).unwrap_or(r.len());
+                    &r[..end]
+                })
+                .and_then(|r| r.rsplit(':').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            port.is_some() && text.contains("Server is ready")
+        }),
+        "natrium did not log readiness to {}",
+        log.display()
+    );
+    (child, port.unwrap())
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+#[test]
+fn sigusr1_reopens_the_log_file_after_a_rename() {
+    let dir = TempDir::new("conf-reopen");
+    let log = dir.path().join("natrium.log");
+    let conf = conf_with(
+        &dir,
+        &format!(
+            "listen: 127.0.0.1:-1\nlogfile: {:?}\ndebug: true\n",
+            log.to_str().unwrap()
+        ),
+    );
+    let (child, port) = start_logging_to(&conf, &log);
+    let child = Killed(child);
+    let rotated = dir.path().join("natrium.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    kill(child.0.id(), "USR1");
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("File log re-opened")
+    }));
+    // New lines go to the new file, not the renamed one.
+    let before = std::fs::read_to_string(&rotated).unwrap();
+    Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Client connection created")
+    }));
+    assert_eq!(std::fs::read_to_string(&rotated).unwrap(), before);
+}
+
+#[test]
+fn log_file_rotates_by_size_and_keeps_max_num() {
+    let dir = TempDir::new("conf-rotate");
+    let log = dir.path().join("natrium.log");
+    let conf = conf_with(
+        &dir,
+        &format!(
+            "listen: 127.0.0.1:-1\nlogfile: {:?}\nlogfile_size_limit: 1KB\nlogfile_max_num: 3\ndebug: true\n",
+            log.to_str().unwrap()
+        ),
+    );
+    let (child, port) = start_logging_to(&conf, &log);
+    let _child = Killed(child);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Each connection logs a couple of debug lines.
+    for _ in 0..60 {
+        let mut raw = Raw::connect(addr);
+        raw.send_str("CONNECT {}\r\nPING\r\n");
+        raw.expect("PONG\r\n");
+    }
+    let backups = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("natrium.log.") && n != "natrium.log")
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || backups() == 2),
+        "backups: {}",
+        backups()
+    );
+    let current = std::fs::metadata(&log).unwrap().len();
+    assert!(current < 2048, "current log is {current} bytes");
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("Rotated log, backup saved as"));
+}
+
+#[test]
+fn json_log_format_from_the_config_file() {
+    let dir = TempDir::new("conf-json");
+    let log = dir.path().join("natrium.log");
+    let conf = conf_with(
+        &dir,
+        &format!(
+            "listen: 127.0.0.1:-1\nlogfile: {:?}\nlog_format: json\nlogtime_utc: true\n",
+            log.to_str().unwrap()
+        ),
+    );
+    let (child, _) = start_logging_to(&conf, &log);
+    let _child = Killed(child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["time"].as_str().unwrap().ends_with('Z'), "{line}");
+        assert!(v["level"].is_string() && v["msg"].is_string());
+    }
+}
+
+#[test]
+fn lame_duck_informs_clients_closes_them_and_exits() {
+    let dir = TempDir::new("conf-ldm");
+    let conf = conf_with(
+        &dir,
+        "listen: 127.0.0.1:-1\nlame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n",
+    );
+    let mut srv = start_conf(&conf);
+    let url = srv.url();
+    let rt = crate::harness::rt();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = rt.block_on(async {
+        async_nats::ConnectOptions::new()
+            .event_callback(move |e| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(e.to_string());
+                }
+            })
+            .max_reconnects(Some(1))
+            .connect(&url)
+            .await
+            .unwrap()
+    });
+    // The server has processed its CONNECT (protocol 1) once a flush round trip is done.
+    rt.block_on(client.flush()).unwrap();
+    let mut raw = Raw::connect(srv.addr());
+    raw.handshake("{\"verbose\":false,\"protocol\":1}");
+    let started = Instant::now();
+    srv.signal("USR2");
+    // A protocol-1 client gets INFO with ldm:true.
+    let info = raw.expect("\r\n");
+    assert!(info.contains("\"ldm\":true"), "{info}");
+    // SIGTERM is ignored while in lame duck mode.
+    srv.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        srv.wait_exit(Duration::ZERO).is_none(),
+        "SIGTERM ended lame duck mode"
+    );
+    // async-nats sees lame duck mode, then the disconnection.
+    let events = rt.block_on(async {
+        let mut seen = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(e) = rx.recv().await {
+                seen.push(e.clone());
+                if e == "disconnected" {
+                    break;
+                }
+            }
+        })
+        .await;
+        seen
+    });
+    assert!(
+        events.iter().any(|e| e == "lame duck mode detected"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e == "disconnected"), "{events:?}");
+    assert!(raw.is_closed(Duration::from_secs(5)));
+    assert_eq!(srv.wait_exit(Duration::from_secs(10)), Some(0));
+    // Grace period 1 s, then the clients closed at most 1 s apart: far inside the duration.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+    let log = srv.log_text();
+    assert!(
+        log.contains("Entering lame duck mode, stop accepting new clients"),
+        "{log}"
+    );
+}
+
+#[test]
+fn systemd_notify_ready_after_listening_and_watchdog() {
+    let dir = TempDir::new("conf-notify");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = free_port();
+    let port_s = port.to_string();
+    let notify = sock_path.to_str().unwrap().to_string();
+    // Spawn without waiting for the log, so READY=1 is observed as it arrives.
+    let child = Command::new(natrium_bin())
+        .args(["-a", "127.0.0.1", "-p", &port_s])
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "200000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    // The client port already accepts connections when READY=1 arrives.
+    let mut raw = Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    raw.send_str("PING\r\n");
+    raw.expect("PONG\r\n");
+    // Keep-alives every WATCHDOG_USEC/2 = 100 ms.
+    let start = Instant::now();
+    let mut watchdogs = 0;
+    while watchdogs < 4 {
+        let n = sock.recv(&mut buf).unwrap();
+        if &buf[..n] == b"WATCHDOG=1" {
+            watchdogs += 1;
+        }
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(3),
+        "4 watchdog pings took {took:?}"
+    );
+    kill(child.0.id(), "TERM");
+    let mut stopping = false;
+    while let Ok(n) = sock.recv(&mut buf) {
+        if &buf[..n] == b"STOPPING=1" {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping);
+}
+
+#[test]
+fn systemd_notify_abstract_socket_and_watchdog_pid() {
+    let name = format!("natrium-it-notify-{}", std::process::id());
+    let addr = {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap()
+    };
+    let sock = UnixDatagram::bind_addr(&addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let at = format!("@{name}");
+    // WATCHDOG_PID names another process: no keep-alives from this one.
+    let srv = spawn_env(
+        &natrium_bin(),
+        &[],
+        &[
+            ("NOTIFY_SOCKET", &at),
+            ("WATCHDOG_USEC", "100000"),
+            ("WATCHDOG_PID", "1"),
+        ],
+    );
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    sock.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    assert!(sock.recv(&mut buf).is_err(), "unexpected {:?}", &buf[..8]);
+    drop(srv);
+    let _ = std::io::stderr().flush();
+}
+
+#[test]
+fn syslog_is_refused_not_ignored() {
+    let (code, _, err) = run(&["-a", "127.0.0.1", "-p", "-1", "-s"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("syslog logging is not supported by natrium yet"),
+        "{err}"
+    );
+    let dir = TempDir::new("conf-syslog");
+    let conf = conf_with(&dir, "port: -1\nremote_syslog: \"udp://127.0.0.1:514\"\n");
+    let (code, _, err) = run(&["-t", "-c", conf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("syslog logging is not supported"), "{err}");
+}
+
+/// `-t` against the official nats-server on the same files: every error and warning that
+/// nats-server reports, natrium reports with the same position and text — except Go's type
+/// assertion texts and natrium's own keys, listed in docs/compat.md.
+#[test]
+fn check_config_matches_nats_server() {
+    let Some(nats) = crate::harness::nats_server_bin() else {
+        return;
+    };
+    let strip = |out: &str, prog: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.trim_start_matches(prog).trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    for name in [
+        "options/errors.conf",
+        "options/aliases.conf",
+        "launchers/natsjs_v3.conf",
+        "launchers/invalid.json",
+        "launchers/permission_vars.conf",
+    ] {
+        let path = format!("tests/conf/{name}");
+        let theirs = Command::new(&nats)
+            .current_dir(root())
+            .args(["-t", "-c", &path])
+            .output()
+            .unwrap();
+        let ours = Command::new(natrium_bin())
+            .current_dir(root())
+            .args(["-t", "-c", &path])
+            .output()
+            .unwrap();
+        let theirs_text = String::from_utf8_lossy(&theirs.stderr);
+        let ours_text = String::from_utf8_lossy(&ours.stderr);
+        let ours_lines = strip(&ours_text, "natrium:");
+        let valid = theirs_text.contains("is valid");
+        if valid && !name.contains("permission_vars") {
+            assert_eq!(ours.status.code(), Some(0), "{name}: {ours_text}");
+            continue;
+        }
+        assert_eq!(ours.status.code(), Some(1), "{name}: {ours_text}");
+        for line in strip(&theirs_text, "nats-server:") {
+            if line.contains("interface conversion")
+                || line.contains("log_format")
+                || line.contains("Parse error")
+                || line.contains("is valid")
+            {
+                continue;
+            }
+            assert!(
+                ours_lines.iter().any(|l| l == &line),
+                "{name}: nats-server says {line:?}; natrium says:\n{ours_text}"
+            );
+        }
+    }
+}
