@@ -520,6 +520,7 @@ no_auth_user: guest
         "guest",
     ));
     let theirs = NatsServer::start(&["-c", &conf]).expect("nats-server");
+    let from_file = Natrium::start(&["-c", &conf]);
     let q = "\"verbose\":false,\"pedantic\":false";
     let inputs = [
         "PING\r\n".to_string(),
@@ -543,6 +544,12 @@ no_auth_user: guest
             tinfo.contains("auth_required"),
             minfo.contains("auth_required")
         );
+        let (f, fc, _) = transcript(from_file.addr(), input);
+        if (t.as_str(), tc) != (f.as_str(), fc) {
+            failures.push(format!(
+                "-c {input:?}:\n  nats-server {t:?} closed={tc}\n  natrium     {f:?} closed={fc}"
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -570,9 +577,10 @@ fn differential_nkeys_and_bcrypt() {
     }
     let mine = InProc::start(opts);
     let theirs = NatsServer::start(&["-c", &conf]).expect("nats-server");
+    let from_file = Natrium::start(&["-c", &conf]);
     let q = "\"verbose\":false,\"pedantic\":false";
     let mut failures = Vec::new();
-    for addr in [theirs.addr(), mine.addr()] {
+    for addr in [theirs.addr(), mine.addr(), from_file.addr()] {
         // Sign the nonce this very connection got.
         let mut raw = Raw::connect(addr);
         let info: serde_json::Value =
@@ -601,11 +609,13 @@ fn differential_nkeys_and_bcrypt() {
     ];
     for input in &inputs {
         let (t, tc, _) = transcript(theirs.addr(), input);
-        let (m, mc, _) = transcript(mine.addr(), input);
-        if (t.as_str(), tc) != (m.as_str(), mc) {
-            failures.push(format!(
-                "{input:?}:\n  nats-server {t:?} closed={tc}\n  natrium     {m:?} closed={mc}"
-            ));
+        for (name, addr) in [("in-process", mine.addr()), ("-c", from_file.addr())] {
+            let (m, mc, _) = transcript(addr, input);
+            if (t.as_str(), tc) != (m.as_str(), mc) {
+                failures.push(format!(
+                    "{name} {input:?}:\n  nats-server {t:?} closed={tc}\n  natrium     {m:?} closed={mc}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

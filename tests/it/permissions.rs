@@ -15,7 +15,7 @@ use natrium::config::Options;
 use tokio::time::timeout;
 
 use crate::auth::{subj, user, with_users};
-use crate::harness::{rt, transcript, InProc, NatsServer, Raw, TempDir};
+use crate::harness::{rt, transcript, InProc, Natrium, NatsServer, Raw, TempDir};
 
 pub const CONF: &str = r#"
 listen: 127.0.0.1:-1
@@ -159,25 +159,32 @@ fn differential_permission_transcripts() {
     let dir = TempDir::new("perms");
     let conf = dir.write("perms.conf", CONF).to_string_lossy().into_owned();
     let theirs = NatsServer::start(&["-c", &conf]).expect("nats-server");
-    let mine = InProc::start(options());
+    // natrium twice: from the same configuration file, and in-process from options.
+    let from_file = Natrium::start(&["-c", &conf]);
+    let in_process = InProc::start(options());
     let mut failures = Vec::new();
-    for (input, _) in cases() {
-        let (t, tc, _) = transcript(theirs.addr(), &input);
-        let (m, mc, _) = transcript(mine.addr(), &input);
-        if (t.as_str(), tc) != (m.as_str(), mc) {
-            failures.push(format!(
-                "{input:?}:\n  nats-server {t:?} closed={tc}\n  natrium     {m:?} closed={mc}"
-            ));
+    for (name, addr) in [
+        ("natrium -c", from_file.addr()),
+        ("in-process", in_process.addr()),
+    ] {
+        for (input, _) in cases() {
+            let (t, tc, _) = transcript(theirs.addr(), &input);
+            let (m, mc, _) = transcript(addr, &input);
+            if (t.as_str(), tc) != (m.as_str(), mc) {
+                failures.push(format!(
+                    "{name} {input:?}:\n  nats-server {t:?} closed={tc}\n  natrium     {m:?} closed={mc}"
+                ));
+            }
         }
-    }
-    for (t, m) in responder_script(theirs.addr())
-        .into_iter()
-        .zip(responder_script(mine.addr()))
-    {
-        if t != m {
-            failures.push(format!(
-                "allow_responses:\n  nats-server {t:?}\n  natrium     {m:?}"
-            ));
+        for (t, m) in responder_script(theirs.addr())
+            .into_iter()
+            .zip(responder_script(addr))
+        {
+            if t != m {
+                failures.push(format!(
+                    "{name} allow_responses:\n  nats-server {t:?}\n  natrium     {m:?}"
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -14,7 +14,7 @@ use natrium::auth::Permissions;
 use natrium::config::Options;
 
 use crate::auth::{subj, user, with_users};
-use crate::harness::{InProc, NatsServer, Raw, TempDir};
+use crate::harness::{InProc, Natrium, NatsServer, Raw, TempDir};
 
 const BEFORE: &str = r#"
 listen: 127.0.0.1:-1
@@ -197,6 +197,61 @@ fn reload_turning_auth_on_and_off() {
     tok.expect("PONG\r\n");
     let raw = Raw::connect(srv.addr());
     assert!(!raw.info.contains("auth_required"), "{}", raw.info);
+}
+
+/// natrium from the configuration file, reloaded by SIGHUP like nats-server.
+#[test]
+fn sighup_reload_of_users_passwords_and_permissions() {
+    let dir = TempDir::new("reload-sighup");
+    let conf = dir
+        .write("auth.conf", BEFORE)
+        .to_string_lossy()
+        .into_owned();
+    let srv = Natrium::start(&["-c", &conf]);
+    let mut out = scenario(srv.addr(), || {
+        dir.write("auth.conf", AFTER);
+        srv.signal("HUP");
+        assert!(
+            srv.wait_log("Reloaded server configuration", Duration::from_secs(5)),
+            "natrium did not reload:\n{}",
+            srv.log_text()
+        );
+    });
+    if let Some(first) = out.first_mut() {
+        *first = first.replace(
+            "-ERR 'Permissions Violation for Subscription to \\\"jobs\\\" using queue \\\"w\\\" (sid \\\"3\\\")'\\r\\n-ERR 'Permissions Violation for Subscription to \\\"bar\\\" (sid \\\"2\\\")'\\r\\n",
+            "-ERR 'Permissions Violation for Subscription to \\\"bar\\\" (sid \\\"2\\\")'\\r\\n-ERR 'Permissions Violation for Subscription to \\\"jobs\\\" using queue \\\"w\\\" (sid \\\"3\\\")'\\r\\n",
+        );
+    }
+    assert_eq!(out, EXPECTED);
+    assert!(srv.wait_log("Reloaded: authorization users", Duration::from_secs(1)));
+    assert!(srv.wait_log(
+        "Removed sub \"bar\" (sid \"2\") for User \"alice\" - not authorized",
+        Duration::from_secs(1)
+    ));
+    // A configuration the engine refuses changes nothing.
+    dir.write(
+        "auth.conf",
+        &AFTER
+            .replace(
+                "{user: dave, password: pd}",
+                "{user: dave, password: pd, allowed_connection_types: [\"LEAFNODE\"]}",
+            )
+            .replace(
+                "listen: 127.0.0.1:-1",
+                "listen: 127.0.0.1:-1\nno_auth_user: nobody",
+            ),
+    );
+    srv.signal("HUP");
+    assert!(srv.wait_log(
+        "Failed to reload server configuration",
+        Duration::from_secs(5)
+    ));
+    let (t, closed, _) = crate::harness::transcript(
+        srv.addr(),
+        "CONNECT {\"verbose\":false,\"user\":\"dave\",\"pass\":\"pd\"}\r\nPING\r\n",
+    );
+    assert_eq!((t.as_str(), closed), ("PONG\r\n", false));
 }
 
 /// The same reload on both servers: nats-server rereads its file on SIGHUP.

@@ -410,12 +410,15 @@ fn differential_verify_and_map() {
         .into_owned();
     let theirs = crate::harness::NatsServer::start(&["-c", &conf]).expect("nats-server");
     let mine = InProc::start(map_options(&certs));
+    let from_file = Natrium::start(&["-c", &conf]);
     let subjects = ["alice.x", "bob.x", "carol.x"];
     rt().block_on(async {
         for who in ["client", "bob", "carol", "eve"] {
             let t = mapped_rights(&theirs.url(), &certs, who, &subjects).await;
             let m = mapped_rights(&mine.url(), &certs, who, &subjects).await;
             assert_eq!(t, m, "{who}: nats-server {t:?}, natrium {m:?}");
+            let f = mapped_rights(&from_file.url(), &certs, who, &subjects).await;
+            assert_eq!(t, f, "{who}: nats-server {t:?}, natrium -c {f:?}");
         }
     });
 }
