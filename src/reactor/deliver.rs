@@ -94,7 +94,7 @@ impl Reactor {
             }
         }
         for group in &result.queues {
-            match self.pick_member(publisher, &group.members) {
+            match self.pick_member(publisher, &group.members, msg.subject) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
                 Some(Target::Remote { reactor, .. }) => {
                     queue_picks.push((reactor as usize, &group.name))
@@ -129,7 +129,7 @@ impl Reactor {
 
     /// Draws one member of a queue group by weight, then walks on from there to the first
     /// member that can take the message.
-    fn pick_member(&self, publisher: usize, members: &[Target]) -> Option<Target> {
+    fn pick_member(&self, publisher: usize, members: &[Target], subject: &[u8]) -> Option<Target> {
         let weight = |t: &Target| match *t {
             Target::Local(_) => 1u64,
             Target::Remote { weight, .. } => weight as u64,
@@ -151,12 +151,12 @@ impl Reactor {
         (0..members.len())
             .map(|i| members[(start + i) % members.len()])
             .find(|t| match *t {
-                Target::Local(key) => self.can_take(publisher, key),
+                Target::Local(key) => self.can_take(publisher, key, subject),
                 Target::Remote { .. } => true,
             })
     }
 
-    fn can_take(&self, publisher: usize, key: usize) -> bool {
+    fn can_take(&self, publisher: usize, key: usize, subject: &[u8]) -> bool {
         let Some(sub) = self.subs.get(key) else {
             return false;
         };
@@ -164,7 +164,14 @@ impl Reactor {
             return false;
         }
         match self.conns.get(sub.conn) {
-            Some(c) => c.is_open() && (sub.conn != publisher || c.opts.echo),
+            Some(c) => {
+                c.is_open()
+                    && (sub.conn != publisher || c.opts.echo)
+                    && !c
+                        .perms
+                        .as_deref()
+                        .is_some_and(|p| p.would_deny(subject, sub.queue.as_deref()))
+            }
             None => false,
         }
     }
@@ -182,6 +189,12 @@ impl Reactor {
         if conn.closing.is_some() || (token == publisher && !conn.opts.echo) {
             return false;
         }
+        // A subscription wider than a deny entry of its connection (nats `checkDenySub`).
+        if let Some(p) = conn.perms.as_deref_mut() {
+            if p.delivery_denied(msg.subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         if sub.max > 0 {
             if sub.delivered >= sub.max {
                 return false;
@@ -192,6 +205,14 @@ impl Reactor {
         }
         sub.delivered += 1;
         proto::write_msg(&mut conn.out, msg, &sub.sid, conn.headers);
+        if !msg.reply.is_empty() {
+            if let Some(p) = conn.perms.as_deref_mut() {
+                if p.tracks_replies() {
+                    // allow_responses: the subscriber may now answer this request.
+                    p.track_reply(msg.reply);
+                }
+            }
+        }
         let body = if msg.header_len > 0 && !conn.headers {
             msg.data.len().saturating_sub(msg.header_len)
         } else {
@@ -280,7 +301,9 @@ impl Reactor {
                     .copied()
                     .filter(|t| matches!(t, Target::Local(_)))
                     .collect();
-                if let Some(Target::Local(key)) = self.pick_member(FROM_PEER, &locals) {
+                if let Some(Target::Local(key)) =
+                    self.pick_member(FROM_PEER, &locals, routed.msg.subject)
+                {
                     self.deliver_local(FROM_PEER, key, &routed.msg);
                 }
             }

@@ -180,9 +180,20 @@ impl Reactor {
                 conn.label()
             );
         }
-        let info = self.shared.info_for_conn(conn);
+        let mut info = self.shared.info_for_conn(conn);
+        if self.auth.wants_nonce() {
+            let Some(nonce) = crate::nkey::nonce() else {
+                // Without randomness nkey clients cannot be authenticated: fail closed.
+                error!("{} - cannot generate a nonce", conn.label());
+                self.close(token, CloseReason::ServerShutdown);
+                return;
+            };
+            info.nonce = nonce.clone();
+            conn.nonce = Some(nonce.into());
+        }
         info.write_to(&mut conn.out);
-        if opts.auth_required() {
+        if self.auth.required() {
+            conn.parser.set_expect_connect(true);
             conn.auth_deadline = Some(now + opts.effective_auth_timeout());
         }
         self.mark_dirty(token);

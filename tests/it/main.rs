@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod auth;
 mod bench;
 mod cli;
 mod clients;
@@ -13,7 +14,9 @@ mod cross;
 mod hostile;
 mod monitor;
 mod overload;
+mod permissions;
 mod reactors;
+mod reload_auth;
 mod soak;
 mod tls;
 mod transcripts;
