@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench client-suites
+.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak client-suites
 
 AARCH64 := aarch64-unknown-linux-musl
 ARMV7 := armv7-unknown-linux-musleabihf
@@ -100,6 +100,12 @@ tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-
 .python-deps-stamp: tests/python/requirements.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
+
+## Long soak (docs/reliability.md): the mixed workload of tests/it/soak.rs for SOAK_SECS
+## seconds (default 30 minutes) against a release build; `make test` runs it for 60 s.
+SOAK_SECS ?= 1800
+soak: deps
+	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release --locked --test it soak_mixed_workload -- --nocapture
 
 test: deps cross-test-bin
 	$(CARGO) test --locked

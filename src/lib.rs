@@ -1,11 +1,12 @@
 //! natrium: a NATS server that official NATS clients use unchanged and that runs where
 //! nats-server runs, with its flags, configuration file and monitoring endpoints.
 //!
-//! Layout: [`config`] (options, command line, configuration file), [`server`] (start-up,
+//! Layout: [`auth`] (authentication and permissions), [`config`] (options, command line, configuration file), [`server`] (start-up,
 //! shared state, shutdown), [`reactor`] (the event loops that own connections), [`proto`]
 //! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`],
 //! [`websocket`] (the WebSocket listener's upgrade and framing).
 
+pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod monitor;

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::HelpTls => {
-            let _ = writeln!(std::io::stdout(), "TLS is not supported by natrium yet.");
+            let _ = std::io::stdout().write_all(natrium::tls::help_text().as_bytes());
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -347,11 +347,13 @@ fn reload_config(
     }
     let (mut new, report) = load_options(flags)?;
     let changes = reload::diff(running, &mut new)?;
+    // First what can still fail (new users, credentials and permissions are compiled and
+    // checked here), so that a refused reload changes nothing.
+    server.reload(new.clone())?;
     if log_config(running) != log_config(&new) {
         logging::configure(&log_config(&new))?;
     }
     log_report(&report);
-    server.reload(new.clone());
     if new.pid_file != running.pid_file {
         if let Some(old) = process.pid_file.take() {
             let _ = std::fs::remove_file(old);

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use log::{info, warn};
 
+use crate::auth::Auth;
 use crate::config::{Options, NATS_COMPAT_VERSION, VERSION};
 use crate::monitor::Monitor;
 use crate::proto::errors::CloseReason;
-use crate::proto::info::{ClientOptions, ServerInfo};
+use crate::proto::info::ServerInfo;
 use crate::reactor::conn::{Conn, ConnStats};
 use crate::reactor::{self, Control, Handle, Reactor, Sub};
 
@@ -65,20 +66,6 @@ impl From<&Sub> for SubInfo {
     }
 }
 
-/// The user nats-server shows for a connection (`getRawAuthUser`): the nkey, the user name,
-/// or `[REDACTED]` for a token.
-pub fn raw_auth_user(o: &ClientOptions) -> String {
-    if !o.nkey.is_empty() {
-        o.nkey.clone()
-    } else if !o.user.is_empty() {
-        o.user.clone()
-    } else if !o.auth_token.is_empty() {
-        "[REDACTED]".to_string()
-    } else {
-        String::new()
-    }
-}
-
 /// A closed connection as `/connz?state=closed` reports it: frozen at the moment it closed.
 #[derive(Debug, Clone)]
 pub struct ClosedClient {
@@ -116,7 +103,7 @@ impl ClosedClient {
             name: c.opts.name.clone(),
             lang: c.opts.lang.clone(),
             version: c.opts.version.clone(),
-            user: raw_auth_user(&c.opts),
+            user: crate::auth::raw_auth_user(&c.opts).to_string(),
             pending: c.pending(),
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),
@@ -149,6 +136,8 @@ pub struct Shared {
     pub interest_epoch: AtomicU64,
     /// The rustls configuration for the client port, when TLS is on.
     pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    /// Users, credentials and permissions; replaced by a reload.
+    auth: RwLock<Arc<Auth>>,
     /// The WebSocket listener's settings, when it runs.
     pub websocket: Option<Arc<WsRuntime>>,
 }
@@ -224,6 +213,11 @@ impl Shared {
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info
+    }
+
+    /// The authorization configuration new connections are checked against.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The INFO a connection gets: for WebSocket clients nats-server's
@@ -356,6 +350,11 @@ impl Server {
             Some(t) => Some(crate::tls::server_config(t)?),
             None => None,
         };
+        let built = Auth::from_options(&opts)?;
+        for w in &built.warnings {
+            warn!("{w}");
+        }
+        let auth = Arc::new(built.auth);
         let (ws_listener, websocket) = match opts.websocket.as_ref().filter(|w| w.enabled()) {
             Some(w) => {
                 let (l, rt) = websocket_listener(w)?;
@@ -380,6 +379,7 @@ impl Server {
             host: opts.host.clone(),
             port: client_addr.port(),
             headers: !opts.no_header_support,
+            auth_required: auth.info_auth_required(),
             max_payload: opts.max_payload.clamp(0, i32::MAX as i64) as i32,
             tls_required: tls.is_some() && !opts.allow_non_tls,
             tls_available: tls.is_some() && opts.allow_non_tls,
@@ -406,6 +406,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             interest_epoch: AtomicU64::new(0),
             tls: RwLock::new(tls),
+            auth: RwLock::new(auth),
             websocket: websocket.clone(),
         });
 
@@ -517,8 +518,23 @@ impl Server {
         }
     }
 
-    /// Applies new options to the running reactors.
-    pub fn reload(&self, opts: Options) {
+    /// Applies new options to the running reactors. When users, credentials or
+    /// permissions changed, connected clients are re-checked as nats-server does
+    /// (`reloadAuthorization`): those whose user is gone are closed, those whose
+    /// credentials no longer pass get `Authorization Violation`, and subscriptions the new
+    /// permissions forbid are removed. Nothing is applied if the new authorization
+    /// configuration is invalid.
+    pub fn reload(&self, opts: Options) -> Result<(), String> {
+        let current = self.shared.auth();
+        let new_auth = if current.differs(&opts) {
+            let built = current.rebuild(&opts)?;
+            for w in &built.warnings {
+                warn!("{w}");
+            }
+            Some(Arc::new(built.auth))
+        } else {
+            None
+        };
         let opts = Arc::new(opts);
         self.shared.set_options(opts.clone());
         *self
@@ -528,8 +544,16 @@ impl Server {
             .unwrap_or_else(|e| e.into_inner()) = SystemTime::now();
         self.shared.update_info(|i| {
             i.max_payload = opts.max_payload.clamp(0, i32::MAX as i64) as i32;
+            if let Some(a) = &new_auth {
+                i.auth_required = a.info_auth_required();
+            }
         });
         self.broadcast(|| Control::Reload(opts.clone()));
+        if let Some(auth) = new_auth {
+            *self.shared.auth.write().unwrap_or_else(|e| e.into_inner()) = auth.clone();
+            self.broadcast(|| Control::Auth(auth.clone()));
+        }
+        Ok(())
     }
 
     /// Lame duck mode: stop accepting, tell clients, wait the grace period, then close the

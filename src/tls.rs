@@ -5,6 +5,8 @@
 //! small. Cipher suites are named as IANA/Go names (`TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`,
 //! `TLS_AES_128_GCM_SHA256`); a name rustls does not implement is a start-up error that lists
 //! what it does implement, since silently weakening an operator's choice is not acceptable.
+//! As in Go (and so nats-server), `cipher_suites` chooses among the TLS 1.2 suites; TLS 1.3
+//! always offers all of its suites.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -70,12 +72,21 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         .map_err(|e| format!("error loading key file {}: {e}", path.display()))
 }
 
-fn suite_name(s: &SupportedCipherSuite) -> &'static str {
-    s.suite().as_str().unwrap_or("unknown")
+/// The IANA (and Go) name of a suite; rustls spells the TLS 1.3 ones `TLS13_…`.
+fn suite_name(s: &SupportedCipherSuite) -> String {
+    let name = s.suite().as_str().unwrap_or("unknown");
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name.to_string(),
+    }
+}
+
+fn is_tls13(s: &SupportedCipherSuite) -> bool {
+    matches!(s, SupportedCipherSuite::Tls13(_))
 }
 
 /// Cipher suite names rustls (ring) implements.
-pub fn supported_cipher_suites() -> Vec<&'static str> {
+pub fn supported_cipher_suites() -> Vec<String> {
     provider::ALL_CIPHER_SUITES.iter().map(suite_name).collect()
 }
 
@@ -103,7 +114,12 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         for name in &opts.cipher_suites {
             let suite = provider::ALL_CIPHER_SUITES
                 .iter()
-                .find(|s| suite_name(s).eq_ignore_ascii_case(name))
+                .find(|s| {
+                    suite_name(s).eq_ignore_ascii_case(name)
+                        || s.suite()
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
                 .ok_or_else(|| {
                     format!(
                         "unsupported cipher suite {name:?}; natrium (rustls) supports: {}",
@@ -112,6 +128,14 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
                 })?;
             chosen.push(*suite);
         }
+        // Go ignores the list for TLS 1.3, which keeps all of its suites.
+        chosen.retain(|s: &SupportedCipherSuite| !is_tls13(s));
+        chosen.extend(
+            provider::ALL_CIPHER_SUITES
+                .iter()
+                .filter(|s| is_tls13(s))
+                .copied(),
+        );
         crypto.cipher_suites = chosen;
     }
     if !opts.curve_preferences.is_empty() {
@@ -174,4 +198,46 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         .with_single_cert(certs, key)
         .map_err(|e| format!("TLS certificate/key: {e}"))?;
     Ok(Arc::new(config))
+}
+
+/// The `--help_tls` text: nats-server's, with the cipher suites rustls implements.
+pub fn help_text() -> String {
+    let mut s = String::from(
+        "
+TLS configuration is specified in the tls section of a configuration file:
+
+e.g.
+
+    tls {
+        cert_file:      \"./certs/server-cert.pem\"
+        key_file:       \"./certs/server-key.pem\"
+        ca_file:        \"./certs/ca.pem\"
+        verify:         true
+        verify_and_map: true
+
+        cipher_suites: [
+            \"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\",
+            \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"
+        ]
+    }
+
+Available cipher suites include:
+",
+    );
+    for name in supported_cipher_suites() {
+        s.push_str("    ");
+        s.push_str(&name);
+        s.push('\n');
+    }
+    s.push_str(
+        "
+Other keys: timeout (seconds), handshake_first (true, false, \"auto\" or a duration),
+min_version (\"1.2\" or \"1.3\"). On the command line: --tls, --tlscert, --tlskey,
+--tlsverify, --tlscacert.
+
+natrium uses rustls: TLS 1.2 and 1.3 with the suites above; curve preferences, OCSP and
+the Windows certificate store are not available.
+",
+    );
+    s
 }

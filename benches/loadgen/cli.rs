@@ -47,6 +47,10 @@ Options (scenarios and all):
         --subject S      subject to publish on (default bench.subject)
         --time SECS      upper bound on each scenario's measured phase (default 10;
                          --quick: 3). Reaching it shortens the run, it is not an error.
+        --tls-ca FILE    connect with TLS (INFO, then the TLS handshake, as clients do),
+                         trusting the CA certificate(s) in FILE
+        --user U, --pass P
+                         log every connection in with these credentials
         --pid PID        the server's pid: report its CPU time (per delivered message)
                          and, for idle, its RSS
         --quick          small counts, for a smoke test (all and compare use a small suite)
@@ -64,6 +68,10 @@ Options (compare):
         --natrium-arg A  extra argument for natrium (repeatable), e.g. --natrium-arg=--reactors=1
         --nats-arg A     extra argument for nats-server (repeatable)
         --out PREFIX     write PREFIX.md and PREFIX.json (default target/bench/latest)
+        --tls            start both servers with TLS (--tls --tlscert --tlskey) and connect
+                         with TLS; the certificates are --tls-cert, --tls-key and --tls-ca,
+                         or, without them, an ECDSA P-256 CA and server certificate made
+                         with the openssl command in the output directory
         --json           print the JSON document instead of the Markdown
         --time, --window apply to every scenario as above
 
@@ -104,6 +112,14 @@ pub struct Opts {
     pub natrium_args: Vec<String>,
     pub nats_args: Vec<String>,
     pub out: Option<PathBuf>,
+    /// TLS: connect with TLS (compare: and start both servers with TLS).
+    pub tls: bool,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Credentials every connection logs in with.
+    pub user: Option<String>,
+    pub pass: Option<String>,
     /// The command line as given, for the report.
     pub argv: Vec<String>,
 }
@@ -131,6 +147,12 @@ impl Default for Opts {
             natrium_args: Vec::new(),
             nats_args: Vec::new(),
             out: None,
+            tls: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            user: None,
+            pass: None,
             argv: Vec::new(),
         }
     }
@@ -213,6 +235,15 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             "--natrium-arg" => opts.natrium_args.push(value()?),
             "--nats-arg" => opts.nats_args.push(value()?),
             "--out" => opts.out = Some(PathBuf::from(value()?)),
+            "--tls" => opts.tls = true,
+            "--tls-ca" => {
+                opts.tls = true;
+                opts.tls_ca = Some(PathBuf::from(value()?));
+            }
+            "--tls-cert" => opts.tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" => opts.tls_key = Some(PathBuf::from(value()?)),
+            "--user" => opts.user = Some(value()?),
+            "--pass" => opts.pass = Some(value()?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -372,6 +403,7 @@ mod tests {
             "--natrium-arg",
             "--nats-arg",
             "--out",
+            "--tls",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }

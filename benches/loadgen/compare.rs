@@ -379,6 +379,114 @@ fn row(
     }
 }
 
+/// Makes an ECDSA P-256 CA and a server certificate for 127.0.0.1/localhost in `dir` with
+/// the openssl command; returns (cert, key, ca).
+fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let p = |f: &str| dir.join(f);
+    std::fs::write(
+        p("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let s = |x: &Path| x.to_string_lossy().into_owned();
+    let steps: Vec<Vec<String>> = vec![
+        vec![
+            "ecparam".into(),
+            "-name".into(),
+            "prime256v1".into(),
+            "-genkey".into(),
+            "-noout".into(),
+            "-out".into(),
+            s(&p("ca-key.pem")),
+        ],
+        vec![
+            "req".into(),
+            "-x509".into(),
+            "-new".into(),
+            "-key".into(),
+            s(&p("ca-key.pem")),
+            "-subj".into(),
+            "/CN=natrium-bench CA".into(),
+            "-days".into(),
+            "30".into(),
+            "-out".into(),
+            s(&p("ca.pem")),
+        ],
+        vec![
+            "ecparam".into(),
+            "-name".into(),
+            "prime256v1".into(),
+            "-genkey".into(),
+            "-noout".into(),
+            "-out".into(),
+            s(&p("server-key.pem")),
+        ],
+        vec![
+            "req".into(),
+            "-new".into(),
+            "-key".into(),
+            s(&p("server-key.pem")),
+            "-subj".into(),
+            "/CN=localhost".into(),
+            "-out".into(),
+            s(&p("server.csr")),
+        ],
+        vec![
+            "x509".into(),
+            "-req".into(),
+            "-in".into(),
+            s(&p("server.csr")),
+            "-CA".into(),
+            s(&p("ca.pem")),
+            "-CAkey".into(),
+            s(&p("ca-key.pem")),
+            "-CAcreateserial".into(),
+            "-days".into(),
+            "30".into(),
+            "-extfile".into(),
+            s(&p("san.ext")),
+            "-out".into(),
+            s(&p("server.pem")),
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl").args(&args).output().map_err(|e| {
+            format!("openssl: {e} (give --tls-cert, --tls-key and --tls-ca instead)")
+        })?;
+        if !out.status.success() {
+            return Err(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok((p("server.pem"), p("server-key.pem"), p("ca.pem")))
+}
+
+/// `--tls`: certificates (given or made), both servers started with TLS, and the client
+/// connecting with TLS.
+fn setup_tls(opts: &Opts, out_dir: &Path) -> Result<Opts, String> {
+    let mut opts = opts.clone();
+    let (cert, key, ca) = match (&opts.tls_cert, &opts.tls_key, &opts.tls_ca) {
+        (Some(c), Some(k), Some(a)) => (c.clone(), k.clone(), a.clone()),
+        (None, None, None) => make_certs(&out_dir.join("tls"))?,
+        _ => return Err("--tls-cert, --tls-key and --tls-ca go together".into()),
+    };
+    for args in [&mut opts.natrium_args, &mut opts.nats_args] {
+        args.extend([
+            "--tls".to_string(),
+            "--tlscert".to_string(),
+            cert.to_string_lossy().into_owned(),
+            "--tlskey".to_string(),
+            key.to_string_lossy().into_owned(),
+        ]);
+    }
+    crate::client::use_tls(&ca)?;
+    Ok(opts)
+}
+
 pub fn run(opts: &Opts) -> Result<(), String> {
     let natrium = find_natrium(opts)?;
     let nats = find_nats_server(opts)?;
@@ -402,6 +510,13 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let tls_opts;
+    let opts = if opts.tls {
+        tls_opts = setup_tls(opts, &out_dir)?;
+        &tls_opts
+    } else {
+        opts
+    };
     // The servers inherit this limit: both need a descriptor per idle connection.
     let nofile = procfs::raise_nofile(idle_conns + 1024);
     let idle_conns = if nofile < idle_conns + 1024 {

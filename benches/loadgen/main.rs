@@ -64,6 +64,19 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { specs, opts } => {
+            if let Some(user) = &opts.user {
+                client::use_credentials(user, opts.pass.as_deref().unwrap_or_default());
+            }
+            if opts.tls {
+                let Some(ca) = &opts.tls_ca else {
+                    eprintln!("natrium-bench: --tls needs --tls-ca FILE (the CA to trust)");
+                    return ExitCode::from(2);
+                };
+                if let Err(e) = client::use_tls(ca) {
+                    eprintln!("natrium-bench: {e}");
+                    return ExitCode::from(1);
+                }
+            }
             let addr = match client::resolve(&opts.server) {
                 Ok(a) => a,
                 Err(e) => {

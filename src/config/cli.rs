@@ -64,6 +64,9 @@ pub enum Setting {
     TlsCert(PathBuf),
     TlsKey(PathBuf),
     TlsCaCert(PathBuf),
+    User(String),
+    Pass(String),
+    Auth(String),
     /// natrium's own `--websocket_*` flags (nats-server has only the config block).
     Websocket(WsSetting),
 }
@@ -166,6 +169,19 @@ impl Flags {
                 Setting::Websocket(w) => {
                     w.apply(opts.websocket.get_or_insert_with(Default::default))
                 }
+                Setting::User(u) => {
+                    opts.authorization.get_or_insert_with(Default::default).user = u.clone()
+                }
+                Setting::Pass(p) => {
+                    opts.authorization
+                        .get_or_insert_with(Default::default)
+                        .password = p.clone()
+                }
+                Setting::Auth(t) => {
+                    opts.authorization
+                        .get_or_insert_with(Default::default)
+                        .token = t.clone()
+                }
             }
         }
     }
@@ -208,9 +224,6 @@ enum Kind {
 /// Flags nats-server has for features natrium does not implement yet: refused with a clear
 /// message rather than silently ignored.
 const NOT_YET: &[(&str, Kind, &str)] = &[
-    ("user", Kind::Value, "authentication"),
-    ("pass", Kind::Value, "authentication"),
-    ("auth", Kind::Value, "authentication"),
     ("js", Kind::Bool, "JetStream"),
     ("jetstream", Kind::Bool, "JetStream"),
     ("sd", Kind::Value, "JetStream"),
@@ -237,7 +250,8 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "config" | "sl" | "signal" | "l" | "log" | "log_size_limit" | "log_format" | "r"
         | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
-        | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" => Value,
+        | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
+        | "auth" => Value,
         "websocket_no_tls" | "websocket_same_origin" | "websocket_compression" => Bool,
         "websocket_port"
         | "websocket_host"
@@ -379,6 +393,9 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "tlscert" => s.push(Setting::TlsCert(PathBuf::from(&value))),
             "tlskey" => s.push(Setting::TlsKey(PathBuf::from(&value))),
             "tlscacert" => s.push(Setting::TlsCaCert(PathBuf::from(&value))),
+            "user" => s.push(Setting::User(value.clone())),
+            "pass" => s.push(Setting::Pass(value.clone())),
+            "auth" => s.push(Setting::Auth(value.clone())),
             "websocket_port" => s.push(Setting::Websocket(WsSetting::Port(int()?))),
             "websocket_host" => s.push(Setting::Websocket(WsSetting::Host(value.clone()))),
             "websocket_no_tls" => s.push(Setting::Websocket(WsSetting::NoTls(b()?))),
@@ -505,7 +522,7 @@ JetStream Options (not supported yet):
     -js, --jetstream                 Enable JetStream functionality
     -sd, --store_dir <dir>           Set the storage directory
 
-Authorization Options (not supported yet):
+Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
@@ -654,5 +671,14 @@ mod tests {
             "unrecognized command: \"foo\""
         );
         assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
+    }
+
+    #[test]
+    fn auth_flags() {
+        let o = run("--user derek --pass s3cr3t");
+        let a = o.authorization.unwrap();
+        assert_eq!((a.user.as_str(), a.password.as_str()), ("derek", "s3cr3t"));
+        let o = run("--auth=T0K3N");
+        assert_eq!(o.authorization.unwrap().token, "T0K3N");
     }
 }

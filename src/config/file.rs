@@ -25,10 +25,6 @@ use super::conf::{self, ConfError, Map, Pos, Spanned, Value};
 use super::security;
 use super::{Options, WriteTimeoutPolicy};
 
-/// Whether authentication and authorization settings are enforced. Until they are, a file
-/// that configures them is refused.
-pub const ENFORCES_AUTH: bool = false;
-
 /// A key nats-server knows that natrium accepts but does not act on yet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ignored {
@@ -515,13 +511,6 @@ impl Reader {
             }
             "authorization" => {
                 if let Some(auth) = security::parse_authorization(self, key, v) {
-                    if !ENFORCES_AUTH && auth.is_configured() {
-                        self.error(
-                            &key.pos,
-                            "authorization is not supported by natrium yet: refusing to start \
-                             a server without the authentication it configures",
-                        );
-                    }
                     if auth.timeout.is_some() {
                         o.auth_timeout = auth.timeout;
                     }
@@ -550,7 +539,7 @@ impl Reader {
                     Value::Array(a) => !a.is_empty(),
                     _ => true,
                 };
-                if configured && !ENFORCES_AUTH {
+                if configured {
                     self.error(
                         &key.pos,
                         format!(
@@ -564,13 +553,11 @@ impl Reader {
             "accounts" => {
                 // Accounts are ignored, but users defined in them are security settings.
                 if let Some(pos) = accounts_with_users(v) {
-                    if !ENFORCES_AUTH {
-                        self.error(
-                            &pos,
-                            "users in accounts are not supported by natrium yet: refusing to \
-                             start a server without the authentication they configure",
-                        );
-                    }
+                    self.error(
+                        &pos,
+                        "users in accounts are not supported by natrium yet: refusing to \
+                         start a server without the authentication they configure",
+                    );
                 } else {
                     self.ignore(key, "multiple accounts");
                 }
@@ -937,21 +924,15 @@ mod tests {
     }
 
     #[test]
-    fn security_settings_fail_closed_after_parsing() {
+    fn security_settings_are_parsed_for_the_engine() {
         let (o, r) = load_corpus("launchers/token.conf");
-        assert_eq!(
-            errs(r),
-            [
-                "2:1: authorization is not supported by natrium yet: refusing to start a server \
-              without the authentication it configures"
-            ]
-        );
+        assert!(r.is_ok(), "{:?}", errs(r));
         let auth = o.authorization.unwrap();
         assert_eq!(auth.token, "s3cr3t");
         assert_eq!(auth.timeout, Some(Duration::from_secs(2)));
 
         let (o, r) = load_corpus("launchers/permission_vars.conf");
-        assert_eq!(errs(r).len(), 1);
+        assert!(r.is_ok(), "{:?}", errs(r));
         let auth = o.authorization.unwrap();
         assert_eq!(auth.users.len(), 2);
         assert_eq!(auth.users[0].username, "derek");
@@ -976,7 +957,7 @@ mod tests {
             .response
             .clone()
             .unwrap();
-        assert_eq!((rp.max_msgs, rp.expires), (3, Duration::from_secs(5)));
+        assert_eq!((rp.max_msgs, rp.expires), (3, Some(Duration::from_secs(5))));
 
         let (o, r) = load_corpus("launchers/tls.conf");
         assert!(r.is_ok(), "the tls block is served: {r:?}");
@@ -1032,8 +1013,6 @@ mod tests {
                 "1:1: Cannot have a user/pass and token",
                 "1:1: Can not have a single user/pass and a users array",
                 "1:1: Can not have a token and a users array",
-                "1:1: authorization is not supported by natrium yet: refusing to start a server \
-                 without the authentication it configures",
                 "8:3: error parsing tls config, expected 'verify' to be a boolean",
                 "9:3: field \"handshake_first\"'s value \"sometimes\" is invalid",
                 "10:3: error parsing tls config: unsupported TLS version: TLS 1.0",
@@ -1046,8 +1025,6 @@ mod tests {
             [
                 "1:31: subject \"a..b\" is not a valid subject",
                 "1:48: Unknown field \"nope\" parsing permissions",
-                "1:1: authorization is not supported by natrium yet: refusing to start a server \
-                 without the authentication it configures",
             ]
         );
     }

@@ -97,9 +97,9 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
 
-    /// `authorization {}` (parsed; enforced by the security issue).
+    /// `authorization {}` and `--user`/`--pass`/`--auth`.
     pub authorization: Option<security::Authorization>,
-    /// The client `tls {}` block (parsed; served by the TLS issue).
+    /// The client `tls {}` block and the `--tls…` flags.
     pub tls: Option<security::TlsConfig>,
     pub allow_non_tls: bool,
     pub no_auth_user: String,
@@ -193,20 +193,18 @@ impl Options {
         }
     }
 
-    /// The auth timeout nats-server applies: the configured one, else 2 s, or the TLS
-    /// timeout plus one second when TLS is on (`opts.go`).
+    /// The auth timeout nats-server applies: the configured one (`authorization {
+    /// timeout }`), else 2 s, or the TLS timeout plus one second when TLS is on (`opts.go`).
     pub fn effective_auth_timeout(&self) -> Duration {
-        match (self.auth_timeout, &self.tls) {
+        let configured = self
+            .auth_timeout
+            .or_else(|| self.authorization.as_ref().and_then(|a| a.timeout))
+            .filter(|t| !t.is_zero());
+        match (configured, &self.tls) {
             (Some(t), _) => t,
             (None, Some(tls)) => crate::tls::timeout(tls) + Duration::from_secs(1),
             (None, None) => AUTH_TIMEOUT,
         }
-    }
-
-    /// Clients must authenticate (CONNECT first, within the auth timeout). Authentication
-    /// arrives with the security work; nothing requires it yet.
-    pub fn auth_required(&self) -> bool {
-        false
     }
 
     /// Checks made after flags and file are merged; each is a fatal start-up error in

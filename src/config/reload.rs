@@ -68,16 +68,39 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
         note("max_subscriptions", new.max_subscriptions.to_string());
     }
     if old.no_auth_user != new.no_auth_user {
-        // nats-server allows only dropping a no_auth_user whose user is gone too; natrium
-        // has no users yet, so any change is refused.
-        return Err(not_supported(
-            "NoAuthUser",
-            &old.no_auth_user,
-            &new.no_auth_user,
-        ));
+        // nats-server allows only dropping a no_auth_user whose user is gone too.
+        let user_gone = new.authorization.as_ref().is_none_or(|a| {
+            !a.users.iter().any(|u| u.username == old.no_auth_user)
+                && !a.nkeys.iter().any(|n| n.nkey == old.no_auth_user)
+        });
+        if old.no_auth_user.is_empty() || !new.no_auth_user.is_empty() || !user_gone {
+            return Err(not_supported(
+                "NoAuthUser",
+                &old.no_auth_user,
+                &new.no_auth_user,
+            ));
+        }
     }
-    if old.authorization != new.authorization {
-        return Err("config reload not supported for Authorization".to_string());
+    // Users, passwords, tokens, nkeys and permissions reload; the server re-checks the
+    // connected clients (see `Server::reload`).
+    let (a, b) = (
+        old.authorization.clone().unwrap_or_default(),
+        new.authorization.clone().unwrap_or_default(),
+    );
+    let mut auth_notes = Vec::new();
+    for (changed, what) in [
+        (a.user != b.user, "username"),
+        (a.password != b.password, "password"),
+        (a.token != b.token, "token"),
+        (
+            a.users != b.users || a.default_permissions != b.default_permissions,
+            "users",
+        ),
+        (a.nkeys != b.nkeys, "nkey users"),
+    ] {
+        if changed {
+            auth_notes.push(Change(format!("Reloaded: authorization {what}")));
+        }
     }
     if old.auth_timeout != new.auth_timeout {
         let secs = new.effective_auth_timeout().as_secs_f64();
@@ -162,6 +185,7 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
             )),
         );
     }
+    changes.extend(auth_notes);
     Ok(changes)
 }
 

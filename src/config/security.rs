@@ -3,93 +3,22 @@
 //! nats-server's keys, aliases and error texts (`opts.go` `parseAuthorization`,
 //! `parseUsers`, `parseUserPermissions`, `parseTLS`).
 //!
-//! Enforcement belongs to the security issue; until it lands `file.rs` refuses to start when
-//! these are configured (see [`super::file::ENFORCES_AUTH`]). Parsing them now means that a
-//! mistake in them is reported at its `file:line:col` today.
+//! The authorization types are [`crate::auth::options`]' (one set, shared with the command
+//! line and the engine that enforces them, [`crate::auth`]).
 
 use std::time::Duration;
 
 use super::conf::{self, Map, Spanned, Value};
 use super::file::Reader;
 
-/// nats-server's defaults for `allow_responses: true`.
-pub const DEFAULT_ALLOW_RESPONSE_MAX_MSGS: i64 = 1;
-pub const DEFAULT_ALLOW_RESPONSE_EXPIRATION: Duration = Duration::from_secs(2);
+/// The authorization option types are the engine's own (`crate::auth::options`): this
+/// module only fills them in from the file.
+pub use crate::auth::options::{
+    Authorization, NkeyUser, Permissions, ResponsePermission, SubjectPermission, User,
+    DEFAULT_ALLOW_RESPONSE_EXPIRATION, DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+};
 /// nats-server's default `tls { handshake_first: auto }` fallback delay.
 pub const DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY: Duration = Duration::from_millis(50);
-
-/// `publish` or `subscribe` permissions: subjects allowed and denied.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SubjectPermission {
-    /// `None`: no allow list (everything not denied is allowed).
-    pub allow: Option<Vec<String>>,
-    pub deny: Vec<String>,
-}
-
-/// `allow_responses`: publishing to reply subjects of received requests.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponsePermission {
-    /// Negative = unlimited.
-    pub max_msgs: i64,
-    pub expires: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Permissions {
-    pub publish: Option<SubjectPermission>,
-    pub subscribe: Option<SubjectPermission>,
-    pub response: Option<ResponsePermission>,
-}
-
-/// A user/password user.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct User {
-    pub username: String,
-    /// Plain text or a bcrypt hash (`$2a$…`).
-    pub password: String,
-    pub permissions: Option<Permissions>,
-    pub allowed_connection_types: Vec<String>,
-    pub proxy_required: bool,
-}
-
-/// An nkey user (public user key, `U…`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct NkeyUser {
-    pub nkey: String,
-    pub permissions: Option<Permissions>,
-    pub allowed_connection_types: Vec<String>,
-    pub proxy_required: bool,
-}
-
-/// The top-level `authorization {}` block.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Authorization {
-    pub user: String,
-    pub password: String,
-    pub token: String,
-    /// The auth timeout (seconds in the file; a float or a duration string).
-    pub timeout: Option<Duration>,
-    pub users: Vec<User>,
-    pub nkeys: Vec<NkeyUser>,
-    pub default_permissions: Option<Permissions>,
-    /// `auth_callout` is refused (it needs accounts); kept so that it is never ignored.
-    pub auth_callout: bool,
-    pub proxy_required: bool,
-}
-
-impl Authorization {
-    /// Whether the block asks for any authentication or authorization at all.
-    pub fn is_configured(&self) -> bool {
-        !self.user.is_empty()
-            || !self.password.is_empty()
-            || !self.token.is_empty()
-            || !self.users.is_empty()
-            || !self.nkeys.is_empty()
-            || self.default_permissions.is_some()
-            || self.auth_callout
-            || self.proxy_required
-    }
-}
 
 /// `tls { handshake_first }`: off, on, or on with a fallback to the INFO-first protocol.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -395,10 +324,7 @@ fn parse_permissions(
             "sub" | "subscribe" | "export" => p.subscribe = subject_permission(r, k, mv, true),
             "publish_allow_responses" | "allow_responses" => {
                 let rp = match &mv.value {
-                    Value::Bool(true) => Some(ResponsePermission {
-                        max_msgs: DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
-                        expires: DEFAULT_ALLOW_RESPONSE_EXPIRATION,
-                    }),
+                    Value::Bool(true) => Some(ResponsePermission::default()),
                     Value::Bool(false) => None,
                     Value::Map(m) => allow_responses(r, m),
                     _ => {
@@ -432,10 +358,7 @@ fn parse_permissions(
 }
 
 fn allow_responses(r: &mut Reader, m: &Map) -> Option<ResponsePermission> {
-    let mut rp = ResponsePermission {
-        max_msgs: DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
-        expires: DEFAULT_ALLOW_RESPONSE_EXPIRATION,
-    };
+    let mut rp = ResponsePermission::default();
     for (i, (k, v)) in m.iter().enumerate() {
         match lower(k).as_str() {
             "max" | "max_msgs" | "max_messages" | "max_responses" => {
@@ -445,9 +368,11 @@ fn allow_responses(r: &mut Reader, m: &Map) -> Option<ResponsePermission> {
                     }
                 }
             }
+            // Negative means never (nats-server), zero keeps the default.
             "expires" | "expiration" | "ttl" => match &v.value {
-                Value::String(s) => match conf::parse_duration(s) {
-                    Ok(d) if !d.is_zero() => rp.expires = d,
+                Value::String(s) => match conf::parse_duration_nanos(s) {
+                    Ok(ns) if ns < 0 => rp.expires = None,
+                    Ok(ns) if ns > 0 => rp.expires = Some(Duration::from_nanos(ns as u64)),
                     Ok(_) => {}
                     Err(e) => {
                         r.error(&k.pos, format!("error parsing expires: {e}"));

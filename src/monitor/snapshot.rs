@@ -13,8 +13,9 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::auth::raw_auth_user;
 use crate::reactor::{Control, Handle, Reactor};
-use crate::server::{raw_auth_user, SubInfo};
+use crate::server::SubInfo;
 use crate::subject::sublist::SublistStats;
 
 /// Which subscriptions to copy with each connection.
@@ -115,7 +116,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
             if f.cid.is_some_and(|cid| cid != c.cid) {
                 continue;
             }
-            let user = raw_auth_user(&c.opts);
+            let user = raw_auth_user(&c.opts).to_string();
             if f.user.as_deref().is_some_and(|u| u != user) {
                 continue;
             }

@@ -99,3 +99,113 @@ pub fn write_err(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"'\r\n");
 }
+
+/// Go's `%q` (`strconv.Quote`) of bytes, as nats-server formats subjects in its `-ERR`
+/// texts and logs: printable characters as they are, `"` and `\` escaped, the rest as
+/// `\n`-style, `\xNN`, `\uNNNN` escapes.
+pub fn go_quote(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() + 2);
+    out.push('"');
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, &[][..]),
+            Err(e) => {
+                let (v, b) = rest.split_at(e.valid_up_to());
+                // `valid_up_to` marks a UTF-8 boundary, so this cannot fail.
+                (std::str::from_utf8(v).unwrap_or_default(), b)
+            }
+        };
+        for c in valid.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() || c == '\u{feff}' => {
+                    if (c as u32) < 0x10000 {
+                        out.push_str(&format!("\\u{:04x}", c as u32));
+                    } else {
+                        out.push_str(&format!("\\U{:08x}", c as u32));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        if let Some((&byte, tail)) = bad.split_first() {
+            out.push_str(&format!("\\x{byte:02x}"));
+            rest = tail;
+        } else {
+            rest = &[];
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `Permissions Violation for Publish to "<subject>"`.
+pub fn publish_violation(subject: &[u8]) -> String {
+    format!("Permissions Violation for Publish to {}", go_quote(subject))
+}
+
+/// `Permissions Violation for Publish with Reply of "<reply>"`.
+pub fn reply_violation(reply: &[u8]) -> String {
+    format!(
+        "Permissions Violation for Publish with Reply of {}",
+        go_quote(reply)
+    )
+}
+
+/// `Permissions Violation for Subscription to "<subject>"` (`using queue "<q>"`), with the
+/// `(sid "<sid>")` suffix nats-server adds when a reload removes the subscription.
+pub fn subscription_violation(subject: &[u8], queue: Option<&[u8]>, sid: Option<&[u8]>) -> String {
+    let mut s = format!(
+        "Permissions Violation for Subscription to {}",
+        go_quote(subject)
+    );
+    if let Some(q) = queue {
+        s.push_str(&format!(" using queue {}", go_quote(q)));
+    }
+    if let Some(sid) = sid {
+        s.push_str(&format!(" (sid {})", go_quote(sid)));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(go_quote(b"foo.bar"), "\"foo.bar\"");
+        assert_eq!(go_quote(b"a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(go_quote(b"\x01\x7f\n"), r#""\x01\x7f\n""#);
+        assert_eq!(go_quote("ünï".as_bytes()), "\"ünï\"");
+        assert_eq!(go_quote(b"a\xffb"), r#""a\xffb""#);
+    }
+
+    #[test]
+    fn violation_texts() {
+        assert_eq!(
+            publish_violation(b"foo"),
+            r#"Permissions Violation for Publish to "foo""#
+        );
+        assert_eq!(
+            subscription_violation(b"foo", Some(b"q"), None),
+            r#"Permissions Violation for Subscription to "foo" using queue "q""#
+        );
+        assert_eq!(
+            subscription_violation(b"foo", None, Some(b"1")),
+            r#"Permissions Violation for Subscription to "foo" (sid "1")"#
+        );
+    }
+}

@@ -8,10 +8,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustc_hash::FxHashMap;
 
+use crate::auth::permissions::ConnPerms;
+use crate::auth::UserEntry;
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::info::ClientOptions;
 use crate::proto::parser::Parser;
@@ -83,6 +86,8 @@ pub struct Conn {
     pub stalled: bool,
     /// Last time a write to this connection made progress.
     pub last_progress: Instant,
+    /// Pending bytes at which the next mid-turn write is attempted (0: the default level).
+    pub relieve_at: usize,
     /// Interest sequence the peers must acknowledge before this client's next PONG.
     pub needs_interest_seq: u64,
     pub deferred_pongs: u32,
@@ -98,6 +103,25 @@ pub struct Conn {
     pub rtt_start: Option<Instant>,
     pub first_pong_sent: bool,
     pub stats: ConnStats,
+    /// The nonce sent in INFO (nkeys configured), which an nkey client signs.
+    pub nonce: Option<Box<str>>,
+    /// The configured user this connection authenticated as, if any.
+    pub user: Option<Arc<UserEntry>>,
+    /// The user's permissions with this connection's caches; `None` = unrestricted.
+    pub perms: Option<Box<ConnPerms>>,
+    /// A bcrypt check of this connection's CONNECT is running off the reactor; reading
+    /// waits for it.
+    pub auth_pending: Option<PendingAuth>,
+    /// `$G/user:alice`: the account and user nats-server adds to the log prefix.
+    pub auth_label: Option<String>,
+}
+
+/// What waits for a bcrypt verdict.
+#[derive(Debug)]
+pub struct PendingAuth {
+    pub user: Option<Arc<UserEntry>>,
+    /// The check re-validates a connected client after a reload (rather than a CONNECT).
+    pub reload: bool,
 }
 
 impl Conn {
@@ -132,6 +156,7 @@ impl Conn {
             read_paused: false,
             stalled: false,
             last_progress: now,
+            relieve_at: 0,
             needs_interest_seq: 0,
             deferred_pongs: 0,
             pings_out: 0,
@@ -144,7 +169,18 @@ impl Conn {
             rtt_start: None,
             first_pong_sent: false,
             stats: ConnStats::default(),
+            nonce: None,
+            user: None,
+            perms: None,
+            auth_pending: None,
+            auth_label: None,
         }
+    }
+
+    /// Whether operations may be read and executed now (not paused for a deferred PONG, a
+    /// stalled subscriber or a pending authentication).
+    pub fn can_process(&self) -> bool {
+        self.closing.is_none() && !self.read_paused && !self.stalled && self.auth_pending.is_none()
     }
 
     /// Bytes queued and not yet written.
@@ -188,6 +224,13 @@ impl Conn {
         while self.out_pos < self.out.len() {
             let n = self.transport.write(&self.out[self.out_pos..])?;
             if n == 0 {
+                // A subscriber that never quite catches up never empties `out`; reclaim the
+                // written front once it is the larger half, or the buffer would keep growing
+                // with everything ever sent to it.
+                if self.out_pos >= self.out.len() / 2 {
+                    self.out.drain(..self.out_pos);
+                    self.out_pos = 0;
+                }
                 return Ok(false);
             }
             self.out_pos += n;
@@ -199,6 +242,7 @@ impl Conn {
             self.out.clear();
         }
         self.out_pos = 0;
+        self.relieve_at = 0;
         self.transport.flush_records()
     }
 
@@ -238,6 +282,9 @@ impl std::fmt::Display for ConnLabel<'_> {
                 parts.push(o.name.clone());
             }
             write!(f, " - {:?}", parts.join(":"))?;
+        }
+        if let Some(acs) = &self.0.auth_label {
+            write!(f, " - {acs:?}")?;
         }
         Ok(())
     }

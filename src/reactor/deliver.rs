@@ -35,7 +35,7 @@ const EARLY_FLUSH: usize = 256 * 1024;
 
 /// A subscriber whose socket took bytes this recently counts as draining: producers are
 /// slowed for it instead of it being cut off as a slow consumer.
-const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(250);
+const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Most reactors a routing mask can address.
 pub const MAX_REACTORS: usize = 64;
@@ -94,7 +94,7 @@ impl Reactor {
             }
         }
         for group in &result.queues {
-            match self.pick_member(publisher, &group.members) {
+            match self.pick_member(publisher, &group.members, msg.subject) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
                 Some(Target::Remote { reactor, .. }) => {
                     queue_picks.push((reactor as usize, &group.name))
@@ -129,7 +129,7 @@ impl Reactor {
 
     /// Draws one member of a queue group by weight, then walks on from there to the first
     /// member that can take the message.
-    fn pick_member(&self, publisher: usize, members: &[Target]) -> Option<Target> {
+    fn pick_member(&self, publisher: usize, members: &[Target], subject: &[u8]) -> Option<Target> {
         let weight = |t: &Target| match *t {
             Target::Local(_) => 1u64,
             Target::Remote { weight, .. } => weight as u64,
@@ -151,12 +151,12 @@ impl Reactor {
         (0..members.len())
             .map(|i| members[(start + i) % members.len()])
             .find(|t| match *t {
-                Target::Local(key) => self.can_take(publisher, key),
+                Target::Local(key) => self.can_take(publisher, key, subject),
                 Target::Remote { .. } => true,
             })
     }
 
-    fn can_take(&self, publisher: usize, key: usize) -> bool {
+    fn can_take(&self, publisher: usize, key: usize, subject: &[u8]) -> bool {
         let Some(sub) = self.subs.get(key) else {
             return false;
         };
@@ -164,7 +164,14 @@ impl Reactor {
             return false;
         }
         match self.conns.get(sub.conn) {
-            Some(c) => c.is_open() && (sub.conn != publisher || c.opts.echo),
+            Some(c) => {
+                c.is_open()
+                    && (sub.conn != publisher || c.opts.echo)
+                    && !c
+                        .perms
+                        .as_deref()
+                        .is_some_and(|p| p.would_deny(subject, sub.queue.as_deref()))
+            }
             None => false,
         }
     }
@@ -182,6 +189,12 @@ impl Reactor {
         if conn.closing.is_some() || (token == publisher && !conn.opts.echo) {
             return false;
         }
+        // A subscription wider than a deny entry of its connection (nats `checkDenySub`).
+        if let Some(p) = conn.perms.as_deref_mut() {
+            if p.delivery_denied(msg.subject, sub.queue.as_deref()) {
+                return false;
+            }
+        }
         if sub.max > 0 {
             if sub.delivered >= sub.max {
                 return false;
@@ -192,6 +205,14 @@ impl Reactor {
         }
         sub.delivered += 1;
         proto::write_msg(&mut conn.out, msg, &sub.sid, conn.headers);
+        if !msg.reply.is_empty() {
+            if let Some(p) = conn.perms.as_deref_mut() {
+                if p.tracks_replies() {
+                    // allow_responses: the subscriber may now answer this request.
+                    p.track_reply(msg.reply);
+                }
+            }
+        }
         let body = if msg.header_len > 0 && !conn.headers {
             msg.data.len().saturating_sub(msg.header_len)
         } else {
@@ -210,31 +231,37 @@ impl Reactor {
         } else {
             EARLY_FLUSH
         };
-        if conn.pending() > threshold {
-            self.relieve(token, max_pending);
+        if conn.pending() > threshold.max(conn.relieve_at) {
+            // Write out what the socket takes now. A socket that takes nothing is tried
+            // again only after another `threshold` bytes, not on every message.
+            if let Err(e) = conn.write_pending() {
+                log::debug!("{} - Error flushing: {e}", conn.label());
+                self.close(token, CloseReason::WriteError);
+                return true;
+            }
+            conn.relieve_at = conn.pending() + threshold;
+        }
+        if max_pending > 0 {
+            self.check_pending(token, max_pending);
         }
         true
     }
 
-    /// A subscriber's buffer grew large within one turn: write what the socket takes now,
-    /// and if it still holds more than `max_pending`, the subscriber is a slow consumer.
-    fn relieve(&mut self, token: usize, max_pending: i64) {
+    /// nats-server's slow-consumer rules for a subscriber's pending bytes: past 3/4 of
+    /// `max_pending` a subscriber that is still draining slows the producers down; past
+    /// `max_pending` it is closed.
+    fn check_pending(&mut self, token: usize, max_pending: i64) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        if let Err(e) = conn.write_pending() {
-            log::debug!("{} - Error flushing: {e}", conn.label());
-            self.close(token, CloseReason::WriteError);
-            return;
-        }
         let pending = conn.pending() as i64;
-        if max_pending > 0 && pending > max_pending / 4 * 3 && pending <= max_pending {
-            // Behind but still draining: slow the producers down rather than cut it off.
-            if conn.last_progress.elapsed() < STALL_ALIVE {
-                self.congested = true;
-            }
+        if pending > max_pending / 4 * 3
+            && pending <= max_pending
+            && conn.last_progress.elapsed() < STALL_ALIVE
+        {
+            self.congested = true;
         }
-        if max_pending > 0 && pending > max_pending {
+        if pending > max_pending {
             info!(
                 "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
                 conn.label(),
@@ -274,7 +301,9 @@ impl Reactor {
                     .copied()
                     .filter(|t| matches!(t, Target::Local(_)))
                     .collect();
-                if let Some(Target::Local(key)) = self.pick_member(FROM_PEER, &locals) {
+                if let Some(Target::Local(key)) =
+                    self.pick_member(FROM_PEER, &locals, routed.msg.subject)
+                {
                     self.deliver_local(FROM_PEER, key, &routed.msg);
                 }
             }

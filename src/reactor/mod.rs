@@ -23,6 +23,7 @@
 //!   peers' announced interest (`Target::Remote`). A publish is matched once here; each peer
 //!   with interest gets the message once.
 
+mod authn;
 pub mod conn;
 mod deliver;
 mod websocket;
@@ -42,9 +43,10 @@ use mio::{Events, Interest, Poll, Token};
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
+use crate::auth::Auth;
 use crate::config::Options;
 use crate::proto::errors::{self, CloseReason};
-use crate::proto::parser::{Limits, Parser, Status};
+use crate::proto::parser::{Limits, ParseError, Parser, Status};
 use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::tls::HandshakeFirst;
@@ -104,6 +106,11 @@ pub enum Control {
     CloseSome(usize),
     /// Run a closure with read access to the reactor (monitoring snapshots).
     Inspect(Box<dyn FnOnce(&Reactor) + Send>),
+    /// New users, credentials or permissions (a reload): new connections use them, and
+    /// connected clients are re-checked against them.
+    Auth(Arc<Auth>),
+    /// The verdict of a bcrypt check run off the reactor for connection `token`.
+    AuthVerdict { token: usize, cid: u64, ok: bool },
 }
 
 pub type Handle = ReactorHandle<Control>;
@@ -134,6 +141,8 @@ pub struct Reactor {
     pub sublist: Sublist<Target>,
     pub shared: Arc<Shared>,
     pub opts: Arc<Options>,
+    /// Who may connect and what they may do.
+    pub auth: Arc<Auth>,
     inbox: Inbox<Control>,
     wake: Arc<inbox::WakeFlag>,
     peers: Vec<Option<Peer>>,
@@ -200,6 +209,7 @@ impl Reactor {
         shared: Arc<Shared>,
     ) -> std::io::Result<Reactor> {
         let opts = shared.options();
+        let auth = shared.auth();
         let wake = all[id].wake.clone();
         let peers = all
             .iter()
@@ -228,6 +238,7 @@ impl Reactor {
             sublist: Sublist::new(),
             shared,
             opts,
+            auth,
             inbox,
             wake,
             peers,
@@ -404,18 +415,23 @@ impl Reactor {
         }
     }
 
-    /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
-    fn adopt(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    /// Registers an accepted socket with the poll and creates its connection (cid 0 until the
+    /// caller assigns one). Returns the token, or None when the reactor is stopping or the
+    /// socket cannot be registered.
+    pub(super) fn register_conn(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        transport_setup: impl FnOnce(&mut Transport) -> Result<(), String>,
+        ping_interval: Duration,
+    ) -> Option<usize> {
         if self.stopping || self.lame_duck {
-            return;
+            return None;
         }
         let _ = stream.set_nodelay(true);
-        let now = Instant::now();
-        let cid = self.shared.next_cid();
-        let opts = self.opts.clone();
         let parser = Parser::new(Limits {
-            max_control_line: opts.max_control_line,
-            max_payload: opts.max_payload,
+            max_control_line: self.opts.max_control_line,
+            max_payload: self.opts.max_payload,
         });
         let entry = self.conns.vacant_entry();
         let token = entry.key();
@@ -425,19 +441,61 @@ impl Reactor {
             .register(&mut stream, Token(token), Interest::READABLE)
         {
             error!("{peer}: cannot register connection: {e}");
-            return;
+            return None;
         }
-        let conn = entry.insert(Conn::new(
-            cid,
-            Transport::plain(stream),
+        let mut transport = Transport::plain(stream);
+        if let Err(e) = transport_setup(&mut transport) {
+            error!("{peer} - {e}");
+            let _ = self.poll.registry().deregister(transport.tcp_mut());
+            return None;
+        }
+        entry.insert(Conn::new(
+            0,
+            transport,
             peer,
             parser,
-            now,
-            opts.ping_interval,
+            Instant::now(),
+            ping_interval,
         ));
+        Some(token)
+    }
+
+    /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let opts = self.opts.clone();
+        let Some(token) = self.register_conn(stream, peer, |_| Ok(()), opts.ping_interval) else {
+            return;
+        };
+        let nonce = if self.auth.wants_nonce() {
+            match crate::nkey::nonce() {
+                Some(n) => Some(n),
+                None => {
+                    // Without randomness nkey clients cannot be authenticated: fail closed.
+                    error!("{peer}: cannot generate a nonce; refusing the connection");
+                    let mut conn = self.conns.remove(token);
+                    let _ = self.poll.registry().deregister(conn.transport.tcp_mut());
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let now = Instant::now();
+        let cid = self.shared.next_cid();
+        let conn = &mut self.conns[token];
+        conn.cid = cid;
         let count = self.shared.client_opened();
         debug!("{} - Client connection created", conn.label());
-        let info = self.shared.info_for_client(cid, peer);
+        let mut info = self.shared.info_for_client(cid, peer);
+        if let Some(n) = nonce {
+            info.nonce = n.clone();
+            conn.nonce = Some(n.into());
+        }
+        if self.auth.required() {
+            // Until CONNECT, any other operation is an Authorization Violation (or, with a
+            // no_auth_user, authenticates as that user).
+            conn.parser.set_expect_connect(true);
+        }
         match (self.shared.tls_config(), opts.tls.as_ref()) {
             (Some(config), Some(tls)) => {
                 conn.tls_deadline = Some(now + crate::tls::timeout(tls));
@@ -477,7 +535,7 @@ impl Reactor {
             }
             _ => info.write_to(&mut conn.out),
         }
-        if opts.auth_required() {
+        if self.auth.required() {
             if let Some(c) = self.conns.get_mut(token) {
                 c.auth_deadline = Some(now + opts.effective_auth_timeout());
             }
@@ -560,7 +618,8 @@ impl Reactor {
             );
         }
         if first {
-            let info = self.shared.info_for_client(conn.cid, conn.peer);
+            let mut info = self.shared.info_for_client(conn.cid, conn.peer);
+            info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
             info.write_to(&mut conn.out);
         }
         self.mark_dirty(token);
@@ -580,10 +639,13 @@ impl Reactor {
         if !self.tls_progress(token) {
             return;
         }
+        if !self.process_held(token) {
+            return;
+        }
         let mut budget = READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(conn) = self.conns.get_mut(token) {
-            if conn.closing.is_some() || conn.read_paused || conn.stalled || self.backpressure {
+            if !conn.can_process() || self.backpressure {
                 break;
             }
             if budget == 0 {
@@ -699,7 +761,7 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(token) else {
                 return pos;
             };
-            if conn.closing.is_some() || conn.read_paused || conn.stalled {
+            if !conn.can_process() {
                 break;
             }
             match conn.parser.parse(&data[pos..]) {
@@ -713,6 +775,10 @@ impl Reactor {
                     }
                 }
                 Ok(Status::Incomplete) => break,
+                Err(ParseError::NotConnect) if self.authenticate_no_auth_user(token) => {
+                    // Bound to the no_auth_user: the same bytes parse again as usual.
+                    continue;
+                }
                 Err(e) => {
                     self.parse_error(token, e, &data[pos..]);
                     return data.len();
@@ -751,24 +817,46 @@ impl Reactor {
     /// Continues a connection that stopped early: first the input it already holds (kept
     /// while it was paused), then its socket.
     fn resume(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token) else {
+        let Some(conn) = self.conns.get(token) else {
             return;
         };
-        if conn.read_paused || conn.stalled || conn.closing.is_some() {
+        if !conn.can_process() {
             return;
         }
-        if !conn.inbuf.is_empty() {
-            let data = std::mem::take(&mut conn.inbuf);
-            let used = self.process(token, &data);
-            if let Some(conn) = self.conns.get_mut(token) {
-                if conn.is_open() && used < data.len() {
-                    let mut data = data;
-                    data.drain(..used);
-                    conn.inbuf = data;
-                }
-            }
-        }
         self.on_readable(token);
+    }
+
+    /// Runs the operations a connection still holds from an earlier pause. Returns whether
+    /// its socket may be read now: not while it is paused again with operations still held
+    /// (a flooding publisher would otherwise grow `inbuf` by a read per turn), but yes when
+    /// what remains is only the start of an operation waiting for more bytes.
+    fn process_held(&mut self, token: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if conn.inbuf.is_empty() {
+            return true;
+        }
+        if conn
+            .parser
+            .bytes_needed()
+            .is_some_and(|need| conn.inbuf.len() < need)
+        {
+            return true;
+        }
+        let data = std::mem::take(&mut conn.inbuf);
+        let used = self.process(token, &data);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if conn.is_open() && used < data.len() {
+            let mut data = data;
+            data.drain(..used);
+            conn.inbuf = data;
+        }
+        // `process` stops early only when the connection closed or paused; otherwise what is
+        // left is an incomplete operation and reading must go on.
+        conn.is_open() && !conn.stalled && !conn.read_paused
     }
 
     /// Applies peer traffic when some reactor announced interest since we last looked.
@@ -1005,9 +1093,9 @@ impl Reactor {
                     .as_ref()
                     .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
                 let mut line = Vec::new();
-                self.shared
-                    .info_for_client(conn.cid, conn.peer)
-                    .write_to(&mut line);
+                let mut info = self.shared.info_for_client(conn.cid, conn.peer);
+                info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
+                info.write_to(&mut line);
                 let Some(config) = self.shared.tls_config() else {
                     return;
                 };
@@ -1106,6 +1194,8 @@ impl Reactor {
                 Control::LameDuck => self.enter_lame_duck(),
                 Control::CloseSome(n) => self.close_some(n),
                 Control::Inspect(f) => f(self),
+                Control::Auth(auth) => self.reload_auth(auth),
+                Control::AuthVerdict { token, cid, ok } => self.auth_verdict(token, cid, ok),
             }
         }
     }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, trace};
 
+use super::authn::AuthStep;
 use super::{Reactor, Sub, Target};
+use crate::auth::permissions::SYS_GROUP;
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::parser::{Op, ParseError};
 use crate::proto::{self, Message};
@@ -249,10 +251,22 @@ impl Reactor {
             ws.negotiated.cookies.fill_connect(&mut conn.opts);
         }
         conn.connected = true;
+        conn.headers = supports_headers && conn.opts.headers;
+        // nats-server authenticates every CONNECT, before looking at the rest of it.
+        match self.check_credentials(token, false) {
+            AuthStep::Done => self.finish_connect(token),
+            AuthStep::Failed | AuthStep::Pending => {}
+        }
+    }
+
+    /// The rest of CONNECT once the client is authenticated (at once, or when a bcrypt
+    /// verdict arrives): account and protocol checks, then `+OK` in verbose mode.
+    pub(super) fn finish_connect(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if !conn.opts.account.is_empty() || conn.opts.new_account {
-            conn.queue_err(errors::AUTH_VIOLATION);
-            error!("{} - authentication error", conn.label());
-            self.close(token, CloseReason::AuthenticationViolation);
+            self.auth_violation(token);
             return;
         }
         if conn.opts.protocol < 0 || conn.opts.protocol > 1 {
@@ -260,7 +274,6 @@ impl Reactor {
             self.close(token, CloseReason::BadClientProtocolVersion);
             return;
         }
-        conn.headers = supports_headers && conn.opts.headers;
         conn.parser.set_headers(conn.headers);
         if conn.opts.no_responders && !conn.headers {
             conn.queue_err(errors::NO_RESPONDERS_NEEDS_HEADERS);
@@ -321,6 +334,31 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
+        let denied = reserved_publish(msg.subject)
+            || conn
+                .perms
+                .as_deref_mut()
+                .is_some_and(|p| !p.publish_allowed(msg.subject));
+        if denied {
+            conn.queue_err(&errors::publish_violation(msg.subject));
+            error!(
+                "{} - Publish Violation - Subject {}",
+                conn.label(),
+                errors::go_quote(msg.subject)
+            );
+            self.mark_dirty(token);
+            return;
+        }
+        if !msg.reply.is_empty() && reserved_reply(msg.reply) {
+            conn.queue_err(&errors::reply_violation(msg.reply));
+            error!(
+                "{} - Publish Violation - Reply {}",
+                conn.label(),
+                errors::go_quote(msg.reply)
+            );
+            self.mark_dirty(token);
+            return;
+        }
         if conn.opts.verbose {
             conn.out.extend_from_slice(proto::OK);
             self.mark_dirty(token);
@@ -362,6 +400,32 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
+        let denied = queue == Some(SYS_GROUP)
+            || conn
+                .perms
+                .as_deref_mut()
+                .is_some_and(|p| !p.subscribe_allowed(subject, queue));
+        if denied {
+            conn.queue_err(&errors::subscription_violation(subject, queue, None));
+            let q = errors::go_quote;
+            match queue {
+                Some(queue) => error!(
+                    "{} - Subscription Violation - Subject {}, Queue: {}, SID {}",
+                    conn.label(),
+                    q(subject),
+                    q(queue),
+                    String::from_utf8_lossy(sid)
+                ),
+                None => error!(
+                    "{} - Subscription Violation - Subject {}, SID {}",
+                    conn.label(),
+                    q(subject),
+                    String::from_utf8_lossy(sid)
+                ),
+            }
+            self.mark_dirty(token);
+            return;
+        }
         if max_subs > 0 && conn.subs.len() as i64 >= max_subs {
             error!("{} - {}", conn.label(), errors::MAX_SUBSCRIPTIONS);
             conn.queue_err(errors::MAX_SUBSCRIPTIONS);
@@ -471,6 +535,20 @@ impl Reactor {
             self.remove_sub(key);
         }
     }
+}
+
+/// Subjects no client may publish to, whatever its permissions (nats-server: gateway-routed
+/// replies `_GR_.…`, and the `$NRG.` raft subjects of the system account).
+fn reserved_publish(subject: &[u8]) -> bool {
+    (subject.len() > 5 && subject.starts_with(b"_GR_.")) || subject.starts_with(b"$NRG.")
+}
+
+/// Reply subjects no client may use (nats-server's `isReservedReply`: service-import
+/// replies `_R_.`, JetStream acks `$JS.ACK.`, gateway-routed replies `_GR_.`).
+fn reserved_reply(reply: &[u8]) -> bool {
+    (reply.len() > 4 && reply.starts_with(b"_R_."))
+        || (reply.len() > 8 && reply.starts_with(b"$JS.ACK."))
+        || (reply.len() > 5 && reply.starts_with(b"_GR_."))
 }
 
 /// Hides secrets in a traced CONNECT, as nats-server's `removeSecretsFromTrace` does.

@@ -11,54 +11,37 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error};
 use mio::net::TcpStream;
-use mio::{Interest, Token};
 
-use super::conn::{Conn, ReadOutcome};
+use super::conn::ReadOutcome;
 use super::{Reactor, SCRATCH_SIZE};
 use crate::proto::errors::{self, CloseReason};
-use crate::proto::parser::{Limits, Parser};
 use crate::transport::Transport;
 use crate::websocket::handshake::{self, Kind, Outcome};
 
 impl Reactor {
     /// Takes a socket accepted on the WebSocket listener: starts TLS for wss and waits for
     /// the upgrade request.
-    pub(super) fn adopt_websocket(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        if self.stopping || self.lame_duck {
-            return;
-        }
+    pub(super) fn adopt_websocket(&mut self, stream: TcpStream, peer: SocketAddr) {
         let Some(ws) = self.shared.websocket.clone() else {
             return;
         };
-        let _ = stream.set_nodelay(true);
-        let now = Instant::now();
-        let opts = self.opts.clone();
-        let parser = Parser::new(Limits {
-            max_control_line: opts.max_control_line,
-            max_payload: opts.max_payload,
-        });
-        let entry = self.conns.vacant_entry();
-        let token = entry.key();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(token), Interest::READABLE)
-        {
-            error!("{peer}: cannot register connection: {e}");
-            return;
-        }
-        let mut transport = Transport::plain(stream);
-        if let Some(config) = ws.tls.clone() {
-            if let Err(e) = transport.start_tls(config) {
-                error!("{peer} - websocket: TLS: {e}");
-                let _ = self.poll.registry().deregister(transport.tcp_mut());
-                return;
+        let max_payload = self.opts.max_payload.max(0) as usize;
+        let ping_interval = ws.config.ping_interval.unwrap_or(self.opts.ping_interval);
+        let tls = ws.tls.clone();
+        let setup = |transport: &mut Transport| {
+            if let Some(config) = tls {
+                transport
+                    .start_tls(config)
+                    .map_err(|e| format!("websocket: TLS: {e}"))?;
             }
-        }
-        transport.start_websocket(opts.max_payload.max(0) as usize);
-        let ping_interval = ws.config.ping_interval.unwrap_or(opts.ping_interval);
-        let conn = entry.insert(Conn::new(0, transport, peer, parser, now, ping_interval));
-        conn.ws_deadline = Some(now + ws.config.handshake_timeout);
+            transport.start_websocket(max_payload);
+            Ok(())
+        };
+        let Some(token) = self.register_conn(stream, peer, setup, ping_interval) else {
+            return;
+        };
+        let now = Instant::now();
+        self.conns[token].ws_deadline = Some(now + ws.config.handshake_timeout);
         debug!("{peer} - websocket connection accepted");
         self.arm_timer(token);
     }
@@ -197,9 +180,20 @@ impl Reactor {
                 conn.label()
             );
         }
-        let info = self.shared.info_for_conn(conn);
+        let mut info = self.shared.info_for_conn(conn);
+        if self.auth.wants_nonce() {
+            let Some(nonce) = crate::nkey::nonce() else {
+                // Without randomness nkey clients cannot be authenticated: fail closed.
+                error!("{} - cannot generate a nonce", conn.label());
+                self.close(token, CloseReason::ServerShutdown);
+                return;
+            };
+            info.nonce = nonce.clone();
+            conn.nonce = Some(nonce.into());
+        }
         info.write_to(&mut conn.out);
-        if opts.auth_required() {
+        if self.auth.required() {
+            conn.parser.set_expect_connect(true);
             conn.auth_deadline = Some(now + opts.effective_auth_timeout());
         }
         self.mark_dirty(token);

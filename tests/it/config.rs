@@ -180,10 +180,6 @@ fn client_launcher_configs_start() {
 #[test]
 fn configured_security_fails_closed() {
     for (name, needle) in [
-        (
-            "token.conf",
-            "authorization is not supported by natrium yet",
-        ),
         // TLS is served; this launcher config names certificate files it does not ship.
         ("tls.conf", "error loading certificate file"),
         ("accounts.conf", "users in accounts are not supported"),
@@ -197,6 +193,29 @@ fn configured_security_fails_closed() {
             "{name}: {err}"
         );
     }
+}
+
+/// The launcher's `authorization { token }` is enforced (it used to be refused before
+/// authentication existed).
+#[test]
+fn configured_token_is_enforced() {
+    let conf = root().join("tests/conf/launchers/token.conf");
+    let srv = crate::harness::Natrium::start(&["-c", conf.to_str().unwrap(), "-a", "127.0.0.1"]);
+    let raw = Raw::connect(srv.addr());
+    assert!(raw.info.contains("\"auth_required\":true"), "{}", raw.info);
+    let (out, closed, _) = crate::harness::transcript(
+        srv.addr(),
+        "CONNECT {\"verbose\":false,\"auth_token\":\"s3cr3t\"}\r\nPING\r\n",
+    );
+    assert_eq!((out.as_str(), closed), ("PONG\r\n", false));
+    let (out, closed, _) = crate::harness::transcript(
+        srv.addr(),
+        "CONNECT {\"verbose\":false,\"auth_token\":\"nope\"}\r\nPING\r\n",
+    );
+    assert_eq!(
+        (out.as_str(), closed),
+        ("-ERR 'Authorization Violation'\r\n", true)
+    );
 }
 
 #[test]
@@ -722,7 +741,7 @@ fn check_config_matches_nats_server() {
         let ours_text = String::from_utf8_lossy(&ours.stderr);
         let ours_lines = strip(&ours_text, "natrium:");
         let valid = theirs_text.contains("is valid");
-        if valid && !name.contains("permission_vars") {
+        if valid {
             assert_eq!(ours.status.code(), Some(0), "{name}: {ours_text}");
             continue;
         }

@@ -428,3 +428,70 @@ pub fn rt() -> tokio::runtime::Runtime {
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// natrium running inside the test process, built from [`natrium::config::Options`]: for
+/// settings the command line cannot express (users, permissions, nkeys) until the
+/// configuration file is wired in, and for reloads driven directly.
+pub struct InProc {
+    pub server: natrium::server::Server,
+}
+
+impl InProc {
+    /// Starts on a random loopback port with two reactors (so cross-reactor paths run).
+    pub fn start(mut opts: natrium::config::Options) -> InProc {
+        opts.host = "127.0.0.1".into();
+        opts.port = 0;
+        if opts.reactors.is_none() {
+            opts.reactors = Some(2);
+        }
+        let server = natrium::server::Server::start(opts).expect("in-process natrium");
+        InProc { server }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.client_addr()
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr())
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        self.server.shutdown();
+    }
+}
+
+/// Runs a script of raw-protocol steps and returns what the server sent (INFO lines
+/// normalised), whether it closed, and the first INFO line. Used to compare natrium and
+/// nats-server.
+pub fn transcript(addr: SocketAddr, input: &str) -> (String, bool, String) {
+    let mut raw = Raw::connect(addr);
+    let info = raw.info.clone();
+    let _ = std::io::Write::write_all(&mut raw.stream, input.as_bytes());
+    let mut closed = false;
+    let mut quiet_since = Instant::now();
+    let start = Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(250)
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        let before = raw.buffered().len();
+        if raw.is_closed(Duration::from_millis(50)) {
+            closed = true;
+            break;
+        }
+        if raw.buffered().len() != before {
+            quiet_since = Instant::now();
+        }
+    }
+    let mut out = String::new();
+    for line in raw.buffered().split_inclusive("\r\n") {
+        if line.starts_with("INFO {") {
+            out.push_str("INFO\r\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    (out, closed, info)
+}

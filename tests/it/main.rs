@@ -4,14 +4,20 @@
 
 mod harness;
 
+mod auth;
 mod bench;
 mod cli;
 mod clients;
 mod config;
 mod core;
 mod cross;
+mod hostile;
 mod monitor;
+mod overload;
+mod permissions;
 mod reactors;
+mod reload_auth;
+mod soak;
 mod tls;
 mod transcripts;
 mod websocket;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use tokio::time::timeout;
 
-use crate::harness::{rt, Natrium, Raw};
+use crate::harness::{rt, InProc, Natrium, Raw};
 
 /// A CA, a server certificate for 127.0.0.1/localhost, a client certificate from the same
 /// CA, and a client certificate from an unrelated CA, written as PEM files.
@@ -34,6 +34,27 @@ impl Certs {
         let stranger = leaf(&[], "mallory", &other_ca.1);
         write(&dir, "stranger.pem", &stranger.0);
         write(&dir, "stranger-key.pem", &stranger.1);
+        // For verify_and_map: an e-mail SAN, and a subject with an organisation.
+        let bob = leaf_with(
+            vec![SanType::Rfc822Name("bob@example.com".try_into().unwrap())],
+            &[(DnType::CommonName, "bob")],
+            &ca.1,
+        );
+        write(&dir, "bob.pem", &bob.0);
+        write(&dir, "bob-key.pem", &bob.1);
+        let carol = leaf_with(
+            vec![],
+            &[
+                (DnType::OrganizationName, "Acme"),
+                (DnType::CommonName, "carol"),
+            ],
+            &ca.1,
+        );
+        write(&dir, "carol.pem", &carol.0);
+        write(&dir, "carol-key.pem", &carol.1);
+        let eve = leaf(&[], "eve", &ca.1);
+        write(&dir, "eve.pem", &eve.0);
+        write(&dir, "eve-key.pem", &eve.1);
         Certs { dir }
     }
 
@@ -66,6 +87,21 @@ fn leaf(sans: &[&str], cn: &str, issuer: &Issuer<'static, KeyPair>) -> (String, 
     let mut params =
         CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
+    let cert = params.signed_by(&key, issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn leaf_with(
+    sans: Vec<SanType>,
+    dn: &[(DnType, &str)],
+    issuer: &Issuer<'static, KeyPair>,
+) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = sans;
+    for (t, v) in dn {
+        params.distinguished_name.push(t.clone(), *v);
+    }
     let cert = params.signed_by(&key, issuer).unwrap();
     (cert.pem(), key.serialize_pem())
 }
@@ -229,4 +265,249 @@ fn stalled_handshake_is_dropped_without_affecting_others() {
         staller.is_closed(Duration::from_secs(4)),
         "stalled handshake not dropped"
     );
+}
+
+fn tls_options(certs: &Certs) -> natrium::config::security::TlsConfig {
+    natrium::config::security::TlsConfig {
+        cert_file: certs.path("server.pem"),
+        key_file: certs.path("server-key.pem"),
+        ca_file: certs.path("ca.pem"),
+        ..Default::default()
+    }
+}
+
+fn client_opts(certs: &Certs, who: &str) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .add_root_certificates(PathBuf::from(certs.path("ca.pem")))
+        .add_client_certificate(
+            certs.path(&format!("{who}.pem")).into(),
+            certs.path(&format!("{who}-key.pem")).into(),
+        )
+        .require_tls(true)
+}
+
+/// The users verify_and_map selects: by subject DN, by e-mail SAN, by the Go form of the
+/// subject; each with its own publish permissions.
+const MAP_CONF: &str = r#"
+listen: 127.0.0.1:-1
+tls {
+  cert_file: "CERTS/server.pem"
+  key_file: "CERTS/server-key.pem"
+  ca_file: "CERTS/ca.pem"
+  verify_and_map: true
+}
+authorization {
+  users: [
+    {user: "CN=alice", permissions: {publish: "alice.>", subscribe: "alice.>"}}
+    {user: "bob@example.com", permissions: {publish: "bob.>", subscribe: "bob.>"}}
+    {user: "O=Acme,CN=carol", permissions: {publish: "carol.>", subscribe: "carol.>"}}
+  ]
+}
+"#;
+
+fn map_options(certs: &Certs) -> natrium::config::Options {
+    use natrium::auth::Permissions;
+    let perms = |p: &str| {
+        Some(Permissions {
+            publish: crate::auth::subj(Some(&[p]), &[]),
+            subscribe: crate::auth::subj(Some(&[p]), &[]),
+            response: None,
+        })
+    };
+    let mut opts = crate::auth::with_users(
+        vec![
+            crate::auth::user("CN=alice", "", perms("alice.>")),
+            crate::auth::user("bob@example.com", "", perms("bob.>")),
+            crate::auth::user("O=Acme,CN=carol", "", perms("carol.>")),
+        ],
+        "",
+    );
+    opts.tls = Some(natrium::config::security::TlsConfig {
+        verify_and_map: true,
+        ..tls_options(certs)
+    });
+    opts
+}
+
+/// Connects as `who` and reports: refused, or which of `subjects` it may publish to (a
+/// violation comes back as a server error event).
+async fn mapped_rights(
+    url: &str,
+    certs: &Certs,
+    who: &str,
+    subjects: &[&str],
+) -> Option<Vec<bool>> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = client_opts(certs, who).event_callback(move |e| {
+        let tx = tx.clone();
+        async move {
+            if let async_nats::Event::ServerError(err) = e {
+                let _ = tx.send(err.to_string());
+            }
+        }
+    });
+    let c = match timeout(Duration::from_secs(5), opts.connect(url)).await {
+        Ok(Ok(c)) => c,
+        _ => return None,
+    };
+    let mut rights = Vec::new();
+    for s in subjects {
+        c.publish(s.to_string(), Bytes::new()).await.unwrap();
+        c.flush().await.unwrap();
+        let denied = timeout(Duration::from_millis(500), rx.recv()).await.is_ok();
+        rights.push(!denied);
+    }
+    Some(rights)
+}
+
+#[test]
+fn verify_and_map_selects_user_and_permissions() {
+    let certs = Certs::new("map");
+    let srv = InProc::start(map_options(&certs));
+    let raw = Raw::connect(srv.addr());
+    assert!(raw.info.contains("\"tls_verify\":true"), "{}", raw.info);
+    assert!(raw.info.contains("\"auth_required\":true"), "{}", raw.info);
+    let subjects = ["alice.x", "bob.x", "carol.x"];
+    rt().block_on(async {
+        let url = srv.url();
+        assert_eq!(
+            mapped_rights(&url, &certs, "client", &subjects).await,
+            Some(vec![true, false, false]),
+            "CN=alice by distinguished name"
+        );
+        assert_eq!(
+            mapped_rights(&url, &certs, "bob", &subjects).await,
+            Some(vec![false, true, false]),
+            "bob by e-mail SAN"
+        );
+        assert_eq!(
+            mapped_rights(&url, &certs, "carol", &subjects).await,
+            Some(vec![false, false, true]),
+            "carol by DN in another order"
+        );
+        assert_eq!(
+            mapped_rights(&url, &certs, "eve", &subjects).await,
+            None,
+            "a trusted certificate naming no user is refused"
+        );
+    });
+}
+
+#[test]
+fn differential_verify_and_map() {
+    assert!(
+        crate::harness::nats_server_bin().is_some(),
+        "nats-server not found: run `make deps`"
+    );
+    let certs = Certs::new("map-diff");
+    let dir = crate::harness::TempDir::new("map-diff");
+    let conf = dir
+        .write(
+            "map.conf",
+            &MAP_CONF.replace("CERTS", &certs.dir.to_string_lossy()),
+        )
+        .to_string_lossy()
+        .into_owned();
+    let theirs = crate::harness::NatsServer::start(&["-c", &conf]).expect("nats-server");
+    let mine = InProc::start(map_options(&certs));
+    let from_file = Natrium::start(&["-c", &conf]);
+    let subjects = ["alice.x", "bob.x", "carol.x"];
+    rt().block_on(async {
+        for who in ["client", "bob", "carol", "eve"] {
+            let t = mapped_rights(&theirs.url(), &certs, who, &subjects).await;
+            let m = mapped_rights(&mine.url(), &certs, who, &subjects).await;
+            assert_eq!(t, m, "{who}: nats-server {t:?}, natrium {m:?}");
+            let f = mapped_rights(&from_file.url(), &certs, who, &subjects).await;
+            assert_eq!(t, f, "{who}: nats-server {t:?}, natrium -c {f:?}");
+        }
+    });
+}
+
+#[test]
+fn handshake_first_with_async_nats() {
+    let certs = Certs::new("first");
+    let opts = natrium::config::Options {
+        tls: Some(natrium::config::security::TlsConfig {
+            handshake_first: natrium::config::security::HandshakeFirst::On,
+            ..tls_options(&certs)
+        }),
+        ..Default::default()
+    };
+    let srv = InProc::start(opts);
+    let base = || {
+        async_nats::ConnectOptions::new()
+            .add_root_certificates(PathBuf::from(certs.path("ca.pem")))
+            .require_tls(true)
+    };
+    rt().block_on(async {
+        let c = timeout(
+            Duration::from_secs(5),
+            base().tls_first().connect(srv.url()),
+        )
+        .await
+        .unwrap()
+        .expect("tls_first client");
+        let mut sub = c.subscribe("first").await.unwrap();
+        c.publish("first", "hi".into()).await.unwrap();
+        let m = timeout(Duration::from_secs(5), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.payload, "hi");
+    });
+    // A client waiting for a plaintext INFO gets none and gives up.
+    let mut raw = Raw::connect_silent(srv.addr());
+    assert_eq!(raw.read_line(Duration::from_millis(500)), None);
+
+    // auto: both kinds of clients.
+    let opts = natrium::config::Options {
+        tls: Some(natrium::config::security::TlsConfig {
+            handshake_first: natrium::config::security::HandshakeFirst::Auto(
+                Duration::from_millis(50),
+            ),
+            ..tls_options(&certs)
+        }),
+        ..Default::default()
+    };
+    let srv = InProc::start(opts);
+    rt().block_on(async {
+        for first in [true, false] {
+            let o = if first { base().tls_first() } else { base() };
+            let c = timeout(Duration::from_secs(5), o.connect(srv.url()))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("tls_first={first}: {e}"));
+            c.flush().await.unwrap();
+        }
+    });
+}
+
+/// verify_and_map, nkeys and users next to TLS: a plaintext client still gets nothing but
+/// the TLS-required treatment, and the auth timer leaves room for the handshake.
+#[test]
+fn tls_auth_timeout_is_tls_timeout_plus_one_second() {
+    let certs = Certs::new("authtimeout");
+    let mut opts = crate::auth::with_users(vec![crate::auth::user("u", "p", None)], "");
+    opts.tls = Some(tls_options(&certs));
+    assert_eq!(opts.effective_auth_timeout(), Duration::from_secs(3));
+    let srv = InProc::start(opts);
+    rt().block_on(async {
+        let c = base_tls(&certs)
+            .user_and_password("u".into(), "p".into())
+            .connect(srv.url())
+            .await
+            .unwrap();
+        c.flush().await.unwrap();
+        assert!(base_tls(&certs)
+            .user_and_password("u".into(), "x".into())
+            .connect(srv.url())
+            .await
+            .is_err());
+    });
+}
+
+fn base_tls(certs: &Certs) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .add_root_certificates(PathBuf::from(certs.path("ca.pem")))
+        .require_tls(true)
 }

@@ -162,7 +162,7 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     let start = Instant::now();
     let deadline = start + ctx.time;
     // Each worker keeps its sockets; the handshake state (`Frames`) is dropped right away.
-    let held: Vec<(Vec<std::net::TcpStream>, Duration)> = std::thread::scope(|s| {
+    let held: Vec<(Vec<crate::client::Stream>, Duration)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
