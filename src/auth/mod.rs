@@ -16,8 +16,10 @@
 //! present no credentials to that user. Passwords and tokens are plaintext (compared in
 //! constant time) or bcrypt hashes (verified off the reactor, see [`secret`]).
 //!
-//! Every user belongs to an account name — the global account `$G` until accounts exist —
-//! so that accounts can slot in without changing how connections hold their identity.
+//! Every user belongs to an account: the global account `$G`, or one of the `accounts {}`
+//! block. An account is a separate subject space; [`Auth::accounts`] numbers them (`$G` is
+//! 0) and a number, once given, keeps its account across reloads, so that reactors can
+//! index their per-account subject indexes by it.
 //!
 //! Secrets never reach the logs: failures are logged with the user name or nkey only, a
 //! token as `[REDACTED]`, as nats-server does.
@@ -33,7 +35,7 @@ use log::debug;
 use rustc_hash::FxHashMap;
 
 pub use options::{
-    Authorization, NkeyUser, Permissions, ResponsePermission, SubjectPermission, User,
+    Account, Authorization, NkeyUser, Permissions, ResponsePermission, SubjectPermission, User,
     GLOBAL_ACCOUNT,
 };
 use permissions::PermSet;
@@ -80,6 +82,8 @@ pub struct UserEntry {
     pub is_nkey: bool,
     password: String,
     pub account: String,
+    /// The account's number in [`Auth::accounts`].
+    pub account_id: u32,
     pub perms: Option<Arc<PermSet>>,
     allowed_types: Vec<String>,
     pub proxy_required: bool,
@@ -131,8 +135,10 @@ pub struct Auth {
     proxy_required: bool,
     /// Verified bcrypt pairs; shared with the rebuilt `Auth` after a reload.
     pub bcrypt_cache: Arc<BcryptCache>,
+    /// Account names by number; `$G` is 0. Only ever grows (see the module doc).
+    accounts: Vec<String>,
     /// The configuration this was built from, to tell whether a reload changes it.
-    source: (Option<Authorization>, String, bool),
+    source: (Option<Authorization>, Vec<Account>, String, bool),
 }
 
 impl std::fmt::Debug for Auth {
@@ -180,12 +186,15 @@ fn connection_types(list: &[String]) -> Result<Vec<String>, String> {
         .collect()
 }
 
-fn account_of(a: &Option<String>) -> Result<String, String> {
-    match a.as_deref() {
-        None | Some("") | Some(GLOBAL_ACCOUNT) => Ok(GLOBAL_ACCOUNT.to_string()),
-        Some(other) => Err(format!(
-            "user account {other:?}: accounts are not supported by natrium yet"
-        )),
+/// The number of account `name` (`None` or empty = `$G`) in `accounts`.
+fn account_of(a: &Option<String>, accounts: &[String]) -> Result<(String, u32), String> {
+    let name = match a.as_deref() {
+        None | Some("") => GLOBAL_ACCOUNT,
+        Some(n) => n,
+    };
+    match accounts.iter().position(|x| x == name) {
+        Some(i) => Ok((name.to_string(), i as u32)),
+        None => Err(format!("user account {name:?} is not defined")),
     }
 }
 
@@ -194,9 +203,11 @@ impl Auth {
     pub fn from_options(opts: &Options) -> Result<Built, String> {
         Self::build(
             opts.authorization.as_ref(),
+            &opts.accounts,
             &opts.no_auth_user,
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             Arc::new(BcryptCache::new()),
+            &[],
         )
     }
 
@@ -204,9 +215,11 @@ impl Auth {
     pub fn rebuild(&self, opts: &Options) -> Result<Built, String> {
         Self::build(
             opts.authorization.as_ref(),
+            &opts.accounts,
             &opts.no_auth_user,
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             self.bcrypt_cache.clone(),
+            &self.accounts,
         )
     }
 
@@ -216,6 +229,7 @@ impl Auth {
         self.source
             != (
                 opts.authorization.clone(),
+                opts.accounts.clone(),
                 opts.no_auth_user.clone(),
                 opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             )
@@ -223,9 +237,11 @@ impl Auth {
 
     fn build(
         authz: Option<&Authorization>,
+        account_opts: &[Account],
         no_auth_user: &str,
         tls_map: bool,
         cache: Arc<BcryptCache>,
+        prev_accounts: &[String],
     ) -> Result<Built, String> {
         let mut warnings = Vec::new();
         let empty = Authorization::default();
@@ -233,17 +249,49 @@ impl Auth {
         if a.auth_callout {
             return Err("auth_callout is not supported by natrium yet".to_string());
         }
+        let mut accounts = if prev_accounts.is_empty() {
+            vec![GLOBAL_ACCOUNT.to_string()]
+        } else {
+            prev_accounts.to_vec()
+        };
+        for acc in account_opts {
+            if !accounts.contains(&acc.name) {
+                accounts.push(acc.name.clone());
+            }
+        }
+        // Users of the `authorization` block get its default permissions; account users
+        // already have their account's (applied when the file was read).
+        let all_users = a
+            .users
+            .iter()
+            .map(|u| (u, a.default_permissions.as_ref()))
+            .chain(
+                account_opts
+                    .iter()
+                    .flat_map(|acc| acc.users.iter().map(|u| (u, None))),
+            );
+        let all_nkeys = a
+            .nkeys
+            .iter()
+            .map(|n| (n, a.default_permissions.as_ref()))
+            .chain(
+                account_opts
+                    .iter()
+                    .flat_map(|acc| acc.nkeys.iter().map(|n| (n, None))),
+            );
         let mut users = Vec::with_capacity(a.users.len());
         let mut user_index = FxHashMap::default();
-        for u in &a.users {
+        for (u, default_perms) in all_users {
+            let (account, account_id) = account_of(&u.account, &accounts)?;
             let entry = UserEntry {
                 name: u.username.clone(),
                 is_nkey: false,
                 password: u.password.clone(),
-                account: account_of(&u.account)?,
+                account,
+                account_id,
                 perms: compile_perms(
                     &format!("user {:?}", u.username),
-                    u.permissions.as_ref().or(a.default_permissions.as_ref()),
+                    u.permissions.as_ref().or(default_perms),
                     &mut warnings,
                 )?,
                 allowed_types: connection_types(&u.allowed_connection_types)?,
@@ -253,18 +301,20 @@ impl Auth {
             users.push(Arc::new(entry));
         }
         let mut nkeys = FxHashMap::default();
-        for n in &a.nkeys {
+        for (n, default_perms) in all_nkeys {
             if !crate::nkey::is_user_public_key(&n.nkey) {
                 return Err(format!("Not a valid public nkey for a user: {:?}", n.nkey));
             }
+            let (account, account_id) = account_of(&n.account, &accounts)?;
             let entry = UserEntry {
                 name: n.nkey.clone(),
                 is_nkey: true,
                 password: String::new(),
-                account: account_of(&n.account)?,
+                account,
+                account_id,
                 perms: compile_perms(
                     &format!("nkey {:?}", n.nkey),
-                    n.permissions.as_ref().or(a.default_permissions.as_ref()),
+                    n.permissions.as_ref().or(default_perms),
                     &mut warnings,
                 )?,
                 allowed_types: connection_types(&n.allowed_connection_types)?,
@@ -274,7 +324,7 @@ impl Auth {
         }
         // nats-server's validateNoAuthUser.
         if !no_auth_user.is_empty() {
-            if a.users.is_empty() && a.nkeys.is_empty() {
+            if users.is_empty() && nkeys.is_empty() {
                 return Err(format!(
                     "no_auth_user: {no_auth_user:?} present, but users/nkeys are not defined"
                 ));
@@ -311,7 +361,13 @@ impl Auth {
                 tls_map,
                 proxy_required: a.proxy_required,
                 bcrypt_cache: cache,
-                source: (authz.cloned(), no_auth_user.to_string(), tls_map),
+                accounts,
+                source: (
+                    authz.cloned(),
+                    account_opts.to_vec(),
+                    no_auth_user.to_string(),
+                    tls_map,
+                ),
             },
             warnings,
         })
@@ -319,7 +375,7 @@ impl Auth {
 
     /// An `Auth` that requires nothing.
     pub fn open() -> Auth {
-        match Self::build(None, "", false, Arc::new(BcryptCache::new())) {
+        match Self::build(None, &[], "", false, Arc::new(BcryptCache::new()), &[]) {
             Ok(b) => b.auth,
             // Building from nothing cannot fail; keep the signature panic free anyway.
             Err(_) => Auth {
@@ -335,9 +391,23 @@ impl Auth {
                 tls_map: false,
                 proxy_required: false,
                 bcrypt_cache: Arc::new(BcryptCache::new()),
-                source: (None, String::new(), false),
+                accounts: vec![GLOBAL_ACCOUNT.to_string()],
+                source: (None, Vec::new(), String::new(), false),
             },
         }
+    }
+
+    /// Account names by number (`$G` is 0): every account a configuration of this server
+    /// has had, in the order they first appeared.
+    pub fn accounts(&self) -> &[String] {
+        &self.accounts
+    }
+
+    /// The name of account number `id`.
+    pub fn account_name(&self, id: u32) -> &str {
+        self.accounts
+            .get(id as usize)
+            .map_or(GLOBAL_ACCOUNT, String::as_str)
     }
 
     /// Clients must authenticate: they must send CONNECT first, within the auth timeout.
@@ -805,6 +875,38 @@ mod tests {
         };
         assert_eq!(entries("a"), Some(vec!["own".to_string()]));
         assert_eq!(entries("b"), Some(vec!["public.>".to_string()]));
+    }
+
+    #[test]
+    fn account_numbers_are_stable_across_reloads() {
+        let acc = |name: &str, user: &str| Account {
+            name: name.into(),
+            users: vec![User {
+                username: user.into(),
+                password: "p".into(),
+                account: Some(name.into()),
+                ..Default::default()
+            }],
+            nkeys: Vec::new(),
+        };
+        let mut opts = Options {
+            accounts: vec![acc("A", "a"), acc("B", "b")],
+            ..Default::default()
+        };
+        let first = Auth::from_options(&opts).unwrap().auth;
+        assert!(first.required());
+        assert_eq!(first.accounts(), ["$G", "A", "B"]);
+        let b = first.user("b").unwrap();
+        assert_eq!((b.account.as_str(), b.account_id), ("B", 2));
+        // A reload that drops A and adds C keeps B's number and gives C a new one.
+        opts.accounts = vec![acc("C", "c"), acc("B", "b")];
+        assert!(first.differs(&opts));
+        let second = first.rebuild(&opts).unwrap().auth;
+        assert_eq!(second.accounts(), ["$G", "A", "B", "C"]);
+        assert_eq!(second.user("b").unwrap().account_id, 2);
+        assert_eq!(second.user("c").unwrap().account_id, 3);
+        assert!(second.user("a").is_none());
+        assert_eq!(second.account_name(3), "C");
     }
 
     #[test]

@@ -12,8 +12,18 @@ use std::time::Duration;
 pub const DEFAULT_ALLOW_RESPONSE_MAX_MSGS: i64 = 1;
 pub const DEFAULT_ALLOW_RESPONSE_EXPIRATION: Duration = Duration::from_secs(2 * 60);
 
-/// The account users belong to until accounts exist: nats-server's global account.
+/// The account of clients not bound to a configured one: nats-server's global account.
 pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// An account of the `accounts {}` block: its own subject space, and the users bound to it
+/// (each with `account` set to its name). nats-server's `Account` as `parseAccounts` fills
+/// it from a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Account {
+    pub name: String,
+    pub users: Vec<User>,
+    pub nkeys: Vec<NkeyUser>,
+}
 
 /// `publish` or `subscribe` permissions: subjects allowed and denied. Subscribe entries may
 /// take the queue form `"subject queue"`.

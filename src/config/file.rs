@@ -11,10 +11,10 @@
 //!   (`cluster`, `jetstream`, `leafnodes`, …): they are accepted so that configurations
 //!   written for nats-server start, and named in one start-up warning and by `-t`.
 //!
-//! Failing closed: natrium does not enforce authentication or TLS yet, so a file that
-//! configures `authorization`, `tls`, users inside `accounts`, or operator (JWT) mode is
-//! parsed into typed options (so its mistakes are reported now) and then refused: an operator
-//! who configured security must never get an open, plaintext server by accident.
+//! Failing closed: a security setting natrium cannot enforce (operator (JWT) mode,
+//! `auth_callout`) is refused, never ignored: an operator who configured security must never
+//! get an open server by accident. Parts of an account that only connect it to others
+//! (imports, exports) are ignored: without them the account is only more isolated.
 //!
 //! A top-level key that is only there to be used as a `$variable` is accepted, as in nats.
 
@@ -81,6 +81,7 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, Vec<ConfError>> {
         }
         r.top_level(opts, key, value, map.is_used_variable(i));
     }
+    r.check_accounts_against_authorization(opts);
     if r.errors.is_empty() {
         Ok(Report {
             warnings: r.warnings,
@@ -107,7 +108,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
     (&["mappings", "maps"], "subject mappings"),
-    (&["accounts"], "multiple accounts"),
     (&["system_account", "system"], "the system account"),
     (
         &["no_system_account", "no_system", "no_sys_acc"],
@@ -155,6 +155,9 @@ pub(crate) struct Reader {
     pub(crate) errors: Vec<ConfError>,
     pub(crate) warnings: Vec<ConfError>,
     pub(crate) ignored: Vec<Ignored>,
+    /// Where the first users list inside `accounts` is, for the checks against
+    /// `authorization` once the whole file is read.
+    account_users_pos: Option<Pos>,
 }
 
 impl Reader {
@@ -306,12 +309,39 @@ impl Reader {
         Some(p)
     }
 
-    fn ignore(&mut self, key: &Spanned<String>, feature: &'static str) {
+    pub(crate) fn ignore(&mut self, key: &Spanned<String>, feature: &'static str) {
         self.ignored.push(Ignored {
             key: key.value.clone(),
             pos: key.pos.clone(),
             feature,
         });
+    }
+
+    /// nats-server's checks between `accounts` users and the `authorization` block: no single
+    /// user or token beside them, and user names and nkeys unique across both.
+    fn check_accounts_against_authorization(&mut self, o: &Options) {
+        let (Some(pos), Some(a)) = (self.account_users_pos.clone(), o.authorization.as_ref())
+        else {
+            return;
+        };
+        if !a.user.is_empty() {
+            self.error(&pos, "Can not have a single user/pass and accounts");
+        }
+        if !a.token.is_empty() {
+            self.error(&pos, "Can not have a token and accounts");
+        }
+        for acc in &o.accounts {
+            for n in &acc.nkeys {
+                if a.nkeys.iter().any(|x| x.nkey == n.nkey) {
+                    self.error(&pos, format!("Duplicate nkey {:?} detected", n.nkey));
+                }
+            }
+            for u in &acc.users {
+                if a.users.iter().any(|x| x.username == u.username) {
+                    self.error(&pos, format!("Duplicate user {:?} detected", u.username));
+                }
+            }
+        }
     }
 
     fn top_level(
@@ -551,16 +581,9 @@ impl Reader {
                 }
             }
             "accounts" => {
-                // Accounts are ignored, but users defined in them are security settings.
-                if let Some(pos) = accounts_with_users(v) {
-                    self.error(
-                        &pos,
-                        "users in accounts are not supported by natrium yet: refusing to \
-                         start a server without the authentication they configure",
-                    );
-                } else {
-                    self.ignore(key, "multiple accounts");
-                }
+                let (accounts, users_pos) = security::parse_accounts(self, key, v);
+                o.accounts = accounts;
+                self.account_users_pos = users_pos;
             }
             _ => {
                 if let Some(feature) = not_implemented(&k) {
@@ -621,25 +644,6 @@ fn article(type_name: &str) -> &'static str {
     } else {
         "a"
     }
-}
-
-/// Where the first user (or nkey user) inside an `accounts { NAME { users [...] } }` block is.
-fn accounts_with_users(v: &Spanned<Value>) -> Option<Pos> {
-    let Value::Map(accounts) = &v.value else {
-        return None;
-    };
-    for (_, acc) in accounts.iter() {
-        let Value::Map(acc) = &acc.value else {
-            continue;
-        };
-        if let Some(users) = acc.get("users") {
-            match &users.value {
-                Value::Array(a) if a.is_empty() => {}
-                _ => return Some(users.pos.clone()),
-            }
-        }
-    }
-    None
 }
 
 /// Go's `net.SplitHostPort`: `host:port`, `[v6]:port`; the port part may be empty or `-1`.
@@ -974,12 +978,16 @@ mod tests {
         assert_eq!(tls.min_version, "1.3");
         assert!(o.allow_non_tls);
 
-        let e = errs(load_corpus("launchers/accounts.conf").1);
-        assert_eq!(e.len(), 1);
-        assert!(
-            e[0].starts_with("5:11: users in accounts are not supported"),
-            "{e:?}"
-        );
+        // Users inside accounts are bound to them; JetStream inside is ignored.
+        let (o, r) = load_corpus("launchers/accounts.conf");
+        let r = r.unwrap();
+        assert_eq!(o.accounts.len(), 1);
+        assert_eq!(o.accounts[0].name, "JS");
+        assert_eq!(o.accounts[0].users[0].username, "js");
+        assert_eq!(o.accounts[0].users[0].account.as_deref(), Some("JS"));
+        assert_eq!(r.ignored.len(), 1);
+        assert_eq!(r.ignored[0].feature, "JetStream");
+        o.validate().unwrap();
 
         let e = errs(load_corpus("launchers/operator.conf").1);
         assert_eq!(e.len(), 1);
@@ -997,7 +1005,59 @@ mod tests {
         let (o, r) = load_text("authorization {}\ntls {}\naccounts { A {} }");
         let r = r.unwrap();
         assert!(o.authorization.is_none() && o.tls.is_none());
-        assert_eq!(r.ignored.len(), 1);
+        assert!(r.ignored.is_empty());
+        assert_eq!(o.accounts.len(), 1);
+    }
+
+    #[test]
+    fn accounts_block_as_nats_server_reads_it() {
+        // The array form names accounts without users.
+        let (o, r) = load_text("accounts: [A, B]");
+        r.unwrap();
+        let names: Vec<&str> = o.accounts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["A", "B"]);
+        // Account default permissions apply to its users without their own; imports,
+        // exports and JetStream are reported as ignored.
+        let (o, r) = load_text(
+            "accounts {\n  A {\n    default_permissions { publish: \"a.>\" }\n    \
+             users [ {user: u, password: p}, {nkey: UCK5N7N66OBOINFXAYC2ACJQYFSOD4VYNU6APEJTAVFZB2SVHLKGEW7L} ]\n    \
+             exports [ {stream: \"x.>\"} ]\n    jetstream: enabled\n  }\n}\nno_auth_user: u",
+        );
+        let r = r.unwrap();
+        let a = &o.accounts[0];
+        let allow = |p: &Option<crate::auth::Permissions>| {
+            p.as_ref()
+                .and_then(|p| p.publish.as_ref())
+                .and_then(|p| p.allow.clone())
+        };
+        assert_eq!(
+            allow(&a.users[0].permissions),
+            Some(vec!["a.>".to_string()])
+        );
+        assert_eq!(
+            allow(&a.nkeys[0].permissions),
+            Some(vec!["a.>".to_string()])
+        );
+        assert_eq!(a.nkeys[0].account.as_deref(), Some("A"));
+        let features: Vec<&str> = r.ignored.iter().map(|i| i.feature).collect();
+        assert_eq!(features, ["account imports and exports", "JetStream"]);
+        o.validate().unwrap();
+        // nats-server's errors.
+        assert_eq!(
+            errs(load_text("accounts: [A, A, \"$G\"]").1),
+            [
+                "1:15: Duplicate Account Entry: A",
+                "1:18: \"$G\" is a Reserved Account"
+            ]
+        );
+        assert_eq!(
+            errs(load_text("accounts { A { users [ {user: x} ] }\nB { users [ {user: x} ] } }").1),
+            ["2:5: Duplicate user \"x\" detected"]
+        );
+        assert_eq!(
+            errs(load_text("accounts { A { bogus: 1 } }").1),
+            ["1:16: unknown field \"bogus\""]
+        );
     }
 
     #[test]

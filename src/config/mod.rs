@@ -99,6 +99,8 @@ pub struct Options {
 
     /// `authorization {}` and `--user`/`--pass`/`--auth`.
     pub authorization: Option<security::Authorization>,
+    /// The `accounts {}` block: accounts and the users bound to them.
+    pub accounts: Vec<security::Account>,
     /// The client `tls {}` block and the `--tls…` flags.
     pub tls: Option<security::TlsConfig>,
     pub allow_non_tls: bool,
@@ -170,6 +172,7 @@ impl Default for Options {
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: None,
+            accounts: Vec::new(),
             tls: None,
             allow_non_tls: false,
             no_auth_user: String::new(),
@@ -207,6 +210,17 @@ impl Options {
         }
     }
 
+    /// Whether `name` is a configured user or nkey, in `authorization` or in an account.
+    pub fn has_user(&self, name: &str) -> bool {
+        let in_authorization = self.authorization.as_ref().is_some_and(|a| {
+            a.users.iter().any(|u| u.username == name) || a.nkeys.iter().any(|n| n.nkey == name)
+        });
+        in_authorization
+            || self.accounts.iter().any(|a| {
+                a.users.iter().any(|u| u.username == name) || a.nkeys.iter().any(|n| n.nkey == name)
+            })
+    }
+
     /// Checks made after flags and file are merged; each is a fatal start-up error in
     /// nats-server too.
     pub fn validate(&self) -> Result<(), String> {
@@ -217,18 +231,12 @@ impl Options {
                     .to_string(),
             );
         }
-        if !self.no_auth_user.is_empty() {
-            let known = self.authorization.as_ref().is_some_and(|a| {
-                a.users.iter().any(|u| u.username == self.no_auth_user)
-                    || a.nkeys.iter().any(|n| n.nkey == self.no_auth_user)
-            });
-            if !known {
-                return Err(format!(
-                    "no_auth_user: \"{}\" not present as user or nkey in authorization block or \
-                     account configuration",
-                    self.no_auth_user
-                ));
-            }
+        if !self.no_auth_user.is_empty() && !self.has_user(&self.no_auth_user) {
+            return Err(format!(
+                "no_auth_user: \"{}\" not present as user or nkey in authorization block or \
+                 account configuration",
+                self.no_auth_user
+            ));
         }
         if self.max_payload > self.max_pending && self.max_pending > 0 {
             return Err(format!(

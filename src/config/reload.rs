@@ -69,10 +69,7 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     }
     if old.no_auth_user != new.no_auth_user {
         // nats-server allows only dropping a no_auth_user whose user is gone too.
-        let user_gone = new.authorization.as_ref().is_none_or(|a| {
-            !a.users.iter().any(|u| u.username == old.no_auth_user)
-                && !a.nkeys.iter().any(|n| n.nkey == old.no_auth_user)
-        });
+        let user_gone = !new.has_user(&old.no_auth_user);
         if old.no_auth_user.is_empty() || !new.no_auth_user.is_empty() || !user_gone {
             return Err(not_supported(
                 "NoAuthUser",
@@ -101,6 +98,9 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
         if changed {
             auth_notes.push(Change(format!("Reloaded: authorization {what}")));
         }
+    }
+    if old.accounts != new.accounts {
+        auth_notes.push(Change("Reloaded: accounts".to_string()));
     }
     if old.auth_timeout != new.auth_timeout {
         let secs = new.effective_auth_timeout().as_secs_f64();

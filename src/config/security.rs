@@ -14,8 +14,8 @@ use super::file::Reader;
 /// The authorization option types are the engine's own (`crate::auth::options`): this
 /// module only fills them in from the file.
 pub use crate::auth::options::{
-    Authorization, NkeyUser, Permissions, ResponsePermission, SubjectPermission, User,
-    DEFAULT_ALLOW_RESPONSE_EXPIRATION, DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+    Account, Authorization, NkeyUser, Permissions, ResponsePermission, SubjectPermission, User,
+    DEFAULT_ALLOW_RESPONSE_EXPIRATION, DEFAULT_ALLOW_RESPONSE_MAX_MSGS, GLOBAL_ACCOUNT,
 };
 /// nats-server's default `tls { handshake_first: auto }` fallback delay.
 pub const DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY: Duration = Duration::from_millis(50);
@@ -155,6 +155,140 @@ pub(crate) fn parse_authorization(
         }
     }
     Some(auth)
+}
+
+/// nats-server's `parseAccounts`: an array of account names, or a map of accounts with their
+/// users. Keys natrium does not implement (imports, exports, mappings, limits, JetStream)
+/// are accepted and reported as ignored: without them an account is only more isolated.
+/// Returns the accounts and where the first users list is (for the checks against the
+/// `authorization` block, which may come later in the file).
+pub(crate) fn parse_accounts(
+    r: &mut Reader,
+    key: &Spanned<String>,
+    v: &Spanned<Value>,
+) -> (Vec<Account>, Option<conf::Pos>) {
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut users_pos = None;
+    match &v.value {
+        Value::Array(names) => {
+            for n in names {
+                let Value::String(name) = &n.value else {
+                    r.error(&n.pos, "Expected account name to be a string");
+                    continue;
+                };
+                if name == GLOBAL_ACCOUNT {
+                    r.error(&n.pos, format!("{name:?} is a Reserved Account"));
+                } else if accounts.iter().any(|a| &a.name == name) {
+                    r.error(&n.pos, format!("Duplicate Account Entry: {name}"));
+                } else {
+                    accounts.push(Account {
+                        name: name.clone(),
+                        ..Account::default()
+                    });
+                }
+            }
+        }
+        Value::Map(m) => {
+            // User names and nkeys are unique across accounts.
+            let mut seen = std::collections::HashSet::new();
+            for (i, (name, av)) in m.iter().enumerate() {
+                if m.is_used_variable(i) {
+                    continue;
+                }
+                let Value::Map(am) = &av.value else {
+                    r.error(&av.pos, "Expected map entries for accounts");
+                    continue;
+                };
+                if name.value == GLOBAL_ACCOUNT {
+                    r.error(&av.pos, format!("{:?} is a Reserved Account", name.value));
+                    continue;
+                }
+                let mut acc = Account {
+                    name: name.value.clone(),
+                    ..Account::default()
+                };
+                let mut default_perms = None;
+                let mut this_users_pos = None;
+                for (j, (k, mv)) in am.iter().enumerate() {
+                    match lower(k).as_str() {
+                        "users" => {
+                            this_users_pos = Some(k.pos.clone());
+                            if let Some((users, nkeys)) = parse_users(r, k, mv) {
+                                acc.users = users;
+                                acc.nkeys = nkeys;
+                            }
+                        }
+                        "default_permissions" => default_perms = parse_permissions(r, k, mv),
+                        "nkey" => {
+                            let ok = matches!(&mv.value, Value::String(s)
+                                if s.starts_with('A')
+                                    && nkeys::KeyPair::from_public_key(s).is_ok());
+                            if !ok {
+                                r.error(
+                                    &k.pos,
+                                    format!(
+                                        "Not a valid public nkey for an account: {}",
+                                        value_text(&mv.value)
+                                    ),
+                                );
+                            }
+                        }
+                        "imports" | "exports" => r.ignore(k, "account imports and exports"),
+                        "mappings" | "maps" => r.ignore(k, "subject mappings"),
+                        "limits" => r.ignore(k, "account limits"),
+                        "jetstream" => r.ignore(k, "JetStream"),
+                        "msg_trace" => r.ignore(k, "message tracing"),
+                        _ => {
+                            if !am.is_used_variable(j) {
+                                r.unknown(k);
+                            }
+                        }
+                    }
+                }
+                if let Some(p) = &default_perms {
+                    for u in &mut acc.users {
+                        u.permissions.get_or_insert_with(|| p.clone());
+                    }
+                    for n in &mut acc.nkeys {
+                        n.permissions.get_or_insert_with(|| p.clone());
+                    }
+                }
+                let pos = this_users_pos.unwrap_or_else(|| av.pos.clone());
+                for n in &mut acc.nkeys {
+                    if !seen.insert(n.nkey.clone()) {
+                        r.error(&pos, format!("Duplicate nkey {:?} detected", n.nkey));
+                    }
+                    n.account = Some(acc.name.clone());
+                }
+                for u in &mut acc.users {
+                    if !seen.insert(u.username.clone()) {
+                        r.error(&pos, format!("Duplicate user {:?} detected", u.username));
+                    }
+                    u.account = Some(acc.name.clone());
+                }
+                if users_pos.is_none() && !(acc.users.is_empty() && acc.nkeys.is_empty()) {
+                    users_pos = Some(pos);
+                }
+                accounts.push(acc);
+            }
+        }
+        other => r.error(
+            &key.pos,
+            format!(
+                "Expected an array or map of accounts, got {}",
+                other.type_name()
+            ),
+        ),
+    }
+    (accounts, users_pos)
+}
+
+/// A value as Go's `%q` would show a string (other types by their type name).
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.type_name().to_string(),
+    }
 }
 
 /// A timeout given as seconds (int or float) or as a duration string.

@@ -104,7 +104,9 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
         ..Default::default()
     };
     if req.sublist {
-        snap.sublist = r.sublist.stats();
+        for s in &r.sublists {
+            snap.sublist.add(&s.stats());
+        }
     }
     if let Some(f) = &req.conns {
         for (_, c) in r.conns.iter() {

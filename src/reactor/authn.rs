@@ -157,6 +157,9 @@ impl Reactor {
             .map(|set| Box::new(ConnPerms::new(set)));
         let account = user.as_ref().map_or(GLOBAL_ACCOUNT, |u| &u.account);
         conn.auth_label = auth::auth_user_label(&conn.opts).map(|l| format!("{account}/{l}"));
+        // A re-check after a reload keeps the account (a client whose user moved to
+        // another account is closed instead), so its subscriptions stay where they are.
+        conn.account = user.as_ref().map_or(0, |u| u.account_id);
         conn.user = user;
         conn.parser.set_expect_connect(false);
     }

@@ -107,6 +107,9 @@ pub struct Conn {
     pub nonce: Option<Box<str>>,
     /// The configured user this connection authenticated as, if any.
     pub user: Option<Arc<UserEntry>>,
+    /// The number of the account it is bound to (`Auth::accounts`; 0 = `$G`): which
+    /// subject index its subscriptions and publishes use.
+    pub account: u32,
     /// The user's permissions with this connection's caches; `None` = unrestricted.
     pub perms: Option<Box<ConnPerms>>,
     /// A bcrypt check of this connection's CONNECT is running off the reactor; reading
@@ -171,6 +174,7 @@ impl Conn {
             stats: ConnStats::default(),
             nonce: None,
             user: None,
+            account: 0,
             perms: None,
             auth_pending: None,
             auth_label: None,

@@ -17,6 +17,7 @@ use crate::subject::sublist::MatchResult;
 
 /// The previous publish's match, kept for the next publish to the same subject.
 pub(super) struct LastMatch {
+    account: u32,
     subject: Vec<u8>,
     /// The index generation the result was computed at.
     generation: u64,
@@ -41,13 +42,14 @@ const STALL_ALIVE: std::time::Duration = std::time::Duration::from_millis(25);
 pub const MAX_REACTORS: usize = 64;
 
 impl Reactor {
-    /// Delivers a message published by connection `publisher`. Returns whether anyone
-    /// (local or a peer reactor) was given the message.
-    pub(super) fn deliver(&mut self, publisher: usize, msg: &Message<'_>) -> bool {
+    /// Delivers a message published by connection `publisher` in `account`. Returns
+    /// whether anyone (local or a peer reactor) was given the message.
+    pub(super) fn deliver(&mut self, publisher: usize, account: u32, msg: &Message<'_>) -> bool {
         self.sync_interest();
-        let (subject_buf, result) = self.lookup(msg.subject);
-        let delivered = self.deliver_to(publisher, msg, &result);
+        let (subject_buf, result) = self.lookup(account, msg.subject);
+        let delivered = self.deliver_to(publisher, account, msg, &result);
         self.last_match = Some(LastMatch {
+            account,
             subject: subject_buf,
             generation: self.matched_generation,
             result,
@@ -58,26 +60,34 @@ impl Reactor {
     /// Matches a subject, reusing the previous publish's result when the subject and the
     /// index are unchanged — the common case of a publisher streaming to one subject — which
     /// saves the cache's hash lookup and the result's reference-count traffic.
-    fn lookup(&mut self, subject: &[u8]) -> (Vec<u8>, Arc<MatchResult<Target>>) {
-        let generation = self.sublist.generation();
-        self.matched_generation = generation;
-        match self.last_match.take() {
-            Some(last) if last.generation == generation && last.subject == subject => {
-                self.sublist.count_repeat_match();
+    fn lookup(&mut self, account: u32, subject: &[u8]) -> (Vec<u8>, Arc<MatchResult<Target>>) {
+        let last = self.last_match.take();
+        let sublist = self.sublist_mut(account);
+        let generation = sublist.generation();
+        let result = match last {
+            Some(last)
+                if last.account == account
+                    && last.generation == generation
+                    && last.subject == subject =>
+            {
+                sublist.count_repeat_match();
                 (last.subject, last.result)
             }
             last => {
                 let mut buf = last.map(|l| l.subject).unwrap_or_default();
                 buf.clear();
                 buf.extend_from_slice(subject);
-                (buf, self.sublist.match_subject(subject))
+                (buf, sublist.match_subject(subject))
             }
-        }
+        };
+        self.matched_generation = generation;
+        result
     }
 
     fn deliver_to(
         &mut self,
         publisher: usize,
+        account: u32,
         msg: &Message<'_>,
         result: &MatchResult<Target>,
     ) -> bool {
@@ -104,7 +114,7 @@ impl Reactor {
         }
         if plain_peers != 0 || !queue_picks.is_empty() {
             delivered = true;
-            self.route(msg, plain_peers, &queue_picks);
+            self.route(account, msg, plain_peers, &queue_picks);
         }
         if !self.auto_unsub.is_empty() {
             self.apply_auto_unsubs();
@@ -112,7 +122,13 @@ impl Reactor {
         delivered
     }
 
-    fn route(&mut self, msg: &Message<'_>, plain_peers: u64, queue_picks: &[(usize, &[u8])]) {
+    fn route(
+        &mut self,
+        account: u32,
+        msg: &Message<'_>,
+        plain_peers: u64,
+        queue_picks: &[(usize, &[u8])],
+    ) {
         let mut peers = plain_peers;
         for (r, _) in queue_picks {
             peers |= 1 << r;
@@ -123,7 +139,7 @@ impl Reactor {
             peers &= peers - 1;
             queues.clear();
             queues.extend(queue_picks.iter().filter(|(p, _)| *p == r).map(|(_, q)| *q));
-            self.route_to(r, msg, plain_peers & (1 << r) != 0, &queues);
+            self.route_to(r, account, msg, plain_peers & (1 << r) != 0, &queues);
         }
     }
 
@@ -283,7 +299,9 @@ impl Reactor {
         let mut decoder = super::inbox::Decoder::new(rest);
         while let Some(routed) = decoder.next() {
             self.counters.routed_in += 1;
-            let result = self.sublist.match_subject(routed.msg.subject);
+            let result = self
+                .sublist_mut(routed.account)
+                .match_subject(routed.msg.subject);
             if routed.plain {
                 for target in &result.plain {
                     if let Target::Local(key) = *target {

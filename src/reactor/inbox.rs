@@ -19,6 +19,7 @@ use crate::proto::Message;
 /// plain subject (gained/lost), and the member count for a queue group (0 = gone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterestChange {
+    pub account: u32,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub weight: u32,
@@ -46,6 +47,8 @@ impl Batch {
 /// A routed message as decoded from a batch: the message and the delivery instructions.
 #[derive(Debug)]
 pub struct Routed<'a> {
+    /// The account the message was published in.
+    pub account: u32,
     pub msg: Message<'a>,
     /// Deliver to the receiver's plain subscribers.
     pub plain: bool,
@@ -59,7 +62,14 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Appends a routed message to a batch buffer.
-pub fn encode_msg(out: &mut Vec<u8>, msg: &Message<'_>, plain: bool, queues: &[&[u8]]) {
+pub fn encode_msg(
+    out: &mut Vec<u8>,
+    account: u32,
+    msg: &Message<'_>,
+    plain: bool,
+    queues: &[&[u8]],
+) {
+    out.extend_from_slice(&account.to_le_bytes());
     put_bytes(out, msg.subject);
     put_bytes(out, msg.reply);
     put_bytes(out, msg.header_text);
@@ -111,6 +121,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn next_routed(&mut self) -> Option<Routed<'a>> {
+        let account = self.u32()?;
         let subject = self.bytes()?;
         let reply = self.bytes()?;
         let header_text = self.bytes()?;
@@ -125,6 +136,7 @@ impl<'a> Decoder<'a> {
             queues.push(self.bytes()?);
         }
         Some(Routed {
+            account,
             msg: Message {
                 subject,
                 reply,
@@ -271,10 +283,11 @@ mod tests {
             size_text: b"14",
             data: b"NATS/1.0\r\n\r\nab",
         };
-        encode_msg(&mut buf, &m1, true, &[]);
-        encode_msg(&mut buf, &m2, false, &[b"q1", b"q2"]);
+        encode_msg(&mut buf, 0, &m1, true, &[]);
+        encode_msg(&mut buf, 7, &m2, false, &[b"q1", b"q2"]);
         let got: Vec<Routed> = Decoder::new(&buf).collect();
         assert_eq!(got.len(), 2);
+        assert_eq!((got[0].account, got[1].account), (0, 7));
         assert_eq!(got[0].msg.subject, b"foo.bar");
         assert!(got[0].plain && got[0].queues.is_empty());
         assert_eq!(got[1].msg.reply, b"_INBOX.1");

@@ -19,9 +19,10 @@
 //! - Closing is two-phase: `close` removes the subscriptions and stops reading at once;
 //!   the socket is dropped after its last bytes are flushed (or a deadline passes), at the
 //!   end of a turn, so tokens and subscription keys are never reused within a turn.
-//! - Interest: this reactor's sublist holds its own subscriptions (`Target::Local`) and its
-//!   peers' announced interest (`Target::Remote`). A publish is matched once here; each peer
-//!   with interest gets the message once.
+//! - Interest: this reactor's sublists (one per account: accounts are separate subject
+//!   spaces) hold its own subscriptions (`Target::Local`) and its peers' announced interest
+//!   (`Target::Remote`). A publish is matched once here, in its publisher's account; each
+//!   peer with interest gets the message once, tagged with that account.
 
 mod authn;
 pub mod conn;
@@ -67,8 +68,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Poll timeout while waiting for a full peer channel to drain.
 const BACKPRESSURE_RETRY: Duration = Duration::from_millis(1);
 
-/// A subject and optional queue group, as interest is counted and announced.
-type InterestKey = (Box<[u8]>, Option<Box<[u8]>>);
+/// An account number, a subject and optional queue group, as interest is counted and
+/// announced.
+type InterestKey = (u32, Box<[u8]>, Option<Box<[u8]>>);
 
 /// What a subscription in the index points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +84,8 @@ pub enum Target {
 /// One subscription of one connection.
 pub struct Sub {
     pub conn: usize,
+    /// The account of the connection (the subject index the subscription is in).
+    pub account: u32,
     pub sid: Box<[u8]>,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
@@ -138,7 +142,9 @@ pub struct Reactor {
     ws_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
-    pub sublist: Sublist<Target>,
+    /// One subject index per account, indexed by account number (`Auth::accounts`);
+    /// grown on first use.
+    pub sublists: Vec<Sublist<Target>>,
     pub shared: Arc<Shared>,
     pub opts: Arc<Options>,
     /// Who may connect and what they may do.
@@ -235,7 +241,7 @@ impl Reactor {
             ws_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
-            sublist: Sublist::new(),
+            sublists: vec![Sublist::new()],
             shared,
             opts,
             auth,
@@ -282,6 +288,15 @@ impl Reactor {
             .register(&mut l, WS_LISTENER, Interest::READABLE)?;
         self.ws_listener = Some(l);
         Ok(())
+    }
+
+    /// The subject index of account `account`, created on first use.
+    pub(crate) fn sublist_mut(&mut self, account: u32) -> &mut Sublist<Target> {
+        let i = account as usize;
+        if i >= self.sublists.len() {
+            self.sublists.resize_with(i + 1, Sublist::new);
+        }
+        &mut self.sublists[i]
     }
 
     pub fn has_peers(&self) -> bool {
@@ -1299,14 +1314,15 @@ impl Reactor {
     }
 
     fn apply_remote_interest(&mut self, from: u16, change: InterestChange) {
-        let key = (from, (change.subject, change.queue));
+        let key = (from, (change.account, change.subject, change.queue));
         let old = self.remote_interest.get(&key).copied().unwrap_or(0);
         if old == change.weight {
             return;
         }
-        let (subject, queue) = (&key.1 .0, key.1 .1.as_deref());
+        let (subject, queue) = (&key.1 .1, key.1 .2.as_deref());
+        let sublist = self.sublist_mut(change.account);
         if old > 0 {
-            self.sublist.remove(
+            sublist.remove(
                 subject,
                 queue,
                 Target::Remote {
@@ -1316,8 +1332,7 @@ impl Reactor {
             );
         }
         if change.weight > 0 {
-            if self
-                .sublist
+            if sublist
                 .insert(
                     subject,
                     queue,
@@ -1440,6 +1455,7 @@ impl Reactor {
     pub(crate) fn route_to(
         &mut self,
         reactor: usize,
+        account: u32,
         msg: &crate::proto::Message<'_>,
         plain: bool,
         queues: &[&[u8]],
@@ -1448,7 +1464,7 @@ impl Reactor {
         let Some(Some(peer)) = self.peers.get_mut(reactor) else {
             return;
         };
-        inbox::encode_msg(&mut peer.current.msgs, msg, plain, queues);
+        inbox::encode_msg(&mut peer.current.msgs, account, msg, plain, queues);
         self.counters.routed_out += 1;
         if peer.current.msgs.len() >= inbox::MAX_BATCH_BYTES {
             let batch = std::mem::replace(
@@ -1464,11 +1480,21 @@ impl Reactor {
 
     /// Records a change of local interest for the peers (first/last plain subscriber on a
     /// subject, or a queue group's member count).
-    pub(crate) fn note_interest(&mut self, subject: &[u8], queue: Option<&[u8]>, delta: i32) {
+    pub(crate) fn note_interest(
+        &mut self,
+        account: u32,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        delta: i32,
+    ) {
         if !self.has_peers() {
             return;
         }
-        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
+        let key = (
+            account,
+            Box::<[u8]>::from(subject),
+            queue.map(Box::<[u8]>::from),
+        );
         let count = self.local_interest.entry(key.clone()).or_insert(0);
         let old = *count;
         let new = if delta > 0 {
@@ -1491,8 +1517,9 @@ impl Reactor {
                 (new > 0) as u32
             };
             self.pending_interest.push(InterestChange {
-                subject: key.0,
-                queue: key.1,
+                account,
+                subject: key.1,
+                queue: key.2,
                 weight,
             });
         }

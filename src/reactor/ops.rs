@@ -311,7 +311,7 @@ impl Reactor {
                 // nats-server follows the first PONG with an INFO naming the bound account.
                 let mut info = self.shared.info_for_conn(conn);
                 info.connect_info = true;
-                info.remote_account = "$G".to_string();
+                info.remote_account = self.auth.account_name(conn.account).to_string();
                 info.write_to(&mut conn.out);
             }
         }
@@ -359,11 +359,12 @@ impl Reactor {
             self.mark_dirty(token);
             return;
         }
+        let account = conn.account;
         if conn.opts.verbose {
             conn.out.extend_from_slice(proto::OK);
             self.mark_dirty(token);
         }
-        let delivered = self.deliver(token, msg);
+        let delivered = self.deliver(token, account, msg);
         if !delivered && !msg.reply.is_empty() {
             self.maybe_no_responders(token, msg);
         }
@@ -378,7 +379,8 @@ impl Reactor {
         if !conn.opts.no_responders {
             return;
         }
-        let result = self.sublist.match_subject(msg.reply);
+        let account = conn.account;
+        let result = self.sublist_mut(account).match_subject(msg.reply);
         let sid = result.plain.iter().find_map(|t| match *t {
             Target::Local(k) => self
                 .subs
@@ -433,10 +435,12 @@ impl Reactor {
             return;
         }
         let verbose = conn.opts.verbose;
+        let account = conn.account;
         // A second SUB with a known sid is accepted and changes nothing.
         if !conn.subs.contains_key(sid) {
             let key = self.subs.insert(Sub {
                 conn: token,
+                account,
                 sid: sid.into(),
                 subject: subject.into(),
                 queue: queue.map(Into::into),
@@ -444,7 +448,7 @@ impl Reactor {
                 delivered: 0,
             });
             if self
-                .sublist
+                .sublist_mut(account)
                 .insert(subject, queue, Target::Local(key))
                 .is_err()
             {
@@ -460,7 +464,7 @@ impl Reactor {
                 conn.subs.insert(sid.into(), key);
                 conn.needs_interest_seq = seq;
             }
-            self.note_interest(subject, queue, 1);
+            self.note_interest(account, subject, queue, 1);
         }
         if verbose {
             if let Some(conn) = self.conns.get_mut(token) {
@@ -502,9 +506,12 @@ impl Reactor {
         let Some(sub) = self.subs.try_remove(key) else {
             return;
         };
-        self.sublist
-            .remove(&sub.subject, sub.queue.as_deref(), Target::Local(key));
-        self.note_interest(&sub.subject, sub.queue.as_deref(), -1);
+        self.sublist_mut(sub.account).remove(
+            &sub.subject,
+            sub.queue.as_deref(),
+            Target::Local(key),
+        );
+        self.note_interest(sub.account, &sub.subject, sub.queue.as_deref(), -1);
         if log::log_enabled!(log::Level::Trace) {
             if let Some(c) = self.conns.get(sub.conn) {
                 trace!(

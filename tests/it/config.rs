@@ -182,7 +182,6 @@ fn configured_security_fails_closed() {
     for (name, needle) in [
         // TLS is served; this launcher config names certificate files it does not ship.
         ("tls.conf", "error loading certificate file"),
-        ("accounts.conf", "users in accounts are not supported"),
         ("operator.conf", "operator mode"),
     ] {
         let conf = root().join("tests/conf/launchers").join(name);
@@ -193,6 +192,32 @@ fn configured_security_fails_closed() {
             "{name}: {err}"
         );
     }
+}
+
+/// The launcher's account with a user (the no_auth_user) is served, and enforced: it used
+/// to be refused before accounts existed.
+#[test]
+fn configured_account_users_are_enforced() {
+    let conf = root().join("tests/conf/launchers/accounts.conf");
+    let srv = crate::harness::Natrium::start(&["-c", conf.to_str().unwrap(), "-a", "127.0.0.1"]);
+    let (out, closed, info) = crate::harness::transcript(
+        srv.addr(),
+        "CONNECT {\"verbose\":false}\r\nSUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+    );
+    assert!(!info.contains("auth_required"), "{info}");
+    assert_eq!(
+        (out.as_str(), closed),
+        ("MSG a 1 1\r\nx\r\nPONG\r\n", false)
+    );
+    let (out, closed, _) = crate::harness::transcript(
+        srv.addr(),
+        "CONNECT {\"verbose\":false,\"user\":\"js\",\"pass\":\"nope\"}\r\nPING\r\n",
+    );
+    assert_eq!(
+        (out.as_str(), closed),
+        ("-ERR 'Authorization Violation'\r\n", true)
+    );
+    assert!(srv.log_text().contains("\"jetstream\" (JetStream)"));
 }
 
 /// The launcher's `authorization { token }` is enforced (it used to be refused before
