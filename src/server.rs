@@ -81,6 +81,8 @@ pub struct ClosedClient {
     pub lang: String,
     pub version: String,
     pub user: String,
+    /// Its account's name; empty for the global account (as nats-server keeps it).
+    pub account: String,
     /// Bytes still queued for it when it closed.
     pub pending: usize,
     pub num_subs: usize,
@@ -104,6 +106,12 @@ impl ClosedClient {
             lang: c.opts.lang.clone(),
             version: c.opts.version.clone(),
             user: crate::auth::raw_auth_user(&c.opts).to_string(),
+            account: c
+                .user
+                .as_ref()
+                .map(|u| u.account.clone())
+                .filter(|a| a != crate::auth::GLOBAL_ACCOUNT)
+                .unwrap_or_default(),
             pending: c.pending(),
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),

@@ -181,6 +181,8 @@ pub struct Params {
     pub state: State,
     pub user: String,
     pub acc: String,
+    /// The accounts the server knows (set by the caller; `acc` must name one of them).
+    pub known_accounts: Vec<String>,
 }
 
 /// nats-server's `decodeSubs`: `detail` (any case) or a boolean.
@@ -233,6 +235,7 @@ impl Params {
             state,
             user: q.get("user").to_string(),
             acc: q.get("acc").to_string(),
+            known_accounts: vec![GLOBAL_ACCOUNT.to_string()],
         })
     }
 
@@ -244,12 +247,13 @@ impl Params {
         Some(ConnFilter {
             cid: (self.cid > 0).then_some(self.cid),
             user: (!self.user.is_empty()).then(|| self.user.clone()),
+            acc: (!self.acc.is_empty()).then(|| self.acc.clone()),
             subs: self.subs,
         })
     }
 
     fn unknown_account(&self) -> bool {
-        !self.acc.is_empty() && self.acc != GLOBAL_ACCOUNT
+        !self.acc.is_empty() && !self.known_accounts.contains(&self.acc)
     }
 }
 
@@ -283,11 +287,16 @@ fn open_info(c: &ConnSnap, now: SystemTime, p: &Params) -> ConnInfo {
         } else {
             String::new()
         },
-        account: String::new(),
+        // nats-server names the account only when it is not the global one.
+        account: if p.auth && c.account != GLOBAL_ACCOUNT {
+            c.account.clone()
+        } else {
+            String::new()
+        },
         subscriptions_list: list,
         subscriptions_list_detail: detail,
         name_tag: if p.auth {
-            GLOBAL_ACCOUNT.to_string()
+            c.account.clone()
         } else {
             String::new()
         },
@@ -330,7 +339,11 @@ fn closed_info(c: &ClosedClient, p: &Params) -> ConnInfo {
         } else {
             String::new()
         },
-        account: String::new(),
+        account: if p.auth {
+            c.account.clone()
+        } else {
+            String::new()
+        },
         subscriptions_list: list,
         subscriptions_list_detail: detail,
         name_tag: String::new(),
@@ -384,12 +397,15 @@ pub fn build(
         return connz;
     }
     let open_total: usize = snaps.iter().map(|s| s.open).sum();
-    // Closed connections carry no account name for the global account, so an `acc`
-    // filter (which can only be `$G` here) leaves none of them.
-    let closed: Vec<ClosedClient> = if p.state == State::Open || !p.acc.is_empty() {
+    // Closed connections carry no account name for the global account, so an `acc=$G`
+    // filter leaves none of them.
+    let closed: Vec<ClosedClient> = if p.state == State::Open {
         Vec::new()
     } else {
         closed
+            .into_iter()
+            .filter(|c| p.acc.is_empty() || c.account == p.acc)
+            .collect()
     };
     connz.total = match p.state {
         State::Open => open_total,

@@ -313,6 +313,8 @@ impl Endpoints {
             }
         };
         self.count("/connz");
+        let mut p = p;
+        p.known_accounts = self.shared.auth().accounts().to_vec();
         let filter = p.filter();
         let shared = self.shared.clone();
         let q = q.clone();

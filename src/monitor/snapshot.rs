@@ -34,6 +34,8 @@ pub enum SubsMode {
 pub struct ConnFilter {
     pub cid: Option<u64>,
     pub user: Option<String>,
+    /// Only connections bound to this account.
+    pub acc: Option<String>,
     pub subs: SubsMode,
 }
 
@@ -71,6 +73,8 @@ pub struct ConnSnap {
     pub lang: String,
     pub version: String,
     pub user: String,
+    /// The name of the account it is bound to.
+    pub account: String,
     pub subs: Vec<SubInfo>,
     /// A WebSocket client (`/connz` `type` "websocket").
     pub websocket: bool,
@@ -114,6 +118,11 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
             if !c.is_open() || c.transport.ws_handshaking() {
                 continue;
             }
+            // nats-server counts only the account's clients when asked for one.
+            let account = r.auth.account_name(c.account).to_string();
+            if f.acc.as_deref().is_some_and(|a| a != account) {
+                continue;
+            }
             snap.open += 1;
             if f.cid.is_some_and(|cid| cid != c.cid) {
                 continue;
@@ -122,6 +131,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
             if f.user.as_deref().is_some_and(|u| u != user) {
                 continue;
             }
+
             let subs = match f.subs {
                 SubsMode::None => Vec::new(),
                 _ => c
@@ -148,6 +158,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                 lang: c.opts.lang.clone(),
                 version: c.opts.version.clone(),
                 user,
+                account,
                 subs,
                 websocket: c.transport.is_websocket(),
             });

@@ -80,6 +80,55 @@ accounts {
 }
 "#;
 
+/// `/connz?auth=1` account fields and the `acc` filter, as nats-server fills them: `account`
+/// only outside `$G`, `name_tag` the account name.
+fn connz_accounts(srv: &Proc) -> Vec<(String, String, String)> {
+    let port = srv.monitor_port.expect("started with -m");
+    let _a = login(srv.addr(), "a1");
+    let _b = login(srv.addr(), "b1");
+    let mut out = Vec::new();
+    for q in ["auth=1", "auth=1&acc=A", "auth=1&acc=B", "acc=C"] {
+        let v = crate::monitor::get_json(port, &format!("/connz?{q}&sort=cid"));
+        let conns = v["connections"].as_array().cloned().unwrap_or_default();
+        for c in conns {
+            out.push((
+                q.to_string(),
+                c["account"].as_str().unwrap_or("").to_string(),
+                c["name_tag"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+        out.push((q.to_string(), "total".into(), v["total"].to_string()));
+    }
+    out
+}
+
+#[test]
+fn connz_shows_and_filters_accounts_like_nats_server() {
+    let dir = TempDir::new("accounts-connz");
+    let conf = dir.write("accounts.conf", TWO_ACCOUNTS);
+    let conf = conf.to_string_lossy();
+    let mine = Natrium::start(&["-c", &conf, "-m", "-1"]);
+    let got = connz_accounts(&mine);
+    let row = |q: &str, a: &str, t: &str| (q.to_string(), a.to_string(), t.to_string());
+    assert_eq!(
+        got,
+        [
+            row("auth=1", "A", "A"),
+            row("auth=1", "B", "B"),
+            row("auth=1", "total", "2"),
+            row("auth=1&acc=A", "A", "A"),
+            row("auth=1&acc=A", "total", "1"),
+            row("auth=1&acc=B", "B", "B"),
+            row("auth=1&acc=B", "total", "1"),
+            row("acc=C", "total", "0"),
+        ]
+    );
+    if nats_server_bin().is_some() {
+        let theirs = NatsServer::start(&["-c", &conf, "-m", "-1"]).expect("nats-server");
+        assert_eq!(connz_accounts(&theirs), got, "nats-server");
+    }
+}
+
 #[test]
 fn accounts_are_separate_subject_spaces_across_reactors() {
     let dir = TempDir::new("accounts");
