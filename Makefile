@@ -54,7 +54,7 @@ bench:
 
 
 ## The official clients' own test suites with natrium as `nats-server` (docs/compat.md,
-## "Official client test suites"). Not part of `make test`: the suites are fetched by whoever
+## "Client test suites"). Not part of `make test`: the suites are fetched by whoever
 ## runs this, outside the repository. SUITE is a nats.py (v2.15.0) or nats.node (v2.29.3)
 ## checkout; NATS_SERVER=/path/to/nats-server runs the same suite against another server (the
 ## baseline); SUITE_ARGS passes options through (e.g. `--prepare` the first time, `--group core`,

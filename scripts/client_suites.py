@@ -6,7 +6,7 @@
 
 The suite is a checked-out copy of github nats-io/nats.py (tag v2.15.0) or nats-io/nats.node
 (tag v2.29.3) outside this repository; this script fetches nothing (see docs/compat.md,
-"Official client test suites", for how to check them out and `--prepare` for their test
+"Client test suites", for how to check them out and `--prepare` for their test
 dependencies). The suites launch `nats-server` from PATH, so the script puts a `nats-server`
 link to the server under test first on PATH and runs them unchanged.
 

@@ -349,3 +349,39 @@ fn account_configuration_errors_use_nats_texts() {
         }
     }
 }
+
+/// A reload that moves a user to another account closes its connections (nats-server's
+/// `clientHasMovedToDifferentAccount`); it logs back in to the new account's subject space.
+/// Clients of an unchanged account keep their subscriptions.
+#[test]
+fn reload_moves_a_user_to_another_account() {
+    let dir = TempDir::new("accounts-reload");
+    let conf = dir.write("accounts.conf", TWO_ACCOUNTS);
+    let srv = Natrium::start(&["-c", &conf.to_string_lossy(), "--reactors", "2"]);
+    let mut a2 = login(srv.addr(), "a2");
+    let mut b1 = login(srv.addr(), "b1");
+    b1.send_str("SUB foo 1\r\nPING\r\n");
+    b1.expect("PONG\r\n");
+    dir.write(
+        "accounts.conf",
+        &TWO_ACCOUNTS
+            .replace("{user: a2, password: p}", "{user: a3, password: p}")
+            .replace(
+                "{user: b2, password: p}",
+                "{user: b2, password: p}, {user: a2, password: p}",
+            ),
+    );
+    srv.signal("HUP");
+    assert!(srv.wait_log("Reloaded: accounts", Duration::from_secs(5)));
+    assert!(a2.is_closed(Duration::from_secs(5)), "a2 moved: closed");
+    // Back in, now in account B: it reaches b1, whose subscription survived the reload.
+    let mut a2 = login(srv.addr(), "a2");
+    a2.send_str("PUB foo 2\r\nhi\r\nPING\r\n");
+    a2.expect("PONG\r\n");
+    b1.expect("MSG foo 1 2\r\nhi\r\n");
+    let mut a1 = login(srv.addr(), "a1");
+    a1.send_str("PUB foo 3\r\nnot\r\nPING\r\n");
+    a1.expect("PONG\r\n");
+    b1.send_str("PING\r\n");
+    assert_eq!(b1.expect("PONG\r\n"), "PONG\r\n", "nothing from account A");
+}
