@@ -12,3 +12,5 @@ pub mod proto;
 pub mod reactor;
 pub mod server;
 pub mod subject;
+pub mod tls;
+pub mod transport;

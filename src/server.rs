@@ -91,6 +91,8 @@ pub struct Shared {
     /// that sees it move drains its channel before routing a publish, so a subscription
     /// any reactor has processed is visible to every publish processed after it.
     pub interest_epoch: AtomicU64,
+    /// The rustls configuration for the client port, when TLS is on.
+    pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
 }
 
 impl Shared {
@@ -147,6 +149,10 @@ impl Shared {
         info.client_id = cid;
         info.client_ip = peer.ip().to_string();
         info
+    }
+
+    pub fn tls_config(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn update_info(&self, f: impl FnOnce(&mut ServerInfo)) {
@@ -240,6 +246,10 @@ impl Server {
         let client_addr = std_listener.local_addr().map_err(|e| e.to_string())?;
         let listener = mio::net::TcpListener::from_std(std_listener);
 
+        let tls = match &opts.tls {
+            Some(t) => Some(crate::tls::server_config(t)?),
+            None => None,
+        };
         let server_id = crate::nkey::server_id();
         let server_name = if opts.server_name.is_empty() {
             server_id.clone()
@@ -257,6 +267,9 @@ impl Server {
             port: client_addr.port(),
             headers: !opts.no_header_support,
             max_payload: opts.max_payload.clamp(0, i32::MAX as i64) as i32,
+            tls_required: tls.is_some() && !opts.allow_non_tls,
+            tls_available: tls.is_some() && opts.allow_non_tls,
+            tls_verify: opts.tls.as_ref().is_some_and(|t| t.requires_client_cert()),
             ..Default::default()
         };
         let shared = Arc::new(Shared {
@@ -273,6 +286,7 @@ impl Server {
             lame_duck: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             interest_epoch: AtomicU64::new(0),
+            tls: RwLock::new(tls),
         });
 
         info!("Starting natrium");

@@ -59,6 +59,11 @@ pub enum Setting {
     PingMax(u32),
     WriteDeadline(Duration),
     Reactors(usize),
+    Tls,
+    TlsVerify,
+    TlsCert(PathBuf),
+    TlsKey(PathBuf),
+    TlsCaCert(PathBuf),
 }
 
 /// The parsed command line: the config file to read and the settings to apply over it.
@@ -99,6 +104,19 @@ impl Flags {
                 Setting::PingMax(n) => opts.ping_max = *n,
                 Setting::WriteDeadline(d) => opts.write_deadline = *d,
                 Setting::Reactors(n) => opts.reactors = Some(*n),
+                Setting::Tls => {
+                    opts.tls.get_or_insert_with(Default::default);
+                }
+                Setting::TlsVerify => opts.tls.get_or_insert_with(Default::default).verify = true,
+                Setting::TlsCert(p) => {
+                    opts.tls.get_or_insert_with(Default::default).cert_file = Some(p.clone())
+                }
+                Setting::TlsKey(p) => {
+                    opts.tls.get_or_insert_with(Default::default).key_file = Some(p.clone())
+                }
+                Setting::TlsCaCert(p) => {
+                    opts.tls.get_or_insert_with(Default::default).ca_file = Some(p.clone())
+                }
             }
         }
     }
@@ -144,11 +162,6 @@ const NOT_YET: &[(&str, Kind, &str)] = &[
     ("user", Kind::Value, "authentication"),
     ("pass", Kind::Value, "authentication"),
     ("auth", Kind::Value, "authentication"),
-    ("tls", Kind::Bool, "TLS"),
-    ("tlsverify", Kind::Bool, "TLS"),
-    ("tlscert", Kind::Value, "TLS"),
-    ("tlskey", Kind::Value, "TLS"),
-    ("tlscacert", Kind::Value, "TLS"),
     ("js", Kind::Bool, "JetStream"),
     ("jetstream", Kind::Bool, "JetStream"),
     ("sd", Kind::Value, "JetStream"),
@@ -167,7 +180,7 @@ const NOT_YET: &[(&str, Kind, &str)] = &[
 fn kind_of(name: &str) -> Option<Kind> {
     use Kind::*;
     Some(match name {
-        "h" | "help" | "help_tls" | "v" | "version" | "t" => Bool,
+        "h" | "help" | "help_tls" | "v" | "version" | "t" | "tls" | "tlsverify" => Bool,
         "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV" | "T" | "logtime" | "logtime_utc"
         | "s" | "syslog" => Bool,
         "p" | "port" | "a" | "addr" | "net" | "n" | "name" | "server_name" | "client_advertise"
@@ -175,7 +188,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "config" | "sl" | "signal" | "l" | "log" | "log_size_limit" | "log_format" | "r"
         | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
-        | "write_deadline" | "reactors" => Value,
+        | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" => Value,
         _ => {
             return NOT_YET
                 .iter()
@@ -297,6 +310,19 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 u32::try_from(non_negative(name, int()?)?).unwrap_or(u32::MAX),
             )),
             "write_deadline" => s.push(Setting::WriteDeadline(parse_duration(name, &value)?)),
+            "tls" => {
+                if b()? {
+                    s.push(Setting::Tls);
+                }
+            }
+            "tlsverify" => {
+                if b()? {
+                    s.push(Setting::TlsVerify);
+                }
+            }
+            "tlscert" => s.push(Setting::TlsCert(PathBuf::from(&value))),
+            "tlskey" => s.push(Setting::TlsKey(PathBuf::from(&value))),
+            "tlscacert" => s.push(Setting::TlsCaCert(PathBuf::from(&value))),
             "reactors" => {
                 let n = non_negative(name, int()?)?;
                 if n == 0 || n > 256 {
@@ -404,7 +430,7 @@ Authorization Options (not supported yet):
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
 
-TLS Options (not supported yet):
+TLS Options:
         --tls                        Enable TLS, do not verify clients (default: false)
         --tlscert <file>             Server certificate file
         --tlskey <file>              Private key for server certificate

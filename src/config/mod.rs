@@ -85,6 +85,11 @@ pub struct Options {
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
 
+    /// TLS on the client port (`tls {}`, `--tls…`).
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// Accept plaintext clients on a TLS port (the first byte tells them apart).
+    pub allow_non_tls: bool,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -126,6 +131,8 @@ impl Default for Options {
             ports_file_dir: None,
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
+            tls: None,
+            allow_non_tls: false,
             reactors: None,
         }
     }
@@ -143,9 +150,20 @@ impl Options {
         }
     }
 
-    /// The auth timeout nats-server applies: the configured one, else 2 s.
+    /// The auth timeout nats-server applies: the configured one, else 2 s, or the TLS
+    /// timeout plus one second when TLS is on (`opts.go`).
     pub fn effective_auth_timeout(&self) -> Duration {
-        self.auth_timeout.unwrap_or(AUTH_TIMEOUT)
+        match (self.auth_timeout, &self.tls) {
+            (Some(t), _) => t,
+            (None, Some(tls)) => tls.timeout() + Duration::from_secs(1),
+            (None, None) => AUTH_TIMEOUT,
+        }
+    }
+
+    /// Clients must authenticate (CONNECT first, within the auth timeout). Authentication
+    /// arrives with the security work; nothing requires it yet.
+    pub fn auth_required(&self) -> bool {
+        false
     }
 
     /// Checks made after flags and file are merged; each is a fatal start-up error in

@@ -6,16 +6,17 @@
 //! shared scratch buffer and only the tail of an incomplete operation is copied into
 //! `inbuf`; `out` is released once flushed if it grew large.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::TcpStream;
 use rustc_hash::FxHashMap;
 
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::info::ClientOptions;
 use crate::proto::parser::Parser;
+pub use crate::transport::ReadOutcome;
+use crate::transport::Transport;
 
 /// An outbound buffer larger than this is freed rather than kept once it has drained.
 const KEEP_OUT_CAPACITY: usize = 64 * 1024;
@@ -29,9 +30,29 @@ pub struct ConnStats {
     pub out_bytes: u64,
 }
 
+/// Where a connection on a TLS port is in its TLS life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPhase {
+    /// No TLS on this connection.
+    None,
+    /// INFO went out in plaintext; waiting for the client to complete the handshake.
+    Upgrading,
+    /// TLS before INFO: INFO is sent once the handshake completes.
+    First,
+    /// `handshake_first: auto`: waiting briefly to see whether the client starts TLS.
+    AwaitFirstBytes,
+    /// `allow_non_tls`: the first byte decides between TLS and plaintext.
+    Sniff,
+    /// Handshake complete (or plaintext accepted on a mixed port).
+    Done,
+}
+
 pub struct Conn {
     pub cid: u64,
-    pub stream: TcpStream,
+    pub transport: Transport,
+    pub tls_phase: TlsPhase,
+    /// The TLS handshake (or the auto handshake-first wait) must finish by then.
+    pub tls_deadline: Option<Instant>,
     pub peer: SocketAddr,
     pub started: SystemTime,
     pub opts: ClientOptions,
@@ -77,17 +98,10 @@ pub struct Conn {
     pub stats: ConnStats,
 }
 
-pub enum ReadOutcome {
-    Data(usize),
-    WouldBlock,
-    Eof,
-    Error(io::Error),
-}
-
 impl Conn {
     pub fn new(
         cid: u64,
-        stream: TcpStream,
+        transport: Transport,
         peer: SocketAddr,
         parser: Parser,
         now: Instant,
@@ -95,7 +109,9 @@ impl Conn {
     ) -> Conn {
         Conn {
             cid,
-            stream,
+            transport,
+            tls_phase: TlsPhase::None,
+            tls_deadline: None,
             peer,
             started: SystemTime::now(),
             opts: ClientOptions::default(),
@@ -144,6 +160,7 @@ impl Conn {
             self.auth_deadline,
             self.drain_deadline,
             self.write_deadline_at,
+            self.tls_deadline,
         ]
         .into_iter()
         .flatten()
@@ -158,31 +175,19 @@ impl Conn {
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
-        loop {
-            return match self.stream.read(buf) {
-                Ok(0) => ReadOutcome::Eof,
-                Ok(n) => ReadOutcome::Data(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => ReadOutcome::Error(e),
-            };
-        }
+        self.transport.read(buf)
     }
 
     /// Writes as much of `out` as the socket takes. Returns Ok(true) when everything was
-    /// written, Ok(false) when the socket is full.
+    /// written (including TLS records buffered in rustls), Ok(false) when the socket is full.
     pub fn write_pending(&mut self) -> io::Result<bool> {
         while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.last_progress = Instant::now();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            let n = self.transport.write(&self.out[self.out_pos..])?;
+            if n == 0 {
+                return Ok(false);
             }
+            self.out_pos += n;
+            self.last_progress = Instant::now();
         }
         if self.out.capacity() > KEEP_OUT_CAPACITY {
             self.out = Vec::new();
@@ -190,7 +195,7 @@ impl Conn {
             self.out.clear();
         }
         self.out_pos = 0;
-        Ok(true)
+        self.transport.flush_records()
     }
 
     /// The connection's log prefix, as nats-server writes it: `ip:port - cid:N`.

@@ -46,7 +46,9 @@ use crate::proto::errors::{self, CloseReason};
 use crate::proto::parser::{Limits, Parser, Status};
 use crate::server::{ClosedClient, Shared};
 use crate::subject::sublist::Sublist;
-use conn::{Conn, ReadOutcome};
+use crate::tls::HandshakeFirst;
+use crate::transport::Transport;
+use conn::{Conn, ReadOutcome, TlsPhase};
 use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -366,7 +368,7 @@ impl Reactor {
         }
     }
 
-    /// Takes a newly accepted socket: sends INFO and starts its timers.
+    /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
     fn adopt(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         if self.stopping || self.lame_duck {
             return;
@@ -391,7 +393,7 @@ impl Reactor {
         }
         let conn = entry.insert(Conn::new(
             cid,
-            stream,
+            Transport::plain(stream),
             peer,
             parser,
             now,
@@ -399,9 +401,51 @@ impl Reactor {
         ));
         let count = self.shared.client_opened();
         debug!("{} - Client connection created", conn.label());
-        self.shared
-            .info_for_client(cid, peer)
-            .write_to(&mut conn.out);
+        let info = self.shared.info_for_client(cid, peer);
+        match (self.shared.tls_config(), opts.tls.as_ref()) {
+            (Some(config), Some(tls)) => {
+                conn.tls_deadline = Some(now + tls.timeout());
+                if opts.allow_non_tls {
+                    conn.tls_phase = TlsPhase::Sniff;
+                    info.write_to(&mut conn.out);
+                } else {
+                    match tls.handshake_first {
+                        HandshakeFirst::On => {
+                            conn.tls_phase = TlsPhase::First;
+                            if conn.transport.start_tls(config).is_err() {
+                                self.close(token, CloseReason::TlsHandshakeError);
+                                return;
+                            }
+                        }
+                        HandshakeFirst::Auto(delay) => {
+                            conn.tls_phase = TlsPhase::AwaitFirstBytes;
+                            conn.tls_deadline = Some(now + delay);
+                        }
+                        HandshakeFirst::Off => {
+                            conn.tls_phase = TlsPhase::Upgrading;
+                            // INFO goes out in plaintext; everything after it is TLS.
+                            let mut line = Vec::new();
+                            info.write_to(&mut line);
+                            let sent = conn.transport.write_raw(&line).unwrap_or(0);
+                            if sent < line.len() || conn.transport.start_tls(config).is_err() {
+                                self.close(token, CloseReason::WriteError);
+                                return;
+                            }
+                        }
+                    }
+                }
+                debug!(
+                    "{} - Starting TLS client connection handshake",
+                    conn.label()
+                );
+            }
+            _ => info.write_to(&mut conn.out),
+        }
+        if opts.auth_required() {
+            if let Some(c) = self.conns.get_mut(token) {
+                c.auth_deadline = Some(now + opts.effective_auth_timeout());
+            }
+        }
         self.mark_dirty(token);
         self.arm_timer(token);
         // nats-server sends INFO first and only then checks the limit.
@@ -414,9 +458,84 @@ impl Reactor {
         }
     }
 
+    /// Moves a connection through TLS set-up before its bytes reach the parser: decides
+    /// TLS-or-not on the first byte (`allow_non_tls`, `handshake_first: auto`). Returns false
+    /// when reading must wait.
+    fn tls_progress(&mut self, token: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if !matches!(conn.tls_phase, TlsPhase::Sniff | TlsPhase::AwaitFirstBytes) {
+            return true;
+        }
+        let first = match conn.transport.peek_first_byte() {
+            Ok(Some(b)) => b,
+            Ok(None) => return true, // EOF: the read reports it
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        };
+        let Some(config) = self.shared.tls_config() else {
+            return true;
+        };
+        let timeout = self
+            .opts
+            .tls
+            .as_ref()
+            .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+        if conn.tls_phase == TlsPhase::Sniff && first != 0x16 {
+            // A plaintext client on a port that allows it.
+            conn.tls_phase = TlsPhase::Done;
+            conn.tls_deadline = None;
+            return true;
+        }
+        conn.tls_phase = if conn.tls_phase == TlsPhase::Sniff {
+            TlsPhase::Upgrading
+        } else {
+            TlsPhase::First
+        };
+        conn.tls_deadline = Some(Instant::now() + timeout);
+        if conn.transport.start_tls(config).is_err() {
+            self.close(token, CloseReason::TlsHandshakeError);
+            return false;
+        }
+        self.arm_timer(token);
+        true
+    }
+
+    /// Called after reads: when the handshake has just completed, logs it and, for
+    /// TLS-first connections, sends INFO.
+    fn tls_check_handshake(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if !matches!(conn.tls_phase, TlsPhase::Upgrading | TlsPhase::First)
+            || conn.transport.is_handshaking()
+        {
+            return;
+        }
+        let first = conn.tls_phase == TlsPhase::First;
+        conn.tls_phase = TlsPhase::Done;
+        conn.tls_deadline = None;
+        debug!("{} - TLS handshake complete", conn.label());
+        if let Some((version, suite)) = conn.transport.tls_details() {
+            debug!(
+                "{} - TLS version {version}, cipher suite {suite}",
+                conn.label()
+            );
+        }
+        if first {
+            let info = self.shared.info_for_client(conn.cid, conn.peer);
+            info.write_to(&mut conn.out);
+        }
+        self.mark_dirty(token);
+    }
+
     // ----- reading ---------------------------------------------------------------------
 
     fn on_readable(&mut self, token: usize) {
+        if !self.tls_progress(token) {
+            return;
+        }
         let mut budget = READ_BUDGET;
         let mut scratch = std::mem::take(&mut self.scratch);
         while let Some(conn) = self.conns.get_mut(token) {
@@ -447,13 +566,32 @@ impl Reactor {
                     break;
                 }
                 ReadOutcome::Error(e) => {
-                    debug!("{} - Read error: {e}", conn.label());
-                    self.close(token, CloseReason::ReadError);
+                    if conn.transport.is_handshaking() {
+                        debug!("{} - TLS handshake error: {e}", conn.label());
+                        self.close(token, CloseReason::TlsHandshakeError);
+                    } else {
+                        debug!("{} - Read error: {e}", conn.label());
+                        self.close(token, CloseReason::ReadError);
+                    }
                     break;
                 }
             }
         }
         self.scratch = scratch;
+        if self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.tls_phase != TlsPhase::None)
+        {
+            self.tls_check_handshake(token);
+            if self
+                .conns
+                .get(token)
+                .is_some_and(|c| c.transport.wants_write())
+            {
+                self.mark_dirty(token);
+            }
+        }
     }
 
     /// Feeds freshly read bytes to a connection's parser.
@@ -623,7 +761,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        if conn.pending() == 0 && !conn.writable_armed {
+        if conn.pending() == 0 && !conn.writable_armed && !conn.transport.wants_write() {
             return;
         }
         if conn.closing.is_some_and(|r| r.skips_flush()) {
@@ -636,7 +774,7 @@ impl Reactor {
                 if conn.writable_armed {
                     conn.writable_armed = false;
                     let _ = self.poll.registry().reregister(
-                        &mut conn.stream,
+                        conn.transport.tcp_mut(),
                         Token(token),
                         Interest::READABLE,
                     );
@@ -652,7 +790,7 @@ impl Reactor {
                 if !conn.writable_armed {
                     conn.writable_armed = true;
                     let _ = self.poll.registry().reregister(
-                        &mut conn.stream,
+                        conn.transport.tcp_mut(),
                         Token(token),
                         Interest::READABLE | Interest::WRITABLE,
                     );
@@ -707,8 +845,8 @@ impl Reactor {
             };
             if done {
                 let mut conn = self.conns.remove(token);
-                let _ = self.poll.registry().deregister(&mut conn.stream);
-                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                let _ = self.poll.registry().deregister(conn.transport.tcp_mut());
+                let _ = conn.transport.tcp().shutdown(std::net::Shutdown::Both);
             } else {
                 self.closing.push(token);
             }
@@ -759,6 +897,45 @@ impl Reactor {
                 conn.out_pos = conn.out.len();
             }
             return;
+        }
+        if conn.tls_deadline.is_some_and(|d| d <= now) {
+            conn.tls_deadline = None;
+            if conn.tls_phase == TlsPhase::AwaitFirstBytes {
+                // handshake_first auto: the client did not start TLS; INFO first, then it
+                // upgrades.
+                let timeout = opts
+                    .tls
+                    .as_ref()
+                    .map_or(crate::tls::TLS_TIMEOUT, |t| t.timeout());
+                let mut line = Vec::new();
+                self.shared
+                    .info_for_client(conn.cid, conn.peer)
+                    .write_to(&mut line);
+                let Some(config) = self.shared.tls_config() else {
+                    return;
+                };
+                if conn.transport.write_raw(&line).unwrap_or(0) < line.len()
+                    || conn.transport.start_tls(config).is_err()
+                {
+                    self.close(token, CloseReason::WriteError);
+                    return;
+                }
+                conn.tls_phase = TlsPhase::Upgrading;
+                conn.tls_deadline = Some(now + timeout);
+                return;
+            }
+            if matches!(
+                conn.tls_phase,
+                TlsPhase::Upgrading | TlsPhase::First | TlsPhase::Sniff
+            ) {
+                debug!("{} - TLS handshake timeout", conn.label());
+                // Plaintext: the peer may be a client that never started TLS.
+                let mut line = Vec::new();
+                errors::write_err(&mut line, errors::TLS_REQUIRED);
+                let _ = conn.transport.write_raw(&line);
+                self.close(token, CloseReason::TlsHandshakeError);
+                return;
+            }
         }
         if conn.auth_deadline.is_some_and(|d| d <= now) {
             conn.auth_deadline = None;

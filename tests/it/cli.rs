@@ -230,3 +230,34 @@ fn slow_consumer_is_cut_off_without_err() {
     let fast_got = fast_reader.join().unwrap();
     assert_eq!(fast_got, N, "the fast subscriber gets every message");
 }
+
+#[test]
+fn write_deadline_closes_a_stuck_subscriber() {
+    // max_pending high enough that only the write deadline can trigger.
+    let srv = Natrium::start(&["--write_deadline", "1s", "--max_pending", "1000000000"]);
+    let mut stuck = Raw::connect(srv.addr());
+    stuck.handshake(r#"{"verbose":false}"#);
+    stuck.send_str("SUB wd 1\r\nPING\r\n");
+    stuck.expect("PONG\r\n");
+    let mut publisher = Raw::connect(srv.addr());
+    publisher.handshake(r#"{"verbose":false}"#);
+    let payload = "y".repeat(60_000);
+    let frame = format!("PUB wd {}\r\n{payload}\r\n", payload.len());
+    // ~30 MB: far more than the kernel buffers of the stuck socket.
+    for _ in 0..500 {
+        publisher.send_str(&frame);
+    }
+    publisher.send_str("PING\r\n");
+    publisher.expect("PONG\r\n");
+    assert!(
+        srv.wait_log(
+            "Slow Consumer Detected: WriteDeadline of 1s exceeded",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        srv.log_text()
+    );
+    // The publisher is unaffected.
+    publisher.send_str("PING\r\n");
+    publisher.expect("PONG\r\n");
+}

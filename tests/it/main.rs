@@ -7,4 +7,6 @@ mod harness;
 mod cli;
 mod clients;
 mod core;
+mod reactors;
+mod tls;
 mod transcripts;
