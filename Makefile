@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak fuzz
+.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak fuzz miri
 
 AARCH64 := aarch64-unknown-linux-musl
 ARMV7 := armv7-unknown-linux-musleabihf
@@ -130,6 +130,14 @@ fuzz:
 	  $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run --debug-assertions $$t $$dirs -- \
 	    -max_total_time=$(FUZZ_SECS) $$dict $(FUZZ_FLAGS); \
 	done
+
+## The parser and subject-index unit tests under Miri (nightly with the miri component):
+## checks the unsafe code they reach in dependencies (memchr, std) for undefined behaviour.
+## The two largest sublist tests are skipped (hours under Miri); property tests run 16 cases.
+miri:
+	CARGO_TARGET_DIR=target/miri PROPTEST_CASES=16 MIRIFLAGS=-Zmiri-disable-isolation \
+	  $(CARGO) +$(FUZZ_TOOLCHAIN) miri test --lib -- proto::parser subject:: \
+	  --skip ten_thousand_distinct_subjects --skip very_deep_subjects
 
 clean:
 	$(CARGO) clean
