@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak client-suites
+.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak client-suites fuzz miri
 
 AARCH64 := aarch64-unknown-linux-musl
 ARMV7 := armv7-unknown-linux-musleabihf
@@ -124,6 +124,33 @@ doc:
 
 ## The gate: formatting, lints, tests, docs.
 check: fmt-check clippy test doc
+
+## Fuzz each target for FUZZ_SECS seconds, one after the other (one fuzzer process at a time),
+## from the committed seeds and regressions plus what earlier runs found (fuzz/corpus, not
+## committed). Needs a nightly toolchain and `cargo install cargo-fuzz`. Fails on a crash;
+## the input is left in fuzz/artifacts/<target>/. See docs/reliability.md.
+FUZZ_SECS ?= 60
+FUZZ_TOOLCHAIN ?= nightly
+FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+fuzz:
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+	  case $$t in conf) dict=-dict=conf.dict;; sublist) dict=;; *) dict=-dict=nats.dict;; esac; \
+	  mkdir -p corpus/$$t; dirs="corpus/$$t seeds/$$t"; \
+	  if [ -d regressions/$$t ]; then dirs="$$dirs regressions/$$t"; fi; \
+	  echo "== fuzz $$t for $(FUZZ_SECS)s"; \
+	  $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run --debug-assertions $$t $$dirs -- \
+	    -max_total_time=$(FUZZ_SECS) $$dict $(FUZZ_FLAGS); \
+	done
+
+## The parser and subject-index unit tests under Miri (nightly with the miri component):
+## checks the unsafe code they reach in dependencies (memchr, std) for undefined behaviour.
+## The two largest sublist tests are skipped (hours under Miri); property tests run 16 cases.
+miri:
+	CARGO_TARGET_DIR=target/miri PROPTEST_CASES=16 MIRIFLAGS=-Zmiri-disable-isolation \
+	  $(CARGO) +$(FUZZ_TOOLCHAIN) miri test --lib -- proto::parser subject:: \
+	  --skip ten_thousand_distinct_subjects --skip very_deep_subjects
 
 clean:
 	$(CARGO) clean
