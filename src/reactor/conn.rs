@@ -215,7 +215,19 @@ impl Conn {
     }
 
     pub fn queue_err(&mut self, text: &str) {
+        log::trace!("{} - ->> [-ERR {text}]", self.label());
         errors::write_err(&mut self.out, text);
+    }
+
+    /// Queues `+OK` (verbose mode).
+    pub fn queue_ok(&mut self) {
+        log::trace!("{} - ->> [OK]", self.label());
+        self.out.extend_from_slice(crate::proto::OK);
+    }
+
+    pub fn queue_pong(&mut self) {
+        log::trace!("{} - ->> [PONG]", self.label());
+        self.out.extend_from_slice(crate::proto::PONG);
     }
 
     pub fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {

@@ -220,7 +220,14 @@ impl Reactor {
             }
         }
         sub.delivered += 1;
+        let line_start = conn.out.len();
         proto::write_msg(&mut conn.out, msg, &sub.sid, conn.headers);
+        if log::log_enabled!(log::Level::Trace) {
+            // nats-server traces the MSG/HMSG line it queued, without its CRLF.
+            let queued = &conn.out[line_start..];
+            let line = memchr::memchr(b'\r', queued).map_or(queued, |end| &queued[..end]);
+            log::trace!("{} - ->> [{}]", conn.label(), String::from_utf8_lossy(line));
+        }
         if !msg.reply.is_empty() {
             if let Some(p) = conn.perms.as_deref_mut() {
                 if p.tracks_replies() {

@@ -1377,7 +1377,7 @@ impl Reactor {
                 continue;
             }
             for _ in 0..c.deferred_pongs {
-                c.out.extend_from_slice(crate::proto::PONG);
+                c.queue_pong();
             }
             c.deferred_pongs = 0;
             c.read_paused = false;

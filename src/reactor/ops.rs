@@ -281,7 +281,7 @@ impl Reactor {
             return;
         }
         if conn.opts.verbose {
-            conn.out.extend_from_slice(proto::OK);
+            conn.queue_ok();
         }
         self.mark_dirty(token);
         self.arm_timer(token);
@@ -304,7 +304,7 @@ impl Reactor {
             }
             return;
         }
-        conn.out.extend_from_slice(proto::PONG);
+        conn.queue_pong();
         if conn.connected && !conn.first_pong_sent {
             conn.first_pong_sent = true;
             if conn.opts.protocol >= 1 {
@@ -361,7 +361,7 @@ impl Reactor {
         }
         let account = conn.account;
         if conn.opts.verbose {
-            conn.out.extend_from_slice(proto::OK);
+            conn.queue_ok();
             self.mark_dirty(token);
         }
         let delivered = self.deliver(token, account, msg);
@@ -468,7 +468,7 @@ impl Reactor {
         }
         if verbose {
             if let Some(conn) = self.conns.get_mut(token) {
-                conn.out.extend_from_slice(proto::OK);
+                conn.queue_ok();
             }
             self.mark_dirty(token);
         }
@@ -494,7 +494,7 @@ impl Reactor {
         }
         if verbose {
             if let Some(conn) = self.conns.get_mut(token) {
-                conn.out.extend_from_slice(proto::OK);
+                conn.queue_ok();
             }
             self.mark_dirty(token);
         }

@@ -308,3 +308,47 @@ fn expired_close_drain_does_not_spin() {
     srv.signal("TERM");
     assert_eq!(srv.wait_exit(Duration::from_secs(5)), Some(0));
 }
+
+/// `-V` traces both directions as nats-server does: `<<- [...]` for what the client sent and
+/// `->> [...]` for what the server queued (`OK`, `MSG`/`HMSG` lines, `PONG`, `-ERR`), so an
+/// operator can follow a conversation in the log. Compared with nats-server's own trace.
+#[test]
+fn trace_shows_both_directions_like_nats_server() {
+    const SCRIPT: &str = "CONNECT {\"verbose\":true,\"headers\":true}\r\nSUB foo 1\r\n\
+        PUB foo 5\r\nhello\r\nHPUB foo 12 17\r\nNATS/1.0\r\n\r\nhello\r\nPING\r\nBOGUS\r\n";
+    let outbound = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| l.find("->> [").map(|at| l[at..].to_string()))
+            .filter(|l| l != "->> [PING]")
+            .collect()
+    };
+    let srv = Natrium::start(&["-V"]);
+    let (_, closed, _) = crate::harness::transcript(srv.addr(), SCRIPT);
+    assert!(closed);
+    assert!(srv.wait_log(
+        "->> [-ERR Unknown Protocol Operation]",
+        Duration::from_secs(3)
+    ));
+    let mine = outbound(&srv.log_text());
+    assert_eq!(
+        mine,
+        [
+            "->> [OK]",
+            "->> [OK]",
+            "->> [OK]",
+            "->> [MSG foo 1 5]",
+            "->> [OK]",
+            "->> [HMSG foo 1 12 17]",
+            "->> [PONG]",
+            "->> [-ERR Unknown Protocol Operation]",
+        ]
+    );
+    assert!(srv.log_text().contains("<<- [SUB foo 1]"));
+    let theirs = crate::harness::NatsServer::start(&["-V"]).expect("nats-server (make deps)");
+    let _ = crate::harness::transcript(theirs.addr(), SCRIPT);
+    assert!(theirs.wait_log(
+        "->> [-ERR Unknown Protocol Operation]",
+        Duration::from_secs(3)
+    ));
+    assert_eq!(mine, outbound(&theirs.log_text()));
+}
