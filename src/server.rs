@@ -311,18 +311,45 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("lookup {h}: no such host"))
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// Opens a non-blocking listening socket on `addr` and returns it with the address to
+/// report (the requested host with the bound port).
+///
+/// Like Go's `net.Listen`, which nats-server uses, a wildcard address listens on both
+/// families where the host has IPv6: `0.0.0.0` and `::` both become one dual-stack `[::]`
+/// socket, so `localhost` resolving to `::1` reaches the server as it does nats-server.
+/// Without IPv6, `0.0.0.0` stays an IPv4 socket.
+pub(crate) fn listen_tcp(addr: SocketAddr) -> std::io::Result<(std::net::TcpListener, SocketAddr)> {
+    let unspecified_v4 = addr.ip() == std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let listener = if unspecified_v4 {
+        let dual = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), addr.port());
+        match bind_socket(dual) {
+            Ok(l) => l,
+            Err(_) => bind_socket(addr)?,
+        }
+    } else {
+        bind_socket(addr)?
+    };
+    let port = listener.local_addr()?.port();
+    Ok((listener, SocketAddr::new(addr.ip(), port)))
+}
+
+fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        // Like Go, "::" also accepts IPv4 connections.
-        let _ = socket.set_only_v6(false);
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
     }
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// A peer address as nats-server reports it: an IPv4 client of a dual-stack socket arrives
+/// as `::ffff:a.b.c.d`, which Go shows (and natrium logs, reports and matches) as `a.b.c.d`.
+pub fn canonical_peer(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// Formats an address the way nats-server logs it (`[::]:4222` for IPv6).
@@ -343,7 +370,7 @@ impl Server {
                 opts.host, opts.port, e
             )
         })?;
-        let std_listener = bind(addr).map_err(|e| {
+        let (std_listener, client_addr) = listen_tcp(addr).map_err(|e| {
             format!(
                 "Error listening on port: {}:{}, {:?}",
                 opts.host,
@@ -351,7 +378,6 @@ impl Server {
                 e.to_string()
             )
         })?;
-        let client_addr = std_listener.local_addr().map_err(|e| e.to_string())?;
         let listener = mio::net::TcpListener::from_std(std_listener);
 
         let tls = match &opts.tls {
@@ -363,14 +389,14 @@ impl Server {
             warn!("{w}");
         }
         let auth = Arc::new(built.auth);
-        let (ws_listener, websocket) = match opts.websocket.as_ref().filter(|w| w.enabled()) {
-            Some(w) => {
-                let (l, rt) = websocket_listener(w)?;
-                (Some(l), Some(Arc::new(rt)))
-            }
-            None => (None, None),
-        };
-        let websocket_addr = ws_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let (ws_listener, websocket, websocket_addr) =
+            match opts.websocket.as_ref().filter(|w| w.enabled()) {
+                Some(w) => {
+                    let (l, rt, bound) = websocket_listener(w)?;
+                    (Some(l), Some(Arc::new(rt)), Some(bound))
+                }
+                None => (None, None, None),
+            };
         let server_id = crate::nkey::server_id();
         let server_name = if opts.server_name.is_empty() {
             server_id.clone()
@@ -655,7 +681,7 @@ impl Drop for Shared {
 /// Binds the WebSocket listener and builds what its connections need.
 fn websocket_listener(
     w: &crate::websocket::WebsocketOptions,
-) -> Result<(std::net::TcpListener, WsRuntime), String> {
+) -> Result<(std::net::TcpListener, WsRuntime, SocketAddr), String> {
     let host = if w.host.is_empty() {
         crate::config::DEFAULT_HOST.to_string()
     } else {
@@ -664,8 +690,7 @@ fn websocket_listener(
     let port = w.port.unwrap_or(0);
     let fail = |e: String| format!("Unable to listen for websocket connections: {e}");
     let addr = resolve(&host, port).map_err(fail)?;
-    let listener = bind(addr).map_err(|e| fail(e.to_string()))?;
-    let bound = listener.local_addr().map_err(|e| fail(e.to_string()))?;
+    let (listener, bound) = listen_tcp(addr).map_err(|e| fail(e.to_string()))?;
     // nats-server uses the TLS block whenever there is one, whatever no_tls says.
     let tls = match &w.tls {
         Some(t) => Some(crate::tls::server_config(t).map_err(|e| format!("websocket: {e}"))?),
@@ -687,7 +712,7 @@ fn websocket_listener(
         port: bound.port(),
         connect_urls,
     };
-    Ok((listener, rt))
+    Ok((listener, rt, bound))
 }
 
 /// `host:port` with IPv6 hosts in brackets (Go's `net.JoinHostPort`).

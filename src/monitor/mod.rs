@@ -65,12 +65,8 @@ impl Monitor {
         let hp = format::join_host_port(&host, port);
         let addr = resolve(&host, port)
             .map_err(|e| format!("can't listen to the monitor port: listen tcp {hp}: {e}"))?;
-        let std_listener = std::net::TcpListener::bind(addr)
+        let (std_listener, addr) = crate::server::listen_tcp(addr)
             .map_err(|e| format!("can't listen to the monitor port: listen tcp {hp}: {e}"))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| e.to_string())?;
-        let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
         let listener = mio::net::TcpListener::from_std(std_listener);
         let poll = mio::Poll::new().map_err(|e| e.to_string())?;
         let waker =

@@ -401,6 +401,7 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((stream, addr)) => {
+                    let addr = crate::server::canonical_peer(addr);
                     let n = self.all.len();
                     let target = self.next_target % n;
                     self.next_target = self.next_target.wrapping_add(1);

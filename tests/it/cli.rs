@@ -1,10 +1,11 @@
 //! The binary as an operator meets it: flags, help, version, start-up log lines, fatal
 //! errors, pid file, graceful shutdown on SIGINT/SIGTERM, keepalive PINGs.
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{natrium_bin, Natrium, Raw};
+use crate::harness::{free_port, natrium_bin, Natrium, Raw};
 
 #[test]
 fn help_lists_the_flags() {
@@ -351,4 +352,62 @@ fn trace_shows_both_directions_like_nats_server() {
         Duration::from_secs(3)
     ));
     assert_eq!(mine, outbound(&theirs.log_text()));
+}
+
+/// A wildcard listen address accepts both families, as Go's `net.Listen` does for
+/// nats-server: with `-a 0.0.0.0`, a client reaching `[::1]` (what `localhost` resolves to
+/// first for many clients) connects, and an IPv4 client is still reported as `127.0.0.1`.
+#[test]
+fn wildcard_address_accepts_ipv6_loopback_like_nats_server() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        println!("no IPv6 loopback on this machine; skipped");
+        return;
+    }
+    let check = |name: &str, port: u16, mport: u16| {
+        let mut clients = Vec::new();
+        for addr in [
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+        ] {
+            let mut raw = Raw::connect(addr);
+            raw.handshake("{\"verbose\":false,\"name\":\"family\"}");
+            raw.send_str("PING\r\n");
+            raw.expect("PONG\r\n");
+            // Both stay connected while /connz is read.
+            clients.push(raw);
+        }
+        let connz = crate::monitor::get_json(mport, "/connz");
+        let mut ips: Vec<String> = connz["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .map(|c| c["ip"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ips.sort();
+        assert_eq!(ips, ["127.0.0.1", "::1"], "{name}");
+    };
+    let (port, mport) = (free_port(), free_port());
+    let srv = Natrium::start(&[
+        "-a",
+        "0.0.0.0",
+        "-p",
+        &port.to_string(),
+        "-m",
+        &mport.to_string(),
+    ]);
+    assert!(srv.log_text().contains(&format!(
+        "Listening for client connections on 0.0.0.0:{port}"
+    )));
+    check("natrium", port, mport);
+    let (port, mport) = (free_port(), free_port());
+    let _theirs = crate::harness::NatsServer::start(&[
+        "-a",
+        "0.0.0.0",
+        "-p",
+        &port.to_string(),
+        "-m",
+        &mport.to_string(),
+    ])
+    .expect("nats-server (make deps)");
+    check("nats-server", port, mport);
 }
