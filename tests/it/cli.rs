@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{free_port, natrium_bin, Natrium, Raw};
+use crate::harness::{free_port, natrium_bin, Natrium, Proc, Raw};
 
 #[test]
 fn help_lists_the_flags() {
@@ -363,7 +363,17 @@ fn wildcard_address_accepts_ipv6_loopback_like_nats_server() {
         std::net::TcpListener::bind("[::1]:0").is_ok(),
         "this test needs the IPv6 loopback address ::1"
     );
-    let check = |name: &str, port: u16, mport: u16| {
+    // Starts a server on 0.0.0.0, connects over both families and reads /connz.
+    let check = |name: &str, start: &dyn Fn(&[&str]) -> Proc| {
+        let (port, mport) = (free_port(), free_port());
+        let (port_arg, mport_arg) = (port.to_string(), mport.to_string());
+        let srv = start(&["-a", "0.0.0.0", "-p", &port_arg, "-m", &mport_arg]);
+        assert!(
+            srv.log_text().contains(&format!(
+                "Listening for client connections on 0.0.0.0:{port}"
+            )),
+            "{name}"
+        );
         let mut clients = Vec::new();
         for addr in [
             SocketAddr::from(([127, 0, 0, 1], port)),
@@ -386,28 +396,8 @@ fn wildcard_address_accepts_ipv6_loopback_like_nats_server() {
         ips.sort();
         assert_eq!(ips, ["127.0.0.1", "::1"], "{name}");
     };
-    let (port, mport) = (free_port(), free_port());
-    let srv = Natrium::start(&[
-        "-a",
-        "0.0.0.0",
-        "-p",
-        &port.to_string(),
-        "-m",
-        &mport.to_string(),
-    ]);
-    assert!(srv.log_text().contains(&format!(
-        "Listening for client connections on 0.0.0.0:{port}"
-    )));
-    check("natrium", port, mport);
-    let (port, mport) = (free_port(), free_port());
-    let _theirs = crate::harness::NatsServer::start(&[
-        "-a",
-        "0.0.0.0",
-        "-p",
-        &port.to_string(),
-        "-m",
-        &mport.to_string(),
-    ])
-    .expect("nats-server (make deps)");
-    check("nats-server", port, mport);
+    check("natrium", &|args: &[&str]| Natrium::start(args));
+    check("nats-server", &|args: &[&str]| {
+        crate::harness::NatsServer::start(args).expect("nats-server (make deps)")
+    });
 }
