@@ -7,6 +7,7 @@
 //! client sends (`parser_split` takes its split points from a few more bytes first).
 
 use natrium::proto::info::ClientOptions;
+pub use natrium::proto::parser::OwnedOp;
 use natrium::proto::parser::{Limits, Op, ParseError, Parser, Status, NO_PAYLOAD_LIMIT};
 
 /// How the parser is set up and how the driver reacts to ops, chosen by one input byte so
@@ -35,92 +36,6 @@ impl Config {
             headers: b & 0x10 != 0,
             expect_connect: b & 0x20 != 0,
             server_mode: b & 0x40 != 0,
-        }
-    }
-}
-
-/// An op copied out of the buffer, so ops parsed from differently split buffers compare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnedOp {
-    Connect(Vec<u8>),
-    Info(Vec<u8>),
-    Pub {
-        subject: Vec<u8>,
-        reply: Option<Vec<u8>>,
-        size_text: Vec<u8>,
-        payload: Vec<u8>,
-    },
-    Hpub {
-        subject: Vec<u8>,
-        reply: Option<Vec<u8>>,
-        header_text: Vec<u8>,
-        size_text: Vec<u8>,
-        header_len: usize,
-        message: Vec<u8>,
-    },
-    Sub {
-        subject: Vec<u8>,
-        queue: Option<Vec<u8>>,
-        sid: Vec<u8>,
-    },
-    Unsub {
-        sid: Vec<u8>,
-        max: i64,
-    },
-    Ping,
-    Pong,
-    Ok,
-    Err(Vec<u8>),
-    Nop,
-}
-
-impl OwnedOp {
-    pub fn of(op: &Op<'_>) -> OwnedOp {
-        let v = |s: &[u8]| s.to_vec();
-        match *op {
-            Op::Connect(a) => OwnedOp::Connect(v(a)),
-            Op::Info(a) => OwnedOp::Info(v(a)),
-            Op::Pub {
-                subject,
-                reply,
-                size_text,
-                payload,
-            } => OwnedOp::Pub {
-                subject: v(subject),
-                reply: reply.map(v),
-                size_text: v(size_text),
-                payload: v(payload),
-            },
-            Op::Hpub {
-                subject,
-                reply,
-                header_text,
-                size_text,
-                header_len,
-                message,
-            } => OwnedOp::Hpub {
-                subject: v(subject),
-                reply: reply.map(v),
-                header_text: v(header_text),
-                size_text: v(size_text),
-                header_len,
-                message: v(message),
-            },
-            Op::Sub {
-                subject,
-                queue,
-                sid,
-            } => OwnedOp::Sub {
-                subject: v(subject),
-                queue: queue.map(v),
-                sid: v(sid),
-            },
-            Op::Unsub { sid, max } => OwnedOp::Unsub { sid: v(sid), max },
-            Op::Ping => OwnedOp::Ping,
-            Op::Pong => OwnedOp::Pong,
-            Op::Ok => OwnedOp::Ok,
-            Op::Err(a) => OwnedOp::Err(v(a)),
-            Op::Nop => OwnedOp::Nop,
         }
     }
 }
@@ -368,7 +283,7 @@ pub fn run<'c>(
                             "{op:?} accepted before CONNECT"
                         );
                     }
-                    ops.push(OwnedOp::of(&op));
+                    ops.push(op.to_owned_op());
                     if let Op::Connect(json) = op {
                         expect_connect = false;
                         parser.set_expect_connect(false);

@@ -129,6 +129,66 @@ pub enum Op<'a> {
     Nop,
 }
 
+/// An [`Op`] copied out of its buffer, so ops parsed from different buffers (or from one
+/// input split at different points) compare: the parser's tests and the fuzz targets use it.
+/// Fields in the order of [`Op`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedOp {
+    Connect(Vec<u8>),
+    Info(Vec<u8>),
+    Pub(Vec<u8>, Option<Vec<u8>>, Vec<u8>, Vec<u8>),
+    Hpub(Vec<u8>, Option<Vec<u8>>, Vec<u8>, Vec<u8>, usize, Vec<u8>),
+    Sub(Vec<u8>, Option<Vec<u8>>, Vec<u8>),
+    Unsub(Vec<u8>, i64),
+    Ping,
+    Pong,
+    Ok,
+    Err(Vec<u8>),
+    Nop,
+}
+
+impl Op<'_> {
+    pub fn to_owned_op(&self) -> OwnedOp {
+        let v = |s: &[u8]| s.to_vec();
+        match *self {
+            Op::Connect(a) => OwnedOp::Connect(v(a)),
+            Op::Info(a) => OwnedOp::Info(v(a)),
+            Op::Pub {
+                subject,
+                reply,
+                size_text,
+                payload,
+            } => OwnedOp::Pub(v(subject), reply.map(v), v(size_text), v(payload)),
+            Op::Hpub {
+                subject,
+                reply,
+                header_text,
+                size_text,
+                header_len,
+                message,
+            } => OwnedOp::Hpub(
+                v(subject),
+                reply.map(v),
+                v(header_text),
+                v(size_text),
+                header_len,
+                v(message),
+            ),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => OwnedOp::Sub(v(subject), queue.map(v), v(sid)),
+            Op::Unsub { sid, max } => OwnedOp::Unsub(v(sid), max),
+            Op::Ping => OwnedOp::Ping,
+            Op::Pong => OwnedOp::Pong,
+            Op::Ok => OwnedOp::Ok,
+            Op::Err(a) => OwnedOp::Err(v(a)),
+            Op::Nop => OwnedOp::Nop,
+        }
+    }
+}
+
 /// Why the connection must close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
@@ -763,6 +823,7 @@ mod tests {
         clippy::panic
     )]
 
+    use super::OwnedOp as Owned;
     use super::*;
     use proptest::prelude::*;
 
@@ -779,62 +840,6 @@ mod tests {
         let mut p = Parser::new(Limits::default());
         p.set_headers(true);
         p
-    }
-
-    /// An op detached from the buffer, so ops parsed from different buffers compare.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    enum Owned {
-        Connect(Vec<u8>),
-        Info(Vec<u8>),
-        Pub(Vec<u8>, Option<Vec<u8>>, Vec<u8>, Vec<u8>),
-        Hpub(Vec<u8>, Option<Vec<u8>>, Vec<u8>, Vec<u8>, usize, Vec<u8>),
-        Sub(Vec<u8>, Option<Vec<u8>>, Vec<u8>),
-        Unsub(Vec<u8>, i64),
-        Ping,
-        Pong,
-        Ok,
-        Err(Vec<u8>),
-        Nop,
-    }
-
-    fn own(op: &Op<'_>) -> Owned {
-        let v = |s: &[u8]| s.to_vec();
-        match *op {
-            Op::Connect(a) => Owned::Connect(v(a)),
-            Op::Info(a) => Owned::Info(v(a)),
-            Op::Pub {
-                subject,
-                reply,
-                size_text,
-                payload,
-            } => Owned::Pub(v(subject), reply.map(v), v(size_text), v(payload)),
-            Op::Hpub {
-                subject,
-                reply,
-                header_text,
-                size_text,
-                header_len,
-                message,
-            } => Owned::Hpub(
-                v(subject),
-                reply.map(v),
-                v(header_text),
-                v(size_text),
-                header_len,
-                v(message),
-            ),
-            Op::Sub {
-                subject,
-                queue,
-                sid,
-            } => Owned::Sub(v(subject), queue.map(v), v(sid)),
-            Op::Unsub { sid, max } => Owned::Unsub(v(sid), max),
-            Op::Ping => Owned::Ping,
-            Op::Pong => Owned::Pong,
-            Op::Ok => Owned::Ok,
-            Op::Err(a) => Owned::Err(v(a)),
-            Op::Nop => Owned::Nop,
-        }
     }
 
     /// Checks what every yielded op must satisfy.
@@ -897,7 +902,7 @@ mod tests {
             match p.parse(&input[at..]) {
                 Ok(Status::Complete(op, n)) => {
                     check_op(&op, n, input.len() - at);
-                    ops.push(own(&op));
+                    ops.push(op.to_owned_op());
                     at += n;
                 }
                 Ok(Status::Incomplete) => return (ops, None),
@@ -922,7 +927,7 @@ mod tests {
                 match p.parse(&buf) {
                     Ok(Status::Complete(op, n)) => {
                         check_op(&op, n, buf.len());
-                        ops.push(own(&op));
+                        ops.push(op.to_owned_op());
                         buf.drain(..n);
                     }
                     Ok(Status::Incomplete) => break,
@@ -953,7 +958,7 @@ mod tests {
         match p.parse(input)? {
             Status::Complete(op, n) => {
                 assert_eq!(n, input.len(), "whole input consumed for {input:?}");
-                Ok(own(&op))
+                Ok(op.to_owned_op())
             }
             Status::Incomplete => panic!("incomplete: {input:?}"),
         }
