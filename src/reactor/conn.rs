@@ -253,7 +253,7 @@ impl Conn {
             self.last_progress = Instant::now();
         }
         if self.out.capacity() > KEEP_OUT_CAPACITY {
-            self.out = Vec::new();
+            super::reclaim::release(std::mem::take(&mut self.out));
         } else {
             self.out.clear();
         }

@@ -31,6 +31,7 @@ mod websocket;
 pub use deliver::MAX_REACTORS;
 pub mod inbox;
 mod ops;
+mod reclaim;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -1027,6 +1028,7 @@ impl Reactor {
             };
             if done {
                 let mut conn = self.conns.remove(token);
+                reclaim::release(std::mem::take(&mut conn.out));
                 let _ = self.poll.registry().deregister(conn.transport.tcp_mut());
                 let _ = conn.transport.tcp().shutdown(std::net::Shutdown::Both);
             } else {
