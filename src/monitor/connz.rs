@@ -93,6 +93,8 @@ pub struct ConnInfo {
     pub out_msgs: u64,
     pub in_bytes: u64,
     pub out_bytes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stalls: u64,
     pub subscriptions: usize,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -278,6 +280,7 @@ fn open_info(c: &ConnSnap, now: SystemTime, p: &Params) -> ConnInfo {
         out_msgs: c.out_msgs,
         in_bytes: c.in_bytes,
         out_bytes: c.out_bytes,
+        stalls: c.stalls,
         subscriptions: c.num_subs,
         name: c.name.clone(),
         lang: c.lang.clone(),
@@ -330,6 +333,7 @@ fn closed_info(c: &ClosedClient, p: &Params) -> ConnInfo {
         out_msgs: c.stats.out_msgs,
         in_bytes: c.stats.in_bytes,
         out_bytes: c.stats.out_bytes,
+        stalls: c.stats.stalls,
         subscriptions: c.num_subs,
         name: c.name.clone(),
         lang: c.lang.clone(),

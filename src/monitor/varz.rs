@@ -148,6 +148,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
     let out_msgs = shared.total(|s| &s.out_msgs);
     let out_bytes = shared.total(|s| &s.out_bytes);
     let slow = shared.total(|s| &s.slow_consumers);
+    let stalls = shared.total(|s| &s.stalls);
     let stale = shared.stale_connections.load(Ordering::Relaxed);
     let cores = cores();
     Varz {
@@ -207,7 +208,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         out_client_bytes: out_bytes,
         slow_consumers: slow,
         stale_connections: stale,
-        stalled_clients: 0,
+        stalled_clients: stalls,
         subscriptions: shared.total(|s| &s.subscriptions),
         http_req_stats: req_stats.clone(),
         config_load_time: format::rfc3339(shared.config_time()),

@@ -31,6 +31,8 @@ pub struct ConnStats {
     pub in_bytes: u64,
     pub out_msgs: u64,
     pub out_bytes: u64,
+    /// Times a producer was paused because this connection was behind (`/connz` `stalls`).
+    pub stalls: u64,
 }
 
 /// Where a connection on a TLS port is in its TLS life.

@@ -282,6 +282,8 @@ impl Reactor {
             && pending <= max_pending
             && conn.last_progress.elapsed() < STALL_ALIVE
         {
+            conn.stats.stalls += 1;
+            self.counters.stalls += 1;
             self.congested = true;
         }
         if pending > max_pending {

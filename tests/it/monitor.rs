@@ -1032,3 +1032,100 @@ fn throughput(msgs: u64, poll: bool) -> (f64, f64, u64) {
     let secs = end.duration_since(start).as_secs_f64();
     (msgs as f64 / secs, cpu / (msgs as f64 / 1e6), polls)
 }
+
+/// Fast-producer stalls are counted as nats-server counts them: `/varz` `stalled_clients`
+/// in total, `/connz` `stalls` on the subscriber that was behind (after `out_bytes`, left
+/// out when 0), for open and closed connections alike.
+#[test]
+fn producer_stalls_are_counted_like_nats_server() {
+    let dir = crate::harness::TempDir::new("stalls");
+    let conf = dir.write(
+        "stalls.conf",
+        "host: 127.0.0.1\nport: -1\nmax_pending: 1MB\n",
+    );
+    let conf = conf.to_str().unwrap();
+    let theirs =
+        NatsServer::start(&["-c", conf, "-m", "-1"]).expect("nats-server (make deps installs it)");
+    let ours = Natrium::start(&["-c", conf, "-m", "-1"]);
+    for srv in [&theirs, &ours] {
+        let addr = srv.addr();
+        let mut sub = connect(srv.port, "behind");
+        sub.send_str("SUB stall 1\r\nPING\r\n");
+        sub.expect("PONG\r\n");
+        let mut sub = sub.stream;
+        // A subscriber that reads, but slowly: 16 KiB every 2 ms.
+        let reader = std::thread::spawn(move || {
+            sub.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                match sub.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        let mut publisher = TcpStream::connect(addr).unwrap();
+        let mut frame = b"CONNECT {\"verbose\":false,\"name\":\"fast\"}\r\n".to_vec();
+        // 16 MiB: more than the kernel's socket buffers hold, so the server queues some.
+        for _ in 0..16 * 1024 {
+            frame.extend_from_slice(b"PUB stall 1024\r\n");
+            frame.extend(std::iter::repeat_n(b's', 1024));
+            frame.extend_from_slice(b"\r\n");
+        }
+        frame.extend_from_slice(b"PING\r\n");
+        publisher.write_all(&frame).unwrap();
+        publisher
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(6).any(|w| w == b"PONG\r\n") {
+            let n = publisher.read(&mut buf).unwrap();
+            assert!(n > 0, "publisher closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        reader.join().unwrap();
+        let name = if std::ptr::eq(srv, &theirs) {
+            "nats-server"
+        } else {
+            "natrium"
+        };
+        let varz = eventually(mport(srv), "/varz", name, |v| {
+            v["stalled_clients"].as_u64().unwrap_or(0) > 0
+        });
+        let connz = get_json(mport(srv), "/connz?state=all");
+        let conns = connz["connections"].as_array().unwrap();
+        let by_name = |n: &str| {
+            conns
+                .iter()
+                .find(|c| c["name"] == n)
+                .unwrap_or_else(|| panic!("{name}: no connection {n} in {connz:#}"))
+        };
+        let behind = by_name("behind");
+        let stalls = behind["stalls"].as_u64().unwrap_or(0);
+        assert!(stalls > 0, "{name}: the subscriber's stalls: {behind:#}");
+        assert!(
+            stalls <= varz["stalled_clients"].as_u64().unwrap(),
+            "{name}: per-connection stalls add up to the total"
+        );
+        // Field order, in the text: `stalls` comes right after `out_bytes`.
+        let text = get(mport(srv), "/connz?state=all").body;
+        let at = text.find("\"stalls\"").expect("stalls in the text");
+        let before = &text[..at];
+        let out_bytes = before
+            .rfind("\"out_bytes\"")
+            .expect("out_bytes before stalls");
+        assert_eq!(
+            before[out_bytes..].matches('"').count(),
+            2,
+            "{name}: the key before stalls: {}",
+            &before[out_bytes..]
+        );
+        assert!(
+            by_name("fast").get("stalls").is_none(),
+            "{name}: a producer that was never behind has no stalls field"
+        );
+    }
+}
