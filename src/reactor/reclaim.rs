@@ -7,12 +7,12 @@
 //! buffer that large is released, does it instead.
 
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// Buffers smaller than this are freed in place: handing them over costs more than it saves.
 const FREE_OFF_THREAD: usize = 1 << 20;
 
-static RECLAIMER: OnceLock<Option<Mutex<Sender<Vec<u8>>>>> = OnceLock::new();
+static RECLAIMER: OnceLock<Option<Sender<Vec<u8>>>> = OnceLock::new();
 
 /// Drops `buf`: on the reclaimer thread when it is large, else here.
 pub fn release(buf: Vec<u8>) {
@@ -25,10 +25,9 @@ pub fn release(buf: Vec<u8>) {
             .name("reclaim".into())
             .spawn(move || rx.into_iter().for_each(drop))
             .ok()
-            .map(|_| Mutex::new(tx))
+            .map(|_| tx)
     });
     if let Some(tx) = reclaimer {
-        let tx = tx.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Should the thread be gone, the buffer comes back in the error and drops here.
         let _ = tx.send(buf);
     }
