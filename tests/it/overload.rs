@@ -37,7 +37,14 @@ fn handshake(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
         got.extend_from_slice(&buf[..n]);
     }
     s.write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")?;
-    got.clear();
+    read_until_pong(&mut s)?;
+    Ok(s)
+}
+
+/// Reads until a `PONG` has arrived, dropping what came before it.
+fn read_until_pong(s: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
     while !got.windows(6).any(|w| w == b"PONG\r\n") {
         let n = s.read(&mut buf)?;
         if n == 0 {
@@ -45,7 +52,7 @@ fn handshake(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
         }
         got.extend_from_slice(&buf[..n]);
     }
-    Ok(s)
+    Ok(())
 }
 
 #[test]
@@ -139,12 +146,8 @@ fn flooding_publisher_meets_back_pressure_with_bounded_memory() {
     let srv = Natrium::start(&["--max_pending", "8388608"]);
     let mut sub = handshake(srv.addr()).unwrap();
     sub.write_all(b"SUB flood 1\r\nPING\r\n").unwrap();
+    read_until_pong(&mut sub).unwrap();
     let mut buf = vec![0u8; 65536];
-    let mut got = Vec::new();
-    while !got.windows(6).any(|w| w == b"PONG\r\n") {
-        let n = sub.read(&mut buf).unwrap();
-        got.extend_from_slice(&buf[..n]);
-    }
     let base = srv.rss_kib();
     let reader = std::thread::spawn(move || {
         // About 40 MB/s: far slower than the publisher.
@@ -310,12 +313,7 @@ fn lagging_subscriber_catches_up_in_order() {
     let srv = Natrium::start(&["-m", "-1"]);
     let mut sub = handshake(srv.addr()).unwrap();
     sub.write_all(b"SUB lag 1\r\nPING\r\n").unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut got = Vec::new();
-    while !got.windows(6).any(|w| w == b"PONG\r\n") {
-        let n = sub.read(&mut buf).unwrap();
-        got.extend_from_slice(&buf[..n]);
-    }
+    read_until_pong(&mut sub).unwrap();
     let mut publisher = handshake(srv.addr()).unwrap();
     let mut batch = Vec::new();
     for seq in 0..COUNT {
@@ -325,8 +323,9 @@ fn lagging_subscriber_catches_up_in_order() {
         batch.extend(std::iter::repeat_n(b'.', SIZE - payload.len()));
         batch.extend_from_slice(b"\r\n");
     }
-    // 24 MiB: well past the spill level, short of the 48 MiB at which a subscriber that
-    // does not read would start to slow the publisher down.
+    // 24 MiB: far past the 1 MiB from which a drained buffer goes to the reclaim thread,
+    // short of the 48 MiB at which a subscriber that does not read would start to slow the
+    // publisher down.
     publisher.write_all(&batch).unwrap();
     publisher.write_all(b"PING\r\n").unwrap();
     let mut pong = [0u8; 6];
@@ -340,6 +339,7 @@ fn lagging_subscriber_catches_up_in_order() {
     );
 
     // Read it all back: MSG lag 1 4096\r\n<payload>\r\n, sequence numbers 0..COUNT.
+    let mut buf = vec![0u8; 1 << 16];
     let line = format!("MSG lag 1 {SIZE}\r\n");
     let frame = line.len() + SIZE + 2;
     let mut stream = Vec::with_capacity(COUNT * frame);
