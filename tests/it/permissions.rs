@@ -359,7 +359,20 @@ fn async_nats_request_reply_with_allow_responses() {
             svc.flush().await.unwrap();
             (svc, reply)
         });
-        let resp = admin.request("svc.time", "now?".into()).await.unwrap();
+        // async-nats's flush() only writes the SUB; the server may read admin's request
+        // first. A request nobody received gets "no responders" and is asked again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let resp = loop {
+            match admin.request("svc.time", "now?".into()).await {
+                Err(e)
+                    if e.kind() == async_nats::RequestErrorKind::NoResponders
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => break other.unwrap(),
+            }
+        };
         assert_eq!(resp.payload, "first");
         let (_svc, reply) = responder.await.unwrap();
         let err = next_error(&mut errors).await;
