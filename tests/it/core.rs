@@ -11,20 +11,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::timeout;
 
-use crate::harness::{rt, Natrium};
+use crate::harness::{rt, sync, Natrium};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// async-nats's `flush()` only writes the socket. A request nobody answers comes back as a
-/// no-responders status once the server has processed everything sent before it, which makes
-/// subscriptions sent earlier visible to publishes from any connection.
-async fn sync(c: &async_nats::Client) {
-    let err = timeout(WAIT, c.request("_natrium.sync", Bytes::new()))
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
-}
 
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     timeout(WAIT, sub.next())

@@ -424,6 +424,30 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Waits until the server has read everything `c` sent before: async-nats's `flush()` only
+/// writes the socket. A request nobody answers comes back as a no-responders status once the
+/// server has processed what came before it on that connection, which makes subscriptions
+/// sent earlier visible to publishes from any connection.
+pub async fn sync(c: &async_nats::Client) {
+    let err = tokio::time::timeout(
+        Duration::from_secs(5),
+        c.request("_sync", bytes::Bytes::new()),
+    )
+    .await
+    .expect("no-responders reply in time")
+    .unwrap_err();
+    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+}
+
+/// A measurement's setting from the environment variable `name`, else `default` (also when
+/// the value does not parse).
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The project root (for test fixtures such as tests/node).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

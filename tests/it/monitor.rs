@@ -889,13 +889,10 @@ fn dashboard_in_headless_chromium() {
 #[ignore]
 #[allow(clippy::print_stdout)]
 fn monitoring_overhead() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (rounds, msgs) = (env("ROUNDS", 9), env("MSGS", 3_000_000));
+    let (rounds, msgs): (u64, u64) = (
+        crate::harness::setting("ROUNDS", 9),
+        crate::harness::setting("MSGS", 3_000_000),
+    );
     let (mut plain, mut polled) = (Vec::new(), Vec::new());
     let mut polls = 0;
     for _ in 0..rounds {

@@ -241,6 +241,14 @@ fn count_frames(mut sub: TcpStream, size: usize, frames: &AtomicU64, stop: &Atom
     }
 }
 
+/// A raw connection subscribed to `rate` (sid 1), the SUB confirmed by a PONG.
+fn subscribe_rate(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = handshake(addr).unwrap();
+    s.write_all(b"SUB rate 1\r\nPING\r\n").unwrap();
+    read_until_pong(&mut s).unwrap();
+    s
+}
+
 /// How often the fast subscriber's count is sampled.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -264,9 +272,7 @@ fn stream_with_stalled_windows(
 ) -> Windows {
     const SIZE: usize = 1024;
     let srv = crate::harness::spawn(server, &["-m", "-1"]);
-    let mut fast = handshake(srv.addr()).unwrap();
-    fast.write_all(b"SUB rate 1\r\nPING\r\n").unwrap();
-    read_until_pong(&mut fast).unwrap();
+    let fast = subscribe_rate(srv.addr());
     let frames = std::sync::Arc::new(AtomicU64::new(0));
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let reader = {
@@ -290,12 +296,7 @@ fn stream_with_stalled_windows(
     let mut start = Instant::now();
     let mut before = frames.load(Ordering::Relaxed);
     for w in 0..windows {
-        let stalled = (w % 2 == 1 && !control).then(|| {
-            let mut s = handshake(srv.addr()).unwrap();
-            s.write_all(b"SUB rate 1\r\nPING\r\n").unwrap();
-            read_until_pong(&mut s).unwrap();
-            s
-        });
+        let stalled = (w % 2 == 1 && !control).then(|| subscribe_rate(srv.addr()));
         let mut counts = Vec::new();
         for k in 1..=ticks {
             std::thread::sleep((start + TICK * k).saturating_duration_since(Instant::now()));
@@ -367,14 +368,9 @@ fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
 #[test]
 #[ignore]
 fn stalled_subscriber_throughput() {
-    let setting = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
-    let pairs = setting("STALL_PAIRS", 20);
-    let ticks = (setting("STALL_WINDOW_MS", 2000) / 100).max(2 * SETTLE_TICKS) as u32;
+    let pairs: usize = crate::harness::setting("STALL_PAIRS", 20);
+    let ticks =
+        (crate::harness::setting("STALL_WINDOW_MS", 2000usize) / 100).max(2 * SETTLE_TICKS) as u32;
     let control = std::env::var("STALL_CONTROL").is_ok();
     let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
     let mut servers = vec![("natrium", path(crate::harness::natrium_bin()))];

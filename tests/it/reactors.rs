@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::timeout;
 
-use crate::harness::{rt, Natrium, Raw};
+use crate::harness::{rt, sync, Natrium, Raw};
 
 /// Connects `n` raw clients in order, so client i lands on reactor i mod N.
 fn clients(addr: std::net::SocketAddr, n: usize) -> Vec<Raw> {
@@ -214,8 +214,7 @@ fn stress_churn_while_publishing() {
             }));
         }
         for (c, _, _) in &stable {
-            let err = c.request("_sync", Bytes::new()).await.unwrap_err();
-            assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+            sync(c).await;
         }
         let mut publishers = Vec::new();
         for p in 0..PUBS {
@@ -227,8 +226,7 @@ fn stress_churn_while_publishing() {
                         .unwrap();
                 }
                 c.flush().await.unwrap();
-                let err = c.request("_sync", Bytes::new()).await.unwrap_err();
-                assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+                sync(&c).await;
             }));
         }
         for p in publishers {

@@ -13,16 +13,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::{sleep, timeout};
 
-use crate::harness::{rt, Natrium};
+use crate::harness::{rt, sync, Natrium};
 
 // The figures are printed for the record (run with --nocapture).
 #[allow(clippy::print_stdout)]
 #[test]
 fn soak_mixed_workload() {
-    let secs: u64 = std::env::var("SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let secs: u64 = crate::harness::setting("SOAK_SECS", 60);
     // A small ring of closed connections, so the reconnecting clients filling the ring (by
     // design, 10,000 by default) is not mistaken for a leak.
     let dir = crate::harness::TempDir::new("soak");
@@ -234,17 +231,6 @@ fn soak_mixed_workload() {
         last <= middle + 512,
         "RSS keeps growing: {middle} KiB -> {last} KiB: {rss_samples:?}"
     );
-}
-
-async fn sync(c: &async_nats::Client) {
-    let err = timeout(
-        Duration::from_secs(5),
-        c.request("_soak.sync", Bytes::new()),
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
-    assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
 }
 
 fn rss_kib(pid: u32) -> u64 {

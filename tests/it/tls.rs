@@ -10,7 +10,7 @@ use futures::StreamExt;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use tokio::time::timeout;
 
-use crate::harness::{rt, InProc, Natrium, Raw};
+use crate::harness::{rt, sync, InProc, Natrium, Raw};
 
 /// A CA, a server certificate for 127.0.0.1/localhost, a client certificate from the same
 /// CA, and a client certificate from an unrelated CA, written as PEM files.
@@ -134,8 +134,7 @@ fn async_nats_over_tls() {
         let sub_client = opts().connect(srv.url()).await.unwrap();
         let pub_client = opts().connect(srv.url()).await.unwrap();
         let mut sub = sub_client.subscribe("secure.>").await.unwrap();
-        let err = sub_client.request("_sync", Bytes::new()).await.unwrap_err();
-        assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+        sync(&sub_client).await;
         let big: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
         for i in 0..200u32 {
             pub_client
@@ -186,8 +185,7 @@ fn client_certificate_verification() {
             .connect(srv.url())
             .await
             .unwrap();
-        let err = good.request("_sync", Bytes::new()).await.unwrap_err();
-        assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+        sync(&good).await;
 
         // No certificate, or one from another CA, is refused.
         let no_cert = async_nats::ConnectOptions::new()
@@ -249,8 +247,7 @@ fn stalled_handshake_is_dropped_without_affecting_others() {
             .await
             .unwrap();
         let mut sub = c.subscribe("alive").await.unwrap();
-        let err = c.request("_sync", Bytes::new()).await.unwrap_err();
-        assert_eq!(err.kind(), async_nats::RequestErrorKind::NoResponders);
+        sync(&c).await;
         c.publish("alive", Bytes::from_static(b"yes"))
             .await
             .unwrap();

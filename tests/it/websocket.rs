@@ -1235,10 +1235,7 @@ fn bench_websocket_against_nats_server() {
         panic!("nats-server not installed (make deps)");
     };
     let na = natrium_ws(&[]);
-    let n: usize = std::env::var("WS_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500_000);
+    let n: usize = crate::harness::setting("WS_BENCH_N", 500_000);
     for size in [16usize, 128, 1024] {
         for (name, p) in [("natrium", &na), ("nats-server", &ns)] {
             let (mps, mbs, lat) = ws_measure(ws_addr(p), n, size);
