@@ -207,24 +207,24 @@ fn slow_consumer_is_cut_off_without_err() {
     fast.expect("PONG\r\n");
     let mut publisher = Raw::connect(srv.addr());
     publisher.handshake(r#"{"verbose":false}"#);
-    let payload = "x".repeat(4000);
+    // The fast subscriber keeps up by construction: the publisher sends the next batch only
+    // after it has read the last one, so at most one batch (well under max_pending) is ever
+    // queued for it however the threads are scheduled. The slow one falls 20 MB behind.
     const N: usize = 5000;
-    let fast_reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        loop {
-            let got = fast.drain_for(Duration::from_millis(1000));
-            if got.is_empty() {
-                break;
-            }
-            all.push_str(&got);
-            if all.matches("MSG flood").count() >= N {
-                break;
-            }
+    const BATCH: usize = 8;
+    let padding = "x".repeat(4000 - "<000000>".len());
+    let mut received = Vec::with_capacity(N);
+    for batch_start in (0..N).step_by(BATCH) {
+        let batch_end = (batch_start + BATCH).min(N);
+        for seq in batch_start..batch_end {
+            publisher.send_str(&format!("PUB flood 4000\r\n<{seq:06}>{padding}\r\n"));
         }
-        all.matches("MSG flood").count()
-    });
-    for _ in 0..N {
-        publisher.send_str(&format!("PUB flood {}\r\n{payload}\r\n", payload.len()));
+        let read = fast.expect(&format!("<{:06}>", batch_end - 1));
+        received.extend(
+            read.split("MSG flood 1 4000\r\n<")
+                .skip(1)
+                .filter_map(|frame| frame.get(..6)?.parse::<usize>().ok()),
+        );
     }
     publisher.send_str("PING\r\n");
     publisher.expect("PONG\r\n");
@@ -236,8 +236,22 @@ fn slow_consumer_is_cut_off_without_err() {
         "{}",
         srv.log_text()
     );
-    let fast_got = fast_reader.join().unwrap();
-    assert_eq!(fast_got, N, "the fast subscriber gets every message");
+    assert!(
+        slow.is_closed(Duration::from_secs(5)),
+        "the slow one is closed"
+    );
+    assert!(!slow.buffered().contains("-ERR"), "and gets no -ERR");
+    assert_eq!(
+        received,
+        (0..N).collect::<Vec<_>>(),
+        "the fast subscriber gets every message, in order"
+    );
+    let log = srv.log_text();
+    assert_eq!(
+        log.matches("Slow Consumer Detected").count(),
+        1,
+        "only the slow subscriber is cut off:\n{log}"
+    );
 }
 
 #[test]
