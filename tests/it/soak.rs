@@ -29,7 +29,8 @@ fn soak_mixed_workload() {
     );
     let srv = Natrium::start(&["-c", conf.to_str().unwrap()]);
     let url = srv.url();
-    let pid = srv.pid();
+    // The async block moves what it names; the server stays here.
+    let server = &srv;
     let stop = Arc::new(AtomicBool::new(false));
     let rss_samples = rt().block_on(async move {
         const PUBS: usize = 2;
@@ -184,7 +185,7 @@ fn soak_mixed_workload() {
         let mut samples = Vec::new();
         while start.elapsed() < Duration::from_secs(secs) {
             sleep(Duration::from_secs(1)).await;
-            samples.push((start.elapsed().as_secs_f64(), rss_kib(pid)));
+            samples.push((start.elapsed().as_secs_f64(), server.rss_kib()));
         }
         stop.store(true, Ordering::Relaxed);
         let mut produced = Vec::new();
@@ -231,14 +232,4 @@ fn soak_mixed_workload() {
         last <= middle + 512,
         "RSS keeps growing: {middle} KiB -> {last} KiB: {rss_samples:?}"
     );
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
