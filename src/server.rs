@@ -423,6 +423,7 @@ impl Server {
                 .tls
                 .as_ref()
                 .is_some_and(crate::tls::requires_client_cert),
+            api_lvl: crate::proto::info::JS_API_LEVEL,
             ..Default::default()
         };
         let shared = Arc::new(Shared {

@@ -10,6 +10,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+/// nats-server's `JSApiLevel` (`jetstream_versioning.go`) for the release natrium matches.
+pub const JS_API_LEVEL: i32 = 5;
+
 /// The INFO document. Field order is nats-server's.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ServerInfo {
@@ -56,6 +59,10 @@ pub struct ServerInfo {
     pub remote_account: String,
     #[serde(skip_serializing_if = "is_false")]
     pub acc_is_sys: bool,
+    /// The JetStream API level (nats-server's `JSApiLevel`), sent in every client INFO
+    /// whether JetStream is on or not; clients gate features on it.
+    #[serde(skip_serializing_if = "is_zero_i32")]
+    pub api_lvl: i32,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -63,6 +70,10 @@ fn is_false(b: &bool) -> bool {
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i32(n: &i32) -> bool {
     *n == 0
 }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{free_port, natrium_bin, Natrium, Proc, Raw};
+use crate::harness::{free_port, natrium_bin, Natrium, NatsServer, OrderedObject, Proc, Raw};
 
 #[test]
 fn help_lists_the_flags() {
@@ -105,6 +105,37 @@ fn startup_lines_and_info_shape() {
     assert_eq!(info["client_ip"], "127.0.0.1");
     assert!(info["client_id"].as_u64().unwrap() >= 1);
     assert!(info["version"].as_str().unwrap().starts_with("2."));
+}
+
+/// The client INFO carries the keys nats-server 2.15.1 sends, in its order and with its
+/// values where they are not per-server (`api_lvl` among them, which clients read with or
+/// without JetStream). natrium has no `git_commit` and no `xkey` (auth callout).
+#[test]
+fn client_info_keys_match_nats_server() {
+    let Some(nats) = NatsServer::start(&[]) else {
+        panic!("nats-server not installed (make deps)");
+    };
+    let ours = Natrium::start(&[]);
+    let info_of = |p: &Proc| OrderedObject::from_info_line(&Raw::connect(p.addr()).info);
+    let theirs = info_of(&nats);
+    let mine = info_of(&ours);
+    let not_ours = ["git_commit", "xkey"];
+    let expected: Vec<&str> = theirs
+        .keys()
+        .into_iter()
+        .filter(|k| !not_ours.contains(k))
+        .collect();
+    assert_eq!(mine.keys(), expected, "INFO keys in order");
+    for key in [
+        "proto",
+        "headers",
+        "max_payload",
+        "host",
+        "client_ip",
+        "api_lvl",
+    ] {
+        assert_eq!(mine.get(key), theirs.get(key), "INFO {key}");
+    }
 }
 
 #[test]

@@ -519,3 +519,45 @@ pub fn transcript(addr: SocketAddr, input: &str) -> (String, bool, String) {
     }
     (out, closed, info)
 }
+
+/// A JSON object's members in the order they were written (serde_json's `Map` sorts them),
+/// for comparing documents whose key order is part of the contract, like INFO.
+pub struct OrderedObject(pub Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedObject, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(OrderedObject(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+impl OrderedObject {
+    /// Parses the JSON of an `INFO {…} ` line.
+    pub fn from_info_line(line: &str) -> OrderedObject {
+        serde_json::from_str(line.trim_start_matches("INFO ").trim_end()).expect("INFO JSON")
+    }
+
+    pub fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
