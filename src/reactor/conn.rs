@@ -86,6 +86,11 @@ pub struct Conn {
     /// Reading is paused for the rest of this turn because a subscriber it publishes to is
     /// behind (nats-server's fast-producer stall).
     pub stalled: bool,
+    /// Reading is paused until this connection's own outbound buffer drains: it published
+    /// to itself while its own subscription was more than 3/4 of `max_pending` behind (a
+    /// client busy publishing that reads later). Only it waits; its socket is not read, so
+    /// TCP pushes back on it, and the write deadline still closes one that never reads.
+    pub waits_for_own_drain: bool,
     /// Last time a write to this connection made progress.
     pub last_progress: Instant,
     /// Pending bytes at which the next mid-turn write is attempted (0: the default level).
@@ -160,6 +165,7 @@ impl Conn {
             drain_deadline: None,
             read_paused: false,
             stalled: false,
+            waits_for_own_drain: false,
             last_progress: now,
             relieve_at: 0,
             needs_interest_seq: 0,
@@ -184,9 +190,13 @@ impl Conn {
     }
 
     /// Whether operations may be read and executed now (not paused for a deferred PONG, a
-    /// stalled subscriber or a pending authentication).
+    /// stalled subscriber, its own backlog or a pending authentication).
     pub fn can_process(&self) -> bool {
-        self.closing.is_none() && !self.read_paused && !self.stalled && self.auth_pending.is_none()
+        self.closing.is_none()
+            && !self.read_paused
+            && !self.stalled
+            && !self.waits_for_own_drain
+            && self.auth_pending.is_none()
     }
 
     /// Bytes queued and not yet written.

@@ -265,26 +265,33 @@ impl Reactor {
             conn.relieve_at = conn.pending() + threshold;
         }
         if max_pending > 0 {
-            self.check_pending(token, max_pending);
+            self.check_pending(publisher, token, max_pending);
         }
         true
     }
 
     /// nats-server's slow-consumer rules for a subscriber's pending bytes: past 3/4 of
     /// `max_pending` a subscriber that is still draining slows the producers down; past
-    /// `max_pending` it is closed.
-    fn check_pending(&mut self, token: usize, max_pending: i64) {
+    /// `max_pending` it is closed. A publisher that is itself the subscriber so far behind
+    /// stops being read until it has drained (nats-server stalls its read loop the same
+    /// way): that costs nobody else anything, whether or not its socket is taking data.
+    fn check_pending(&mut self, publisher: usize, token: usize, max_pending: i64) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         let pending = conn.pending() as i64;
-        if pending > max_pending / 4 * 3
-            && pending <= max_pending
-            && conn.last_progress.elapsed() < STALL_ALIVE
-        {
-            conn.stats.stalls += 1;
-            self.counters.stalls += 1;
-            self.congested = true;
+        if pending > max_pending / 4 * 3 && pending <= max_pending {
+            if token == publisher {
+                if !conn.waits_for_own_drain {
+                    conn.waits_for_own_drain = true;
+                    conn.stats.stalls += 1;
+                    self.counters.stalls += 1;
+                }
+            } else if conn.last_progress.elapsed() < STALL_ALIVE {
+                conn.stats.stalls += 1;
+                self.counters.stalls += 1;
+                self.congested = true;
+            }
         }
         if pending > max_pending {
             info!(

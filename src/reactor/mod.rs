@@ -875,7 +875,7 @@ impl Reactor {
         }
         // `process` stops early only when the connection closed or paused; otherwise what is
         // left is an incomplete operation and reading must go on.
-        conn.is_open() && !conn.stalled && !conn.read_paused
+        conn.can_process()
     }
 
     /// Applies peer traffic when some reactor announced interest since we last looked.
@@ -925,6 +925,8 @@ impl Reactor {
             return;
         };
         if conn.pending() == 0 && !conn.writable_armed && !conn.transport.wants_write() {
+            // A mid-turn write may have drained it already.
+            self.resume_if_own_backlog_drained(token);
             return;
         }
         if conn.closing.is_some_and(|r| r.skips_flush()) {
@@ -962,6 +964,23 @@ impl Reactor {
             Err(e) => {
                 debug!("{} - Error flushing: {e}", conn.label());
                 self.close(token, CloseReason::WriteError);
+            }
+        }
+        self.resume_if_own_backlog_drained(token);
+    }
+
+    /// A publisher paused behind its own subscription (`Conn::waits_for_own_drain`) goes on
+    /// once half of `max_pending` has drained: first with what it published meanwhile (held
+    /// in `inbuf`), then its socket.
+    fn resume_if_own_backlog_drained(&mut self, token: usize) {
+        let half = self.opts.max_pending / 2;
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if conn.waits_for_own_drain && conn.pending() as i64 <= half {
+            conn.waits_for_own_drain = false;
+            if !self.pending_reads.contains(&token) {
+                self.pending_reads.push(token);
             }
         }
     }

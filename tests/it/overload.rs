@@ -488,3 +488,154 @@ fn lagging_subscriber_catches_up_in_order() {
         assert_eq!(&msg[frame - 2..], b"\r\n");
     }
 }
+
+/// One connection subscribes to `foo`, publishes 256,000 × 1 KiB to `foo` as fast as it can
+/// and starts reading its socket only 0.5 s later, as a single-threaded client busy
+/// publishing does (nats.node's `clobber.js`). nats-server stalls such a producer and every
+/// message arrives; natrium must too, instead of cutting it off as a slow consumer. Returns
+/// the messages received in order, whether the server closed the connection, and the log.
+fn late_reading_self_subscriber(server: &Path) -> (usize, bool, String) {
+    const COUNT: usize = 256_000;
+    const SIZE: usize = 1024;
+    let srv = crate::harness::spawn(server, &[]);
+    let mut conn = handshake(srv.addr()).unwrap();
+    conn.write_all(b"SUB foo 1\r\nPING\r\n").unwrap();
+    read_until_pong(&mut conn).unwrap();
+    let mut writer = conn.try_clone().unwrap();
+    let publisher = std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(64 * (SIZE + 20));
+        for seq in 0..COUNT {
+            batch.extend_from_slice(format!("PUB foo {SIZE}\r\n{seq:010}").as_bytes());
+            batch.extend(std::iter::repeat_n(b'.', SIZE - 10));
+            batch.extend_from_slice(b"\r\n");
+            if batch.len() >= 64 * SIZE || seq == COUNT - 1 {
+                if writer.write_all(&batch).is_err() {
+                    return;
+                }
+                batch.clear();
+            }
+        }
+        let _ = writer.write_all(b"PING\r\n");
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let line = format!("MSG foo 1 {SIZE}\r\n");
+    let frame = line.len() + SIZE + 2;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut received = 0usize;
+    let mut closed = false;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    'read: while Instant::now() < deadline {
+        match conn.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        let mut at = 0;
+        loop {
+            let rest = &pending[at..];
+            if rest.starts_with(b"PING\r\n") {
+                at += 6;
+            } else if rest.starts_with(b"PONG\r\n") {
+                if received == COUNT {
+                    break 'read;
+                }
+                at += 6;
+            } else if rest.len() >= frame {
+                assert_eq!(&rest[..line.len()], line.as_bytes(), "frame {received}");
+                let seq = &rest[line.len()..line.len() + 10];
+                assert_eq!(seq, format!("{received:010}").as_bytes(), "message order");
+                received += 1;
+                at += frame;
+            } else {
+                break;
+            }
+        }
+        pending.drain(..at);
+    }
+    let _ = publisher.join();
+    (received, closed, srv.log_text())
+}
+
+#[test]
+fn late_reading_self_subscriber_gets_every_message_like_nats_server() {
+    let nats = crate::harness::nats_server_bin().expect("nats-server (make deps)");
+    let (got, closed, log) = late_reading_self_subscriber(&nats);
+    assert_eq!((got, closed), (256_000, false), "nats-server: {log}");
+    let (got, closed, log) = late_reading_self_subscriber(&crate::harness::natrium_bin());
+    assert_eq!((got, closed), (256_000, false), "natrium: {log}");
+    assert!(!log.contains("Slow Consumer"), "{log}");
+}
+
+/// A publisher that is its own subscriber and never reads is paused, not served forever: the
+/// write deadline closes it as a slow consumer (as nats-server's would), and other clients
+/// are served meanwhile.
+#[test]
+fn self_subscriber_that_never_reads_is_closed_at_the_write_deadline() {
+    let srv = Natrium::start(&["--max_pending", "1048576", "--write_deadline", "1s"]);
+    let mut conn = handshake(srv.addr()).unwrap();
+    conn.write_all(b"SUB foo 1\r\nPING\r\n").unwrap();
+    read_until_pong(&mut conn).unwrap();
+    conn.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut chunk = Vec::new();
+    for _ in 0..64 {
+        chunk.extend_from_slice(b"PUB foo 1024\r\n");
+        chunk.extend(std::iter::repeat_n(b'x', 1024));
+        chunk.extend_from_slice(b"\r\n");
+    }
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(20) {
+        match conn.write(&chunk) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Paused: meanwhile another client is served at once.
+                let mut other = Raw::connect(srv.addr());
+                other.send_str("CONNECT {\"verbose\":false}\r\nPING\r\n");
+                assert!(other.read_line(Duration::from_secs(2)).is_some());
+            }
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        if srv
+            .log_text()
+            .contains("Slow Consumer Detected: WriteDeadline")
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "still open after {:?}", start.elapsed());
+    assert!(
+        srv.wait_log(
+            "Slow Consumer Detected: WriteDeadline",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        srv.log_text()
+    );
+}
