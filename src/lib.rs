@@ -4,7 +4,7 @@
 //! Layout: [`auth`] (authentication and permissions), [`config`] (options, command line, configuration file), [`server`] (start-up,
 //! shared state, shutdown), [`reactor`] (the event loops that own connections), [`proto`]
 //! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`],
-//! [`websocket`] (the WebSocket listener's upgrade and framing).
+//! [`websocket`] (the WebSocket listener's upgrade and framing), [`route`] (clustering).
 
 pub mod auth;
 pub mod config;
@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod nkey;
 pub mod proto;
 pub mod reactor;
+pub mod route;
 pub mod server;
 pub mod service;
 pub mod subject;

@@ -21,6 +21,19 @@ pub fn nonce() -> Option<String> {
     Some(BASE64URL_NOPAD.encode(&raw))
 }
 
+/// A fresh NUID as nats-server makes them: 22 characters of base62 (used for generated
+/// cluster names). Drawn from the operating system's random source, else from fastrand.
+pub fn nuid() -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut raw = [0u8; 22];
+    if SystemRandom::new().fill(&mut raw).is_err() {
+        raw.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    raw.iter()
+        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
+        .collect()
+}
+
 /// Whether `key` is a valid public user nkey (`U…`, checksum included).
 pub fn is_user_public_key(key: &str) -> bool {
     key.starts_with('U') && nkeys::KeyPair::from_public_key(key).is_ok()

@@ -149,6 +149,8 @@ pub struct Shared {
     auth: RwLock<Arc<Auth>>,
     /// The WebSocket listener's settings, when it runs.
     pub websocket: Option<Arc<WsRuntime>>,
+    /// The cluster, when this server is in one.
+    pub cluster: Option<Arc<crate::route::Cluster>>,
 }
 
 /// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
@@ -445,6 +447,7 @@ impl Server {
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
+            cluster: None,
         });
 
         info!("Starting natrium");
@@ -719,7 +722,7 @@ fn websocket_listener(
 }
 
 /// `host:port` with IPv6 hosts in brackets (Go's `net.JoinHostPort`).
-fn join_host_port(host: &str, port: u16) -> String {
+pub fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

@@ -115,8 +115,9 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
     }
     if let Some(f) = &req.conns {
         for (_, c) in r.conns.iter() {
-            // A WebSocket connection still in its HTTP upgrade is not a client yet.
-            if !c.is_open() || c.transport.ws_handshaking() {
+            // A WebSocket connection still in its HTTP upgrade is not a client yet; routes
+            // are in `/routez`.
+            if !c.is_open() || c.transport.ws_handshaking() || c.route.is_some() {
                 continue;
             }
             // nats-server counts only the account's clients when asked for one.

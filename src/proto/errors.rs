@@ -44,6 +44,11 @@ pub enum CloseReason {
     ServerShutdown,
     MsgHeaderViolation,
     NoRespondersRequiresHeaders,
+    DuplicateRoute,
+    WrongGateway,
+    MissingAccount,
+    ClusterNameConflict,
+    DuplicateServerName,
 }
 
 impl CloseReason {
@@ -70,6 +75,11 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::MsgHeaderViolation => "Message Header Violation",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::WrongGateway => "Wrong Gateway",
+            CloseReason::MissingAccount => "Missing Account",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::DuplicateServerName => "Duplicate Server Name",
         }
     }
 

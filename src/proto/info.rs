@@ -47,12 +47,19 @@ pub struct ServerInfo {
     pub nonce: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub cluster: String,
+    /// The cluster name was generated, not configured.
+    #[serde(skip_serializing_if = "is_false")]
+    pub cluster_dynamic: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ws_connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub compression: String,
     #[serde(skip_serializing_if = "is_false")]
     pub connect_info: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -63,6 +70,23 @@ pub struct ServerInfo {
     /// whether JetStream is on or not; clients gate features on it.
     #[serde(skip_serializing_if = "is_zero_i32")]
     pub api_lvl: i32,
+    // Routes and leaf nodes only, in nats-server's order.
+    /// Understands `LS+`/`LMSG` with an origin cluster on routes.
+    #[serde(skip_serializing_if = "is_false")]
+    pub lnoc: bool,
+    /// Understands `LS-` with an origin cluster on routes.
+    #[serde(skip_serializing_if = "is_false")]
+    pub lnocu: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub info_on_connect: bool,
+    #[serde(skip_serializing_if = "is_zero_i32")]
+    pub route_pool_size: i32,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub route_account: String,
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    pub gossip_mode: u8,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leafnode_urls: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -74,6 +98,10 @@ fn is_zero(n: &u64) -> bool {
 }
 
 fn is_zero_i32(n: &i32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u8(n: &u8) -> bool {
     *n == 0
 }
 

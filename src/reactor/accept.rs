@@ -16,15 +16,23 @@ use crate::proto::parser::{Limits, Parser};
 use crate::tls::HandshakeFirst;
 use crate::transport::Transport;
 
+/// The listeners a reactor accepts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Listener {
+    Client,
+    Websocket,
+    Cluster,
+}
+
 impl Reactor {
     // ----- accepting -------------------------------------------------------------------
 
-    pub(super) fn accept_all(&mut self, websocket: bool) {
+    pub(super) fn accept_all(&mut self, which: Listener) {
         loop {
-            let listener = if websocket {
-                self.ws_listener.as_ref()
-            } else {
-                self.listener.as_ref()
+            let listener = match which {
+                Listener::Client => self.listener.as_ref(),
+                Listener::Websocket => self.ws_listener.as_ref(),
+                Listener::Cluster => self.cluster_listener.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -36,15 +44,15 @@ impl Reactor {
                     let target = self.next_target % n;
                     self.next_target = self.next_target.wrapping_add(1);
                     if target == self.id {
-                        if websocket {
-                            self.adopt_websocket(stream, addr);
-                        } else {
-                            self.adopt(stream, addr);
+                        match which {
+                            Listener::Client => self.adopt(stream, addr),
+                            Listener::Websocket => self.adopt_websocket(stream, addr),
+                            Listener::Cluster => self.adopt_route(stream, addr, None),
                         }
-                    } else if !self.all[target].send_control(if websocket {
-                        Control::AdoptWebsocket(stream, addr)
-                    } else {
-                        Control::Adopt(stream, addr)
+                    } else if !self.all[target].send_control(match which {
+                        Listener::Client => Control::Adopt(stream, addr),
+                        Listener::Websocket => Control::AdoptWebsocket(stream, addr),
+                        Listener::Cluster => Control::AdoptRoute(stream, addr, None),
                     }) {
                         warn!("reactor {target} is gone; dropping connection from {addr}");
                     }
@@ -64,14 +72,16 @@ impl Reactor {
     /// Registers an accepted socket with the poll and creates its connection (cid 0 until the
     /// caller assigns one). Returns the token, or None when the reactor is stopping or the
     /// socket cannot be registered.
-    pub(super) fn register_conn(
+    pub(crate) fn register_conn(
         &mut self,
         mut stream: TcpStream,
         peer: SocketAddr,
         transport_setup: impl FnOnce(&mut Transport) -> Result<(), String>,
         ping_interval: Duration,
+        route: bool,
     ) -> Option<usize> {
-        if self.stopping || self.lame_duck {
+        // A server in lame duck mode takes no clients but stays in its cluster.
+        if self.stopping || (self.lame_duck && !route) {
             return None;
         }
         let _ = stream.set_nodelay(true);
@@ -109,7 +119,8 @@ impl Reactor {
     /// Takes a newly accepted socket: sends INFO (or starts TLS first) and its timers.
     pub(super) fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
         let opts = self.opts.clone();
-        let Some(token) = self.register_conn(stream, peer, |_| Ok(()), opts.ping_interval) else {
+        let Some(token) = self.register_conn(stream, peer, |_| Ok(()), opts.ping_interval, false)
+        else {
             return;
         };
         let nonce = if self.auth.wants_nonce() {

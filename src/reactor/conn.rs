@@ -124,6 +124,8 @@ pub struct Conn {
     pub auth_pending: Option<PendingAuth>,
     /// `$G/user:alice`: the account and user nats-server adds to the log prefix.
     pub auth_label: Option<String>,
+    /// Set when the connection is a route to another server rather than a client.
+    pub route: Option<Box<crate::route::RouteState>>,
 }
 
 /// What waits for a bcrypt verdict.
@@ -186,6 +188,7 @@ impl Conn {
             perms: None,
             auth_pending: None,
             auth_label: None,
+            route: None,
         }
     }
 
@@ -197,6 +200,15 @@ impl Conn {
             && !self.stalled
             && !self.waits_for_own_drain
             && self.auth_pending.is_none()
+    }
+
+    /// Bytes the operation being parsed needs in all, when known (a message whose payload
+    /// has not fully arrived).
+    pub fn bytes_needed(&self) -> Option<usize> {
+        match &self.route {
+            Some(r) => r.parser.bytes_needed(),
+            None => self.parser.bytes_needed(),
+        }
     }
 
     /// Bytes queued and not yet written.
@@ -287,6 +299,7 @@ pub struct ConnLabel<'a>(&'a Conn);
 impl std::fmt::Display for ConnLabel<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.transport.ws() {
+            None if self.0.route.is_some() => write!(f, "{} - rid:{}", self.0.peer, self.0.cid)?,
             None => write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?,
             Some(ws) => {
                 match ws.negotiated.client_ip.as_deref() {

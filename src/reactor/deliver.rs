@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use log::info;
 
+use super::inbox::Deliver;
+use super::interest::{Origin, Reach};
 use super::{Reactor, Target};
 use crate::subject::sublist::MatchResult;
 
@@ -91,30 +93,75 @@ impl Reactor {
         msg: &Message<'_>,
         result: &MatchResult<Target>,
     ) -> bool {
+        let reach = Reach::from(Origin::Client);
+        self.fan_out(publisher, account, msg, result, reach, Groups::All(reach))
+    }
+
+    /// Delivers a message to the targets of `result` that `plain` and `groups` allow: local
+    /// subscribers directly, this reactor's routes with one `RMSG` each, and each peer
+    /// reactor with interest once, told what to do with it. Returns whether anyone was given
+    /// the message.
+    pub(super) fn fan_out(
+        &mut self,
+        publisher: usize,
+        account: u32,
+        msg: &Message<'_>,
+        result: &MatchResult<Target>,
+        plain: Reach,
+        groups: Groups<'_>,
+    ) -> bool {
         if result.plain.is_empty() && result.queues.is_empty() {
             return false;
         }
         let mut delivered = false;
-        let mut plain_peers: u64 = 0;
-        let mut queue_picks: Vec<(usize, &[u8])> = Vec::new();
+        let mut client_peers: u64 = 0;
+        let mut route_peers: u64 = 0;
+        let mut peer_queues: Vec<(usize, &[u8], Origin)> = Vec::new();
+        // This reactor's routes that get the message, with the queue groups each serves.
+        let mut routes: Vec<(usize, Vec<&[u8]>)> = Vec::new();
         for target in &result.plain {
+            if !plain.allows(target) {
+                continue;
+            }
             match *target {
                 Target::Local(key) => delivered |= self.deliver_local(publisher, key, msg),
-                Target::Remote { reactor, .. } => plain_peers |= 1 << reactor,
+                Target::Remote {
+                    reactor,
+                    origin: Origin::Client,
+                    ..
+                } => client_peers |= 1 << reactor,
+                Target::Remote { reactor, .. } => route_peers |= 1 << reactor,
+                Target::Route { conn, .. } => route_entry(&mut routes, conn),
             }
         }
         for group in &result.queues {
-            match self.pick_member(publisher, &group.members, msg.subject) {
+            let reach = match groups {
+                Groups::All(reach) => reach,
+                Groups::Named(named) => match named.iter().find(|(n, _)| **n == *group.name) {
+                    Some((_, reach)) => *reach,
+                    None => continue,
+                },
+            };
+            match self.pick_member(publisher, &group.members, msg.subject, reach) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
-                Some(Target::Remote { reactor, .. }) => {
-                    queue_picks.push((reactor as usize, &group.name))
+                Some(Target::Remote {
+                    reactor, origin, ..
+                }) => peer_queues.push((reactor as usize, &group.name, origin)),
+                Some(Target::Route { conn, .. }) => {
+                    route_entry(&mut routes, conn);
+                    if let Some((_, qs)) = routes.iter_mut().find(|(c, _)| *c == conn) {
+                        qs.push(&group.name);
+                    }
                 }
                 None => {}
             }
         }
-        if plain_peers != 0 || !queue_picks.is_empty() {
+        for (conn, queues) in &routes {
+            delivered |= self.send_to_route(*conn, account, msg, queues);
+        }
+        if client_peers != 0 || route_peers != 0 || !peer_queues.is_empty() {
             delivered = true;
-            self.route(account, msg, plain_peers, &queue_picks);
+            self.forward(account, msg, client_peers, route_peers, &peer_queues);
         }
         if !self.auto_unsub.is_empty() {
             self.apply_auto_unsubs();
@@ -122,33 +169,52 @@ impl Reactor {
         delivered
     }
 
-    fn route(
+    /// Sends each peer reactor with interest one copy of the message and its instructions.
+    fn forward(
         &mut self,
         account: u32,
         msg: &Message<'_>,
-        plain_peers: u64,
-        queue_picks: &[(usize, &[u8])],
+        client_peers: u64,
+        route_peers: u64,
+        peer_queues: &[(usize, &[u8], Origin)],
     ) {
-        let mut peers = plain_peers;
-        for (r, _) in queue_picks {
+        let mut peers = client_peers | route_peers;
+        for (r, _, _) in peer_queues {
             peers |= 1 << r;
         }
-        let mut queues: Vec<&[u8]> = Vec::new();
+        let mut queues: Vec<(&[u8], Origin)> = Vec::new();
         while peers != 0 {
             let r = peers.trailing_zeros() as usize;
             peers &= peers - 1;
             queues.clear();
-            queues.extend(queue_picks.iter().filter(|(p, _)| *p == r).map(|(_, q)| *q));
-            self.route_to(r, account, msg, plain_peers & (1 << r) != 0, &queues);
+            queues.extend(
+                peer_queues
+                    .iter()
+                    .filter(|(p, _, _)| *p == r)
+                    .map(|(_, q, o)| (*q, *o)),
+            );
+            let to = Deliver {
+                clients: client_peers & (1 << r) != 0,
+                routes: route_peers & (1 << r) != 0,
+                queues: &queues,
+            };
+            self.forward_to_peer(r, account, msg, &to);
         }
     }
 
-    /// Draws one member of a queue group by weight, then walks on from there to the first
-    /// member that can take the message.
-    fn pick_member(&self, publisher: usize, members: &[Target], subject: &[u8]) -> Option<Target> {
+    /// Draws one member of a queue group that `reach` allows, by weight, then walks on from
+    /// there to the first such member that can take the message.
+    fn pick_member(
+        &self,
+        publisher: usize,
+        members: &[Target],
+        subject: &[u8],
+        reach: Reach,
+    ) -> Option<Target> {
         let weight = |t: &Target| match *t {
+            _ if !reach.allows(t) => 0,
             Target::Local(_) => 1u64,
-            Target::Remote { weight, .. } => weight as u64,
+            Target::Remote { weight, .. } | Target::Route { weight, .. } => weight as u64,
         };
         let total: u64 = members.iter().map(weight).sum();
         if total == 0 {
@@ -166,9 +232,12 @@ impl Reactor {
         }
         (0..members.len())
             .map(|i| members[(start + i) % members.len()])
-            .find(|t| match *t {
-                Target::Local(key) => self.can_take(publisher, key, subject),
-                Target::Remote { .. } => true,
+            .find(|t| {
+                reach.allows(t)
+                    && match *t {
+                        Target::Local(key) => self.can_take(publisher, key, subject),
+                        Target::Remote { .. } | Target::Route { .. } => true,
+                    }
             })
     }
 
@@ -305,50 +374,98 @@ impl Reactor {
         }
     }
 
-    /// Delivers messages routed here by a peer reactor, starting at `offset` of the batch
-    /// buffer. When a local subscriber becomes congested the rest is kept for the next turn,
-    /// so order is kept and buffers stay bounded.
-    pub(super) fn deliver_routed_from(&mut self, msgs: Vec<u8>, offset: usize) {
+    /// Delivers messages forwarded by a peer reactor, starting at `offset` of the batch
+    /// buffer, as the peer instructed. When a local subscriber becomes congested the rest is
+    /// kept for the next turn, so order is kept and buffers stay bounded.
+    pub(super) fn deliver_forwarded(&mut self, msgs: Vec<u8>, offset: usize) {
         let Some(rest) = msgs.get(offset..) else {
             return;
         };
+        let clients = Reach {
+            local: true,
+            ..Reach::NONE
+        };
+        let routes = Reach {
+            routes: true,
+            ..Reach::NONE
+        };
         let mut decoder = super::inbox::Decoder::new(rest);
-        while let Some(routed) = decoder.next() {
+        let mut named: Vec<(&[u8], Reach)> = Vec::new();
+        while let Some(fwd) = decoder.next() {
             self.counters.routed_in += 1;
-            let result = self
-                .sublist_mut(routed.account)
-                .match_subject(routed.msg.subject);
-            if routed.plain {
-                for target in &result.plain {
-                    if let Target::Local(key) = *target {
-                        self.deliver_local(FROM_PEER, key, &routed.msg);
-                    }
-                }
-            }
-            for name in &routed.queues {
-                let Some(group) = result.queues.iter().find(|g| &*g.name == *name) else {
-                    continue;
-                };
-                let locals: Vec<Target> = group
-                    .members
-                    .iter()
-                    .copied()
-                    .filter(|t| matches!(t, Target::Local(_)))
-                    .collect();
-                if let Some(Target::Local(key)) =
-                    self.pick_member(FROM_PEER, &locals, routed.msg.subject)
-                {
-                    self.deliver_local(FROM_PEER, key, &routed.msg);
-                }
-            }
-            if !self.auto_unsub.is_empty() {
-                self.apply_auto_unsubs();
-            }
+            let result = self.sublist_mut(fwd.account).match_subject(fwd.msg.subject);
+            let plain = Reach {
+                local: fwd.clients,
+                routes: fwd.routes,
+                ..Reach::NONE
+            };
+            named.clear();
+            named.extend(fwd.queues.iter().map(|(q, origin)| {
+                (
+                    *q,
+                    match origin {
+                        Origin::Client => clients,
+                        Origin::Route => routes,
+                    },
+                )
+            }));
+            self.fan_out(
+                FROM_PEER,
+                fwd.account,
+                &fwd.msg,
+                &result,
+                plain,
+                Groups::Named(&named),
+            );
             if self.congested && !decoder.is_empty() {
                 let consumed = offset + (rest.len() - decoder.remaining());
                 self.inbound_rest = Some((msgs, consumed));
                 return;
             }
         }
+    }
+
+    /// Delivers a message that arrived on a route: to this server's clients only (one hop),
+    /// and to one client member of each queue group the route named.
+    pub(crate) fn deliver_from_route(
+        &mut self,
+        account: u32,
+        msg: &Message<'_>,
+        queues: &[&[u8]],
+    ) -> bool {
+        self.sync_interest();
+        let (subject_buf, result) = self.lookup(account, msg.subject);
+        let reach = Reach::from(Origin::Route);
+        let named: Vec<(&[u8], Reach)> = queues.iter().map(|q| (*q, reach)).collect();
+        let delivered = self.fan_out(
+            FROM_PEER,
+            account,
+            msg,
+            &result,
+            reach,
+            Groups::Named(&named),
+        );
+        self.last_match = Some(LastMatch {
+            account,
+            subject: subject_buf,
+            generation: self.matched_generation,
+            result,
+        });
+        delivered
+    }
+}
+
+/// Which queue groups of a match a delivery serves.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Groups<'g> {
+    /// Every group, its member chosen within this reach.
+    All(Reach),
+    /// Only these groups (a route's or a peer reactor's list), each with its own reach.
+    Named(&'g [(&'g [u8], Reach)]),
+}
+
+fn route_entry(routes: &mut Vec<(usize, Vec<&[u8]>)>, conn: usize) {
+    if !routes.iter().any(|(c, _)| *c == conn) {
+        routes.push((conn, Vec::new()));
     }
 }

@@ -13,16 +13,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Arc;
 
+use super::interest::Origin;
 use crate::proto::Message;
 
-/// A change of one reactor's local interest, announced to its peers: `weight` is 1/0 for a
-/// plain subject (gained/lost), and the member count for a queue group (0 = gone).
+/// A change of one reactor's interest, announced to its peers: `weight` is 1/0 for a plain
+/// subject (gained/lost), and the total weight for a queue group (0 = gone). A reactor's
+/// clients' interest and its routes' interest are announced separately (`origin`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterestChange {
     pub account: u32,
     pub subject: Box<[u8]>,
     pub queue: Option<Box<[u8]>>,
     pub weight: u32,
+    pub origin: Origin,
 }
 
 /// One turn's worth of traffic from one reactor to another.
@@ -44,16 +47,27 @@ impl Batch {
     }
 }
 
-/// A routed message as decoded from a batch: the message and the delivery instructions.
+/// What the receiving reactor is to do with a forwarded message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deliver<'q> {
+    /// Deliver to the receiver's clients' plain subscriptions.
+    pub clients: bool,
+    /// Send to the receiver's routes with plain interest.
+    pub routes: bool,
+    /// Give one member of each of these queue groups the message: one of the receiver's
+    /// clients (`Origin::Client`) or one of its routes (`Origin::Route`).
+    pub queues: &'q [(&'q [u8], Origin)],
+}
+
+/// A message forwarded by a peer reactor, as decoded from a batch.
 #[derive(Debug)]
 pub struct Routed<'a> {
     /// The account the message was published in.
     pub account: u32,
     pub msg: Message<'a>,
-    /// Deliver to the receiver's plain subscribers.
-    pub plain: bool,
-    /// Deliver to one local member of each of these queue groups.
-    pub queues: Vec<&'a [u8]>,
+    pub clients: bool,
+    pub routes: bool,
+    pub queues: Vec<(&'a [u8], Origin)>,
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -62,13 +76,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Appends a routed message to a batch buffer.
-pub fn encode_msg(
-    out: &mut Vec<u8>,
-    account: u32,
-    msg: &Message<'_>,
-    plain: bool,
-    queues: &[&[u8]],
-) {
+pub fn encode_msg(out: &mut Vec<u8>, account: u32, msg: &Message<'_>, to: &Deliver<'_>) {
     out.extend_from_slice(&account.to_le_bytes());
     put_bytes(out, msg.subject);
     put_bytes(out, msg.reply);
@@ -76,9 +84,10 @@ pub fn encode_msg(
     put_bytes(out, msg.size_text);
     out.extend_from_slice(&(msg.header_len as u32).to_le_bytes());
     put_bytes(out, msg.data);
-    out.push(plain as u8);
-    out.extend_from_slice(&(queues.len() as u32).to_le_bytes());
-    for q in queues {
+    out.push(to.clients as u8 | (to.routes as u8) << 1);
+    out.extend_from_slice(&(to.queues.len() as u32).to_le_bytes());
+    for (q, origin) in to.queues {
+        out.push(*origin as u8);
         put_bytes(out, q);
     }
 }
@@ -110,6 +119,12 @@ impl<'a> Decoder<'a> {
         Some(u32::from_le_bytes(*head))
     }
 
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.buf.split_first()?;
+        self.buf = rest;
+        Some(b)
+    }
+
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
         if n > self.buf.len() {
@@ -128,12 +143,15 @@ impl<'a> Decoder<'a> {
         let size_text = self.bytes()?;
         let header_len = self.u32()? as usize;
         let data = self.bytes()?;
-        let (&plain, rest) = self.buf.split_first()?;
-        self.buf = rest;
+        let flags = self.byte()?;
         let nq = self.u32()? as usize;
         let mut queues = Vec::with_capacity(nq.min(16));
         for _ in 0..nq {
-            queues.push(self.bytes()?);
+            let origin = match self.byte()? {
+                0 => Origin::Client,
+                _ => Origin::Route,
+            };
+            queues.push((self.bytes()?, origin));
         }
         Some(Routed {
             account,
@@ -145,7 +163,8 @@ impl<'a> Decoder<'a> {
                 size_text,
                 data,
             },
-            plain: plain != 0,
+            clients: flags & 1 != 0,
+            routes: flags & 2 != 0,
             queues,
         })
     }
@@ -283,16 +302,27 @@ mod tests {
             size_text: b"14",
             data: b"NATS/1.0\r\n\r\nab",
         };
-        encode_msg(&mut buf, 0, &m1, true, &[]);
-        encode_msg(&mut buf, 7, &m2, false, &[b"q1", b"q2"]);
+        let clients = Deliver {
+            clients: true,
+            ..Default::default()
+        };
+        encode_msg(&mut buf, 0, &m1, &clients);
+        let queues = [(&b"q1"[..], Origin::Client), (&b"q2"[..], Origin::Route)];
+        let routes = Deliver {
+            routes: true,
+            queues: &queues,
+            ..Default::default()
+        };
+        encode_msg(&mut buf, 7, &m2, &routes);
         let got: Vec<Routed> = Decoder::new(&buf).collect();
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].account, got[1].account), (0, 7));
         assert_eq!(got[0].msg.subject, b"foo.bar");
-        assert!(got[0].plain && got[0].queues.is_empty());
+        assert!(got[0].clients && !got[0].routes && got[0].queues.is_empty());
+        assert!(!got[1].clients && got[1].routes);
         assert_eq!(got[1].msg.reply, b"_INBOX.1");
         assert_eq!(got[1].msg.header_len, 12);
-        assert_eq!(got[1].queues, vec![&b"q1"[..], &b"q2"[..]]);
+        assert_eq!(got[1].queues, queues.to_vec());
         // Truncated input stops cleanly.
         assert_eq!(Decoder::new(&buf[..buf.len() - 1]).count(), 1);
     }

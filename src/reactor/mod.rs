@@ -28,6 +28,7 @@ mod accept;
 mod authn;
 pub mod conn;
 mod deliver;
+pub mod interest;
 mod websocket;
 pub use deliver::MAX_REACTORS;
 pub mod inbox;
@@ -57,9 +58,11 @@ use crate::subject::sublist::Sublist;
 use crate::websocket::session::as_frame_error;
 use conn::{Conn, ReadOutcome, TlsPhase};
 use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
+use interest::{InterestKey, Origin};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WS_LISTENER: Token = Token(usize::MAX - 2);
+const CLUSTER_LISTENER: Token = Token(usize::MAX - 3);
 const WAKER: Token = Token(usize::MAX);
 /// Shared read buffer size; also the most one read call takes.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -70,17 +73,21 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Poll timeout while waiting for a full peer channel to drain.
 const BACKPRESSURE_RETRY: Duration = Duration::from_millis(1);
 
-/// An account number, a subject and optional queue group, as interest is counted and
-/// announced.
-type InterestKey = (u32, Box<[u8]>, Option<Box<[u8]>>);
-
 /// What a subscription in the index points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A key into this reactor's subscription slab.
     Local(usize),
-    /// A peer reactor's interest; `weight` is its member count for queue groups.
-    Remote { reactor: u16, weight: u32 },
+    /// A peer reactor's interest, of its clients or of its routes; `weight` is the total
+    /// weight for queue groups.
+    Remote {
+        reactor: u16,
+        origin: Origin,
+        weight: u32,
+    },
+    /// A route connection of this reactor (its `RS+`); `weight` is the queue weight it
+    /// announced.
+    Route { conn: usize, weight: u32 },
 }
 
 /// One subscription of one connection.
@@ -102,6 +109,13 @@ pub enum Control {
     Adopt(TcpStream, SocketAddr),
     /// The same for a socket accepted on the WebSocket listener.
     AdoptWebsocket(TcpStream, SocketAddr),
+    /// A route connection: accepted on the cluster listener (None) or dialled.
+    AdoptRoute(TcpStream, SocketAddr, Option<crate::route::dialer::Dialled>),
+    /// A new route's INFO to write to this reactor's other routes (gossip), and its id.
+    ForwardRouteInfo(Arc<Vec<u8>>, String),
+    /// The cluster's client URLs changed: clients that take async INFO get one (`ws`: the
+    /// WebSocket URLs changed too).
+    ClientUrlsChanged { ws: bool },
     /// New options after a reload.
     Reload(Arc<Options>),
     /// Stop accepting and close every connection (shutdown).
@@ -142,6 +156,8 @@ pub struct Reactor {
     listener: Option<TcpListener>,
     /// The WebSocket listener (reactor 0 only, when configured).
     ws_listener: Option<TcpListener>,
+    /// The cluster listener (reactor 0 only, when clustered).
+    cluster_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
     /// One subject index per account, indexed by account number (`Auth::accounts`);
@@ -155,7 +171,7 @@ pub struct Reactor {
     wake: Arc<inbox::WakeFlag>,
     peers: Vec<Option<Peer>>,
     /// Handles of all reactors, indexed by id (for handing accepted sockets over).
-    all: Vec<Handle>,
+    pub(crate) all: Vec<Handle>,
     next_target: usize,
     scratch: Vec<u8>,
     dirty: Vec<usize>,
@@ -167,10 +183,19 @@ pub struct Reactor {
     pub(crate) congested: bool,
     closing: Vec<usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    /// Local interest counts per (subject, queue), kept only when there are peers.
-    local_interest: FxHashMap<InterestKey, u32>,
-    remote_interest: FxHashMap<(u16, InterestKey), u32>,
-    pending_interest: Vec<InterestChange>,
+    /// This reactor's clients' interest, kept when there are peers or routes.
+    local_interest: interest::Counts,
+    /// This reactor's routes' interest (plain: routes with interest; queues: their weight).
+    route_interest: interest::Counts,
+    /// The server's clients' interest, which routes are told (kept when clustered).
+    pub(crate) server_interest: interest::Counts,
+    /// What each peer reactor announced, by its origin.
+    remote_interest: FxHashMap<(u16, Origin, InterestKey), u32>,
+    /// This server is in a cluster: routes are told its clients' interest.
+    clustered: bool,
+    /// This reactor's route connections (tokens).
+    pub(crate) routes: Vec<usize>,
+    pub(crate) pending_interest: Vec<InterestChange>,
     /// The interest sequence of the last batch round sent (0 = none yet).
     interest_seq: u64,
     /// Connections whose PONG waits for peers to acknowledge interest.
@@ -187,7 +212,7 @@ pub struct Reactor {
     matched_generation: u64,
     /// Reading paused because a peer channel is full.
     backpressure: bool,
-    stopping: bool,
+    pub(crate) stopping: bool,
     lame_duck: bool,
     pub counters: Counters,
 }
@@ -221,6 +246,7 @@ impl Reactor {
         let opts = shared.options();
         let auth = shared.auth();
         let wake = all[id].wake.clone();
+        let clustered = shared.cluster.is_some();
         let peers = all
             .iter()
             .enumerate()
@@ -243,6 +269,7 @@ impl Reactor {
             poll,
             listener,
             ws_listener: None,
+            cluster_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
             sublists: vec![Sublist::new()],
@@ -261,8 +288,12 @@ impl Reactor {
             congested: false,
             closing: Vec::new(),
             timers: BinaryHeap::new(),
-            local_interest: FxHashMap::default(),
+            local_interest: interest::Counts::default(),
+            route_interest: interest::Counts::default(),
+            server_interest: interest::Counts::default(),
             remote_interest: FxHashMap::default(),
+            clustered,
+            routes: Vec::new(),
             pending_interest: Vec::new(),
             interest_seq: 0,
             pong_waiters: Vec::new(),
@@ -291,6 +322,16 @@ impl Reactor {
             .registry()
             .register(&mut l, WS_LISTENER, Interest::READABLE)?;
         self.ws_listener = Some(l);
+        Ok(())
+    }
+
+    /// Gives this reactor the cluster listener to accept routes on (reactor 0).
+    pub fn set_cluster_listener(&mut self, mut l: TcpListener) -> std::io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut l, CLUSTER_LISTENER, Interest::READABLE)?;
+        self.cluster_listener = Some(l);
+        self.clustered = true;
         Ok(())
     }
 
@@ -334,8 +375,9 @@ impl Reactor {
             for event in events.iter() {
                 self.counters.events += 1;
                 match event.token() {
-                    LISTENER => self.accept_all(false),
-                    WS_LISTENER => self.accept_all(true),
+                    LISTENER => self.accept_all(accept::Listener::Client),
+                    WS_LISTENER => self.accept_all(accept::Listener::Websocket),
+                    CLUSTER_LISTENER => self.accept_all(accept::Listener::Cluster),
                     WAKER => {}
                     Token(t) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -354,8 +396,12 @@ impl Reactor {
             self.send_batches();
             self.flush_dirty();
             self.finish_closes();
-            self.shared
-                .publish(self.id, &self.counters, self.conns.len(), self.subs.len());
+            self.shared.publish(
+                self.id,
+                &self.counters,
+                self.conns.len().saturating_sub(self.routes.len()),
+                self.subs.len(),
+            );
             if self.stopping && self.conns.is_empty() && self.peers_idle() {
                 break;
             }
@@ -493,7 +539,6 @@ impl Reactor {
         } else {
             conn.inbuf.extend_from_slice(fresh);
             if conn
-                .parser
                 .bytes_needed()
                 .is_some_and(|need| conn.inbuf.len() < need)
             {
@@ -519,6 +564,7 @@ impl Reactor {
     fn process(&mut self, token: usize, data: &[u8]) -> usize {
         let mut pos = 0;
         let (in_msgs_before, subs_before) = match self.conns.get(token) {
+            Some(c) if c.route.is_some() => return self.process_route(token, data),
             Some(c) => (c.stats.in_msgs, c.subs.len()),
             None => return 0,
         };
@@ -561,7 +607,7 @@ impl Reactor {
     }
 
     /// Pauses a publisher until the next turn, after which buffers have been flushed.
-    fn stall(&mut self, token: usize) {
+    pub(crate) fn stall(&mut self, token: usize) {
         if let Some(c) = self.conns.get_mut(token) {
             if !c.stalled {
                 c.stalled = true;
@@ -604,7 +650,6 @@ impl Reactor {
             return true;
         }
         if conn
-            .parser
             .bytes_needed()
             .is_some_and(|need| conn.inbuf.len() < need)
         {
@@ -759,6 +804,12 @@ impl Reactor {
                 ws.queue_close(crate::websocket::close_status(reason), reason.as_str());
             }
         }
+        if conn.route.is_some() {
+            self.route_closed(token, reason);
+            self.closing.push(token);
+            self.mark_dirty(token);
+            return;
+        }
         debug!("{} - Client connection closed: {reason}", conn.label());
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
         let mut record = ClosedClient::from_conn(conn, reason);
@@ -812,6 +863,11 @@ impl Reactor {
             match msg {
                 Control::Adopt(stream, addr) => self.adopt(stream, addr),
                 Control::AdoptWebsocket(stream, addr) => self.adopt_websocket(stream, addr),
+                Control::AdoptRoute(stream, addr, dialled) => {
+                    self.adopt_route(stream, addr, dialled)
+                }
+                Control::ForwardRouteInfo(line, id) => self.forward_route_info(&line, &id),
+                Control::ClientUrlsChanged { ws } => self.send_client_urls(ws),
                 Control::Reload(opts) => self.reload(opts),
                 Control::Shutdown => self.shutdown(),
                 Control::LameDuck => self.enter_lame_duck(),
@@ -837,18 +893,26 @@ impl Reactor {
         self.opts = opts;
     }
 
-    fn stop_listening(&mut self) {
+    /// Stops accepting clients, and routes too unless `keep_routes` (lame duck mode: the
+    /// server stays in its cluster until it exits).
+    fn stop_listening(&mut self, keep_routes: bool) {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         if let Some(mut l) = self.ws_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        if keep_routes {
+            return;
+        }
+        if let Some(mut l) = self.cluster_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
     }
 
     fn shutdown(&mut self) {
         self.stopping = true;
-        self.stop_listening();
+        self.stop_listening(false);
         let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
         for t in tokens {
             self.close(t, CloseReason::ServerShutdown);
@@ -857,15 +921,30 @@ impl Reactor {
 
     fn enter_lame_duck(&mut self) {
         self.lame_duck = true;
-        self.stop_listening();
+        self.stop_listening(true);
+        // nats-server's `sendLDMToRoutes` and `sendLDMToClients`: clients are pointed at the
+        // other servers only.
+        self.routes_lame_duck();
+        let peers = self.shared.cluster.as_ref().map(|c| c.registry.peer_urls());
         let tokens: Vec<usize> = self.conns.iter().map(|(t, _)| t).collect();
         for t in tokens {
             let Some(c) = self.conns.get_mut(t) else {
                 continue;
             };
-            if c.is_open() && c.opts.protocol >= 1 && !c.transport.ws_handshaking() {
+            if c.route.is_none()
+                && c.is_open()
+                && c.opts.protocol >= 1
+                && !c.transport.ws_handshaking()
+            {
                 let mut info = self.shared.info_for_conn(c);
                 info.ldm = true;
+                if let Some((urls, ws_urls)) = &peers {
+                    info.connect_urls = if c.transport.is_websocket() {
+                        ws_urls.clone()
+                    } else {
+                        urls.clone()
+                    };
+                }
                 info.write_to(&mut c.out);
                 self.mark_dirty(t);
             }
@@ -876,7 +955,7 @@ impl Reactor {
         let tokens: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.is_open())
+            .filter(|(_, c)| c.is_open() && c.route.is_none())
             .map(|(t, _)| t)
             .take(n)
             .collect();

@@ -387,7 +387,7 @@ impl Reactor {
                 .get(k)
                 .filter(|s| s.conn == token)
                 .map(|s| s.sid.clone()),
-            Target::Remote { .. } => None,
+            Target::Remote { .. } | Target::Route { .. } => None,
         });
         if let Some(sid) = sid {
             if let Some(conn) = self.conns.get_mut(token) {

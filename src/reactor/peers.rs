@@ -1,10 +1,9 @@
 //! The reactor side of cross-reactor routing: applying what peers sent (interest changes,
 //! routed messages, acknowledgements), sending each peer one batch per turn, the PING
-//! barrier (PONGs held until peers acknowledged an interest change), and counting local
-//! interest to announce.
+//! barrier (PONGs held until peers acknowledged an interest change).
 
-use super::inbox::{self, Batch, InterestChange};
-use super::{Reactor, Target};
+use super::inbox::{self, Batch};
+use super::Reactor;
 
 impl Reactor {
     // ----- peers -----------------------------------------------------------------------
@@ -13,7 +12,7 @@ impl Reactor {
     /// channel, which in turn pushes back on the peers' publishers.
     pub(super) fn drain_peers(&mut self) {
         if let Some((msgs, offset)) = self.inbound_rest.take() {
-            self.deliver_routed_from(msgs, offset);
+            self.deliver_forwarded(msgs, offset);
         }
         while !self.congested && self.inbound_rest.is_none() {
             let Ok(batch) = self.inbox.data.try_recv() else {
@@ -39,45 +38,7 @@ impl Reactor {
         }
         self.release_pongs();
         if !batch.msgs.is_empty() {
-            self.deliver_routed_from(batch.msgs, 0);
-        }
-    }
-
-    pub(super) fn apply_remote_interest(&mut self, from: u16, change: InterestChange) {
-        let key = (from, (change.account, change.subject, change.queue));
-        let old = self.remote_interest.get(&key).copied().unwrap_or(0);
-        if old == change.weight {
-            return;
-        }
-        let (subject, queue) = (&key.1 .1, key.1 .2.as_deref());
-        let sublist = self.sublist_mut(change.account);
-        if old > 0 {
-            sublist.remove(
-                subject,
-                queue,
-                Target::Remote {
-                    reactor: from,
-                    weight: old,
-                },
-            );
-        }
-        if change.weight > 0 {
-            if sublist
-                .insert(
-                    subject,
-                    queue,
-                    Target::Remote {
-                        reactor: from,
-                        weight: change.weight,
-                    },
-                )
-                .is_err()
-            {
-                return;
-            }
-            self.remote_interest.insert(key, change.weight);
-        } else {
-            self.remote_interest.remove(&key);
+            self.deliver_forwarded(batch.msgs, 0);
         }
     }
 
@@ -122,7 +83,7 @@ impl Reactor {
     }
 
     /// Sends this turn's batch to every peer that has something (or is owed an ack).
-    pub(super) fn send_batches(&mut self) {
+    pub(crate) fn send_batches(&mut self) {
         if !self.has_peers() {
             return;
         }
@@ -182,19 +143,18 @@ impl Reactor {
     }
 
     /// Queues a message for a peer, starting a new batch when the current one is large.
-    pub(crate) fn route_to(
+    pub(crate) fn forward_to_peer(
         &mut self,
         reactor: usize,
         account: u32,
         msg: &crate::proto::Message<'_>,
-        plain: bool,
-        queues: &[&[u8]],
+        to: &inbox::Deliver<'_>,
     ) {
         let id = self.id;
         let Some(Some(peer)) = self.peers.get_mut(reactor) else {
             return;
         };
-        inbox::encode_msg(&mut peer.current.msgs, account, msg, plain, queues);
+        inbox::encode_msg(&mut peer.current.msgs, account, msg, to);
         self.counters.routed_out += 1;
         if peer.current.msgs.len() >= inbox::MAX_BATCH_BYTES {
             let batch = std::mem::replace(
@@ -205,53 +165,6 @@ impl Reactor {
                 },
             );
             peer.backlog.push_back(batch);
-        }
-    }
-
-    /// Records a change of local interest for the peers (first/last plain subscriber on a
-    /// subject, or a queue group's member count).
-    pub(crate) fn note_interest(
-        &mut self,
-        account: u32,
-        subject: &[u8],
-        queue: Option<&[u8]>,
-        delta: i32,
-    ) {
-        if !self.has_peers() {
-            return;
-        }
-        let key = (
-            account,
-            Box::<[u8]>::from(subject),
-            queue.map(Box::<[u8]>::from),
-        );
-        let count = self.local_interest.entry(key.clone()).or_insert(0);
-        let old = *count;
-        let new = if delta > 0 {
-            old + 1
-        } else {
-            old.saturating_sub(1)
-        };
-        *count = new;
-        if new == 0 {
-            self.local_interest.remove(&key);
-        }
-        let announce = match queue {
-            None => (old == 0) != (new == 0),
-            Some(_) => old != new,
-        };
-        if announce {
-            let weight = if queue.is_some() {
-                new
-            } else {
-                (new > 0) as u32
-            };
-            self.pending_interest.push(InterestChange {
-                account,
-                subject: key.1,
-                queue: key.2,
-                weight,
-            });
         }
     }
 }

@@ -37,7 +37,7 @@ impl Reactor {
             transport.start_websocket(max_payload);
             Ok(())
         };
-        let Some(token) = self.register_conn(stream, peer, setup, ping_interval) else {
+        let Some(token) = self.register_conn(stream, peer, setup, ping_interval, false) else {
             return;
         };
         let now = Instant::now();

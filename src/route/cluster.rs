@@ -1,0 +1,233 @@
+//! The cluster as the running server holds it: the settings routes run with, the cluster
+//! listener's address, the [`Registry`] and the dialler's channel. One per server, shared by
+//! every reactor (`Shared::cluster`).
+
+use std::net::SocketAddr;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use log::{info, warn};
+
+use super::dialer::{self, Dial, DialerHandle};
+use super::registry::Registry;
+use super::url::RouteUrl;
+
+/// nats-server caps a route's ping interval at this (`routeMaxPingInterval`).
+pub const ROUTE_MAX_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The route settings, resolved from the options.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Empty: generate one (a dynamic cluster name).
+    pub name: String,
+    pub host: String,
+    /// 0: any free port.
+    pub port: u16,
+    /// `host:port` to put in route INFO instead of the listener's.
+    pub advertise: String,
+    /// Keep client URLs out of route INFO and peers' URLs out of client INFO.
+    pub no_advertise: bool,
+    /// Explicit routes, dialled until they connect.
+    pub routes: Vec<RouteUrl>,
+    pub connect_retries: u32,
+    pub connect_backoff: bool,
+    /// `cluster { authorization { user, password } }`: what a connecting route must send.
+    pub auth: Option<(String, String)>,
+    pub auth_timeout: Duration,
+    pub ping_interval: Duration,
+    pub ping_max: u32,
+    pub write_deadline: Duration,
+}
+
+/// The running cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    pub settings: Settings,
+    /// Where the cluster listener is bound.
+    pub addr: SocketAddr,
+    /// INFO `host`/`port` of route INFO (the advertise address, else the listener's).
+    pub info_host: String,
+    pub info_port: u16,
+    pub registry: Registry,
+    dialer: DialerHandle,
+}
+
+impl Cluster {
+    pub fn new(
+        settings: Settings,
+        addr: SocketAddr,
+        registry: Registry,
+        dialer: DialerHandle,
+    ) -> Cluster {
+        let (info_host, info_port) = match split_advertise(&settings.advertise) {
+            Some((h, p)) => (h, p.unwrap_or(addr.port())),
+            None => (settings.host.clone(), addr.port()),
+        };
+        Cluster {
+            settings,
+            addr,
+            info_host,
+            info_port,
+            registry,
+            dialer,
+        }
+    }
+
+    /// Asks the dialler to dial `url`.
+    pub fn dial(&self, url: RouteUrl, explicit: bool, delay: Duration, first_connect: bool) {
+        let _ = self.dialer.send(dialer::Request::Dial(Dial {
+            url,
+            explicit,
+            delay,
+            first_connect,
+        }));
+    }
+
+    /// Stops the dialler (shutdown).
+    pub fn stop(&self) {
+        let _ = self.dialer.send(dialer::Request::Stop);
+    }
+
+    /// Whether `url` names one of the configured (explicit) routes.
+    pub fn is_explicit(&self, url: &RouteUrl) -> bool {
+        self.settings.routes.iter().any(|r| r.same_address(url))
+    }
+
+    /// The ping interval a route uses: the cluster's, else the server's, capped at 30 s.
+    pub fn ping_interval(&self, server: Duration) -> Duration {
+        let p = if self.settings.ping_interval.is_zero() {
+            server
+        } else {
+            self.settings.ping_interval
+        };
+        p.min(ROUTE_MAX_PING_INTERVAL)
+    }
+}
+
+/// A cluster whose listener is bound and whose dialler is not started yet.
+pub struct Bound {
+    pub cluster: Cluster,
+    pub listener: std::net::TcpListener,
+    requests: Receiver<dialer::Request>,
+}
+
+/// Binds the cluster listener and sets the cluster up. `own_urls`/`own_ws_urls` are this
+/// server's client URLs (what peers' clients get in `connect_urls`).
+pub fn bind(
+    mut settings: Settings,
+    own_urls: Vec<String>,
+    own_ws_urls: Vec<String>,
+) -> Result<Bound, String> {
+    let addr = crate::server::resolve(&settings.host, settings.port).map_err(|e| {
+        format!(
+            "Error listening on router port: {}:{}, {e}",
+            settings.host, settings.port
+        )
+    })?;
+    let (listener, bound) = crate::server::listen_tcp(addr).map_err(|e| {
+        format!(
+            "Error listening on router port: {}:{}, {e}",
+            settings.host, settings.port
+        )
+    })?;
+    let dynamic = settings.name.is_empty();
+    if dynamic {
+        settings.name = crate::nkey::nuid();
+    }
+    info!("Cluster name is {}", settings.name);
+    if dynamic {
+        warn!("Cluster name was dynamically generated, consider setting one");
+    }
+    info!(
+        "Listening for route connections on {}",
+        crate::server::host_port(&bound)
+    );
+    let registry = Registry::new(settings.name.clone(), dynamic, own_urls, own_ws_urls);
+    let (tx, rx) = std::sync::mpsc::channel();
+    Ok(Bound {
+        cluster: Cluster::new(settings, bound, registry, tx),
+        listener,
+        requests: rx,
+    })
+}
+
+impl Bound {
+    /// Starts the dialler, which hands sockets to `reactors`, and dials the explicit routes.
+    pub fn start(
+        self,
+        reactors: Vec<crate::reactor::Handle>,
+    ) -> Result<(std::sync::Arc<Cluster>, std::net::TcpListener), String> {
+        let cluster = std::sync::Arc::new(self.cluster);
+        let own = own_addresses(cluster.addr);
+        let settings = dialer::DialSettings {
+            connect_retries: cluster.settings.connect_retries,
+            connect_backoff: cluster.settings.connect_backoff,
+            own,
+        };
+        let requests = self.requests;
+        std::thread::Builder::new()
+            .name("route-dialer".into())
+            .spawn(move || dialer::run(requests, reactors, settings))
+            .map_err(|e| e.to_string())?;
+        for url in &cluster.settings.routes {
+            cluster.dial(url.clone(), true, Duration::ZERO, true);
+        }
+        Ok((cluster, self.listener))
+    }
+}
+
+/// The addresses this server's cluster listener answers on: the bound one, and for a
+/// wildcard listener every local address with its port (nats-server's `routesToSelf`).
+fn own_addresses(bound: SocketAddr) -> Vec<SocketAddr> {
+    let mut own = vec![bound];
+    if bound.ip().is_unspecified() {
+        own.push(SocketAddr::new(
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            bound.port(),
+        ));
+        own.push(SocketAddr::new(
+            std::net::Ipv6Addr::LOCALHOST.into(),
+            bound.port(),
+        ));
+        if let Ok(ifs) = if_addrs::get_if_addrs() {
+            own.extend(ifs.iter().map(|i| SocketAddr::new(i.ip(), bound.port())));
+        }
+    }
+    own
+}
+
+/// `host[:port]` of an advertise setting.
+fn split_advertise(a: &str) -> Option<(String, Option<u16>)> {
+    let a = a.trim();
+    if a.is_empty() {
+        return None;
+    }
+    let a = a.split_once("://").map_or(a, |(_, rest)| rest);
+    if let Some(rest) = a.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        return Some((
+            h.to_string(),
+            after.strip_prefix(':').and_then(|p| p.parse().ok()),
+        ));
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some((h.to_string(), p.parse().ok())),
+        _ => Some((a.to_string(), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertise_forms() {
+        assert_eq!(split_advertise(""), None);
+        assert_eq!(
+            split_advertise("10.0.0.1:7244"),
+            Some(("10.0.0.1".into(), Some(7244)))
+        );
+        assert_eq!(split_advertise("host"), Some(("host".into(), None)));
+        assert_eq!(split_advertise("[::1]:5"), Some(("::1".into(), Some(5))));
+    }
+}

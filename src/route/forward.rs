@@ -1,0 +1,68 @@
+//! Route traffic going out: a message to one route, and the server's interest changes to
+//! every route of a reactor.
+
+use crate::proto::peer;
+use crate::proto::Message;
+use crate::reactor::interest::InterestKey;
+use crate::reactor::Reactor;
+
+impl Reactor {
+    /// Writes `msg` to route `conn` as `RMSG` (or `HMSG` with headers), naming the queue
+    /// groups the receiving server must serve. Returns whether it was written.
+    pub(crate) fn send_to_route(
+        &mut self,
+        conn: usize,
+        account: u32,
+        msg: &Message<'_>,
+        queues: &[&[u8]],
+    ) -> bool {
+        let account_name = self.auth.account_name(account);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return false;
+        };
+        let Some(route) = c.route.as_deref() else {
+            return false;
+        };
+        if !route.registered || c.closing.is_some() {
+            return false;
+        }
+        peer::write_route_msg(
+            &mut c.out,
+            account_name.as_bytes(),
+            msg,
+            queues,
+            route.headers,
+        );
+        c.stats.out_msgs += 1;
+        c.stats.out_bytes += msg.data.len() as u64;
+        self.counters.out_msgs += 1;
+        self.counters.out_bytes += msg.data.len() as u64;
+        self.mark_dirty(conn);
+        true
+    }
+
+    /// Tells every route of this reactor that the server's client interest in `key` is now
+    /// `weight` (`RS+`, or `RS-` at 0).
+    pub(crate) fn announce_to_routes(&mut self, key: &InterestKey, weight: u32) {
+        if self.routes.is_empty() {
+            return;
+        }
+        let account_name = self.auth.account_name(key.0).to_string();
+        for token in self.routes.clone() {
+            let Some(c) = self.conns.get_mut(token) else {
+                continue;
+            };
+            if !c.route.as_deref().is_some_and(|r| r.registered) {
+                continue;
+            }
+            peer::write_route_interest(
+                &mut c.out,
+                account_name.as_bytes(),
+                &key.1,
+                key.2.as_deref(),
+                weight,
+            );
+            self.mark_dirty(token);
+        }
+    }
+}
