@@ -149,6 +149,10 @@ pub struct Shared {
     auth: RwLock<Arc<Auth>>,
     /// The WebSocket listener's settings, when it runs.
     pub websocket: Option<Arc<WsRuntime>>,
+    /// The route listener's port for `/varz` `cluster_port`: `Some(0)` for a random port
+    /// not bound yet. Filled from the options at start; the route listener replaces it with
+    /// the bound port ([`Shared::set_cluster_port`]).
+    cluster_port: Mutex<Option<u16>>,
 }
 
 /// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
@@ -257,6 +261,16 @@ impl Shared {
     }
 
     /// When the options in force were loaded.
+    /// The route listener's port, as `/varz` shows it (see the field).
+    pub fn cluster_port(&self) -> Option<u16> {
+        *self.cluster_port.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the port the route listener bound (or `None` when it stopped).
+    pub fn set_cluster_port(&self, port: Option<u16>) {
+        *self.cluster_port.lock().unwrap_or_else(|e| e.into_inner()) = port;
+    }
+
     pub fn config_time(&self) -> SystemTime {
         *self.config_time.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -445,6 +459,7 @@ impl Server {
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
+            cluster_port: Mutex::new(opts.cluster.as_ref().and_then(|c| c.port)),
         });
 
         info!("Starting natrium");
