@@ -107,7 +107,7 @@ fn load_options(flags: &Flags) -> Result<(Options, Report), String> {
         Some(path) => file::load(path, &mut opts).map_err(|e| conf_errors(&e))?,
         None => Report::default(),
     };
-    flags.apply(&mut opts);
+    flags.apply_checked(&mut opts)?;
     opts.validate()?;
     Ok((opts, report))
 }
@@ -239,6 +239,11 @@ fn run(flags: &Flags) -> ExitCode {
         logging::fatal(&e);
     }
     log_report(&report);
+    if opts.cluster.is_some() {
+        // The options are read and checked; the route runtime is not built yet, so the
+        // server runs standalone and serves its clients.
+        warn!("Clustering is configured but not active yet");
+    }
     // Register for signals before anything can be waited on, so none is missed.
     let mut signals =
         match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]) {

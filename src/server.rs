@@ -151,6 +151,10 @@ pub struct Shared {
     pub websocket: Option<Arc<WsRuntime>>,
     /// The cluster, when this server is in one.
     pub cluster: Option<Arc<crate::route::Cluster>>,
+    /// The route listener's port for `/varz` `cluster_port`: `Some(0)` for a random port
+    /// not bound yet. Filled from the options at start; the route listener replaces it with
+    /// the bound port ([`Shared::set_cluster_port`]).
+    cluster_port: Mutex<Option<u16>>,
 }
 
 /// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
@@ -259,6 +263,16 @@ impl Shared {
     }
 
     /// When the options in force were loaded.
+    /// The route listener's port, as `/varz` shows it (see the field).
+    pub fn cluster_port(&self) -> Option<u16> {
+        *self.cluster_port.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the port the route listener bound (or `None` when it stopped).
+    pub fn set_cluster_port(&self, port: Option<u16>) {
+        *self.cluster_port.lock().unwrap_or_else(|e| e.into_inner()) = port;
+    }
+
     pub fn config_time(&self) -> SystemTime {
         *self.config_time.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -448,6 +462,7 @@ impl Server {
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
             cluster: None,
+            cluster_port: Mutex::new(opts.cluster.as_ref().and_then(|c| c.port)),
         });
 
         info!("Starting natrium");

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::cluster::{self, ClusterListen, ClusterOptions, RouteUrl};
 use super::Options;
 
 /// What the command line asks for.
@@ -69,6 +70,42 @@ pub enum Setting {
     Auth(String),
     /// natrium's own `--websocket_*` flags (nats-server has only the config block).
     Websocket(WsSetting),
+    /// `--routes`, `--cluster`, `--cluster_name`, … (nats-server's cluster flags).
+    Cluster(ClusterSetting),
+}
+
+/// One cluster flag.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClusterSetting {
+    /// `--routes url,url`: replaces the file's routes; empty clears them.
+    Routes(Vec<RouteUrl>),
+    /// `--cluster`/`--cluster_listen url`: the listen address and credentials; `None` (an
+    /// empty value) turns the route listener off.
+    Listen(Option<ClusterListen>),
+    Name(String),
+    Advertise(String),
+    NoAdvertise(bool),
+    ConnectRetries(i64),
+}
+
+impl ClusterSetting {
+    fn apply(&self, c: &mut ClusterOptions) {
+        match self {
+            ClusterSetting::Routes(r) => c.routes = r.clone(),
+            // nats-server's `overrideCluster`.
+            ClusterSetting::Listen(None) => c.port = None,
+            ClusterSetting::Listen(Some(l)) => {
+                c.host = l.host.clone();
+                c.port = Some(l.port);
+                c.username = l.username.clone();
+                c.password = l.password.clone();
+            }
+            ClusterSetting::Name(n) => c.name = n.clone(),
+            ClusterSetting::Advertise(a) => c.advertise = a.clone(),
+            ClusterSetting::NoAdvertise(b) => c.no_advertise = *b,
+            ClusterSetting::ConnectRetries(n) => c.connect_retries = *n,
+        }
+    }
 }
 
 /// One `--websocket_*` flag.
@@ -120,7 +157,42 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Applies the command-line settings over `opts` (which already holds the file's values).
+    /// [`Flags::check`], then [`Flags::apply`]: what the server does with its command line.
+    pub fn apply_checked(&self, opts: &mut Options) -> Result<(), String> {
+        self.check(opts)?;
+        self.apply(opts);
+        Ok(())
+    }
+
+    /// The checks nats-server makes on its flags against the file's values (`opts`, before
+    /// [`Flags::apply`]): `--routes` needs a cluster listener, from `--cluster` or the file.
+    pub fn check(&self, opts: &Options) -> Result<(), String> {
+        let mut routes = false;
+        let mut listen: Option<bool> = None;
+        for s in &self.settings {
+            match s {
+                Setting::Cluster(ClusterSetting::Routes(r)) => routes = !r.is_empty(),
+                Setting::Cluster(ClusterSetting::Listen(l)) => listen = Some(l.is_some()),
+                _ => {}
+            }
+        }
+        let file = opts.cluster.as_ref();
+        let file_host = file.is_some_and(|c| !c.host.is_empty());
+        let file_port = file.is_some_and(|c| c.port.is_some());
+        let has_listener = match listen {
+            Some(true) => true,
+            // `--cluster ""` clears the port, and leaves the host.
+            Some(false) => file_host,
+            None => file_host || file_port,
+        };
+        if routes && !has_listener {
+            return Err("solicited routes require cluster capabilities, e.g. --cluster".into());
+        }
+        Ok(())
+    }
+
+    /// Applies the command-line settings over `opts` (which already holds the file's values),
+    /// then fills in the defaults that depend on both (nats-server's `setBaselineOptions`).
     pub fn apply(&self, opts: &mut Options) {
         for s in &self.settings {
             match s {
@@ -182,7 +254,14 @@ impl Flags {
                         .get_or_insert_with(Default::default)
                         .token = t.clone()
                 }
+                Setting::Cluster(c) => c.apply(opts.cluster.get_or_insert_with(Default::default)),
             }
+        }
+        if opts.cluster.as_ref().is_some_and(|c| !c.is_configured()) {
+            opts.cluster = None;
+        }
+        if let Some(c) = &mut opts.cluster {
+            c.resolve_defaults();
         }
     }
 }
@@ -228,13 +307,6 @@ const NOT_YET: &[(&str, Kind, &str)] = &[
     ("jetstream", Kind::Bool, "JetStream"),
     ("sd", Kind::Value, "JetStream"),
     ("store_dir", Kind::Value, "JetStream"),
-    ("routes", Kind::Value, "clustering"),
-    ("cluster", Kind::Value, "clustering"),
-    ("cluster_listen", Kind::Value, "clustering"),
-    ("cluster_name", Kind::Value, "clustering"),
-    ("cluster_advertise", Kind::Value, "clustering"),
-    ("no_advertise", Kind::Bool, "clustering"),
-    ("connect_retries", Kind::Value, "clustering"),
     ("profile", Kind::Value, "profiling"),
     ("max_traced_msg_len", Kind::Value, "trace truncation"),
 ];
@@ -252,6 +324,9 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
         | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
         | "auth" => Value,
+        "no_advertise" => Bool,
+        "routes" | "cluster" | "cluster_listen" | "cluster_name" | "cluster_advertise"
+        | "connect_retries" => Value,
         "websocket_no_tls" | "websocket_same_origin" | "websocket_compression" => Bool,
         "websocket_port"
         | "websocket_host"
@@ -418,6 +493,22 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "websocket_handshake_timeout" => s.push(Setting::Websocket(
                 WsSetting::HandshakeTimeout(parse_duration(name, &value)?),
             )),
+            "routes" => s.push(Setting::Cluster(ClusterSetting::Routes(
+                if value.is_empty() {
+                    Vec::new()
+                } else {
+                    cluster::routes_from_str(&value).map_err(CliError)?
+                },
+            ))),
+            "cluster" | "cluster_listen" => s.push(Setting::Cluster(ClusterSetting::Listen(
+                cluster::parse_cluster_listen(&value).map_err(CliError)?,
+            ))),
+            "cluster_name" => s.push(Setting::Cluster(ClusterSetting::Name(value.clone()))),
+            "cluster_advertise" => {
+                s.push(Setting::Cluster(ClusterSetting::Advertise(value.clone())))
+            }
+            "no_advertise" => s.push(Setting::Cluster(ClusterSetting::NoAdvertise(b()?))),
+            "connect_retries" => s.push(Setting::Cluster(ClusterSetting::ConnectRetries(int()?))),
             "reactors" => {
                 let n = non_negative(name, int()?)?;
                 if n == 0 || n > 256 {
@@ -445,12 +536,14 @@ fn invalid(name: &str, value: &str, why: &str) -> CliError {
     CliError(format!("invalid value {value:?} for flag -{name}: {why}"))
 }
 
-/// Go's `strconv.ParseBool`.
+/// Go's `strconv.ParseBool`, with the `flag` package's text for a bad boolean.
 fn parse_bool(name: &str, v: &str) -> Result<bool, CliError> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(invalid(name, v, "parse error")),
+        _ => Err(CliError(format!(
+            "invalid boolean value {v:?} for -{name}: parse error"
+        ))),
     }
 }
 
@@ -547,7 +640,7 @@ WebSocket Options: [natrium; nats-server sets these only in the config file's we
         --websocket_handshake_timeout <duration>
                                      Time for the TLS handshake and the upgrade (default: 10s)
 
-Cluster Options (not supported yet):
+Cluster Options:
         --routes <rurl-1, rurl-2>    Routes to solicit and connect
         --cluster <cluster-url>      Cluster URL for solicited routes
         --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
@@ -671,6 +764,152 @@ mod tests {
             "unrecognized command: \"foo\""
         );
         assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
+    }
+
+    fn cluster_of(s: &str) -> crate::config::cluster::ClusterOptions {
+        run(s).cluster.expect("a cluster")
+    }
+
+    #[test]
+    fn cluster_flags_in_every_form() {
+        for form in [
+            "--cluster nats://127.0.0.1:-1",
+            "-cluster nats://127.0.0.1:-1",
+            "--cluster=nats://127.0.0.1:-1",
+            "-cluster_listen=nats://127.0.0.1:-1",
+            "--cluster_listen nats://127.0.0.1:-1",
+        ] {
+            let c = cluster_of(form);
+            assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", Some(0)), "{form}");
+            // nats-server's baseline once a listener is set.
+            assert_eq!((c.pool_size, c.compression.mode.as_str()), (3, "accept"));
+        }
+        let c = cluster_of(
+            "-cluster nats://ruser:rpass@0.0.0.0:6222 -cluster_name abc              -cluster_advertise c.example:6222 -no_advertise -connect_retries 4              -routes nats://127.0.0.1:6223,nats://127.0.0.1:6224",
+        );
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", Some(6222)));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("ruser", "rpass")
+        );
+        assert_eq!(c.name, "abc");
+        assert_eq!(c.advertise, "c.example:6222");
+        assert!(c.no_advertise);
+        assert_eq!(c.connect_retries, 4);
+        let hosts: Vec<&str> = c.routes.iter().map(|r| r.host_port.as_str()).collect();
+        assert_eq!(hosts, ["127.0.0.1:6223", "127.0.0.1:6224"]);
+        assert!(!cluster_of("--cluster nats://h:1 --no_advertise=false").no_advertise);
+        assert_eq!(
+            cluster_of("--connect_retries=-5 --cluster nats://h:1").connect_retries,
+            -5
+        );
+        // A name alone configures a cluster without a listener (nats-server then puts the
+        // name in INFO); nothing is filled in.
+        let c = cluster_of("--cluster_name solo");
+        assert_eq!((c.port, c.pool_size), (None, 0));
+        // A flag that sets nothing configures nothing.
+        assert!(run("--no_advertise=false").cluster.is_none());
+        assert!(run("-p 1").cluster.is_none());
+    }
+
+    #[test]
+    fn cluster_flags_override_the_file() {
+        let file = |text: &str| {
+            let mut o = Options::default();
+            let m = crate::config::conf::parse_str(text, "t.conf").expect("conf");
+            crate::config::file::apply(&m, &mut o).expect("valid");
+            o
+        };
+        let flags = |s: &str| match parse(&args(s)) {
+            Ok(Command::Run(f)) => f,
+            other => panic!("{other:?}"),
+        };
+        let base = "cluster {\n name: file\n listen: \"10.0.0.1:6222\"\n                     authorization { user: fu, password: fp }\n routes [ nats://a:1 ]\n}";
+        // --cluster replaces the address and the credentials: none in the URL clears them.
+        let mut o = file(base);
+        flags("--cluster nats://127.0.0.1:7222")
+            .apply_checked(&mut o)
+            .unwrap();
+        let c = o.cluster.unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", Some(7222)));
+        assert!(c.username.is_empty() && c.password.is_empty());
+        assert_eq!((c.name.as_str(), c.routes.len()), ("file", 1));
+        // --routes replaces the file's routes; an empty value clears them.
+        let mut o = file(base);
+        flags("--routes nats://b:2,nats://c:3")
+            .apply_checked(&mut o)
+            .unwrap();
+        assert_eq!(o.cluster.unwrap().routes.len(), 2);
+        let mut o = file(base);
+        flags("--routes=").apply_checked(&mut o).unwrap();
+        assert!(o.cluster.unwrap().routes.is_empty());
+        // --cluster "" turns the listener off.
+        let mut o = file(base);
+        flags("--cluster=").apply_checked(&mut o).unwrap();
+        assert_eq!(o.cluster.unwrap().port, None);
+
+        // --routes needs a listener: from --cluster, or from the file.
+        let err = "solicited routes require cluster capabilities, e.g. --cluster";
+        let mut o = Options::default();
+        assert_eq!(
+            flags("--routes nats://a:1").apply_checked(&mut o),
+            Err(err.into())
+        );
+        let mut o = Options::default();
+        flags("--routes nats://a:1 --cluster nats://127.0.0.1:-1")
+            .apply_checked(&mut o)
+            .unwrap();
+        let mut o = file(base);
+        flags("--routes nats://b:2").apply_checked(&mut o).unwrap();
+        let mut o = file("cluster { port: 6222 }");
+        assert_eq!(
+            flags("--routes nats://a:1 --cluster=").apply_checked(&mut o),
+            Err(err.into())
+        );
+        // A host alone counts, as in nats-server.
+        let mut o = file("cluster { host: 127.0.0.1 }");
+        flags("--routes nats://a:1").apply_checked(&mut o).unwrap();
+        let mut o = Options::default();
+        flags("--routes=").apply_checked(&mut o).unwrap();
+    }
+
+    #[test]
+    fn cluster_flag_errors_use_nats_texts() {
+        let err = |s: &str| parse(&args(s)).unwrap_err().0;
+        assert_eq!(
+            err("--cluster nats://u@127.0.0.1:-1"),
+            "expected cluster password to be set"
+        );
+        assert_eq!(
+            err("-cluster 127.0.0.1:6222"),
+            "parse \"127.0.0.1:6222\": first path segment in URL cannot contain colon"
+        );
+        assert_eq!(
+            err("--routes nats://a%zz:1"),
+            "error parsing route url [\"nats://a%zz:1\"]"
+        );
+        assert_eq!(
+            err("--connect_retries x"),
+            "invalid value \"x\" for flag -connect_retries: parse error"
+        );
+        assert_eq!(
+            err("--no_advertise=maybe"),
+            "invalid boolean value \"maybe\" for -no_advertise: parse error"
+        );
+        assert_eq!(
+            err("--cluster_name"),
+            "flag needs an argument: -cluster_name"
+        );
+        // Valid at parse time, refused at start-up as nats-server refuses it.
+        let Ok(Command::Run(f)) = parse(&["--cluster_name".to_string(), "a b".to_string()]) else {
+            panic!("a run");
+        };
+        let mut o = Options::default();
+        f.apply(&mut o);
+        assert_eq!(
+            o.validate(),
+            Err("cluster name cannot contain spaces".to_string())
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - **warnings** are nats-server's own (a bare integer where a duration is expected: "should
 //!   be converted to a duration"); the server starts, `-t` fails, as with nats-server;
 //! - **ignored** keys are those nats-server knows but natrium does not implement yet
-//!   (`cluster`, `jetstream`, `leafnodes`, …): they are accepted so that configurations
+//!   (`gateway`, `jetstream`, `leafnodes`, …): they are accepted so that configurations
 //!   written for nats-server start, and named in one start-up warning and by `-t`.
 //!
 //! Failing closed: a security setting natrium cannot enforce (operator (JWT) mode,
@@ -98,7 +98,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, Vec<ConfError>> {
 /// nats-server keys natrium accepts but ignores, with the feature they belong to. Aliases
 /// are listed as nats-server spells them.
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
-    (&["cluster"], "clustering"),
     (&["gateway"], "gateways (superclusters)"),
     (&["leaf", "leafnodes"], "leaf nodes"),
     (&["jetstream"], "JetStream"),
@@ -231,7 +230,11 @@ impl Reader {
 
     /// nats-server's `parseDuration`: a Go duration string, or (deprecated) an integer
     /// number of seconds with a warning.
-    fn duration(&mut self, key: &Spanned<String>, v: &Spanned<Value>) -> Option<Duration> {
+    pub(crate) fn duration(
+        &mut self,
+        key: &Spanned<String>,
+        v: &Spanned<Value>,
+    ) -> Option<Duration> {
         let field = key.value.to_lowercase();
         match &v.value {
             Value::String(s) => match conf::parse_duration(s) {
@@ -300,7 +303,7 @@ impl Reader {
         Some(n)
     }
 
-    fn port(&mut self, key: &Spanned<String>, v: &Spanned<Value>) -> Option<i64> {
+    pub(crate) fn port(&mut self, key: &Spanned<String>, v: &Spanned<Value>) -> Option<i64> {
         let p = self.int(key, v)?;
         if p > u16::MAX as i64 {
             self.error(&key.pos, format!("invalid port {p}: the largest is 65535"));
@@ -547,6 +550,11 @@ impl Reader {
                     o.authorization = auth.is_configured().then_some(auth);
                 }
             }
+            "cluster" => {
+                if let Some(c) = super::cluster::parse_cluster(self, key, v) {
+                    o.cluster = c.is_configured().then_some(c);
+                }
+            }
             "websocket" | "ws" => match super::websocket::parse_websocket(v) {
                 Ok(ws) => o.websocket = Some(ws),
                 Err(errors) => {
@@ -596,7 +604,7 @@ impl Reader {
     }
 
     /// nats-server's `parseListen`: a port, or `"host:port"` (Go `net.SplitHostPort`).
-    fn listen(
+    pub(crate) fn listen(
         &mut self,
         key: &Spanned<String>,
         v: &Spanned<Value>,
@@ -904,7 +912,7 @@ mod tests {
             ("launchers/jetstream.json", &["jetstream"][..]),
             ("launchers/port.json", &[][..]),
             ("launchers/js_domain.conf", &["jetstream"][..]),
-            ("launchers/cluster.conf", &["cluster", "jetstream"][..]),
+            ("launchers/cluster.conf", &["jetstream"][..]),
         ] {
             let (_, r) = load_corpus(name);
             let r = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -1091,12 +1099,12 @@ mod tests {
 
     #[test]
     fn ignored_summary_names_each_key() {
-        let (_, r) = load_text("cluster { name: x }\nmqtt { port: 1883 }");
+        let (_, r) = load_text("gateway { name: x }\nmqtt { port: 1883 }");
         let s = r.unwrap().ignored_summary().unwrap();
         assert_eq!(
             s,
-            "Ignoring configuration that natrium does not implement yet: t.conf:1:1: \"cluster\" \
-             (clustering), t.conf:2:1: \"mqtt\" (MQTT)"
+            "Ignoring configuration that natrium does not implement yet: t.conf:1:1: \"gateway\" \
+             (gateways (superclusters)), t.conf:2:1: \"mqtt\" (MQTT)"
         );
     }
 

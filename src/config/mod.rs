@@ -5,6 +5,7 @@
 //! as an `Arc<Options>` snapshot; a reload builds a new snapshot.
 
 pub mod cli;
+pub mod cluster;
 pub mod conf;
 pub mod file;
 pub mod reload;
@@ -110,6 +111,10 @@ pub struct Options {
     /// The `websocket {}` block; the listener runs when it has a port.
     pub websocket: Option<crate::websocket::WebsocketOptions>,
 
+    /// The `cluster {}` block and the cluster flags (`--cluster`, `--routes`, …); `None`
+    /// when neither configures anything.
+    pub cluster: Option<cluster::ClusterOptions>,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -178,6 +183,7 @@ impl Default for Options {
             no_auth_user: String::new(),
             write_timeout: WriteTimeoutPolicy::Default,
             websocket: None,
+            cluster: None,
             reactors: None,
         }
     }
@@ -250,6 +256,10 @@ impl Options {
                 self.max_payload,
                 i32::MAX
             ));
+        }
+        // nats-server checks the cluster before the WebSocket block (`validateOptions`).
+        if let Some(c) = &self.cluster {
+            c.validate(Some(cluster::DEFAULT_SYSTEM_ACCOUNT))?;
         }
         if let Some(ws) = &self.websocket {
             ws.validate()?;

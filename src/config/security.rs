@@ -67,8 +67,48 @@ fn lower(key: &Spanned<String>) -> String {
     key.value.to_lowercase()
 }
 
-/// nats-server's `parseAuthorization`.
+/// The top-level `authorization {}` block: [`read_authorization`] plus the checks
+/// nats-server's `processConfigFileLine` makes on it (user/pass with a token, a single user
+/// beside a users array, duplicate users).
 pub(crate) fn parse_authorization(
+    r: &mut Reader,
+    key: &Spanned<String>,
+    v: &Spanned<Value>,
+) -> Option<Authorization> {
+    let m = r.map(key, v)?;
+    let auth = read_authorization(r, key, v)?;
+    if (!auth.user.is_empty() || !auth.password.is_empty()) && !auth.token.is_empty() {
+        r.error(&key.pos, "Cannot have a user/pass and token");
+    }
+    if m.get("users").is_some() {
+        if !auth.user.is_empty() {
+            r.error(
+                &key.pos,
+                "Can not have a single user/pass and a users array",
+            );
+        }
+        if !auth.token.is_empty() {
+            r.error(&key.pos, "Can not have a token and a users array");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in auth
+        .users
+        .iter()
+        .map(|u| &u.username)
+        .chain(auth.nkeys.iter().map(|n| &n.nkey))
+    {
+        if !seen.insert(name.clone()) {
+            r.error(&key.pos, format!("Duplicate user {name:?} detected"));
+        }
+    }
+    Some(auth)
+}
+
+/// nats-server's `parseAuthorization`: the keys of an `authorization {}` block, as the
+/// top-level block and `cluster { authorization {} }` share them. Users without permissions
+/// of their own get the block's default ones.
+pub(crate) fn read_authorization(
     r: &mut Reader,
     key: &Spanned<String>,
     v: &Spanned<Value>,
@@ -87,9 +127,11 @@ pub(crate) fn parse_authorization(
                         r.warnings.push(conf::ConfError {
                             pos: k.pos.clone(),
                             msg: format!(
-                                "invalid use of field \"timeout\": timeout of {} seconds is high, \
-                                 consider keeping it under 60 seconds. possibly caused by \
+                                "invalid use of field {:?}: timeout of {} ({:.6} seconds) is \
+                                 high, consider keeping it under 60 seconds. possibly caused by \
                                  unquoted duration; use '1m' instead of 1m, for example",
+                                k.value,
+                                as_written(&mv.value),
                                 t.as_secs_f64()
                             ),
                         });
@@ -114,31 +156,6 @@ pub(crate) fn parse_authorization(
                     r.unknown(k);
                 }
             }
-        }
-    }
-    if (!auth.user.is_empty() || !auth.password.is_empty()) && !auth.token.is_empty() {
-        r.error(&key.pos, "Cannot have a user/pass and token");
-    }
-    if m.get("users").is_some() {
-        if !auth.user.is_empty() {
-            r.error(
-                &key.pos,
-                "Can not have a single user/pass and a users array",
-            );
-        }
-        if !auth.token.is_empty() {
-            r.error(&key.pos, "Can not have a token and a users array");
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for name in auth
-        .users
-        .iter()
-        .map(|u| &u.username)
-        .chain(auth.nkeys.iter().map(|n| &n.nkey))
-    {
-        if !seen.insert(name.clone()) {
-            r.error(&key.pos, format!("Duplicate user {name:?} detected"));
         }
     }
     // Users without permissions of their own get the default ones.
@@ -281,6 +298,16 @@ pub(crate) fn parse_accounts(
         ),
     }
     (accounts, users_pos)
+}
+
+/// A number or string as Go's `%v` prints it (nats-server quotes the timeout as written).
+fn as_written(v: &Value) -> String {
+    match v {
+        Value::Int(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::String(s) => s.clone(),
+        other => other.type_name().to_string(),
+    }
 }
 
 /// A value as Go's `%q` would show a string (other types by their type name).
@@ -436,7 +463,7 @@ fn is_public_user_key(k: &str) -> bool {
 }
 
 /// nats-server's `parseUserPermissions`.
-fn parse_permissions(
+pub(crate) fn parse_permissions(
     r: &mut Reader,
     key: &Spanned<String>,
     v: &Spanned<Value>,
@@ -696,6 +723,26 @@ pub(crate) fn parse_tls(
     key: &Spanned<String>,
     v: &Spanned<Value>,
 ) -> Option<TlsConfig> {
+    parse_tls_in(r, key, v, TlsContext::Client)
+}
+
+/// Where a `tls {}` block sits: nats-server's `parseTLS(v, isClientCtx)`. The keys are the
+/// same everywhere; only `verify_cert_and_check_known_urls` is refused on client listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsContext {
+    /// The client port (and the listeners that serve clients).
+    Client,
+    /// Server-to-server links: `cluster { tls {} }`.
+    Route,
+}
+
+/// nats-server's `parseTLS` for a block in `context`.
+pub(crate) fn parse_tls_in(
+    r: &mut Reader,
+    key: &Spanned<String>,
+    v: &Spanned<Value>,
+    context: TlsContext,
+) -> Option<TlsConfig> {
     let m = r.map(key, v)?;
     let mut tc = TlsConfig::default();
     let errors_before = r.errors.len();
@@ -715,8 +762,7 @@ pub(crate) fn parse_tls(
             }
             "verify_cert_and_check_known_urls" => {
                 if let Some(b) = tls_bool(r, k, mv, "verify_cert_and_check_known_urls") {
-                    if b {
-                        // The client block is a "client context" in nats-server.
+                    if b && context == TlsContext::Client {
                         r.error(
                             &k.pos,
                             "verify_cert_and_check_known_urls not supported in this context",

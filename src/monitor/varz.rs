@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::format::{self, go_float};
 use super::procstat;
-use crate::config::{NATS_COMPAT_VERSION, VERSION};
+use crate::config::{WriteTimeoutPolicy, NATS_COMPAT_VERSION, VERSION};
 use crate::server::Shared;
 
 /// nats-server's default TLS timeout (seconds); natrium has no TLS yet, so this is what
@@ -38,6 +38,97 @@ pub struct DiskIoWaitStats {
     pub waits: u64,
     pub wait_time: u64,
     pub max_wait_time: u64,
+}
+
+/// `/varz` `cluster`: nats-server's `ClusterOptsVarz`, every field omitted when empty, so
+/// a server without clustering shows `{}`. The TLS certificate's `tls_cert_not_after` is
+/// not reported (natrium's top-level `/varz` has no certificate dates either).
+#[derive(Debug, Serialize, Default, Clone, PartialEq)]
+pub struct ClusterVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub addr: String,
+    /// The bound route port; -1 for a random one not bound yet.
+    #[serde(skip_serializing_if = "is_zero_i32")]
+    pub cluster_port: i32,
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pool_size: i64,
+    /// Nanoseconds.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub write_deadline: i64,
+    /// `close` or `retry`; omitted for `default`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub write_timeout: String,
+}
+
+impl ClusterVarz {
+    /// Built from the options as nats-server builds it from its (baseline-filled) options:
+    /// the timeouts appear with a listener or when configured. `name` is the running
+    /// cluster name (`info_cluster`, which a dynamic cluster generates) or the configured
+    /// one; `port` is the bound port (see `Shared::cluster_port`).
+    pub fn new(
+        c: Option<&crate::config::cluster::ClusterOptions>,
+        info_cluster: &str,
+        port: Option<u16>,
+    ) -> ClusterVarz {
+        let Some(c) = c else {
+            return ClusterVarz::default();
+        };
+        let listening = c.port.is_some();
+        let auth_timeout = if listening {
+            Some(c.effective_auth_timeout())
+        } else {
+            c.auth_timeout
+        };
+        let tls_timeout = if listening {
+            Some(c.tls_timeout())
+        } else {
+            c.tls.as_ref().and_then(|t| t.timeout)
+        };
+        ClusterVarz {
+            name: if info_cluster.is_empty() {
+                c.name.clone()
+            } else {
+                info_cluster.to_string()
+            },
+            addr: c.host.clone(),
+            cluster_port: match port {
+                None => 0,
+                Some(0) => -1,
+                Some(p) => i32::from(p),
+            },
+            auth_timeout: auth_timeout.map_or(0.0, format::secs_f64),
+            urls: c.routes.iter().map(|r| r.host_port.clone()).collect(),
+            tls_timeout: tls_timeout.map_or(0.0, format::secs_f64),
+            tls_required: c.tls.is_some(),
+            tls_verify: c.tls.is_some(),
+            pool_size: c.pool_size,
+            write_deadline: c.write_deadline.map_or(0, format::nanos),
+            write_timeout: match c.write_timeout {
+                WriteTimeoutPolicy::Default => String::new(),
+                other => other.to_string(),
+            },
+        }
+    }
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn is_false(v: &bool) -> bool {
@@ -80,7 +171,7 @@ pub struct Varz {
     pub max_control_line: usize,
     pub max_payload: i64,
     pub max_pending: i64,
-    pub cluster: Disabled,
+    pub cluster: ClusterVarz,
     pub gateway: Disabled,
     pub leaf: Disabled,
     pub mqtt: Disabled,
@@ -175,7 +266,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         max_control_line: opts.max_control_line,
         max_payload: opts.max_payload,
         max_pending: opts.max_pending,
-        cluster: Disabled {},
+        cluster: ClusterVarz::new(opts.cluster.as_ref(), &info.cluster, shared.cluster_port()),
         gateway: Disabled {},
         leaf: Disabled {},
         mqtt: Disabled {},
@@ -231,5 +322,86 @@ pub fn http_host(http_host: &str, host: &str) -> String {
         host.to_string()
     } else {
         http_host.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::cluster::{parse_route_url, ClusterOptions};
+    use std::time::Duration;
+
+    fn json(c: Option<&ClusterOptions>, info: &str, port: Option<u16>) -> String {
+        serde_json::to_string(&ClusterVarz::new(c, info, port)).unwrap()
+    }
+
+    /// The shapes nats-server 2.15.1 showed for the same settings (its `cluster_port` is
+    /// the bound port, and a dynamic cluster shows its generated name).
+    #[test]
+    fn cluster_object_as_nats_server_shows_it() {
+        assert_eq!(json(None, "", None), "{}");
+        let mut c = ClusterOptions {
+            name: "C1".into(),
+            host: "127.0.0.1".into(),
+            port: Some(0),
+            auth_timeout: Some(Duration::from_secs(3)),
+            routes: vec![
+                parse_route_url("nats://ruser:rpass@127.0.0.1:15222").unwrap(),
+                parse_route_url("nats-route://127.0.0.1:15223").unwrap(),
+            ],
+            pool_size: 5,
+            write_deadline: Some(Duration::from_secs(3)),
+            write_timeout: WriteTimeoutPolicy::Retry,
+            ..ClusterOptions::default()
+        };
+        assert_eq!(
+            json(Some(&c), "", Some(39035)),
+            "{\"name\":\"C1\",\"addr\":\"127.0.0.1\",\"cluster_port\":39035,\"auth_timeout\":3,\
+             \"urls\":[\"127.0.0.1:15222\",\"127.0.0.1:15223\"],\"tls_timeout\":2,\"pool_size\":5,\
+             \"write_deadline\":3000000000,\"write_timeout\":\"retry\"}"
+        );
+        // Not bound yet: -1, as the random port was configured.
+        assert!(json(Some(&c), "", Some(0)).contains("\"cluster_port\":-1"));
+        // The running name wins over the configured one.
+        assert!(json(Some(&c), "dyn", Some(1)).starts_with("{\"name\":\"dyn\""));
+        c.tls = Some(crate::config::security::TlsConfig {
+            cert_file: "c.pem".into(),
+            timeout: Some(Duration::from_millis(1500)),
+            ..Default::default()
+        });
+        c.auth_timeout = None;
+        c.routes.clear();
+        c.write_timeout = WriteTimeoutPolicy::Default;
+        c.write_deadline = None;
+        assert_eq!(
+            json(Some(&c), "", Some(1)),
+            "{\"name\":\"C1\",\"addr\":\"127.0.0.1\",\"cluster_port\":1,\"auth_timeout\":2.5,\
+             \"tls_timeout\":1.5,\"tls_required\":true,\"tls_verify\":true,\"pool_size\":5}"
+        );
+        // Without a listener: only what is configured.
+        let named = ClusterOptions {
+            name: "C9".into(),
+            ..ClusterOptions::default()
+        };
+        assert_eq!(json(Some(&named), "", None), "{\"name\":\"C9\"}");
+        let routes_only = ClusterOptions {
+            routes: vec![parse_route_url("nats://127.0.0.1:15299").unwrap()],
+            ..ClusterOptions::default()
+        };
+        assert_eq!(
+            json(Some(&routes_only), "", None),
+            "{\"urls\":[\"127.0.0.1:15299\"]}"
+        );
+        let no_pool = ClusterOptions {
+            port: Some(0),
+            pool_size: -1,
+            host: "0.0.0.0".into(),
+            ..ClusterOptions::default()
+        };
+        assert_eq!(
+            json(Some(&no_pool), "", Some(41801)),
+            "{\"addr\":\"0.0.0.0\",\"cluster_port\":41801,\"auth_timeout\":2,\"tls_timeout\":2,\
+             \"pool_size\":-1}"
+        );
     }
 }
