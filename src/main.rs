@@ -190,6 +190,10 @@ impl Process {
                 .websocket_addr()
                 .map(|a| files::listener_urls(if server.websocket_tls() { "wss" } else { "ws" }, a))
                 .unwrap_or_default(),
+            cluster: server
+                .cluster_addr()
+                .map(|a| files::listener_urls("nats", a))
+                .unwrap_or_default(),
             ..Ports::default()
         }
     }
@@ -239,11 +243,6 @@ fn run(flags: &Flags) -> ExitCode {
         logging::fatal(&e);
     }
     log_report(&report);
-    if opts.cluster.is_some() {
-        // The options are read and checked; the route runtime is not built yet, so the
-        // server runs standalone and serves its clients.
-        warn!("Clustering is configured but not active yet");
-    }
     // Register for signals before anything can be waited on, so none is missed.
     let mut signals =
         match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2]) {

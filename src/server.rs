@@ -313,6 +313,7 @@ pub struct Server {
     threads: Mutex<Vec<JoinHandle<()>>>,
     client_addr: SocketAddr,
     websocket_addr: Option<SocketAddr>,
+    cluster_addr: Option<SocketAddr>,
     monitor: Option<Monitor>,
 }
 
@@ -415,6 +416,17 @@ impl Server {
                 }
                 None => (None, None, None),
             };
+        let cluster = match crate::route::Settings::from_options(&opts) {
+            Some(settings) => {
+                let own = connect_urls(&opts.client_advertise, &opts.host, client_addr.port());
+                let own_ws = websocket
+                    .as_ref()
+                    .map(|w| w.connect_urls.clone())
+                    .unwrap_or_default();
+                Some(crate::route::cluster::bind(settings, own, own_ws)?)
+            }
+            None => None,
+        };
         let server_id = crate::nkey::server_id();
         let server_name = if opts.server_name.is_empty() {
             server_id.clone()
@@ -461,8 +473,13 @@ impl Server {
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
-            cluster: None,
-            cluster_port: Mutex::new(opts.cluster.as_ref().and_then(|c| c.port)),
+            cluster: cluster.as_ref().map(|c| c.cluster.clone()),
+            cluster_port: Mutex::new(
+                cluster
+                    .as_ref()
+                    .map(|c| c.cluster.addr.port())
+                    .or(opts.cluster.as_ref().and_then(|c| c.port)),
+            ),
         });
 
         info!("Starting natrium");
@@ -495,6 +512,14 @@ impl Server {
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
         let mut ws_listener = ws_listener.map(mio::net::TcpListener::from_std);
+        let (cluster_listener, cluster) = match cluster {
+            Some(b) => {
+                let l = b.listener.try_clone().map_err(|e| e.to_string())?;
+                (Some(l), Some(b))
+            }
+            None => (None, None),
+        };
+        let mut cluster_listener = cluster_listener;
         for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
             let mut r = Reactor::new(
                 id,
@@ -507,6 +532,10 @@ impl Server {
             .map_err(|e| e.to_string())?;
             if let Some(l) = ws_listener.take() {
                 r.set_websocket_listener(l).map_err(|e| e.to_string())?;
+            }
+            if let Some(l) = cluster_listener.take() {
+                r.set_cluster_listener(mio::net::TcpListener::from_std(l))
+                    .map_err(|e| e.to_string())?;
             }
             let t = std::thread::Builder::new()
                 .name(format!("reactor-{id}"))
@@ -529,14 +558,24 @@ impl Server {
             "Listening for client connections on {}",
             host_port(&client_addr)
         );
+        let cluster_addr = cluster.as_ref().map(|b| b.cluster.addr);
+        if let Some(b) = cluster {
+            b.start(handles.clone())?;
+        }
         Ok(Server {
             shared,
             handles,
             threads: Mutex::new(threads),
             client_addr,
             websocket_addr,
+            cluster_addr,
             monitor,
         })
+    }
+
+    /// The bound cluster listener address, when clustered (for the ports file).
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.cluster_addr
     }
 
     pub fn client_addr(&self) -> SocketAddr {
@@ -646,6 +685,9 @@ impl Server {
     /// Stops accepting, closes every connection after flushing it, and waits for the reactors.
     pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::Release);
+        if let Some(c) = &self.shared.cluster {
+            c.stop();
+        }
         self.broadcast(|| Control::Shutdown);
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {
@@ -717,15 +759,7 @@ fn websocket_listener(
         Some(t) => Some(crate::tls::server_config(t).map_err(|e| format!("websocket: {e}"))?),
         None => None,
     };
-    let connect_urls = if !w.advertise.is_empty() {
-        vec![advertise_url(&w.advertise, bound.port())]
-    } else if host != "0.0.0.0" && host != "::" {
-        vec![join_host_port(&host, bound.port())]
-    } else {
-        // nats-server lists every non-loopback interface address here; natrium will when
-        // clustering needs these URLs.
-        Vec::new()
-    };
+    let connect_urls = connect_urls(&w.advertise, &host, bound.port());
     let rt = WsRuntime {
         config: crate::websocket::WsConfig::new(w),
         tls,
@@ -734,6 +768,54 @@ fn websocket_listener(
         connect_urls,
     };
     Ok((listener, rt, bound))
+}
+
+/// The URLs a listener is reached at, as nats-server advertises them to clients and peers
+/// (`getConnectURLs`): the advertise address; else for a wildcard host every global unicast
+/// address of the machine; else (or if there is none) the host itself.
+pub fn connect_urls(advertise: &str, host: &str, port: u16) -> Vec<String> {
+    if !advertise.is_empty() {
+        return vec![advertise_url(advertise, port)];
+    }
+    let wildcard = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    let mut urls = Vec::new();
+    if wildcard {
+        if let Ok(ifs) = if_addrs::get_if_addrs() {
+            for ip in ifs.iter().map(|i| i.ip()).filter(is_global_unicast) {
+                let url = join_host_port(&ip.to_string(), port);
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+    }
+    if urls.is_empty() {
+        urls.push(join_host_port(host, port));
+    }
+    urls
+}
+
+/// Go's `IP.IsGlobalUnicast`: not loopback, link-local, multicast, broadcast or unspecified.
+fn is_global_unicast(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified())
+        }
+        std::net::IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
 }
 
 /// `host:port` with IPv6 hosts in brackets (Go's `net.JoinHostPort`).

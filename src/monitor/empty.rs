@@ -1,4 +1,4 @@
-//! Endpoints of features natrium does not have yet — routes, leaf nodes, gateways,
+//! Endpoints of features natrium does not have yet — leaf nodes, gateways,
 //! JetStream — in the shapes nats-server gives them when the feature is off, so tools that
 //! poll them (nats-top, the exporter, health checks) keep working.
 
@@ -14,26 +14,6 @@ use crate::server::Shared;
 
 fn now() -> String {
     format::rfc3339(SystemTime::now())
-}
-
-#[derive(Debug, Serialize)]
-pub struct Routez {
-    pub server_id: String,
-    pub server_name: String,
-    pub now: String,
-    pub num_routes: u64,
-    pub routes: Vec<()>,
-}
-
-pub fn routez(shared: &Shared, q: &Query) -> Result<Routez, String> {
-    decode_subs(q)?;
-    Ok(Routez {
-        server_id: shared.server_id.clone(),
-        server_name: shared.info().server_name,
-        now: now(),
-        num_routes: 0,
-        routes: Vec::new(),
-    })
 }
 
 #[derive(Debug, Serialize)]

@@ -237,7 +237,11 @@ pub fn render(shared: &Shared, varz: &Value, snaps: &[ReactorSnap], healthy: boo
         "Mean cached fan-out",
         st.avg_fanout,
     );
-    o.gauge("gnatsd_routez_num_routes", "Route connections", 0.0);
+    let routes = shared
+        .cluster
+        .as_ref()
+        .map_or(0, |c| c.registry.remotes().len());
+    o.gauge("gnatsd_routez_num_routes", "Route connections", routes as f64);
     o.gauge(
         "gnatsd_healthz_status",
         "Health: 0 when /healthz is ok, 1 otherwise",

@@ -27,6 +27,7 @@ pub mod http;
 pub mod metrics;
 pub mod procstat;
 pub mod query;
+pub mod routez;
 pub mod snapshot;
 pub mod subsz;
 pub mod varz;
@@ -245,13 +246,7 @@ impl Endpoints {
             }
             "/connz" => self.connz(q),
             "/subsz" | "/subscriptionsz" => self.subsz(q),
-            "/routez" => {
-                self.count("/routez");
-                match empty::routez(&self.shared, q) {
-                    Ok(v) => json_ok(&v, q),
-                    Err(e) => bad_request(e),
-                }
-            }
+            "/routez" => self.routez(q),
             "/gatewayz" => {
                 self.count("/gatewayz");
                 match empty::gatewayz(&self.shared, q) {
@@ -333,6 +328,25 @@ impl Endpoints {
             ),
             None => Action::Respond(finish(Vec::new())),
         }
+    }
+
+    fn routez(&mut self, q: &Query) -> Action {
+        self.count("/routez");
+        let mode = match connz::decode_subs(q) {
+            Ok(m) => m,
+            Err(e) => return bad_request(e),
+        };
+        let shared = self.shared.clone();
+        let q = q.clone();
+        Action::Gather(
+            SnapRequest {
+                routes: Some(mode),
+                ..Default::default()
+            },
+            Box::new(move |snaps| {
+                respond_json(200, to_json(&routez::build(&shared, mode, &snaps), true), &q)
+            }),
+        )
     }
 
     fn subsz(&mut self, q: &Query) -> Action {

@@ -50,6 +50,8 @@ pub struct SubFilter {
 #[derive(Debug, Clone, Default)]
 pub struct SnapRequest {
     pub conns: Option<ConnFilter>,
+    /// Route connections, with their subscriptions as asked (`/routez`).
+    pub routes: Option<SubsMode>,
     pub subs: Option<SubFilter>,
     pub sublist: bool,
 }
@@ -81,6 +83,29 @@ pub struct ConnSnap {
     pub websocket: bool,
 }
 
+/// One registered route connection (`/routez`).
+#[derive(Debug, Clone)]
+pub struct RouteSnap {
+    pub rid: u64,
+    pub remote_id: String,
+    pub remote_name: String,
+    pub did_solicit: bool,
+    pub is_configured: bool,
+    pub ip: IpAddr,
+    pub port: u16,
+    pub start: SystemTime,
+    pub last_activity: SystemTime,
+    pub rtt: Option<Duration>,
+    pub pending: usize,
+    pub in_msgs: u64,
+    pub out_msgs: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    pub num_subs: usize,
+    /// `subject` or `subject queue` of each interest, when asked for.
+    pub subs: Vec<(String, Option<String>, u32)>,
+}
+
 /// One subscription with its connection id.
 #[derive(Debug, Clone)]
 pub struct SubSnap {
@@ -93,6 +118,7 @@ pub struct SubSnap {
 pub struct ReactorSnap {
     pub reactor: usize,
     pub conns: Vec<ConnSnap>,
+    pub routes: Vec<RouteSnap>,
     pub subs: Vec<SubSnap>,
     pub sublist: SublistStats,
     /// Client subscriptions this reactor holds (its index also holds peers' interest).
@@ -164,6 +190,49 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                 account,
                 subs,
                 websocket: c.transport.is_websocket(),
+            });
+        }
+    }
+    if let Some(mode) = req.routes {
+        for &token in &r.routes {
+            let Some(c) = r.conns.get(token) else {
+                continue;
+            };
+            let Some(route) = c.route.as_deref().filter(|rt| rt.registered) else {
+                continue;
+            };
+            let subs = match mode {
+                SubsMode::None => Vec::new(),
+                _ => route
+                    .subs
+                    .iter()
+                    .map(|(k, w)| {
+                        (
+                            String::from_utf8_lossy(&k.1).into_owned(),
+                            k.2.as_deref().map(|q| String::from_utf8_lossy(q).into_owned()),
+                            *w,
+                        )
+                    })
+                    .collect(),
+            };
+            snap.routes.push(RouteSnap {
+                rid: c.cid,
+                remote_id: route.remote_id.clone(),
+                remote_name: route.remote_name.clone(),
+                did_solicit: route.solicited,
+                is_configured: route.explicit,
+                ip: c.peer.ip().to_canonical(),
+                port: c.peer.port(),
+                start: c.started,
+                last_activity: c.last_activity,
+                rtt: c.rtt,
+                pending: c.pending(),
+                in_msgs: c.stats.in_msgs,
+                out_msgs: c.stats.out_msgs,
+                in_bytes: c.stats.in_bytes,
+                out_bytes: c.stats.out_bytes,
+                num_subs: route.subs.len(),
+                subs,
             });
         }
     }

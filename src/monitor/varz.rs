@@ -156,6 +156,11 @@ pub struct Varz {
     pub tls_required: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub tls_verify: bool,
+    /// The URLs clients get in INFO `connect_urls` (in a cluster).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ws_connect_urls: Vec<String>,
     pub max_connections: i64,
     #[serde(skip_serializing_if = "is_zero")]
     pub max_subscriptions: i64,
@@ -242,6 +247,11 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
     let stalls = shared.total(|s| &s.stalls);
     let stale = shared.stale_connections.load(Ordering::Relaxed);
     let cores = cores();
+    // One connection per remote server (natrium has no route pool).
+    let remotes = shared
+        .cluster
+        .as_ref()
+        .map_or(0, |c| c.registry.remotes().len());
     Varz {
         server_id: info.server_id.clone(),
         server_name: info.server_name.clone(),
@@ -254,6 +264,8 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         auth_required: info.auth_required,
         tls_required: info.tls_required,
         tls_verify: info.tls_verify,
+        connect_urls: info.connect_urls.clone(),
+        ws_connect_urls: info.ws_connect_urls.clone(),
         max_connections: opts.max_connections,
         max_subscriptions: opts.max_subscriptions.max(0),
         ping_interval: format::nanos(opts.ping_interval),
@@ -286,8 +298,8 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         cpu,
         connections: shared.client_count().max(0),
         total_connections: shared.total_connections.load(Ordering::Relaxed),
-        routes: 0,
-        remotes: 0,
+        routes: remotes as u64,
+        remotes: remotes as u64,
         leafnodes: 0,
         in_msgs,
         in_bytes,

@@ -12,9 +12,6 @@ use super::dialer::{self, Dial, DialerHandle};
 use super::registry::Registry;
 use super::url::RouteUrl;
 
-/// nats-server caps a route's ping interval at this (`routeMaxPingInterval`).
-pub const ROUTE_MAX_PING_INTERVAL: Duration = Duration::from_secs(30);
-
 /// The route settings, resolved from the options.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -34,9 +31,42 @@ pub struct Settings {
     /// `cluster { authorization { user, password } }`: what a connecting route must send.
     pub auth: Option<(String, String)>,
     pub auth_timeout: Duration,
+    /// The cluster's, else the server's, at most 30 s.
     pub ping_interval: Duration,
     pub ping_max: u32,
     pub write_deadline: Duration,
+}
+
+impl Settings {
+    /// The settings routes run with, from the cluster options (`None` when no cluster
+    /// listener is configured).
+    pub fn from_options(opts: &crate::config::Options) -> Option<Settings> {
+        let c = opts.cluster.as_ref()?;
+        let port = c.port?;
+        Some(Settings {
+            name: c.name.clone(),
+            host: if c.host.is_empty() {
+                crate::config::DEFAULT_HOST.to_string()
+            } else {
+                c.host.clone()
+            },
+            port,
+            advertise: c.advertise.clone(),
+            no_advertise: c.no_advertise,
+            routes: c.routes.iter().map(RouteUrl::from).collect(),
+            connect_retries: u32::try_from(c.connect_retries.max(0)).unwrap_or(u32::MAX),
+            connect_backoff: c.connect_backoff,
+            auth: (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone())),
+            auth_timeout: c.effective_auth_timeout(),
+            ping_interval: c.effective_ping_interval(opts.ping_interval),
+            ping_max: if c.ping_max > 0 {
+                u32::try_from(c.ping_max).unwrap_or(u32::MAX)
+            } else {
+                opts.ping_max
+            },
+            write_deadline: c.write_deadline.unwrap_or(opts.write_deadline),
+        })
+    }
 }
 
 /// The running cluster.
@@ -93,20 +123,15 @@ impl Cluster {
         self.settings.routes.iter().any(|r| r.same_address(url))
     }
 
-    /// The ping interval a route uses: the cluster's, else the server's, capped at 30 s.
-    pub fn ping_interval(&self, server: Duration) -> Duration {
-        let p = if self.settings.ping_interval.is_zero() {
-            server
-        } else {
-            self.settings.ping_interval
-        };
-        p.min(ROUTE_MAX_PING_INTERVAL)
+    /// The ping interval a route uses (resolved in [`Settings::from_options`]).
+    pub fn ping_interval(&self) -> Duration {
+        self.settings.ping_interval
     }
 }
 
 /// A cluster whose listener is bound and whose dialler is not started yet.
 pub struct Bound {
-    pub cluster: Cluster,
+    pub cluster: std::sync::Arc<Cluster>,
     pub listener: std::net::TcpListener,
     requests: Receiver<dialer::Request>,
 }
@@ -118,34 +143,22 @@ pub fn bind(
     own_urls: Vec<String>,
     own_ws_urls: Vec<String>,
 ) -> Result<Bound, String> {
-    let addr = crate::server::resolve(&settings.host, settings.port).map_err(|e| {
+    let fail = |e: String| {
         format!(
             "Error listening on router port: {}:{}, {e}",
             settings.host, settings.port
         )
-    })?;
-    let (listener, bound) = crate::server::listen_tcp(addr).map_err(|e| {
-        format!(
-            "Error listening on router port: {}:{}, {e}",
-            settings.host, settings.port
-        )
-    })?;
+    };
+    let addr = crate::server::resolve(&settings.host, settings.port).map_err(fail)?;
+    let (listener, bound) = crate::server::listen_tcp(addr).map_err(|e| fail(e.to_string()))?;
     let dynamic = settings.name.is_empty();
     if dynamic {
         settings.name = crate::nkey::nuid();
     }
-    info!("Cluster name is {}", settings.name);
-    if dynamic {
-        warn!("Cluster name was dynamically generated, consider setting one");
-    }
-    info!(
-        "Listening for route connections on {}",
-        crate::server::host_port(&bound)
-    );
     let registry = Registry::new(settings.name.clone(), dynamic, own_urls, own_ws_urls);
     let (tx, rx) = std::sync::mpsc::channel();
     Ok(Bound {
-        cluster: Cluster::new(settings, bound, registry, tx),
+        cluster: std::sync::Arc::new(Cluster::new(settings, bound, registry, tx)),
         listener,
         requests: rx,
     })
@@ -153,16 +166,20 @@ pub fn bind(
 
 impl Bound {
     /// Starts the dialler, which hands sockets to `reactors`, and dials the explicit routes.
-    pub fn start(
-        self,
-        reactors: Vec<crate::reactor::Handle>,
-    ) -> Result<(std::sync::Arc<Cluster>, std::net::TcpListener), String> {
-        let cluster = std::sync::Arc::new(self.cluster);
-        let own = own_addresses(cluster.addr);
+    pub fn start(self, reactors: Vec<crate::reactor::Handle>) -> Result<(), String> {
+        let cluster = self.cluster;
+        info!("Cluster name is {}", cluster.registry.name());
+        if cluster.registry.is_dynamic() {
+            warn!("Cluster name was dynamically generated, consider setting one");
+        }
+        info!(
+            "Listening for route connections on {}",
+            crate::server::host_port(&cluster.addr)
+        );
         let settings = dialer::DialSettings {
             connect_retries: cluster.settings.connect_retries,
             connect_backoff: cluster.settings.connect_backoff,
-            own,
+            own: own_addresses(cluster.addr),
         };
         let requests = self.requests;
         std::thread::Builder::new()
@@ -172,7 +189,7 @@ impl Bound {
         for url in &cluster.settings.routes {
             cluster.dial(url.clone(), true, Duration::ZERO, true);
         }
-        Ok((cluster, self.listener))
+        Ok(())
     }
 }
 

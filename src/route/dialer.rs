@@ -168,7 +168,10 @@ enum Attempt {
 }
 
 fn attempt(url: &RouteUrl, own: &[SocketAddr]) -> Attempt {
-    let addrs: Vec<SocketAddr> = match (url.host.as_str(), url.port).to_socket_addrs() {
+    let Some(port) = url.port else {
+        return Attempt::Failed(format!("dial tcp {}: missing port in address", url.host));
+    };
+    let addrs: Vec<SocketAddr> = match (url.host.as_str(), port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => return Attempt::Failed(format!("dial tcp {}: {e}", url.host_port())),
     };
@@ -216,6 +219,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let url = RouteUrl::parse(&format!("nats://127.0.0.1:{}", addr.port())).unwrap();
+        assert_eq!(url.port, Some(addr.port()));
         assert!(matches!(attempt(&url, &[addr]), Attempt::Own));
         assert!(matches!(attempt(&url, &[]), Attempt::Connected(..)));
     }

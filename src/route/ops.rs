@@ -42,7 +42,7 @@ impl Reactor {
         let Some(cluster) = self.shared.cluster.clone() else {
             return;
         };
-        let ping = cluster.ping_interval(self.opts.ping_interval);
+        let ping = cluster.ping_interval();
         let Some(token) = self.register_conn(stream, peer, |_| Ok(()), ping, true) else {
             return;
         };

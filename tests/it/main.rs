@@ -9,6 +9,7 @@ mod auth;
 mod bench;
 mod cli;
 mod clients;
+mod cluster;
 mod config;
 mod core;
 mod cross;

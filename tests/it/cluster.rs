@@ -1,0 +1,408 @@
+//! Clustering (issue 16): natrium and nats-server in one cluster, routes formed by gossip,
+//! messages between real clients on different servers, client failover, and bad input on the
+//! cluster port compared with nats-server's answers.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::time::timeout;
+
+use crate::harness::{free_port, natrium_bin, nats_server_bin, rt, spawn, Proc, TempDir};
+use crate::monitor::get_json;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// One server of a test cluster.
+pub struct Node {
+    pub proc: Proc,
+    pub name: String,
+    pub cluster_port: u16,
+    _dir: TempDir,
+}
+
+impl Node {
+    pub fn url(&self) -> String {
+        self.proc.url()
+    }
+
+    /// An async-nats client of user `user` (password = user name).
+    pub async fn client(&self, user: &str) -> async_nats::Client {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .connect(self.url())
+            .await
+            .unwrap()
+    }
+
+    pub fn monitor(&self) -> u16 {
+        self.proc.monitor_port.expect("monitor port")
+    }
+
+    /// The distinct servers this one has routes to (nats-server counts each pooled
+    /// connection in `num_routes`: 4 per peer by default).
+    pub fn peers(&self) -> Vec<String> {
+        let routez = get_json(self.monitor(), "/routez");
+        let mut names: Vec<String> = routez["routes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["remote_name"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Starts `bin` as cluster member `name` on `cluster_port`, with routes to `seeds` (cluster
+/// ports), accounts A (user a) and B (user b), and `extra` inside the `cluster {}` block.
+pub fn node(bin: &Path, name: &str, cluster_port: u16, seeds: &[u16], extra: &str) -> Node {
+    let dir = TempDir::new(&format!("cluster-{name}"));
+    let routes: Vec<String> = seeds
+        .iter()
+        .map(|p| format!("nats-route://127.0.0.1:{p}"))
+        .collect();
+    let conf = format!(
+        "host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: {name}\n\
+         accounts {{\n  A {{ users [ {{user: a, password: a}} ] }}\n  B {{ users [ {{user: b, password: b}} ] }}\n}}\n\
+         cluster {{\n  name: mixed\n  listen: 127.0.0.1:{cluster_port}\n  routes: [{}]\n  {extra}\n}}\n",
+        routes.join(", ")
+    );
+    let path = dir.write("node.conf", &conf);
+    let proc = spawn(bin, &["-c", path.to_str().unwrap()]);
+    Node {
+        proc,
+        name: name.to_string(),
+        cluster_port,
+        _dir: dir,
+    }
+}
+
+/// Waits until every node has `n` routes.
+pub fn wait_mesh(nodes: &[&Node], n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts: Vec<u64> = nodes.iter().map(|n| n.peers().len() as u64).collect();
+        if counts.iter().all(|&c| c == n) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| format!("--- {}:\n{}", n.name, n.proc.log_text()))
+                .collect();
+            panic!("no full mesh: routes {counts:?}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    timeout(WAIT, sub.next())
+        .await
+        .expect("message in time")
+        .expect("subscription open")
+}
+
+/// Waits until what `sub_client` subscribed so far is known where `pub_client` is connected:
+/// a probe subscribed after it is seen there (interest crosses a route in order).
+pub async fn ready(sub_client: &async_nats::Client, pub_client: &async_nats::Client) {
+    let subject = format!("probe.{}", fastrand::u64(..));
+    let mut probe = sub_client.subscribe(subject.clone()).await.unwrap();
+    sub_client.flush().await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        pub_client
+            .publish(subject.clone(), Bytes::from_static(b"p"))
+            .await
+            .unwrap();
+        pub_client.flush().await.unwrap();
+        if timeout(Duration::from_millis(100), probe.next())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "interest never crossed the route"
+        );
+    }
+    probe.unsubscribe().await.unwrap();
+}
+
+/// Pub/sub with wildcards and headers, request/reply and no-responders from a client on
+/// `from` to one on `to`, in account A, and account B on the same subjects sees none of it.
+async fn exchange(from: &Node, to: &Node) {
+    let tag = format!("{}-{}", from.name, to.name);
+    let sub_c = to.client("a").await;
+    let pub_c = from.client("a").await;
+    let other = to.client("b").await;
+    let mut exact = sub_c.subscribe(format!("x.{tag}.one")).await.unwrap();
+    let mut star = sub_c.subscribe(format!("x.{tag}.*")).await.unwrap();
+    let mut gt = sub_c.subscribe(format!("x.{tag}.>")).await.unwrap();
+    let mut b_side = other.subscribe(format!("x.{tag}.>")).await.unwrap();
+    let mut svc = sub_c.subscribe(format!("svc.{tag}")).await.unwrap();
+    let pub_b = from.client("b").await;
+    ready(&other, &pub_b).await;
+    ready(&sub_c, &pub_c).await;
+
+    pub_c
+        .publish(format!("x.{tag}.one"), Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Trace", "abc");
+    pub_c
+        .publish_with_headers(
+            format!("x.{tag}.two.deep"),
+            headers,
+            Bytes::from_static(b"2"),
+        )
+        .await
+        .unwrap();
+    pub_c.flush().await.unwrap();
+    assert_eq!(next(&mut exact).await.payload, "1", "{tag}");
+    assert_eq!(next(&mut star).await.payload, "1", "{tag}");
+    assert_eq!(next(&mut gt).await.payload, "1", "{tag}");
+    let deep = next(&mut gt).await;
+    assert_eq!(deep.payload, "2", "{tag}");
+    assert_eq!(
+        deep.headers
+            .as_ref()
+            .and_then(|h| h.get("X-Trace"))
+            .map(|v| v.as_str()),
+        Some("abc"),
+        "{tag}: headers cross the route"
+    );
+
+    let responder = tokio::spawn(async move {
+        let req = next(&mut svc).await;
+        let reply = req.reply.expect("reply subject");
+        (req.payload, reply)
+    });
+    let answer = {
+        let pub_c = pub_c.clone();
+        let tag = tag.clone();
+        tokio::spawn(async move {
+            pub_c
+                .request(format!("svc.{tag}"), Bytes::from_static(b"q"))
+                .await
+        })
+    };
+    let (payload, reply) = responder.await.unwrap();
+    assert_eq!(payload, "q");
+    sub_c
+        .publish(reply, Bytes::from_static(b"answer"))
+        .await
+        .unwrap();
+    sub_c.flush().await.unwrap();
+    let got = timeout(WAIT, answer).await.unwrap().unwrap().unwrap();
+    assert_eq!(got.payload, "answer", "{tag}: request/reply across servers");
+
+    let err = timeout(WAIT, pub_c.request(format!("nobody.{tag}"), Bytes::new()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "{tag}"
+    );
+
+    // Account B subscribed to the same subjects and got nothing.
+    assert!(
+        timeout(Duration::from_millis(200), b_side.next())
+            .await
+            .is_err(),
+        "{tag}: account B must not see account A's messages"
+    );
+}
+
+/// A queue group with one member on each server; `count` messages published on `from` are
+/// each delivered exactly once, and every member takes part.
+async fn queue_group(nodes: &[&Node], from: usize, count: usize) {
+    let subject = format!("work.{}", fastrand::u64(..));
+    let publisher = nodes[from].client("a").await;
+    let mut members = Vec::new();
+    for n in nodes {
+        let c = n.client("a").await;
+        let sub = c
+            .queue_subscribe(subject.clone(), "workers".into())
+            .await
+            .unwrap();
+        ready(&c, &publisher).await;
+        members.push((c, sub));
+    }
+    for i in 0..count {
+        publisher
+            .publish(subject.clone(), Bytes::from(i.to_string()))
+            .await
+            .unwrap();
+    }
+    publisher.flush().await.unwrap();
+    let mut seen = HashSet::new();
+    let mut per_member = vec![0usize; members.len()];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < count && Instant::now() < deadline {
+        for (i, (_, sub)) in members.iter_mut().enumerate() {
+            while let Ok(Some(m)) = timeout(Duration::from_millis(20), sub.next()).await {
+                let n: usize = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+                assert!(seen.insert(n), "message {n} delivered twice");
+                per_member[i] += 1;
+            }
+        }
+    }
+    // Nothing more comes: every message once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (_, sub) in members.iter_mut() {
+        assert!(
+            timeout(Duration::from_millis(50), sub.next())
+                .await
+                .is_err(),
+            "extra delivery"
+        );
+    }
+    assert_eq!(seen.len(), count, "delivered {per_member:?}");
+    assert!(
+        per_member.iter().all(|&n| n > count / 10),
+        "every server's member takes part: {per_member:?}"
+    );
+}
+
+/// Acceptance 1: natrium, nats-server and natrium, each given only the middle one as a seed,
+/// become a full mesh by gossip, and real clients on any two of them talk both ways.
+#[test]
+fn mixed_cluster_full_mesh_and_traffic_between_every_pair() {
+    let nats = nats_server_bin().expect("nats-server (make deps)");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let middle = node(&nats, "middle", p2, &[p2], "");
+    let first = node(&natrium_bin(), "first", p1, &[p2], "");
+    let third = node(&natrium_bin(), "third", p3, &[p2], "");
+    let nodes = [&first, &middle, &third];
+    wait_mesh(&nodes, 2);
+    for n in &nodes {
+        let names = n.peers();
+        let mut want: Vec<String> = nodes
+            .iter()
+            .filter(|m| m.name != n.name)
+            .map(|m| m.name.clone())
+            .collect();
+        want.sort();
+        assert_eq!(names, want, "{}'s routes", n.name);
+    }
+    rt().block_on(async {
+        for a in 0..3 {
+            for b in 0..3 {
+                if a != b {
+                    exchange(nodes[a], nodes[b]).await;
+                }
+            }
+        }
+        queue_group(&nodes, 0, 10_000).await;
+        queue_group(&nodes, 1, 10_000).await;
+    });
+    node_client_between(&first, &middle);
+    node_client_between(&middle, &third);
+}
+
+/// The `nats` npm package: a subscriber on one server, a publisher and a requester on
+/// another (tests/node/cluster_check.mjs).
+fn node_client_between(sub_on: &Node, pub_on: &Node) {
+    let out = std::process::Command::new("node")
+        .arg("cluster_check.mjs")
+        .args([&sub_on.url(), &pub_on.url(), "a", "a"])
+        .current_dir(crate::harness::root().join("tests/node"))
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "nats.js between {} and {}: {}{}",
+        sub_on.name,
+        pub_on.name,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// What a fake peer on the cluster port gets for `input`: the server's lines other than
+/// INFO, RS+ and PING (which differ between servers and are not the point), and whether it
+/// closed the connection.
+fn route_transcript(port: u16, input: &str, handshake: bool) -> (String, bool) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut raw = crate::harness::Raw::connect(addr);
+    if handshake {
+        raw.send_str(&format!("{}\r\n{}\r\nPING\r\n", fake_connect("mixed"), fake_info("mixed")));
+        raw.expect("PONG\r\n");
+    }
+    raw.send_str(input);
+    let closed = raw.is_closed(Duration::from_millis(1500));
+    let text: String = raw
+        .buffered()
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("INFO ") && !l.starts_with("RS+ ") && !l.starts_with("PING"))
+        .collect();
+    (text, closed)
+}
+
+const FAKE_ID: &str = "NFAKEPEERAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn fake_connect(cluster: &str) -> String {
+    format!(
+        "CONNECT {{\"echo\":true,\"verbose\":false,\"pedantic\":false,\"tls_required\":false,\"headers\":true,\"name\":\"{FAKE_ID}\",\"cluster\":\"{cluster}\",\"lnoc\":true}}"
+    )
+}
+
+fn fake_info(cluster: &str) -> String {
+    format!(
+        "INFO {{\"server_id\":\"{FAKE_ID}\",\"server_name\":\"fake\",\"version\":\"2.15.1\",\"proto\":3,\"go\":\"go1.27\",\"host\":\"127.0.0.1\",\"port\":1,\"headers\":true,\"max_payload\":1048576,\"cluster\":\"{cluster}\",\"lnoc\":true,\"lnocu\":true}}"
+    )
+}
+
+/// Acceptance 4: bad input on the cluster port gets what nats-server gives (the same `-ERR`,
+/// close or not), and a client of that server sees no effect.
+#[test]
+fn bad_route_input_is_answered_like_nats_server() {
+    let nats = nats_server_bin().expect("nats-server (make deps)");
+    let auth = "authorization { user: ruser, password: rpass }";
+    let big = "x".repeat(1024 * 1024 + 10);
+    let cases: Vec<(&str, String, bool, &str)> = vec![
+        ("garbage", "GARBAGE LINE\r\n".into(), false, ""),
+        ("client connect", "CONNECT {\"lang\":\"go\",\"version\":\"1.0\",\"verbose\":false}\r\nPING\r\n".into(), false, ""),
+        ("wrong cluster name", format!("{}\r\n", fake_connect("other")), false, ""),
+        ("unknown verb after handshake", "FOO\r\n".into(), true, ""),
+        ("malformed RS+", "RS+ $G\r\n".into(), true, ""),
+        ("RS+ with a bad subject", "RS+ $G foo..bar\r\nPING\r\n".into(), true, ""),
+        ("malformed RMSG", "RMSG $G foo x y 2\r\nhi\r\n".into(), true, ""),
+        ("RMSG payload too short", "RMSG $G foo 5\r\nhi\r\nPING\r\n".into(), true, ""),
+        ("RMSG above max_payload", format!("RMSG $G foo {}\r\n{big}\r\nPING\r\n", big.len()), true, ""),
+        ("control line too long", format!("RS+ $G {}\r\n", "a".repeat(70_000)), true, ""),
+        ("wrong credentials", format!("{}\r\n", fake_connect("mixed")), false, auth),
+    ];
+    let mut mismatches = Vec::new();
+    for (name, input, handshake, extra) in &cases {
+        let run = |bin: &Path| {
+            let port = free_port();
+            let n = node(bin, "bad", port, &[], extra);
+            let mut client = crate::harness::Raw::connect(n.proc.addr());
+            client.handshake(r#"{"verbose":false,"user":"a","pass":"a"}"#);
+            let got = route_transcript(port, input, *handshake);
+            client.send_str("PING\r\n");
+            let alive = client.read_line(Duration::from_secs(2)).as_deref() == Some("PONG");
+            (got, alive)
+        };
+        let theirs = run(&nats);
+        let ours = run(&natrium_bin());
+        assert!(theirs.1 && ours.1, "{name}: the client must be unaffected");
+        if theirs.0 != ours.0 {
+            mismatches.push(format!("{name}: nats-server {:?}, natrium {:?}", theirs.0, ours.0));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
