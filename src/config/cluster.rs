@@ -1670,6 +1670,24 @@ mod tests {
         }
     }
 
+    /// Whatever a flag or file holds, the URL readers answer without panicking (they slice
+    /// by byte positions of ASCII delimiters, next to multi-byte characters).
+    #[test]
+    fn url_readers_never_panic() {
+        let alphabet: Vec<char> = "nats:/@[]%:-1a9 ?#é€\u{7f}\t.,zZ".chars().collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let len = rng.usize(0..24);
+            let s: String = (0..len)
+                .map(|_| alphabet[rng.usize(0..alphabet.len())])
+                .collect();
+            let _ = parse_route_url(&s);
+            let _ = parse_cluster_listen(&s);
+            let _ = routes_from_str(&s);
+            let _ = parse_host_port(&s, 1);
+        }
+    }
+
     #[test]
     fn go_host_port() {
         assert_eq!(split_host_port("h:1"), Ok(("h".into(), "1".into())));

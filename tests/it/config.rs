@@ -786,3 +786,293 @@ fn check_config_matches_nats_server() {
         }
     }
 }
+
+// ----- clustering: the configuration layer, against nats-server -------------------------
+
+/// Runs `bin args…` in `dir` until it exits (at most 10 s; a server that starts is killed):
+/// the first non-empty line of its stderr that is not an `[INF]` log line, without the
+/// program's prefix.
+fn first_problem(bin: &Path, dir: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.contains("[INF]"))
+        .map(|l| {
+            let l = l.trim_start_matches("nats-server: ");
+            let l = l.trim_start_matches("natrium: ");
+            // A fatal log line: the message after the level.
+            l.split_once("[FTL] ").map_or(l, |(_, m)| m).to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A realistic cluster block: every key, routes to ports nobody listens on.
+fn realistic_cluster_conf() -> String {
+    format!(
+        "listen: 127.0.0.1:-1\n\
+         http: \"127.0.0.1:-1\"\n\
+         server_name: n1\n\
+         cluster {{\n\
+         \x20 name: prod\n\
+         \x20 listen: \"127.0.0.1:-1\"\n\
+         \x20 no_advertise: true\n\
+         \x20 connect_retries: 3\n\
+         \x20 connect_backoff: true\n\
+         \x20 authorization {{\n\
+         \x20   user: route\n\
+         \x20   password: s3cr3t\n\
+         \x20   timeout: 3\n\
+         \x20 }}\n\
+         \x20 routes [\n\
+         \x20   nats-route://route:s3cr3t@127.0.0.1:{}\n\
+         \x20   nats://route:s3cr3t@127.0.0.1:{}\n\
+         \x20 ]\n\
+         \x20 permissions {{\n\
+         \x20   import: {{ allow: [\"orders.>\", \"_INBOX.>\"] }}\n\
+         \x20   export: {{ deny: \"secret.>\" }}\n\
+         \x20 }}\n\
+         \x20 pool_size: 4\n\
+         \x20 accounts: [APP]\n\
+         \x20 compression: {{ mode: s2_auto, rtt_thresholds: [\"10ms\", \"50ms\", \"100ms\"] }}\n\
+         \x20 ping_interval: \"20s\"\n\
+         \x20 ping_max: 3\n\
+         \x20 write_deadline: \"5s\"\n\
+         \x20 write_timeout: retry\n\
+         }}\n\
+         accounts {{ APP {{ users [ {{user: app, password: app}} ] }} }}\n",
+        free_port(),
+        free_port()
+    )
+}
+
+/// The `cluster` object of a `/varz` body, its members in the order written.
+fn varz_cluster(port: u16) -> Vec<(String, serde_json::Value)> {
+    let body = crate::monitor::get(port, "/varz").body;
+    let start = body.find("\"cluster\"").expect("a cluster member");
+    let open = start + body[start..].find('{').expect("an object");
+    let close = open + body[open..].find('}').expect("its end");
+    let obj: crate::harness::OrderedObject =
+        serde_json::from_str(&body[open..=close]).expect("JSON");
+    obj.0
+}
+
+/// `-t` on cluster configurations: nats-server's and natrium's verdicts and texts agree
+/// (each bad file has one problem: nats-server reports a block's problems in random order,
+/// and its first-line columns are 0-based, so the keys sit on later lines).
+#[test]
+fn cluster_config_check_matches_nats_server() {
+    let Some(nats) = crate::harness::nats_server_bin() else {
+        return;
+    };
+    let dir = TempDir::new("conf-cluster-check");
+    std::fs::write(dir.path().join("good.conf"), realistic_cluster_conf()).unwrap();
+    let check = |bin: &Path, name: &str| {
+        let out = Command::new(bin)
+            .current_dir(dir.path())
+            .args(["-t", "-c", name])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (theirs, text) = check(&nats, "good.conf");
+    assert_eq!(theirs, Some(0), "nats-server: {text}");
+    let (ours, text) = check(&natrium_bin(), "good.conf");
+    assert_eq!(ours, Some(0), "natrium: {text}");
+    assert!(!text.contains("cluster"), "nothing ignored: {text}");
+
+    for (name, body) in [
+        ("name.conf", "  name: \"a b\"\n  port: -1"),
+        (
+            "users.conf",
+            "  authorization {\n    users [ {user: a, password: b} ]\n  }",
+        ),
+        ("token.conf", "  authorization {\n    token: abc\n  }"),
+        ("unknown.conf", "  port: -1\n  bogus: 1"),
+        (
+            "dup_route.conf",
+            "  routes [\n    nats://a:1\n    nats://a:1\n  ]",
+        ),
+        ("bad_route.conf", "  routes [\n    nats://a%zz:1\n  ]"),
+        ("ping.conf", "  ping_interval: \"1m\""),
+        ("ping_int.conf", "  ping_interval: 5"),
+        (
+            "auth_perms.conf",
+            "  authorization {\n    user: a\n    password: b\n    permissions { import: x }\n  }",
+        ),
+        (
+            "responses.conf",
+            "  permissions {\n    allow_responses: true\n  }",
+        ),
+        ("queue.conf", "  permissions {\n    export: \"a q\"\n  }"),
+        ("compression.conf", "  compression: 5"),
+        ("compression_map.conf", "  compression: {\n    foo: 1\n  }"),
+        ("write_timeout.conf", "  write_timeout: sometimes"),
+        ("accounts.conf", "  accounts: 5"),
+        ("listen.conf", "  listen: localhost"),
+        (
+            "auth_timeout.conf",
+            "  authorization {\n    user: a\n    timeout: 100\n  }",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join(name),
+            format!("port: -1\ncluster {{\n{body}\n}}\n"),
+        )
+        .unwrap();
+        let (theirs, their_text) = check(&nats, name);
+        let (ours, our_text) = check(&natrium_bin(), name);
+        assert_eq!(theirs, Some(1), "{name}: nats-server: {their_text}");
+        assert_eq!(ours, Some(1), "{name}: natrium: {our_text}");
+        let want = first_problem(&nats, dir.path(), &["-t", "-c", name]);
+        let got = first_problem(&natrium_bin(), dir.path(), &["-t", "-c", name]);
+        assert!(want.starts_with(name), "{name}: nats-server said {want:?}");
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// What nats-server checks when it starts (not with `-t`), and its cluster flags: the
+/// same refusals in the same words.
+#[test]
+fn cluster_start_up_and_flag_errors_match_nats_server() {
+    let Some(nats) = crate::harness::nats_server_bin() else {
+        return;
+    };
+    let dir = TempDir::new("conf-cluster-start");
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    for (name, body) in [
+        ("mode.conf", "compression: bogus"),
+        ("uncompressed.conf", "compression: s2_uncompressed"),
+        (
+            "rtt.conf",
+            "compression: { mode: s2_auto, rtt_thresholds: [\"50ms\", \"10ms\"] }",
+        ),
+        ("pool.conf", "pool_size: -1\n  accounts: [A]"),
+        ("dup.conf", "accounts: [A, A]"),
+    ] {
+        std::fs::write(
+            dir.path().join(name),
+            format!(
+                "listen: 127.0.0.1:-1\naccounts {{ A {{}} }}\ncluster {{\n  port: -1\n  {body}\n}}\n"
+            ),
+        )
+        .unwrap();
+        cases.push(vec!["-c".into(), name.into()]);
+    }
+    for flags in [
+        "--routes nats://127.0.0.1:1",
+        "--cluster nats://ruser@127.0.0.1:-1",
+        "-cluster 127.0.0.1:6222",
+        "--cluster_listen nats://127.0.0.1",
+        "--cluster=nats://127.0.0.1:abc",
+        "--cluster nats://127.0.0.1:-1 --cluster_name a_b --connect_retries x",
+        "--cluster nats://127.0.0.1:-1 --no_advertise=maybe",
+    ] {
+        cases.push(flags.split(' ').map(String::from).collect());
+    }
+    for args in cases {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(["-a", "127.0.0.1", "-p", "-1"]);
+        let want = first_problem(&nats, dir.path(), &args);
+        let got = first_problem(&natrium_bin(), dir.path(), &args);
+        assert!(!want.is_empty(), "{args:?}: nats-server said nothing");
+        assert_eq!(got, want, "{args:?}");
+    }
+}
+
+/// Until routes exist, a configured cluster is read, checked and shown, and the server
+/// still serves clients: one warning says routes are not formed. `/varz` `cluster` has
+/// nats-server's members, order and values (but the bound route port, which natrium does
+/// not bind yet).
+#[test]
+fn configured_cluster_starts_serves_clients_and_shows_in_varz() {
+    let dir = TempDir::new("conf-cluster-run");
+    let conf = conf_with(&dir, &realistic_cluster_conf());
+    let srv = start_conf(&conf);
+    assert!(
+        srv.log_text()
+            .contains("[WRN] Clustering is configured but not active yet"),
+        "{}",
+        srv.log_text()
+    );
+    let mut raw = Raw::connect(srv.addr());
+    raw.send_str("CONNECT {\"verbose\":false,\"user\":\"app\",\"pass\":\"app\"}\r\nPING\r\n");
+    raw.expect("PONG\r\n");
+    let ours = varz_cluster(srv.monitor_port.expect("monitor"));
+    let Some(nats) = crate::harness::NatsServer::start(&["-c", conf.to_str().unwrap()]) else {
+        return;
+    };
+    let theirs = varz_cluster(nats.monitor_port.expect("monitor"));
+    let keys = |o: &[(String, serde_json::Value)]| -> Vec<String> {
+        o.iter().map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(keys(&ours), keys(&theirs));
+    for ((k, a), (_, b)) in ours.iter().zip(&theirs) {
+        match k.as_str() {
+            "cluster_port" => assert_eq!(a, &serde_json::json!(-1), "not bound yet"),
+            "tls_cert_not_after" => {}
+            _ => assert_eq!(a, b, "{k}"),
+        }
+    }
+}
+
+/// SIGHUP: the cluster settings nats-server reloads are reloaded, the listen address is
+/// refused with its text, and the server keeps serving either way.
+#[test]
+fn cluster_reload_follows_nats_server() {
+    let dir = TempDir::new("conf-cluster-reload");
+    let port = free_port();
+    let body = |extra: &str| {
+        format!("listen: 127.0.0.1:-1\ncluster {{\n  name: C1\n  listen: \"127.0.0.1:{port}\"\n  {extra}\n}}\n")
+    };
+    let conf = conf_with(&dir, &body(""));
+    let srv = start_conf(&conf);
+    std::fs::write(&conf, body("routes [ nats://127.0.0.1:1 ]\n  pool_size: 5")).unwrap();
+    srv.signal("HUP");
+    assert!(
+        srv.wait_log("Reloaded server configuration", Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    let log = srv.log_text();
+    assert!(
+        log.lines().any(|l| l.ends_with("[INF] Reloaded: cluster")),
+        "{log}"
+    );
+    assert!(log.contains("[INF] Reloaded: cluster routes"), "{log}");
+    let new_port = free_port();
+    std::fs::write(
+        &conf,
+        body("").replace(&port.to_string(), &new_port.to_string()),
+    )
+    .unwrap();
+    srv.signal("HUP");
+    let want = format!(
+        "[ERR] Failed to reload server configuration: config reload not supported for cluster port: old={port}, new={new_port}"
+    );
+    assert!(
+        srv.wait_log(&want, Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    Raw::connect(srv.addr());
+}
