@@ -241,7 +241,11 @@ pub fn render(shared: &Shared, varz: &Value, snaps: &[ReactorSnap], healthy: boo
         .cluster
         .as_ref()
         .map_or(0, |c| c.registry.remotes().len());
-    o.gauge("gnatsd_routez_num_routes", "Route connections", routes as f64);
+    o.gauge(
+        "gnatsd_routez_num_routes",
+        "Route connections",
+        routes as f64,
+    );
     o.gauge(
         "gnatsd_healthz_status",
         "Health: 0 when /healthz is ok, 1 otherwise",

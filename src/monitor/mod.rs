@@ -344,7 +344,11 @@ impl Endpoints {
                 ..Default::default()
             },
             Box::new(move |snaps| {
-                respond_json(200, to_json(&routez::build(&shared, mode, &snaps), true), &q)
+                respond_json(
+                    200,
+                    to_json(&routez::build(&shared, mode, &snaps), true),
+                    &q,
+                )
             }),
         )
     }

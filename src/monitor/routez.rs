@@ -66,7 +66,10 @@ pub fn build(shared: &Shared, mode: SubsMode, snaps: &[ReactorSnap]) -> Routez {
         .map(|r| {
             let (list, detail) = match mode {
                 SubsMode::None => (Vec::new(), Vec::new()),
-                SubsMode::List => (r.subs.iter().map(|(s, _, _)| s.clone()).collect(), Vec::new()),
+                SubsMode::List => (
+                    r.subs.iter().map(|(s, _, _)| s.clone()).collect(),
+                    Vec::new(),
+                ),
                 SubsMode::Detail => (
                     Vec::new(),
                     r.subs

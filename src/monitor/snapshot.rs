@@ -209,7 +209,8 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                     .map(|(k, w)| {
                         (
                             String::from_utf8_lossy(&k.1).into_owned(),
-                            k.2.as_deref().map(|q| String::from_utf8_lossy(q).into_owned()),
+                            k.2.as_deref()
+                                .map(|q| String::from_utf8_lossy(q).into_owned()),
                             *w,
                         )
                     })

@@ -71,12 +71,27 @@ mod tests {
     fn forms() {
         let u = RouteUrl::parse("nats-route://ruser:T0pS3cr3t@127.0.0.1:6223/").unwrap();
         assert_eq!(
-            (u.scheme.as_str(), u.user.as_deref(), u.pass.as_deref(), u.host.as_str(), u.port),
-            ("nats-route", Some("ruser"), Some("T0pS3cr3t"), "127.0.0.1", Some(6223))
+            (
+                u.scheme.as_str(),
+                u.user.as_deref(),
+                u.pass.as_deref(),
+                u.host.as_str(),
+                u.port
+            ),
+            (
+                "nats-route",
+                Some("ruser"),
+                Some("T0pS3cr3t"),
+                "127.0.0.1",
+                Some(6223)
+            )
         );
         assert_eq!(u.redacted(), "nats-route://ruser:xxxxx@127.0.0.1:6223");
         let u = RouteUrl::parse("nats://[::1]:5222").unwrap();
-        assert_eq!((u.host.as_str(), u.host_port().as_str()), ("::1", "[::1]:5222"));
+        assert_eq!(
+            (u.host.as_str(), u.host_port().as_str()),
+            ("::1", "[::1]:5222")
+        );
         assert_eq!(RouteUrl::parse("nats://h").unwrap().port, None);
     }
 }

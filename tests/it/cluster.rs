@@ -20,7 +20,6 @@ const WAIT: Duration = Duration::from_secs(5);
 pub struct Node {
     pub proc: Proc,
     pub name: String,
-    pub cluster_port: u16,
     _dir: TempDir,
 }
 
@@ -62,23 +61,46 @@ impl Node {
 /// Starts `bin` as cluster member `name` on `cluster_port`, with routes to `seeds` (cluster
 /// ports), accounts A (user a) and B (user b), and `extra` inside the `cluster {}` block.
 pub fn node(bin: &Path, name: &str, cluster_port: u16, seeds: &[u16], extra: &str) -> Node {
+    node_at(bin, name, None, cluster_port, seeds, extra, "", &[])
+}
+
+/// [`node`] on a fixed client port (to restart it at the same URL), with `top` added at the
+/// top level of the configuration.
+pub fn node_at(
+    bin: &Path,
+    name: &str,
+    client_port: Option<u16>,
+    cluster_port: u16,
+    seeds: &[u16],
+    extra: &str,
+    top: &str,
+    args: &[&str],
+) -> Node {
     let dir = TempDir::new(&format!("cluster-{name}"));
+    let port = client_port.map_or("-1".to_string(), |p| p.to_string());
     let routes: Vec<String> = seeds
         .iter()
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
     let conf = format!(
-        "host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: {name}\n\
+        "host: 127.0.0.1\nport: {port}\nhttp: 127.0.0.1:-1\nserver_name: {name}\n{top}\n\
          accounts {{\n  A {{ users [ {{user: a, password: a}} ] }}\n  B {{ users [ {{user: b, password: b}} ] }}\n}}\n\
          cluster {{\n  name: mixed\n  listen: 127.0.0.1:{cluster_port}\n  routes: [{}]\n  {extra}\n}}\n",
         routes.join(", ")
     );
     let path = dir.write("node.conf", &conf);
-    let proc = spawn(bin, &["-c", path.to_str().unwrap()]);
+    let mut all = vec!["-c", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let proc = spawn(bin, &all);
+    // nats-server opens its route listener after it says it is ready.
+    assert!(
+        proc.wait_log("Listening for route connections", Duration::from_secs(10)),
+        "{}",
+        proc.log_text()
+    );
     Node {
         proc,
         name: name.to_string(),
-        cluster_port,
         _dir: dir,
     }
 }
@@ -311,6 +333,24 @@ fn mixed_cluster_full_mesh_and_traffic_between_every_pair() {
     node_client_between(&middle, &third);
 }
 
+/// Routes on servers with several reactors: route connections, clients and their interest
+/// spread over reactors, so messages and queue picks cross reactors on both sides.
+#[test]
+fn routes_between_servers_with_several_reactors() {
+    let (p1, p2) = (free_port(), free_port());
+    let args = ["--reactors", "3"];
+    let one = node_at(&natrium_bin(), "one", None, p1, &[p2], "", "", &args);
+    let two = node_at(&natrium_bin(), "two", None, p2, &[p1], "", "", &args);
+    let nodes = [&one, &two];
+    wait_mesh(&nodes, 1);
+    rt().block_on(async {
+        exchange(&one, &two).await;
+        exchange(&two, &one).await;
+        queue_group(&[&one, &two, &one, &two], 0, 4_000).await;
+        queue_group(&[&one, &two, &two], 1, 4_000).await;
+    });
+}
+
 /// The `nats` npm package: a subscriber on one server, a publisher and a requester on
 /// another (tests/node/cluster_check.mjs).
 fn node_client_between(sub_on: &Node, pub_on: &Node) {
@@ -338,7 +378,11 @@ fn route_transcript(port: u16, input: &str, handshake: bool) -> (String, bool) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut raw = crate::harness::Raw::connect(addr);
     if handshake {
-        raw.send_str(&format!("{}\r\n{}\r\nPING\r\n", fake_connect("mixed"), fake_info("mixed")));
+        raw.send_str(&format!(
+            "{}\r\n{}\r\nPING\r\n",
+            fake_connect("mixed"),
+            fake_info("mixed")
+        ));
         raw.expect("PONG\r\n");
     }
     raw.send_str(input);
@@ -374,22 +418,68 @@ fn bad_route_input_is_answered_like_nats_server() {
     let big = "x".repeat(1024 * 1024 + 10);
     let cases: Vec<(&str, String, bool, &str)> = vec![
         ("garbage", "GARBAGE LINE\r\n".into(), false, ""),
-        ("client connect", "CONNECT {\"lang\":\"go\",\"version\":\"1.0\",\"verbose\":false}\r\nPING\r\n".into(), false, ""),
-        ("wrong cluster name", format!("{}\r\n", fake_connect("other")), false, ""),
+        (
+            "client connect",
+            "CONNECT {\"lang\":\"go\",\"version\":\"1.0\",\"verbose\":false}\r\nPING\r\n".into(),
+            false,
+            "",
+        ),
+        (
+            "wrong cluster name",
+            format!("{}\r\n", fake_connect("other")),
+            false,
+            "",
+        ),
         ("unknown verb after handshake", "FOO\r\n".into(), true, ""),
         ("malformed RS+", "RS+ $G\r\n".into(), true, ""),
-        ("RS+ with a bad subject", "RS+ $G foo..bar\r\nPING\r\n".into(), true, ""),
-        ("malformed RMSG", "RMSG $G foo x y 2\r\nhi\r\n".into(), true, ""),
-        ("RMSG payload too short", "RMSG $G foo 5\r\nhi\r\nPING\r\n".into(), true, ""),
-        ("RMSG above max_payload", format!("RMSG $G foo {}\r\n{big}\r\nPING\r\n", big.len()), true, ""),
-        ("control line too long", format!("RS+ $G {}\r\n", "a".repeat(70_000)), true, ""),
-        ("wrong credentials", format!("{}\r\n", fake_connect("mixed")), false, auth),
+        (
+            "RS+ with a bad subject",
+            "RS+ $G foo..bar\r\nPING\r\n".into(),
+            true,
+            "",
+        ),
+        (
+            "malformed RMSG",
+            "RMSG $G foo x y 2\r\nhi\r\n".into(),
+            true,
+            "",
+        ),
+        (
+            "RMSG payload too short",
+            "RMSG $G foo 5\r\nhi\r\nPING\r\n".into(),
+            true,
+            "",
+        ),
+        (
+            "RMSG above max_payload",
+            format!("RMSG $G foo {}\r\n{big}\r\nPING\r\n", big.len()),
+            true,
+            "",
+        ),
+        (
+            "control line too long",
+            format!("RS+ $G {}\r\n", "a".repeat(70_000)),
+            true,
+            "",
+        ),
+        (
+            "wrong credentials",
+            format!("{}\r\n", fake_connect("mixed")),
+            false,
+            auth,
+        ),
     ];
     let mut mismatches = Vec::new();
     for (name, input, handshake, extra) in &cases {
         let run = |bin: &Path| {
             let port = free_port();
             let n = node(bin, "bad", port, &[], extra);
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                "{} is not listening on its cluster port {port}: {}",
+                bin.display(),
+                n.proc.log_text()
+            );
             let mut client = crate::harness::Raw::connect(n.proc.addr());
             client.handshake(r#"{"verbose":false,"user":"a","pass":"a"}"#);
             let got = route_transcript(port, input, *handshake);
@@ -401,8 +491,191 @@ fn bad_route_input_is_answered_like_nats_server() {
         let ours = run(&natrium_bin());
         assert!(theirs.1 && ours.1, "{name}: the client must be unaffected");
         if theirs.0 != ours.0 {
-            mismatches.push(format!("{name}: nats-server {:?}, natrium {:?}", theirs.0, ours.0));
+            mismatches.push(format!(
+                "{name}: nats-server {:?}, natrium {:?}",
+                theirs.0, ours.0
+            ));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Waits until `pred` holds for the client's latest INFO.
+async fn until_info(
+    c: &async_nats::Client,
+    what: &str,
+    pred: impl Fn(&async_nats::ServerInfo) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !pred(&c.server_info()) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: last INFO {:?}",
+            c.server_info()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads a raw protocol-1 client's lines until an INFO whose `connect_urls` satisfy `pred`.
+fn until_async_info(raw: &mut crate::harness::Raw, what: &str, pred: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(line) = raw.read_line(Duration::from_millis(200)) else {
+            continue;
+        };
+        if line == "PING" {
+            raw.send_str("PONG\r\n");
+            continue;
+        }
+        let Some(json) = line.strip_prefix("INFO ") else {
+            continue;
+        };
+        let info: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        let urls: Vec<String> = info["connect_urls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if pred(&urls) {
+            return;
+        }
+        seen.push(urls);
+    }
+    panic!("{what}: INFOs seen {seen:?}");
+}
+
+/// Requests `subject` until one is answered (a responder that just reconnected may not
+/// have its subscription back yet); how long that took.
+async fn answered(c: &async_nats::Client, subject: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if let Ok(Ok(m)) = timeout(
+            Duration::from_millis(500),
+            c.request(subject.to_string(), Bytes::from_static(b"?")),
+        )
+        .await
+        {
+            assert_eq!(m.payload, "here");
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "no answer on {subject} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A responder on `subject` through `c`, answering "here".
+fn respond(c: async_nats::Client, mut sub: async_nats::Subscriber) {
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            if let Some(reply) = m.reply {
+                let _ = c.publish(reply, Bytes::from_static(b"here")).await;
+            }
+        }
+    });
+}
+
+/// Acceptance 2: a client given one URL learns the others from INFO; when that server is
+/// killed (SIGKILL) it reconnects to another and its subscription and requests work again;
+/// the server comes back, rejoins and is gossiped to clients again; in lame duck mode the
+/// clients move before the server exits.
+#[test]
+fn clients_fail_over_and_the_cluster_heals() {
+    let bin = natrium_bin();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ldm = "lame_duck_duration: 30s\nlame_duck_grace_period: 1s";
+    let start = |i: usize| {
+        let seeds: Vec<u16> = ports.iter().copied().filter(|&p| p != ports[i]).collect();
+        node_at(
+            &bin,
+            &format!("n{i}"),
+            Some(client_ports[i]),
+            ports[i],
+            &seeds,
+            "",
+            ldm,
+            &[],
+        )
+    };
+    let mut nodes: Vec<Option<Node>> = (0..3).map(|i| Some(start(i))).collect();
+    wait_mesh(&nodes.iter().flatten().collect::<Vec<_>>(), 2);
+    let url = |i: usize| format!("nats://127.0.0.1:{}", client_ports[i]);
+    rt().block_on(async {
+        let connect = |i: usize| {
+            async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
+                .retry_on_initial_connect()
+                .connect(url(i))
+        };
+        let responder = connect(0).await.unwrap();
+        let requester = connect(1).await.unwrap();
+        // The first INFO already names the other two servers.
+        until_info(&responder, "connect_urls on first connect", |i| {
+            i.connect_urls.len() == 3
+        })
+        .await;
+        let sub = responder.subscribe("svc.failover").await.unwrap();
+        respond(responder.clone(), sub);
+        answered(&requester, "svc.failover", WAIT).await;
+        let mut watcher = crate::harness::Raw::connect(nodes[2].as_ref().unwrap().proc.addr());
+        watcher.handshake(r#"{"verbose":false,"protocol":1,"user":"a","pass":"a"}"#);
+        let n0_port = format!(":{}", client_ports[0]);
+
+        // SIGKILL the responder's server: it moves to another one and answers again.
+        let first_id = responder.server_info().server_id;
+        drop(nodes[0].take());
+        let took = answered(&requester, "svc.failover", Duration::from_secs(15)).await;
+        assert_ne!(
+            responder.server_info().server_id,
+            first_id,
+            "responder moved"
+        );
+        assert!(took < Duration::from_secs(10), "failover took {took:?}");
+
+        // Clients of the others hear that it left (an async INFO, as nats-server sends it
+        // to clients of protocol 1), then that it is back once it rejoined the mesh.
+        until_async_info(&mut watcher, "n0 gone from connect_urls", |urls| {
+            !urls.iter().any(|u| u.ends_with(&n0_port))
+        });
+        nodes[0] = Some(start(0));
+        wait_mesh(&nodes.iter().flatten().collect::<Vec<_>>(), 2);
+        until_async_info(&mut watcher, "n0 gossiped again", |urls| {
+            urls.len() == 3 && urls.iter().any(|u| u.ends_with(&n0_port))
+        });
+
+        // Lame duck on the requester's server: the client is moved off it while it still runs.
+        let n1 = nodes[1].as_ref().unwrap();
+        let before = requester.server_info().server_id;
+        n1.proc.signal("USR2");
+        until_info(&requester, "moved off the lame duck server", |i| {
+            i.server_id != before
+        })
+        .await;
+        assert!(
+            nodes[1]
+                .as_mut()
+                .unwrap()
+                .proc
+                .wait_exit(Duration::ZERO)
+                .is_none(),
+            "the client moved before the server exited"
+        );
+        answered(&requester, "svc.failover", Duration::from_secs(15)).await;
+        assert_eq!(
+            nodes[1]
+                .as_mut()
+                .unwrap()
+                .proc
+                .wait_exit(Duration::from_secs(15)),
+            Some(0),
+            "lame duck ends in a clean exit"
+        );
+    });
 }
