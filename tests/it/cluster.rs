@@ -61,21 +61,40 @@ impl Node {
 /// Starts `bin` as cluster member `name` on `cluster_port`, with routes to `seeds` (cluster
 /// ports), accounts A (user a) and B (user b), and `extra` inside the `cluster {}` block.
 pub fn node(bin: &Path, name: &str, cluster_port: u16, seeds: &[u16], extra: &str) -> Node {
-    node_at(bin, name, None, cluster_port, seeds, extra, "", &[])
+    node_with(
+        bin,
+        name,
+        cluster_port,
+        Spec {
+            seeds,
+            extra,
+            ..Spec::default()
+        },
+    )
 }
 
-/// [`node`] on a fixed client port (to restart it at the same URL), with `top` added at the
-/// top level of the configuration.
-pub fn node_at(
-    bin: &Path,
-    name: &str,
-    client_port: Option<u16>,
-    cluster_port: u16,
-    seeds: &[u16],
-    extra: &str,
-    top: &str,
-    args: &[&str],
-) -> Node {
+/// More about a test node than [`node`] takes.
+#[derive(Default)]
+pub struct Spec<'a> {
+    /// A fixed client port (to restart it at the same URL); else a random one.
+    pub client_port: Option<u16>,
+    pub seeds: &'a [u16],
+    /// Inside the `cluster {}` block.
+    pub extra: &'a str,
+    /// At the top level of the configuration.
+    pub top: &'a str,
+    /// Command-line arguments after `-c`.
+    pub args: &'a [&'a str],
+}
+
+pub fn node_with(bin: &Path, name: &str, cluster_port: u16, spec: Spec<'_>) -> Node {
+    let Spec {
+        client_port,
+        seeds,
+        extra,
+        top,
+        args,
+    } = spec;
     let dir = TempDir::new(&format!("cluster-{name}"));
     let port = client_port.map_or("-1".to_string(), |p| p.to_string());
     let routes: Vec<String> = seeds
@@ -339,8 +358,14 @@ fn mixed_cluster_full_mesh_and_traffic_between_every_pair() {
 fn routes_between_servers_with_several_reactors() {
     let (p1, p2) = (free_port(), free_port());
     let args = ["--reactors", "3"];
-    let one = node_at(&natrium_bin(), "one", None, p1, &[p2], "", "", &args);
-    let two = node_at(&natrium_bin(), "two", None, p2, &[p1], "", "", &args);
+    let spec = |seeds| Spec {
+        seeds,
+        args: &args,
+        ..Spec::default()
+    };
+    let (s1, s2) = ([p2], [p1]);
+    let one = node_with(&natrium_bin(), "one", p1, spec(&s1));
+    let two = node_with(&natrium_bin(), "two", p2, spec(&s2));
     let nodes = [&one, &two];
     wait_mesh(&nodes, 1);
     rt().block_on(async {
@@ -594,15 +619,16 @@ fn clients_fail_over_and_the_cluster_heals() {
     let ldm = "lame_duck_duration: 30s\nlame_duck_grace_period: 1s";
     let start = |i: usize| {
         let seeds: Vec<u16> = ports.iter().copied().filter(|&p| p != ports[i]).collect();
-        node_at(
+        node_with(
             &bin,
             &format!("n{i}"),
-            Some(client_ports[i]),
             ports[i],
-            &seeds,
-            "",
-            ldm,
-            &[],
+            Spec {
+                client_port: Some(client_ports[i]),
+                seeds: &seeds,
+                top: ldm,
+                ..Spec::default()
+            },
         )
     };
     let mut nodes: Vec<Option<Node>> = (0..3).map(|i| Some(start(i))).collect();
