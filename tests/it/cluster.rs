@@ -87,6 +87,7 @@ pub struct Spec<'a> {
     pub args: &'a [&'a str],
 }
 
+/// Starts cluster member `name` on `cluster_port` as `spec` says.
 pub fn node_with(bin: &Path, name: &str, cluster_port: u16, spec: Spec<'_>) -> Node {
     let Spec {
         client_port,
