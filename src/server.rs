@@ -656,10 +656,9 @@ fn check_monitor_options(opts: &Options) -> Result<(), String> {
             port_flag(http),
             port_flag(https)
         )),
-        (_, Some(_)) => Err(
-            "HTTPS monitoring (https_port) is not supported yet: natrium has no TLS; use http_port"
-                .to_string(),
-        ),
+        (_, Some(_)) => {
+            Err("HTTPS monitoring (https_port) is not supported yet; use http_port".to_string())
+        }
         _ => Ok(()),
     }
 }
