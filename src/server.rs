@@ -317,17 +317,30 @@ pub struct Server {
     monitor: Option<Monitor>,
 }
 
-/// Resolves `host:port` the way nats-server's `net.Listen` does: the first address.
+/// Resolves the `host:port` a listener binds, the way nats-server's `net.Listen` does it:
+/// an IP literal as it is; a host name at its first IPv4 address, else at its first address
+/// (Go's `first(isIPv4)`). Every listener that takes a host (client, monitor, WebSocket, and
+/// the cluster and leaf ports to come) goes through here: the resolver's own first answer
+/// would often be `::1` for `localhost`, where nats-server listens on 127.0.0.1.
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = h.parse::<std::net::IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    (h, port)
+    let addrs: Vec<SocketAddr> = (h, port)
         .to_socket_addrs()
         .map_err(|e| format!("lookup {h}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("lookup {h}: no such host"))
+        .collect();
+    first_ipv4_else_first(&addrs).ok_or_else(|| format!("lookup {h}: no such host"))
+}
+
+/// Go's `addrList.first(isIPv4)`: the first IPv4 address, else the first one.
+fn first_ipv4_else_first(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
 }
 
 /// Opens a non-blocking listening socket on `addr` and returns it with the address to
@@ -369,11 +382,6 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// as `::ffff:a.b.c.d`, which Go shows (and natrium logs, reports and matches) as `a.b.c.d`.
 pub fn canonical_peer(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-/// Formats an address the way nats-server logs it (`[::]:4222` for IPv6).
-pub fn host_port(addr: &SocketAddr) -> String {
-    addr.to_string()
 }
 
 impl Server {
@@ -554,9 +562,10 @@ impl Server {
                 warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
             }
         }
+        // With the host as configured (`localhost:4222`), as nats-server writes it.
         info!(
             "Listening for client connections on {}",
-            host_port(&client_addr)
+            join_host_port(&opts.host, client_addr.port())
         );
         let cluster_addr = cluster.as_ref().map(|b| b.cluster.addr);
         if let Some(b) = cluster {
@@ -716,10 +725,9 @@ fn check_monitor_options(opts: &Options) -> Result<(), String> {
             port_flag(http),
             port_flag(https)
         )),
-        (_, Some(_)) => Err(
-            "HTTPS monitoring (https_port) is not supported yet: natrium has no TLS; use http_port"
-                .to_string(),
-        ),
+        (_, Some(_)) => {
+            Err("HTTPS monitoring (https_port) is not supported yet; use http_port".to_string())
+        }
         _ => Ok(()),
     }
 }
@@ -837,5 +845,23 @@ fn advertise_url(advertise: &str, port: u16) -> String {
         advertise.to_string()
     } else {
         join_host_port(advertise, port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_name_listens_at_its_first_ipv4_address() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let pick =
+            |list: &[&str]| first_ipv4_else_first(&list.iter().map(|s| a(s)).collect::<Vec<_>>());
+        assert_eq!(pick(&["[::1]:1", "127.0.0.1:1"]), Some(a("127.0.0.1:1")));
+        assert_eq!(pick(&["[::1]:1", "[fe80::1]:1"]), Some(a("[::1]:1")));
+        assert_eq!(pick(&["10.0.0.1:1", "10.0.0.2:1"]), Some(a("10.0.0.1:1")));
+        assert_eq!(pick(&[]), None);
+        assert_eq!(resolve("[::1]", 5).unwrap(), a("[::1]:5"));
+        assert_eq!(resolve("127.0.0.1", 5).unwrap(), a("127.0.0.1:5"));
     }
 }

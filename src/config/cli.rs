@@ -49,6 +49,8 @@ pub enum Setting {
     RemoteSyslog(String),
     PidFile(PathBuf),
     PortsFileDir(PathBuf),
+    StoreDir(PathBuf),
+    MaxTracedMsgLen(i64),
     HttpPort(i64),
     HttpsPort(i64),
     MaxPayload(i64),
@@ -211,6 +213,8 @@ impl Flags {
                 Setting::RemoteSyslog(a) => opts.remote_syslog = a.clone(),
                 Setting::PidFile(f) => opts.pid_file = Some(f.clone()),
                 Setting::PortsFileDir(d) => opts.ports_file_dir = Some(d.clone()),
+                Setting::StoreDir(d) => opts.store_dir = Some(d.clone()),
+                Setting::MaxTracedMsgLen(n) => opts.max_traced_msg_len = *n,
                 Setting::HttpPort(p) => opts.http_port = optional_port(*p),
                 Setting::HttpsPort(p) => opts.https_port = optional_port(*p),
                 Setting::MaxPayload(n) => opts.max_payload = *n,
@@ -300,15 +304,12 @@ enum Kind {
     Value,
 }
 
-/// Flags nats-server has for features natrium does not implement yet: refused with a clear
-/// message rather than silently ignored.
+/// Flags nats-server has that by themselves ask for a feature natrium does not implement
+/// yet: refused with a clear message rather than silently ignored. (A store directory alone
+/// does not enable JetStream, so `-sd` is accepted.)
 const NOT_YET: &[(&str, Kind, &str)] = &[
     ("js", Kind::Bool, "JetStream"),
     ("jetstream", Kind::Bool, "JetStream"),
-    ("sd", Kind::Value, "JetStream"),
-    ("store_dir", Kind::Value, "JetStream"),
-    ("profile", Kind::Value, "profiling"),
-    ("max_traced_msg_len", Kind::Value, "trace truncation"),
 ];
 
 fn kind_of(name: &str) -> Option<Kind> {
@@ -323,7 +324,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "remote_syslog" | "max_payload" | "max_pending" | "max_connections" | "max_conn"
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
         | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
-        | "auth" => Value,
+        | "auth" | "sd" | "store_dir" | "max_traced_msg_len" | "profile" => Value,
         "no_advertise" => Bool,
         "routes" | "cluster" | "cluster_listen" | "cluster_name" | "cluster_advertise"
         | "connect_retries" => Value,
@@ -434,6 +435,19 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "client_advertise" => s.push(Setting::ClientAdvertise(value.clone())),
             "P" | "pid" => s.push(Setting::PidFile(PathBuf::from(&value))),
             "ports_file_dir" => s.push(Setting::PortsFileDir(PathBuf::from(&value))),
+            "sd" | "store_dir" => s.push(Setting::StoreDir(PathBuf::from(&value))),
+            "max_traced_msg_len" => s.push(Setting::MaxTracedMsgLen(int()?)),
+            // nats-server serves Go's pprof on this port; natrium is not a Go program and has
+            // no such endpoint, so only 0 (nats-server's default: off) means the same thing.
+            "profile" => {
+                if int()? != 0 {
+                    return Err(CliError(format!(
+                        "flag -{name} {value}: natrium has no profiling endpoint (nats-server's \
+                         is Go's pprof); only 0 (off) is accepted. Profile natrium with a \
+                         native profiler such as perf"
+                    )));
+                }
+            }
             "m" | "http_port" => s.push(Setting::HttpPort(int()?)),
             "ms" | "https_port" => s.push(Setting::HttpsPort(int()?)),
             "c" | "config" => flags.config_file = Some(PathBuf::from(&value)),
@@ -609,11 +623,12 @@ Logging Options:
     -DV                              Debug and trace
     -DVV                             Debug and verbose trace (same as -DV in natrium)
         --log_size_limit <limit>     Logfile size limit (default: auto)
+        --max_traced_msg_len <len>   Maximum printable length for traced messages (default: unlimited)
         --log_format <text|json>     Log line format (default: text) [natrium]
 
-JetStream Options (not supported yet):
-    -js, --jetstream                 Enable JetStream functionality
-    -sd, --store_dir <dir>           Set the storage directory
+JetStream Options:
+    -js, --jetstream                 Enable JetStream functionality (not supported yet: refused)
+    -sd, --store_dir <dir>           Set the storage directory (accepted; unused without JetStream)
 
 Authorization Options:
         --user <user>                User required for connections
@@ -648,6 +663,9 @@ Cluster Options:
         --cluster_advertise <string> Cluster URL to advertise to other servers
         --connect_retries <number>   For implicit routes, number of connect retries
         --cluster_listen <url>       Cluster url from which members can solicit routes
+
+Profiling Options:
+        --profile <port>             Profiling HTTP port: only 0 (off); natrium has no Go pprof
 
 Common Options:
     -h, --help                       Show this message
@@ -910,6 +928,17 @@ mod tests {
             o.validate(),
             Err("cluster name cannot contain spaces".to_string())
         );
+    /// A store directory alone enables nothing (nats-server starts normally with it), and
+    /// `--profile 0` is nats-server's default; a profiling port is refused.
+    #[test]
+    fn store_dir_trace_length_and_profile() {
+        let o = run("-sd /tmp/js --max_traced_msg_len 10 --profile 0");
+        assert_eq!(o.store_dir, Some(PathBuf::from("/tmp/js")));
+        assert_eq!(o.max_traced_msg_len, 10);
+        assert_eq!(run("--store_dir=/x").store_dir, Some(PathBuf::from("/x")));
+        let e = parse(&args("--profile 6060")).unwrap_err().0;
+        assert!(e.contains("no profiling endpoint"), "{e}");
+        assert!(parse(&args("--profile x")).is_err());
     }
 
     #[test]

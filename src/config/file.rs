@@ -101,7 +101,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["gateway"], "gateways (superclusters)"),
     (&["leaf", "leafnodes"], "leaf nodes"),
     (&["jetstream"], "JetStream"),
-    (&["store_dir", "storedir"], "JetStream"),
     (&["default_js_domain"], "JetStream"),
     (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
@@ -132,7 +131,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
         &["max_sub_tokens", "max_subscription_tokens"],
         "subject token limits",
     ),
-    (&["max_traced_msg_len"], "trace truncation"),
     (&["ocsp"], "OCSP stapling"),
     (&["ocsp_cache"], "OCSP stapling"),
     (&["connect_error_reports"], "route error reports"),
@@ -448,6 +446,13 @@ impl Reader {
                     o.ports_file_dir = (!f.is_empty()).then(|| f.into());
                 }
             }
+            // Only a directory: it enables nothing, as in nats-server without `jetstream`.
+            "store_dir" | "storedir" => {
+                if let Some(f) = self.string(key, v) {
+                    o.store_dir = (!f.is_empty()).then(|| f.into());
+                }
+            }
+            "max_traced_msg_len" => set(&mut o.max_traced_msg_len, self.int(key, v)),
             "max_control_line" => {
                 if let Some(n) = self.int32(key, v) {
                     // nats-server: 0 or less means the default.

@@ -94,6 +94,12 @@ pub struct Options {
     pub remote_syslog: String,
     pub pid_file: Option<PathBuf>,
     pub ports_file_dir: Option<PathBuf>,
+    /// Longest traced message payload shown (`MSG_PAYLOAD: ["abc..."]`); 0 or less shows it
+    /// all, as in nats-server.
+    pub max_traced_msg_len: i64,
+    /// `-sd`/`store_dir`: JetStream's storage directory. Kept so that a command line or file
+    /// written for nats-server starts; natrium stores nothing there until it has JetStream.
+    pub store_dir: Option<PathBuf>,
 
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
@@ -174,6 +180,8 @@ impl Default for Options {
             remote_syslog: String::new(),
             pid_file: None,
             ports_file_dir: None,
+            max_traced_msg_len: 0,
+            store_dir: None,
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: None,

@@ -185,6 +185,9 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
         note!("write_deadline", go_duration(new.write_deadline));
     }
     refuse("WriteTimeout", &old.write_timeout, &new.write_timeout)?;
+    if old.max_traced_msg_len != new.max_traced_msg_len {
+        note("max_traced_msg_len", new.max_traced_msg_len.to_string());
+    }
     if old.max_closed_clients != new.max_closed_clients {
         note!("max_closed_clients", new.max_closed_clients.to_string());
     }
@@ -453,6 +456,7 @@ mod tests {
             debug: true,
             lame_duck_duration: Duration::from_secs(60),
             client_advertise: "b:1".into(),
+            max_traced_msg_len: 5,
             ..Options::default()
         };
         new.ping_interval = Duration::from_secs(10);
@@ -465,6 +469,7 @@ mod tests {
                 "Reloaded: debug = true",
                 "Reloaded: ping_interval = 10s",
                 "Reloaded: max_payload = 2000",
+                "Reloaded: max_traced_msg_len = 5",
                 "Reloaded: lame_duck_duration = 1m0s",
             ]
         );

@@ -88,6 +88,26 @@ pub fn write_no_responders(out: &mut Vec<u8>, reply: &[u8], sid: &[u8], subject:
     out.extend_from_slice(b"\r\n\r\n\r\n");
 }
 
+/// The trace of a message body, as nats-server's `traceMsgInternal` writes it after the
+/// `<<-`/`->>` arrow: `MSG_PAYLOAD: ["hello"]` (Go's `%q`), cut to `max_len` bytes with `...`
+/// inside the quotes when longer (`["hel..."]`; a cut may split a UTF-8 character, which then
+/// shows as `\xNN` escapes, as in Go). An empty body is not traced (None); `max_len` 0 or less
+/// means no limit.
+pub fn traced_payload(body: &[u8], max_len: i64) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let limit = usize::try_from(max_len).unwrap_or(0);
+    Some(match body.get(..limit) {
+        Some(cut) if limit > 0 && body.len() > limit => {
+            let q = parser::go_quote(cut);
+            let inner = q.get(1..q.len().saturating_sub(1)).unwrap_or_default();
+            format!("MSG_PAYLOAD: [\"{inner}...\"]")
+        }
+        _ => format!("MSG_PAYLOAD: [{}]", parser::go_quote(body)),
+    })
+}
+
 fn itoa_buf() -> [u8; 20] {
     [0u8; 20]
 }
@@ -109,6 +129,34 @@ pub fn fmt_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traced_payloads_like_nats_server() {
+        // Lines read from nats-server 2.15.1 run with `-V --max_traced_msg_len 3`.
+        assert_eq!(
+            traced_payload(b"hello", 3).unwrap(),
+            r#"MSG_PAYLOAD: ["hel..."]"#
+        );
+        assert_eq!(
+            traced_payload(b"abc", 3).unwrap(),
+            r#"MSG_PAYLOAD: ["abc"]"#
+        );
+        assert_eq!(traced_payload(b"ab", 3).unwrap(), r#"MSG_PAYLOAD: ["ab"]"#);
+        assert_eq!(
+            traced_payload("\u{e9}\u{e9}".as_bytes(), 3).unwrap(),
+            "MSG_PAYLOAD: [\"\u{e9}\\xc3...\"]"
+        );
+        assert_eq!(traced_payload(b"", 3), None);
+        // No limit: Go's %q of the whole body.
+        assert_eq!(
+            traced_payload(b"NATS/1.0\r\n\r\nhi\x1b\x00\"", 0).unwrap(),
+            r#"MSG_PAYLOAD: ["NATS/1.0\r\n\r\nhi\x1b\x00\""]"#
+        );
+        assert_eq!(
+            traced_payload(b"hello", -1).unwrap(),
+            r#"MSG_PAYLOAD: ["hello"]"#
+        );
+    }
 
     fn msg<'a>(
         reply: &'a [u8],

@@ -758,7 +758,7 @@ fn args_error(what: &str, arg: &[u8]) -> ParseError {
 }
 
 /// Go's `%q` of a byte slice (`strconv.Quote`), so logged texts match nats-server's.
-fn go_quote(bytes: &[u8]) -> String {
+pub(crate) fn go_quote(bytes: &[u8]) -> String {
     use fmt::Write;
     let mut out = String::with_capacity(bytes.len() + 2);
     out.push('"');

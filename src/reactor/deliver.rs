@@ -296,6 +296,13 @@ impl Reactor {
             let queued = &conn.out[line_start..];
             let line = memchr::memchr(b'\r', queued).map_or(queued, |end| &queued[..end]);
             log::trace!("{} - ->> [{}]", conn.label(), String::from_utf8_lossy(line));
+            // And the body the subscriber gets (headers stripped when it has none).
+            let body = &queued[line.len()..];
+            let body = body.strip_prefix(b"\r\n").unwrap_or(body);
+            let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+            if let Some(p) = proto::traced_payload(body, self.opts.max_traced_msg_len) {
+                log::trace!("{} - ->> {p}", conn.label());
+            }
         }
         if !msg.reply.is_empty() {
             if let Some(p) = conn.perms.as_deref_mut() {

@@ -133,7 +133,9 @@ impl Reactor {
                     reply.map(|r| format!(" {}", s(r))).unwrap_or_default(),
                     s(size_text)
                 );
-                trace!("{} - <<- MSG_PAYLOAD: [{:?}]", c.label(), s(payload));
+                if let Some(p) = proto::traced_payload(payload, self.opts.max_traced_msg_len) {
+                    trace!("{} - <<- {p}", c.label());
+                }
                 return;
             }
             Op::Hpub {
@@ -152,7 +154,9 @@ impl Reactor {
                     s(header_text),
                     s(size_text)
                 );
-                trace!("{} - <<- MSG_PAYLOAD: [{:?}]", c.label(), s(message));
+                if let Some(p) = proto::traced_payload(message, self.opts.max_traced_msg_len) {
+                    trace!("{} - <<- {p}", c.label());
+                }
                 return;
             }
             Op::Sub {

@@ -1,11 +1,14 @@
 //! The binary as an operator meets it: flags, help, version, start-up log lines, fatal
 //! errors, pid file, graceful shutdown on SIGINT/SIGTERM, keepalive PINGs.
 
-use std::net::SocketAddr;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::harness::{free_port, natrium_bin, Natrium, NatsServer, OrderedObject, Proc, Raw};
+use crate::harness::{
+    free_port, natrium_bin, nats_server_bin, Natrium, NatsServer, OrderedObject, Proc, Raw, TempDir,
+};
 
 #[test]
 fn help_lists_the_flags() {
@@ -445,4 +448,320 @@ fn wildcard_address_accepts_ipv6_loopback_like_nats_server() {
     check("nats-server", &|args: &[&str]| {
         crate::harness::NatsServer::start(args).expect("nats-server (make deps)")
     });
+}
+
+/// What running a server binary with some flags led to.
+enum Outcome {
+    /// It accepted a client on the port (and was then stopped).
+    Serving,
+    /// It exited on its own: the status code and what it wrote to stderr.
+    Exited(i32, String),
+}
+
+/// Runs `bin args…` and waits until it either serves a client (an INFO line) on
+/// `127.0.0.1:port` or exits; stops it in the first case.
+fn run_with_flags(bin: &std::path::Path, args: &[String], port: u16) -> Outcome {
+    let dir = TempDir::new("flag-run");
+    let err = dir.0.join("stderr");
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+            return Outcome::Exited(status.code().unwrap_or(-1), read(&err));
+        }
+        if let Ok(mut s) = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut head = [0u8; 5];
+            if s.read_exact(&mut head).is_ok() && &head == b"INFO " {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Outcome::Serving;
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} {args:?} neither served nor exited", bin.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The flags `nats-server --help` lists: `-a, --addr, --net <host>` gives `-a`, `--addr`,
+/// `--net`.
+fn nats_server_help_flags() -> Vec<String> {
+    let bin = nats_server_bin().expect("nats-server (make deps)");
+    let out = Command::new(bin).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let mut flags = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim_start();
+        if !line.starts_with('-') {
+            continue;
+        }
+        // The flag column ends where the two-space gap before the description starts.
+        let spec = line.split("  ").next().unwrap_or_default();
+        for word in spec.split([',', ' ']) {
+            if word.starts_with('-') && !flags.iter().any(|f| f == word) {
+                flags.push(word.to_string());
+            }
+        }
+    }
+    flags
+}
+
+/// The flags natrium refuses on purpose, each with a fragment of its refusal; every one must
+/// be listed, with its reason, in docs/compat.md's "Flags refused by design".
+const REFUSED_FLAGS: &[(&str, &str, &str)] = &[
+    ("-js", "", "needs JetStream"),
+    ("--jetstream", "", "needs JetStream"),
+    ("-s", "", "syslog logging is not supported"),
+    ("--syslog", "", "syslog logging is not supported"),
+    (
+        "-r",
+        "udp://127.0.0.1:514",
+        "syslog logging is not supported",
+    ),
+    (
+        "--remote_syslog",
+        "udp://127.0.0.1:514",
+        "syslog logging is not supported",
+    ),
+    ("-ms", "-1", "HTTPS monitoring"),
+    ("--https_port", "-1", "HTTPS monitoring"),
+    ("--profile", "6060", "no profiling endpoint"),
+];
+
+/// Every flag `nats-server --help` lists is accepted by natrium — it starts and serves a
+/// client with it — except the flags refused by design (each refused with its message and
+/// documented in docs/compat.md). The flags that act at once (`-h`, `-v`, `--help_tls`, `-t`,
+/// `-sl`) succeed or fail as nats-server's do.
+#[test]
+fn every_nats_server_flag_is_accepted_or_refused_by_design() {
+    let dir = TempDir::new("flags");
+    let certs = crate::tls::Certs::new("flags");
+    let (cert, key, ca) = (
+        certs.path("server.pem"),
+        certs.path("server-key.pem"),
+        certs.path("ca.pem"),
+    );
+    let conf = dir.write("ok.conf", "port: -1\n");
+    let conf = conf.to_string_lossy().into_owned();
+    let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let compat = std::fs::read_to_string(crate::harness::root().join("docs/compat.md")).unwrap();
+    let refused_section = compat
+        .split("### Flags refused by design")
+        .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
+        .expect("docs/compat.md has a section \"Flags refused by design\"");
+    let natrium = natrium_bin();
+    let nats = nats_server_bin().expect("nats-server (make deps)");
+    let immediate = |args: &[&str]| {
+        let run = |bin: &std::path::Path, name: &str| {
+            let out = Command::new(bin).args(args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).replace(name, "EXE");
+            (out.status.code(), !out.stdout.is_empty(), stderr)
+        };
+        let (mine, theirs) = (run(&natrium, "natrium"), run(&nats, "nats-server"));
+        assert_eq!(
+            mine.0, theirs.0,
+            "exit status of {args:?}: {mine:?} / {theirs:?}"
+        );
+        assert_eq!(
+            mine.1, theirs.1,
+            "stdout of {args:?}: {mine:?} / {theirs:?}"
+        );
+        mine
+    };
+    let flags = nats_server_help_flags();
+    assert!(flags.len() > 60, "too few flags found in --help: {flags:?}");
+    for flag in &flags {
+        let f = flag.as_str();
+        // Flags that do something at once.
+        match f {
+            "-h" | "--help" | "-v" | "--version" | "--help_tls" => {
+                let (code, stdout, _) = immediate(&[f]);
+                assert!(code == Some(0) && stdout, "{f}");
+                continue;
+            }
+            "-t" => {
+                let (code, _, err) = immediate(&[f]);
+                assert_eq!(code, Some(1));
+                assert_eq!(
+                    err.trim_end(),
+                    "EXE: must specify [-c, --config] option to check configuration file syntax"
+                );
+                let (code, _, _) = immediate(&[f, "-c", &conf]);
+                assert_eq!(code, Some(0), "-t -c {conf}");
+                continue;
+            }
+            "-sl" | "--signal" => {
+                for (name, srv) in [
+                    ("natrium", Natrium::start(&[])),
+                    ("nats-server", NatsServer::start(&[]).unwrap()),
+                ] {
+                    let bin = if name == "natrium" { &natrium } else { &nats };
+                    let target = format!("reload={}", srv.pid());
+                    let out = Command::new(bin).args([f, &target]).output().unwrap();
+                    assert!(out.status.success(), "{name} {f} {target}: {out:?}");
+                    assert!(
+                        srv.wait_log("Trapped \"hangup\" signal", Duration::from_secs(5)),
+                        "{name}: {}",
+                        srv.log_text()
+                    );
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let port = free_port();
+        let mut args: Vec<String> = ["-a", "127.0.0.1", "-p", &port.to_string()]
+            .map(String::from)
+            .to_vec();
+        if let Some((_, value, refusal)) = REFUSED_FLAGS.iter().find(|(n, _, _)| *n == f) {
+            assert!(
+                refused_section.contains(&format!("`{f}`")),
+                "{f} is refused but not listed in docs/compat.md's \"Flags refused by design\""
+            );
+            args.push(f.to_string());
+            if !value.is_empty() {
+                args.push(value.to_string());
+            }
+            match run_with_flags(&natrium, &args, port) {
+                Outcome::Exited(1, err) if err.contains(refusal) => {}
+                Outcome::Exited(code, err) => panic!("{args:?}: exit {code}: {err}"),
+                Outcome::Serving => panic!("{args:?} is served, not refused"),
+            }
+            if f != "--profile" {
+                continue;
+            }
+            // Off is the same as nats-server's default: accepted.
+            args.truncate(4);
+        }
+        let value: Vec<String> = match f {
+            "-a" | "--addr" | "--net" => vec!["127.0.0.1".into()],
+            "-p" | "--port" => vec![port.to_string()],
+            "-n" | "--name" | "--server_name" => vec!["flags-test".into()],
+            "-P" | "--pid" => vec![path("natrium.pid")],
+            "-m" | "--http_port" => vec![free_port().to_string()],
+            "-c" | "--config" => vec![conf.clone()],
+            "--client_advertise" => vec!["127.0.0.1:4222".into()],
+            "--ports_file_dir" | "-sd" | "--store_dir" => vec![dir.0.to_string_lossy().into()],
+            "-l" | "--log" => vec![path("natrium.log")],
+            "-T" | "--logtime" | "--logtime_utc" | "-D" | "--debug" | "-V" | "--trace" | "-VV"
+            | "-DV" | "-DVV" => vec![],
+            "--log_size_limit" => vec!["1000000".into()],
+            "--max_traced_msg_len" => vec!["10".into()],
+            "--user" => vec!["derek".into()],
+            "--pass" => vec!["s3cr3t".into()],
+            "--auth" => vec!["T0K3N".into()],
+            "--tls" => vec![
+                "--tlscert".into(),
+                cert.clone(),
+                "--tlskey".into(),
+                key.clone(),
+            ],
+            "--tlscert" => vec![cert.clone(), "--tlskey".into(), key.clone()],
+            "--tlskey" => vec![key.clone(), "--tlscert".into(), cert.clone()],
+            "--tlsverify" | "--tlscacert" => {
+                let mut v = vec![
+                    "--tlscert".into(),
+                    cert.clone(),
+                    "--tlskey".into(),
+                    key.clone(),
+                ];
+                v.extend([if f == "--tlsverify" {
+                    "--tlscacert"
+                } else {
+                    "--tlsverify"
+                }
+                .into()]);
+                if f == "--tlsverify" {
+                    v.push(ca.clone());
+                } else {
+                    v.insert(0, ca.clone());
+                }
+                v
+            }
+            "--profile" => vec!["0".into()],
+            "--routes" => vec![
+                format!("nats://127.0.0.1:{}", free_port()),
+                "--cluster".into(),
+                "nats://127.0.0.1:-1".into(),
+            ],
+            "--cluster" | "--cluster_listen" => vec!["nats://127.0.0.1:-1".into()],
+            "--cluster_name" => vec!["c1".into()],
+            "--cluster_advertise" => vec!["127.0.0.1:6222".into()],
+            "--no_advertise" => vec![],
+            "--connect_retries" => vec!["3".into()],
+            _ => panic!("nats-server lists {f}, which this test does not know: add it"),
+        };
+        args.push(f.to_string());
+        args.extend(value);
+        match run_with_flags(&natrium, &args, port) {
+            Outcome::Serving => {}
+            Outcome::Exited(code, err) => panic!("natrium {args:?}: exit {code}: {err}"),
+        }
+    }
+}
+
+/// A store directory alone (no `-js`) starts the server normally, as nats-server does: both
+/// serve a client (connect, PING/PONG) with `--store_dir DIR`, and natrium with `-sd DIR` and
+/// with the config key `store_dir`, which is not reported as ignored.
+#[test]
+fn store_dir_without_jetstream_serves_like_nats_server() {
+    let dir = TempDir::new("store-dir");
+    let store = dir.0.to_string_lossy().into_owned();
+    let ping = |srv: &Proc| {
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false}"#);
+        raw.send_str("PING\r\n");
+        raw.expect("PONG\r\n");
+    };
+    ping(&NatsServer::start(&["--store_dir", &store]).expect("nats-server (make deps)"));
+    ping(&Natrium::start(&["--store_dir", &store]));
+    ping(&Natrium::start(&["-sd", &store]));
+    let conf = dir.write("sd.conf", &format!("store_dir: {store:?}\nport: -1\n"));
+    let conf = conf.to_string_lossy().into_owned();
+    let srv = Natrium::start(&["-c", &conf]);
+    ping(&srv);
+    assert!(!srv.log_text().contains("store_dir"), "{}", srv.log_text());
+}
+
+/// `--max_traced_msg_len N` (and the config key) cut traced payloads as nats-server does:
+/// `MSG_PAYLOAD: ["hel..."]`, in both directions, and empty payloads are not traced.
+#[test]
+fn traced_payloads_are_cut_like_nats_server() {
+    const SCRIPT: &str = "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\n\
+        PUB foo 5\r\nhello\r\nPUB foo 0\r\n\r\nPUB foo 3\r\nabc\r\n\
+        HPUB foo 12 17\r\nNATS/1.0\r\n\r\nhello\r\nPUB foo 4\r\n\u{e9}\u{e9}\r\nPING\r\n";
+    let payload_lines = |srv: &Proc| -> Vec<String> {
+        let (out, _, _) = crate::harness::transcript(srv.addr(), SCRIPT);
+        assert!(out.ends_with("PONG\r\n"), "{out}");
+        assert!(srv.wait_log("->> [PONG]", Duration::from_secs(3)));
+        srv.log_text()
+            .lines()
+            .filter_map(|l| l.find("MSG_PAYLOAD").map(|at| l[at - 4..].to_string()))
+            .collect()
+    };
+    let theirs = payload_lines(
+        &NatsServer::start(&["-V", "--max_traced_msg_len", "3"]).expect("nats-server (make deps)"),
+    );
+    assert_eq!(theirs[0], "<<- MSG_PAYLOAD: [\"hel...\"]");
+    assert_eq!(theirs.len(), 8, "{theirs:?}");
+    assert_eq!(
+        payload_lines(&Natrium::start(&["-V", "--max_traced_msg_len", "3"])),
+        theirs
+    );
+    let dir = TempDir::new("trace-len");
+    let conf = dir.write("t.conf", "trace: true\nmax_traced_msg_len: 3\nport: -1\n");
+    let conf = conf.to_string_lossy().into_owned();
+    assert_eq!(payload_lines(&Natrium::start(&["-c", &conf])), theirs);
 }

@@ -1071,4 +1071,56 @@ fn cluster_reload_follows_nats_server() {
         srv.log_text()
     );
     Raw::connect(srv.addr());
+/// A listen host name is bound at its first IPv4 address, as Go's `net.Listen` picks it for
+/// nats-server (`first(isIPv4)`), not at the resolver's first answer: with an /etc/hosts
+/// (private to the server's mount namespace) that lists `::1 localhost` before
+/// `127.0.0.1 localhost`, `net: localhost` serves clients on 127.0.0.1, and the start-up line
+/// names the host as configured. Checked with natrium and nats-server in the same way.
+#[test]
+fn listen_host_name_takes_its_first_ipv4_address_like_nats_server() {
+    let unshare_works = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        unshare_works,
+        "this test needs unshare(1) and the right to make a mount namespace (root)"
+    );
+    let dir = TempDir::new("hosts");
+    let hosts = dir.write("hosts", "::1 localhost\n127.0.0.1 localhost\n");
+    let conf = dir.write("localhost.conf", "net: localhost\nport: -1\n");
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && exec \"$0\" \"$@\"",
+        hosts.display()
+    );
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let nats = crate::harness::nats_server_bin().expect("nats-server (make deps)");
+    for (name, bin) in [("natrium", natrium_bin()), ("nats-server", nats)] {
+        let srv = crate::harness::spawn_via(&wrapper, &bin, &["-c", conf.to_str().unwrap()]);
+        let log = srv.log_text();
+        assert!(
+            log.contains(&format!(
+                "Listening for client connections on localhost:{}",
+                srv.port
+            )),
+            "{name}: {log}"
+        );
+        assert!(
+            std::net::TcpStream::connect(srv.addr()).is_ok(),
+            "{name} does not listen on {}",
+            srv.addr()
+        );
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false}"#);
+        raw.send_str("PING\r\n");
+        raw.expect("PONG\r\n");
+    }
 }

@@ -132,6 +132,21 @@ pub fn spawn(bin: &Path, args: &[&str]) -> Proc {
 pub fn spawn_env(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(bin);
     cmd.envs(envs.iter().copied());
+    spawn_cmd(cmd, bin, args)
+}
+
+/// [`spawn`] through a wrapper that ends by running the program it is given with its
+/// arguments (e.g. `unshare … sh -c '…; exec "$0" "$@"'`): runs `wrapper… bin args…`.
+pub fn spawn_via(wrapper: &[&str], bin: &Path, args: &[&str]) -> Proc {
+    let (first, rest) = wrapper.split_first().expect("a wrapper command");
+    let mut cmd = Command::new(first);
+    cmd.args(rest).arg(bin);
+    spawn_cmd(cmd, bin, args)
+}
+
+/// Runs `cmd` with `args` (plus `-a 127.0.0.1 -p -1` unless they set a port) and waits
+/// for the server's client port and readiness in its log.
+fn spawn_cmd(mut cmd: Command, bin: &Path, args: &[&str]) -> Proc {
     let has_port = args
         .iter()
         .any(|a| *a == "-p" || *a == "--port" || *a == "-c" || *a == "--config");
