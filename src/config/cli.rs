@@ -928,6 +928,8 @@ mod tests {
             o.validate(),
             Err("cluster name cannot contain spaces".to_string())
         );
+    }
+
     /// A store directory alone enables nothing (nats-server starts normally with it), and
     /// `--profile 0` is nats-server's default; a profiling port is refused.
     #[test]

@@ -186,7 +186,7 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     }
     refuse("WriteTimeout", &old.write_timeout, &new.write_timeout)?;
     if old.max_traced_msg_len != new.max_traced_msg_len {
-        note("max_traced_msg_len", new.max_traced_msg_len.to_string());
+        note!("max_traced_msg_len", new.max_traced_msg_len.to_string());
     }
     if old.max_closed_clients != new.max_closed_clients {
         note!("max_closed_clients", new.max_closed_clients.to_string());

@@ -174,7 +174,7 @@ impl Bound {
         }
         info!(
             "Listening for route connections on {}",
-            crate::server::host_port(&cluster.addr)
+            crate::server::join_host_port(&cluster.settings.host, cluster.addr.port())
         );
         let settings = dialer::DialSettings {
             connect_retries: cluster.settings.connect_retries,
