@@ -84,15 +84,15 @@ pub(crate) fn parse_authorization(
                 auth.timeout = timeout_seconds(r, k, mv, "authorization");
                 if let Some(t) = auth.timeout {
                     if t > Duration::from_secs(60) {
-                        r.warnings.push(conf::ConfError {
-                            pos: k.pos.clone(),
-                            msg: format!(
+                        r.warnings.push(conf::ConfError::option(
+                            k.pos.clone(),
+                            format!(
                                 "invalid use of field \"timeout\": timeout of {} seconds is high, \
                                  consider keeping it under 60 seconds. possibly caused by \
                                  unquoted duration; use '1m' instead of 1m, for example",
                                 t.as_secs_f64()
                             ),
-                        });
+                        ));
                     }
                 }
             }
