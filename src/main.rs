@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use log::{error, info, warn};
 use natrium::config::cli::{self, Command, Flags};
-use natrium::config::conf::ConfError;
+use natrium::config::conf;
 use natrium::config::file::{self, Report};
 use natrium::config::{reload, Options, NATS_COMPAT_VERSION, VERSION};
 use natrium::logging::{self, LogConfig};
@@ -95,16 +95,12 @@ fn bench(args: &[String]) -> ExitCode {
     }
 }
 
-fn conf_errors(errors: &[ConfError]) -> String {
-    let lines: Vec<String> = errors.iter().map(ConfError::to_string).collect();
-    lines.join("\n")
-}
-
-/// Builds the options: defaults, then the configuration file, then the command line.
+/// Builds the options: defaults, then the configuration file, then the command line. An
+/// error is the text nats-server would print after its name (`conf::report`).
 fn load_options(flags: &Flags) -> Result<(Options, Report), String> {
     let mut opts = Options::default();
     let report = match &flags.config_file {
-        Some(path) => file::load(path, &mut opts).map_err(|e| conf_errors(&e))?,
+        Some(path) => file::load(path, &mut opts).map_err(|e| conf::report(&e))?,
         None => Report::default(),
     };
     flags.apply_checked(&mut opts)?;
@@ -129,7 +125,7 @@ fn check_config(flags: &Flags) -> ExitCode {
             ExitCode::from(1)
         }
         Ok((_, report)) if !report.warnings.is_empty() => {
-            let _ = writeln!(err, "natrium: {}", conf_errors(&report.warnings));
+            let _ = writeln!(err, "natrium: {}", conf::report(&report.warnings));
             ExitCode::from(1)
         }
         Ok((_, report)) => {
@@ -225,14 +221,13 @@ impl Process {
 }
 
 fn run(flags: &Flags) -> ExitCode {
+    // Like nats-server, a configuration that cannot be used is reported on stderr before
+    // any logging is set up (`natrium: a.conf:2:1: unknown field "foo"`), not as a log line.
     let (opts, report) = match load_options(flags) {
         Ok(o) => o,
         Err(e) => {
-            let _ = logging::configure(&LogConfig {
-                time: true,
-                ..Default::default()
-            });
-            logging::fatal(&e);
+            let _ = writeln!(std::io::stderr(), "natrium: {e}");
+            return ExitCode::from(1);
         }
     };
     if let Err(e) = logging::configure(&log_config(&opts)) {
@@ -349,7 +344,7 @@ fn reload_config(
     if flags.config_file.is_none() {
         return Err("can only reload config when a file is provided using -c or --config".into());
     }
-    let (mut new, report) = load_options(flags)?;
+    let (mut new, report) = load_options(flags).map_err(|e| e.trim_end().to_string())?;
     let changes = reload::diff(running, &mut new)?;
     // First what can still fail (new users, credentials and permissions are compiled and
     // checked here), so that a refused reload changes nothing.

@@ -917,6 +917,7 @@ pub(crate) fn parse_cluster(
                 if let Some(d) = r.duration(k, mv) {
                     if d > ROUTE_MAX_PING_INTERVAL {
                         r.warnings.push(ConfError {
+                            kind: conf::ErrorKind::Option,
                             pos: k.pos.clone(),
                             msg: format!(
                                 "Cluster 'ping_interval' will reset to {} which is the max for \
@@ -1010,6 +1011,7 @@ fn cluster_authorization(
         return None;
     }
     r.warnings.push(ConfError {
+        kind: conf::ErrorKind::Option,
         pos: k.pos.clone(),
         msg: format!(
             "invalid use of field {:?}: setting \"permissions\" within cluster authorization \
@@ -1085,6 +1087,7 @@ fn route_list(r: &mut Reader, k: &Spanned<String>, v: &Spanned<Value>) -> Option
         };
         if seen.contains(&s.as_str()) {
             r.warnings.push(ConfError {
+                kind: conf::ErrorKind::Option,
                 pos: it.pos.clone(),
                 msg: format!("invalid use of field {s:?}: Duplicate route entry detected"),
             });
@@ -1142,6 +1145,7 @@ fn parse_compression(
     c: &mut Compression,
 ) -> Result<(), ConfError> {
     let err = |pos: &conf::Pos, msg: String| ConfError {
+        kind: conf::ErrorKind::Option,
         pos: pos.clone(),
         msg,
     };
@@ -1166,6 +1170,7 @@ fn parse_compression(
 
 fn compression_map(m: &Map, c: &mut Compression) -> Result<(), ConfError> {
     let err = |pos: &conf::Pos, msg: String| ConfError {
+        kind: conf::ErrorKind::Option,
         pos: pos.clone(),
         msg,
     };

@@ -159,10 +159,7 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn error(&mut self, pos: &Pos, msg: impl Into<String>) {
-        self.errors.push(ConfError {
-            pos: pos.clone(),
-            msg: msg.into(),
-        });
+        self.errors.push(ConfError::option(pos.clone(), msg));
     }
 
     /// nats-server's `unknownConfigFieldErr`.
@@ -243,12 +240,12 @@ impl Reader {
                 }
             },
             Value::Int(secs) => {
-                self.warnings.push(ConfError {
-                    pos: key.pos.clone(),
-                    msg: format!(
+                self.warnings.push(ConfError::option(
+                    key.pos.clone(),
+                    format!(
                         "invalid use of field {field:?}: {field} should be converted to a duration"
                     ),
-                });
+                ));
                 match u64::try_from(*secs) {
                     Ok(s) => Some(Duration::from_secs(s)),
                     Err(_) => {

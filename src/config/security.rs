@@ -124,9 +124,9 @@ pub(crate) fn read_authorization(
                 auth.timeout = timeout_seconds(r, k, mv, "authorization");
                 if let Some(t) = auth.timeout {
                     if t > Duration::from_secs(60) {
-                        r.warnings.push(conf::ConfError {
-                            pos: k.pos.clone(),
-                            msg: format!(
+                        r.warnings.push(conf::ConfError::option(
+                            k.pos.clone(),
+                            format!(
                                 "invalid use of field {:?}: timeout of {} ({:.6} seconds) is \
                                  high, consider keeping it under 60 seconds. possibly caused by \
                                  unquoted duration; use '1m' instead of 1m, for example",
@@ -134,7 +134,7 @@ pub(crate) fn read_authorization(
                                 as_written(&mv.value),
                                 t.as_secs_f64()
                             ),
-                        });
+                        ));
                     }
                 }
             }
