@@ -424,7 +424,7 @@ impl Server {
                 }
                 None => (None, None, None),
             };
-        let cluster = match crate::route::Settings::from_options(&opts) {
+        let cluster = match crate::route::Settings::from_options(&opts)? {
             Some(settings) => {
                 let own = connect_urls(&opts.client_advertise, &opts.host, client_addr.port());
                 let own_ws = websocket

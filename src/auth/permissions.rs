@@ -230,7 +230,7 @@ impl PermSet {
     }
 
     /// The static publish decision (allow, then deny), without reply permissions.
-    fn publish_allowed(&self, subject: &[u8]) -> bool {
+    pub fn publish_allowed(&self, subject: &[u8]) -> bool {
         let mut allowed = true;
         if let Some(allow) = &self.pub_allow {
             allowed = allow.plain_match(subject);

@@ -157,7 +157,7 @@ impl Reactor {
             }
         }
         for (conn, queues) in &routes {
-            delivered |= self.send_to_route(*conn, account, msg, queues);
+            delivered |= self.send_to_route(publisher, *conn, account, msg, queues);
         }
         if client_peers != 0 || route_peers != 0 || !peer_queues.is_empty() {
             delivered = true;
@@ -263,7 +263,6 @@ impl Reactor {
 
     /// Writes one delivery into a local subscriber's buffer.
     fn deliver_local(&mut self, publisher: usize, key: usize, msg: &Message<'_>) -> bool {
-        let max_pending = self.opts.max_pending;
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };
@@ -321,6 +320,18 @@ impl Reactor {
         conn.stats.out_bytes += body;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += body;
+        self.queued_output(publisher, token);
+        true
+    }
+
+    /// After output was appended to connection `token` on behalf of `publisher`: mark it for
+    /// the end-of-turn flush, write it out early when it holds a lot, and apply the
+    /// slow-consumer rules. Clients and routes alike.
+    pub(crate) fn queued_output(&mut self, publisher: usize, token: usize) {
+        let max_pending = self.opts.max_pending;
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if !conn.dirty {
             conn.dirty = true;
             self.dirty.push(token);
@@ -336,14 +347,13 @@ impl Reactor {
             if let Err(e) = conn.write_pending() {
                 log::debug!("{} - Error flushing: {e}", conn.label());
                 self.close(token, CloseReason::WriteError);
-                return true;
+                return;
             }
             conn.relieve_at = conn.pending() + threshold;
         }
         if max_pending > 0 {
             self.check_pending(publisher, token, max_pending);
         }
-        true
     }
 
     /// nats-server's slow-consumer rules for a subscriber's pending bytes: past 3/4 of

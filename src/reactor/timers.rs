@@ -124,6 +124,15 @@ impl Reactor {
         }
         if conn.write_deadline_at.is_some_and(|d| d <= now) {
             conn.write_deadline_at = None;
+            if conn.route.is_some() {
+                // nats-server's default for routes is `write_timeout: retry`: a route that
+                // is slow to take data is kept (max_pending still bounds it).
+                debug!(
+                    "{} - Write deadline exceeded on a route, retrying",
+                    conn.label()
+                );
+                return;
+            }
             info!(
                 "{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with {} chunks of {} total bytes.",
                 conn.label(),
@@ -160,7 +169,11 @@ impl Reactor {
             );
             return;
         }
-        if conn.pings_out + 1 > opts.ping_max {
+        let ping_max = match (&conn.route, &self.shared.cluster) {
+            (Some(_), Some(cluster)) => cluster.settings.ping_max,
+            _ => opts.ping_max,
+        };
+        if conn.pings_out + 1 > ping_max {
             debug!("{} - Stale Client Connection - Closing", conn.label());
             conn.queue_err(errors::STALE_CONNECTION);
             self.close(token, CloseReason::StaleConnection);

@@ -35,15 +35,31 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub ping_max: u32,
     pub write_deadline: Duration,
+    /// `permissions { import, export }`, as nats-server maps them onto a route: import is
+    /// the publish permission (what we ask peers for), export the subscribe one (what peers
+    /// may ask us for). `None`: everything both ways.
+    pub permissions: Option<std::sync::Arc<crate::auth::permissions::PermSet>>,
 }
 
 impl Settings {
     /// The settings routes run with, from the cluster options (`None` when no cluster
-    /// listener is configured).
-    pub fn from_options(opts: &crate::config::Options) -> Option<Settings> {
-        let c = opts.cluster.as_ref()?;
-        let port = c.port?;
-        Some(Settings {
+    /// listener is configured). Route TLS is refused, not ignored: routes would otherwise
+    /// carry in the clear what the operator asked to encrypt.
+    pub fn from_options(opts: &crate::config::Options) -> Result<Option<Settings>, String> {
+        let Some(c) = opts.cluster.as_ref() else {
+            return Ok(None);
+        };
+        let Some(port) = c.port else {
+            return Ok(None);
+        };
+        if c.tls.is_some() {
+            return Err(
+                "cluster { tls {} } (TLS between routes) is not supported by natrium \
+                        yet: remove it to run routes in plaintext"
+                    .into(),
+            );
+        }
+        Ok(Some(Settings {
             name: c.name.clone(),
             host: if c.host.is_empty() {
                 crate::config::DEFAULT_HOST.to_string()
@@ -65,7 +81,17 @@ impl Settings {
                 opts.ping_max
             },
             write_deadline: c.write_deadline.unwrap_or(opts.write_deadline),
-        })
+            permissions: c.permissions.as_ref().map(|p| {
+                let (set, _) = crate::auth::permissions::PermSet::compile(
+                    &crate::auth::options::Permissions {
+                        publish: p.import.clone(),
+                        subscribe: p.export.clone(),
+                        response: None,
+                    },
+                );
+                std::sync::Arc::new(set)
+            }),
+        }))
     }
 }
 
@@ -116,6 +142,22 @@ impl Cluster {
     /// Stops the dialler (shutdown).
     pub fn stop(&self) {
         let _ = self.dialer.send(dialer::Request::Stop);
+    }
+
+    /// nats-server's `canImport`: whether we ask peers for `subject` (send them `RS+`).
+    pub fn can_import(&self, subject: &[u8]) -> bool {
+        self.settings
+            .permissions
+            .as_ref()
+            .is_none_or(|p| p.publish_allowed(subject))
+    }
+
+    /// nats-server's `canExport`: whether a peer may ask us for `subject`.
+    pub fn can_export(&self, subject: &[u8]) -> bool {
+        self.settings
+            .permissions
+            .as_ref()
+            .is_none_or(|p| p.subscribe_allowed(subject, None))
     }
 
     /// Whether `url` names one of the configured (explicit) routes.

@@ -11,6 +11,7 @@ impl Reactor {
     /// groups the receiving server must serve. Returns whether it was written.
     pub(crate) fn send_to_route(
         &mut self,
+        publisher: usize,
         conn: usize,
         account: u32,
         msg: &Message<'_>,
@@ -37,14 +38,20 @@ impl Reactor {
         c.stats.out_bytes += msg.data.len() as u64;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += msg.data.len() as u64;
-        self.mark_dirty(conn);
+        self.queued_output(publisher, conn);
         true
     }
 
     /// Tells every route of this reactor that the server's client interest in `key` is now
     /// `weight` (`RS+`, or `RS-` at 0).
     pub(crate) fn announce_to_routes(&mut self, key: &InterestKey, weight: u32) {
-        if self.routes.is_empty() {
+        if self.routes.is_empty()
+            || !self
+                .shared
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.can_import(&key.1))
+        {
             return;
         }
         let account_name = self.auth.account_name(key.0).to_string();

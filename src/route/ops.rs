@@ -615,10 +615,14 @@ impl Reactor {
             })
             .collect();
         let names: Vec<String> = self.auth.accounts().to_vec();
+        let cluster = self.shared.cluster.clone();
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         for (key, weight) in keys {
+            if !cluster.as_ref().is_some_and(|cl| cl.can_import(&key.1)) {
+                continue;
+            }
             let Some(account) = names.get(key.0 as usize) else {
                 continue;
             };
@@ -645,6 +649,22 @@ impl Reactor {
                 c.queue_err("Invalid Subscription");
             }
             self.mark_dirty(token);
+            return;
+        }
+        if add
+            && !self
+                .shared
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.can_export(sub.subject))
+        {
+            if let Some(c) = self.conns.get(token) {
+                debug!(
+                    "{} - Can not export {:?}, ignoring remote subscription request",
+                    c.label(),
+                    String::from_utf8_lossy(sub.subject)
+                );
+            }
             return;
         }
         let key: InterestKey = (account, sub.subject.into(), sub.queue.map(Into::into));

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::timeout;
 
-use crate::harness::{free_port, natrium_bin, nats_server_bin, rt, spawn, Proc, TempDir};
+use crate::harness::{
+    free_port, natrium_bin, nats_server_bin, rt, spawn, stable_port, Proc, TempDir,
+};
 use crate::monitor::get_json;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -615,8 +617,8 @@ fn respond(c: async_nats::Client, mut sub: async_nats::Subscriber) {
 #[test]
 fn clients_fail_over_and_the_cluster_heals() {
     let bin = natrium_bin();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| stable_port()).collect();
+    let client_ports: Vec<u16> = (0..3).map(|_| stable_port()).collect();
     let ldm = "lame_duck_duration: 30s\nlame_duck_grace_period: 1s";
     let start = |i: usize| {
         let seeds: Vec<u16> = ports.iter().copied().filter(|&p| p != ports[i]).collect();
@@ -705,4 +707,83 @@ fn clients_fail_over_and_the_cluster_heals() {
             "lame duck ends in a clean exit"
         );
     });
+}
+
+/// Route permissions as nats-server applies them: `import` limits the interest this server
+/// asks its peers for, `export` the interest it accepts from them. The same scenario with
+/// nats-server in the restricted server's place gives the same deliveries.
+#[test]
+fn route_permissions_limit_interest_like_nats_server() {
+    let nats = nats_server_bin().expect("nats-server (make deps)");
+    let perms = "permissions { import: { allow: [\"in.>\", \"probe.>\"] }, export: { deny: [\"secret.>\"] } }";
+    for restricted in [natrium_bin(), nats.clone()] {
+        let (p1, p2) = (free_port(), free_port());
+        let (s1, s2) = ([p2], [p1]);
+        let a = node_with(
+            &restricted,
+            "restricted",
+            p1,
+            Spec {
+                seeds: &s1,
+                extra: perms,
+                ..Spec::default()
+            },
+        );
+        let b = node(&natrium_bin(), "open", p2, &s2, "");
+        wait_mesh(&[&a, &b], 1);
+        let got = rt().block_on(async {
+            let on_a = a.client("a").await;
+            let on_b = b.client("a").await;
+            // Interest on B for a subject A does not export: A never sends it there.
+            let mut secret = on_b.subscribe("secret.x").await.unwrap();
+            let mut open = on_b.subscribe("open.x").await.unwrap();
+            ready(&on_b, &on_a).await;
+            // Interest on A outside its import list: B is never asked for it.
+            let mut other = on_a.subscribe("other.x").await.unwrap();
+            let mut inside = on_a.subscribe("in.x").await.unwrap();
+            ready(&on_a, &on_b).await;
+            for s in ["secret.x", "open.x"] {
+                on_a.publish(s, Bytes::from_static(b"m")).await.unwrap();
+            }
+            for s in ["other.x", "in.x"] {
+                on_b.publish(s, Bytes::from_static(b"m")).await.unwrap();
+            }
+            on_a.flush().await.unwrap();
+            on_b.flush().await.unwrap();
+            let mut got = Vec::new();
+            for (name, sub) in [
+                ("secret", &mut secret),
+                ("open", &mut open),
+                ("other", &mut other),
+                ("in", &mut inside),
+            ] {
+                if timeout(Duration::from_millis(500), sub.next())
+                    .await
+                    .is_ok()
+                {
+                    got.push(name);
+                }
+            }
+            got
+        });
+        assert_eq!(got, ["open", "in"], "{}", restricted.display());
+    }
+}
+
+/// TLS between routes is refused at start-up, not ignored: the routes would otherwise run in
+/// plaintext where the operator asked for encryption.
+#[test]
+fn route_tls_is_refused_rather_than_ignored() {
+    let dir = TempDir::new("route-tls");
+    let conf = dir.write(
+        "tls.conf",
+        "port: -1\ncluster { listen: 127.0.0.1:-1, tls { cert_file: a.pem, key_file: a.key } }\n",
+    );
+    let out = std::process::Command::new(natrium_bin())
+        .args(["-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS between routes"), "{err}");
 }

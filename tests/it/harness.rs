@@ -272,6 +272,22 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a server that must come
+/// back on the same port after a restart: while it is down, a port from [`free_port`]
+/// could be handed to any other test's `-p -1` server or outgoing connection.
+pub fn stable_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    loop {
+        let p = fastrand::u16(10_000..low.max(10_001));
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
 /// The official nats-server (for differential tests).
 pub struct NatsServer;
 
