@@ -652,6 +652,17 @@ impl Server {
             }
         });
         self.broadcast(|| Control::Reload(opts.clone()));
+        if let (Some(cluster), Some(c)) = (&self.shared.cluster, &opts.cluster) {
+            let routes = c
+                .routes
+                .iter()
+                .map(crate::route::url::RouteUrl::from)
+                .collect();
+            let removed = cluster.set_explicit(routes);
+            if !removed.is_empty() {
+                self.broadcast(|| Control::CloseRoutes(removed.clone()));
+            }
+        }
         if let Some(auth) = new_auth {
             *self.shared.auth.write().unwrap_or_else(|e| e.into_inner()) = auth.clone();
             self.broadcast(|| Control::Auth(auth.clone()));

@@ -111,6 +111,8 @@ pub enum Control {
     AdoptWebsocket(TcpStream, SocketAddr),
     /// A route connection: accepted on the cluster listener (None) or dialled.
     AdoptRoute(TcpStream, SocketAddr, Option<crate::route::dialer::Dialled>),
+    /// Close the routes dialled at these URLs (a reload removed them from `routes`).
+    CloseRoutes(Vec<crate::route::url::RouteUrl>),
     /// A new route's INFO to write to this reactor's other routes (gossip), and its id.
     ForwardRouteInfo(Arc<Vec<u8>>, String),
     /// The cluster's client URLs changed: clients that take async INFO get one (`ws`: the
@@ -867,6 +869,7 @@ impl Reactor {
                     self.adopt_route(stream, addr, dialled)
                 }
                 Control::ForwardRouteInfo(line, id) => self.forward_route_info(&line, &id),
+                Control::CloseRoutes(urls) => self.close_routes_to(&urls),
                 Control::ClientUrlsChanged { ws } => self.send_client_urls(ws),
                 Control::Reload(opts) => self.reload(opts),
                 Control::Shutdown => self.shutdown(),

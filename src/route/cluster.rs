@@ -106,6 +106,8 @@ pub struct Cluster {
     pub info_port: u16,
     pub registry: Registry,
     dialer: DialerHandle,
+    /// The explicit routes now configured (a reload may change them).
+    explicit: std::sync::RwLock<Vec<RouteUrl>>,
 }
 
 impl Cluster {
@@ -120,6 +122,7 @@ impl Cluster {
             None => (settings.host.clone(), addr.port()),
         };
         Cluster {
+            explicit: std::sync::RwLock::new(settings.routes.clone()),
             settings,
             addr,
             info_host,
@@ -162,7 +165,34 @@ impl Cluster {
 
     /// Whether `url` names one of the configured (explicit) routes.
     pub fn is_explicit(&self, url: &RouteUrl) -> bool {
-        self.settings.routes.iter().any(|r| r.same_address(url))
+        self.explicit
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|r| r.same_address(url))
+    }
+
+    /// A reload changed the configured routes: dial the new ones; the ones removed are no
+    /// longer dialled, and the caller closes their connections (nats-server's reload of
+    /// `routes`). Returns the removed ones.
+    pub fn set_explicit(&self, routes: Vec<RouteUrl>) -> Vec<RouteUrl> {
+        let mut current = self.explicit.write().unwrap_or_else(|e| e.into_inner());
+        let added: Vec<RouteUrl> = routes
+            .iter()
+            .filter(|r| !current.iter().any(|c| c.same_address(r)))
+            .cloned()
+            .collect();
+        let removed: Vec<RouteUrl> = current
+            .iter()
+            .filter(|c| !routes.iter().any(|r| r.same_address(c)))
+            .cloned()
+            .collect();
+        *current = routes;
+        drop(current);
+        for url in added {
+            self.dial(url, true, Duration::ZERO, true);
+        }
+        removed
     }
 
     /// The ping interval a route uses (resolved in [`Settings::from_options`]).
@@ -224,9 +254,10 @@ impl Bound {
             own: own_addresses(cluster.addr),
         };
         let requests = self.requests;
+        let for_dialer = cluster.clone();
         std::thread::Builder::new()
             .name("route-dialer".into())
-            .spawn(move || dialer::run(requests, reactors, settings))
+            .spawn(move || dialer::run(requests, reactors, settings, &for_dialer))
             .map_err(|e| e.to_string())?;
         for url in &cluster.settings.routes {
             cluster.dial(url.clone(), true, Duration::ZERO, true);

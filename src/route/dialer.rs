@@ -73,7 +73,12 @@ pub struct DialSettings {
 }
 
 /// Runs the dialler until `Request::Stop` or every sender is gone.
-pub fn run(rx: Receiver<Request>, reactors: Vec<Handle>, settings: DialSettings) {
+pub fn run(
+    rx: Receiver<Request>,
+    reactors: Vec<Handle>,
+    settings: DialSettings,
+    cluster: &super::Cluster,
+) {
     let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut pending: std::collections::HashMap<u64, Pending> = Default::default();
     let mut next_id = 0u64;
@@ -108,6 +113,14 @@ pub fn run(rx: Receiver<Request>, reactors: Vec<Handle>, settings: DialSettings)
             let Some(mut p) = pending.remove(&id) else {
                 continue;
             };
+            // nats-server's `routeStillValid`: a reload may have removed it.
+            if p.dial.explicit && !cluster.is_explicit(&p.dial.url) {
+                debug!(
+                    "Not attempting to connect to explicit route {:?}, no longer part of configured routes",
+                    p.dial.url.redacted()
+                );
+                continue;
+            }
             match attempt(&p.dial.url, &settings.own) {
                 Attempt::Connected(stream, peer) => {
                     let n = reactors.len().max(1);

@@ -539,6 +539,23 @@ impl Reactor {
         }
     }
 
+    /// Closes this reactor's routes that were dialled at one of `urls`, for good (a reload
+    /// removed them from the configured routes).
+    pub(crate) fn close_routes_to(&mut self, urls: &[RouteUrl]) {
+        for token in self.routes.clone() {
+            let hit = self
+                .conns
+                .get(token)
+                .and_then(|c| c.route.as_deref())
+                .and_then(|r| r.url.as_ref())
+                .is_some_and(|u| urls.iter().any(|x| x.same_address(u)));
+            if hit {
+                self.update_route(token, |r| r.no_reconnect = true);
+                self.close(token, CloseReason::RouteRemoved);
+            }
+        }
+    }
+
     /// Writes a newcomer's INFO to this reactor's registered routes other than the
     /// newcomer's own.
     pub(crate) fn forward_route_info(&mut self, line: &[u8], newcomer: &str) {

@@ -787,3 +787,47 @@ fn route_tls_is_refused_rather_than_ignored() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TLS between routes"), "{err}");
 }
+
+/// SIGHUP with a changed `routes` list: a removed route is closed and not dialled again, an
+/// added one is dialled (nats-server's reload of `cluster { routes }`).
+#[test]
+fn reloading_routes_closes_removed_and_dials_added() {
+    let (pa, pb) = (free_port(), free_port());
+    let b = node(&natrium_bin(), "b", pb, &[], "");
+    let dir = TempDir::new("reload-routes");
+    let conf = |routes: &str| {
+        format!(
+            "host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: a\n\
+             cluster {{ name: mixed, listen: 127.0.0.1:{pa}, routes: [{routes}] }}\n"
+        )
+    };
+    let path = dir.write("a.conf", &conf(&format!("nats-route://127.0.0.1:{pb}")));
+    let a = spawn(&natrium_bin(), &["-c", path.to_str().unwrap()]);
+    let peers = |port: u16| {
+        get_json(port, "/routez")["num_routes"]
+            .as_u64()
+            .unwrap_or(99)
+    };
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (ma, mb) = (a.monitor_port.unwrap(), b.monitor());
+    until("connected", &|| peers(ma) == 1 && peers(mb) == 1);
+    dir.write("a.conf", &conf(""));
+    a.signal("HUP");
+    until("removed route closed", &|| peers(ma) == 0 && peers(mb) == 0);
+    assert!(
+        a.wait_log("Route Removed", Duration::from_secs(5)),
+        "{}",
+        a.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!((peers(ma), peers(mb)), (0, 0), "not dialled again");
+    dir.write("a.conf", &conf(&format!("nats-route://127.0.0.1:{pb}")));
+    a.signal("HUP");
+    until("added route dialled", &|| peers(ma) == 1 && peers(mb) == 1);
+}
