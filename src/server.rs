@@ -31,6 +31,7 @@ pub struct ReactorStats {
     pub out_msgs: AtomicU64,
     pub out_bytes: AtomicU64,
     pub slow_consumers: AtomicU64,
+    pub slow_routes: AtomicU64,
     pub stalls: AtomicU64,
     pub routed_out: AtomicU64,
     pub routed_in: AtomicU64,
@@ -288,6 +289,7 @@ impl Shared {
         s.out_msgs.store(c.out_msgs, Ordering::Relaxed);
         s.out_bytes.store(c.out_bytes, Ordering::Relaxed);
         s.slow_consumers.store(c.slow_consumers, Ordering::Relaxed);
+        s.slow_routes.store(c.slow_routes, Ordering::Relaxed);
         s.stalls.store(c.stalls, Ordering::Relaxed);
         s.routed_out.store(c.routed_out, Ordering::Relaxed);
         s.routed_in.store(c.routed_in, Ordering::Relaxed);

@@ -317,7 +317,8 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         config_load_time: format::rfc3339(shared.config_time()),
         config_digest: String::new(),
         slow_consumer_stats: PerKind {
-            clients: slow,
+            clients: slow.saturating_sub(shared.total(|s| &s.slow_routes)),
+            routes: shared.total(|s| &s.slow_routes),
             ..Default::default()
         },
         stale_connection_stats: PerKind {

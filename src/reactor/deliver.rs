@@ -386,6 +386,9 @@ impl Reactor {
                 max_pending
             );
             self.counters.slow_consumers += 1;
+            if conn.route.is_some() {
+                self.counters.slow_routes += 1;
+            }
             // nats-server closes without -ERR and without flushing what is queued.
             self.close(token, CloseReason::SlowConsumerPendingBytes);
         }

@@ -227,6 +227,8 @@ pub struct Counters {
     pub out_msgs: u64,
     pub out_bytes: u64,
     pub slow_consumers: u64,
+    /// Of `slow_consumers`, the routes (`/varz` `slow_consumer_stats.routes`).
+    pub slow_routes: u64,
     /// Producer pauses for subscribers that were behind (`/varz` `stalled_clients`).
     pub stalls: u64,
     pub routed_out: u64,
