@@ -1,9 +1,11 @@
-//! The NATS client protocol: the parser for what clients send, the encoders for what the
-//! server sends, the INFO/CONNECT documents and the `-ERR` texts.
+//! The NATS protocols: the parser for what clients send ([`parser`]), the parser and encoders
+//! for what routes and leaf nodes exchange ([`peer`]), the encoders for what the server sends
+//! to clients, the INFO/CONNECT documents ([`info`]) and the `-ERR` texts ([`errors`]).
 
 pub mod errors;
 pub mod info;
 pub mod parser;
+pub mod peer;
 
 /// Protocol lines the server sends verbatim.
 pub const PING: &[u8] = b"PING\r\n";
@@ -13,7 +15,7 @@ pub const OK: &[u8] = b"+OK\r\n";
 /// A published message as the publisher wrote it; the size fields keep the publisher's own
 /// digits because nats-server copies them into `MSG`/`HMSG` verbatim (`PUB foo 02` is
 /// delivered as `MSG foo 1 02`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {
     pub subject: &'a [u8],
     pub reply: &'a [u8],
