@@ -131,7 +131,7 @@ check: fmt-check clippy test doc
 ## the input is left in fuzz/artifacts/<target>/. See docs/reliability.md.
 FUZZ_SECS ?= 60
 FUZZ_TOOLCHAIN ?= nightly
-FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame
+FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame peer_parser
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz:

@@ -1,5 +1,6 @@
-//! The NATS client protocol: the parser for what clients send, the encoders for what the
-//! server sends, the INFO/CONNECT documents and the `-ERR` texts.
+//! The NATS protocols: the parser for what clients send ([`parser`]), the parser and encoders
+//! for what routes and leaf nodes exchange ([`peer`]), the encoders for what the server sends
+//! to clients, the INFO/CONNECT documents ([`info`]) and the `-ERR` texts ([`errors`]).
 
 pub mod errors;
 pub mod info;

@@ -251,13 +251,13 @@ pub struct Parser {
 /// Byte range into the caller's buffer; kept as offsets because the buffer may move between
 /// calls (only its prefix is guaranteed to be the same).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    start: usize,
-    end: usize,
+pub(super) struct Span {
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
 impl Span {
-    fn of(self, buf: &[u8]) -> &[u8] {
+    pub(super) fn of(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start..self.end).unwrap_or_default()
     }
 }
@@ -317,9 +317,9 @@ impl Verb {
 }
 
 /// A complete argument line: the argument and the offset just past its `\n`.
-struct Line {
-    arg: Span,
-    next: usize,
+pub(super) struct Line {
+    pub(super) arg: Span,
+    pub(super) next: usize,
 }
 
 impl Parser {
@@ -411,7 +411,7 @@ impl Parser {
 
         match verb {
             Verb::Ping | Verb::Pong | Verb::Ok => {
-                let Some(next) = self.junk_line(buf, end)? else {
+                let Some(next) = Parser::junk_line(buf, end, self.limits.max_control_line)? else {
                     return Ok(Status::Incomplete);
                 };
                 let op = match verb {
@@ -423,7 +423,8 @@ impl Parser {
             }
             Verb::Connect | Verb::Info => {
                 // No separator is required here: `CONNECT{...}` is accepted by nats.
-                let Some(line) = self.arg_line(buf, end, end)? else {
+                let Some(line) = Parser::arg_line(buf, end, end, self.limits.max_control_line)?
+                else {
                     return Ok(Status::Incomplete);
                 };
                 let arg = line.arg.of(buf);
@@ -439,7 +440,8 @@ impl Parser {
                     Some(b' ' | b'\t') => {}
                     Some(_) => return Err(ParseError::UnknownOp),
                 }
-                let Some(line) = self.arg_line(buf, end, end + 1)? else {
+                let Some(line) = Parser::arg_line(buf, end, end + 1, self.limits.max_control_line)?
+                else {
                     return Ok(Status::Incomplete);
                 };
                 match verb {
@@ -467,7 +469,12 @@ impl Parser {
     }
 
     /// Ignored bytes after PING/PONG/+OK up to `\n`. Returns the offset past the `\n`.
-    fn junk_line(&self, buf: &[u8], from: usize) -> Result<Option<usize>, ParseError> {
+    /// `mcl` is the limit in force (the peer parser passes its larger one).
+    pub(super) fn junk_line(
+        buf: &[u8],
+        from: usize,
+        mcl: usize,
+    ) -> Result<Option<usize>, ParseError> {
         let rest = buf.get(from..).unwrap_or_default();
         let (len, next) = match memchr(b'\n', rest) {
             Some(k) => (k, Some(from + k + 1)),
@@ -476,21 +483,21 @@ impl Parser {
         let body = rest.get(..len).unwrap_or_default();
         // The final CR of a CRLF is not junk; an incomplete line ending in CR may be one.
         let junk = len - usize::from(body.last() == Some(&b'\r'));
-        if junk > self.limits.max_control_line {
+        if junk > mcl {
             return Err(ParseError::MaxControlLine);
         }
         Ok(next)
     }
 
     /// Finds the argument of a control line. `verb_end` is where the verb ends, `ws_from`
-    /// where optional spaces/tabs may start.
-    fn arg_line(
-        &self,
+    /// where optional spaces/tabs may start, `mcl` the limit in force (shared with the peer
+    /// parser, whose limit is larger).
+    pub(super) fn arg_line(
         buf: &[u8],
         verb_end: usize,
         ws_from: usize,
+        mcl: usize,
     ) -> Result<Option<Line>, ParseError> {
-        let mcl = self.limits.max_control_line;
         let rest = buf.get(ws_from..).unwrap_or_default();
         let Some(skip) = rest.iter().position(|&b| b != b' ' && b != b'\t') else {
             if buf.len().saturating_sub(verb_end) > mcl {
@@ -695,12 +702,12 @@ fn unsub_line(buf: &[u8], line: Line) -> Result<Status<'_>, ParseError> {
 }
 
 /// PUB/HPUB arguments are split on space and tab only (`processPub`'s unrolled split).
-fn is_pub_sep(b: u8) -> bool {
+pub(super) fn is_pub_sep(b: u8) -> bool {
     matches!(b, b' ' | b'\t')
 }
 
 /// SUB/UNSUB arguments are split by nats' `splitArg`, which also splits on CR and LF.
-fn is_split_arg_sep(b: u8) -> bool {
+pub(super) fn is_split_arg_sep(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
@@ -739,7 +746,7 @@ fn split_fields<const N: usize>(
 }
 
 /// nats' `parseSize`: 1 to 9 ASCII digits, else -1.
-fn parse_size(d: &[u8]) -> i64 {
+pub(super) fn parse_size(d: &[u8]) -> i64 {
     if d.is_empty() || d.len() > 9 {
         return -1;
     }

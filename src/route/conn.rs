@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use super::url::RouteUrl;
-use crate::proto::peer::PeerParser;
+use crate::proto::peer::{PeerParser, RoutePeer};
 use crate::reactor::interest::InterestKey;
 
 /// What a reactor keeps for a connection that is a route.
@@ -25,8 +25,9 @@ pub struct RouteState {
     pub registered: bool,
     /// Never dial it again (a route to ourselves, one the peer refused for good).
     pub no_reconnect: bool,
-    /// The peer accepts `HMSG` (INFO `headers`).
-    pub headers: bool,
+    /// What the peer understands (headers, `LS+`/`LMSG` with origin), which decides how
+    /// interest and messages are written to it.
+    pub peer: RoutePeer,
     /// The peer's interest: weight per key (1 for a plain subject).
     pub subs: FxHashMap<InterestKey, u32>,
 }
@@ -42,7 +43,7 @@ impl RouteState {
             remote_name: String::new(),
             registered: false,
             no_reconnect: false,
-            headers: false,
+            peer: RoutePeer::default(),
             subs: FxHashMap::default(),
         }
     }

@@ -29,10 +29,11 @@ impl Reactor {
         }
         peer::write_route_msg(
             &mut c.out,
+            &route.peer,
             account_name.as_bytes(),
+            None,
             msg,
-            queues,
-            route.headers,
+            queues.iter().copied(),
         );
         c.stats.out_msgs += 1;
         c.stats.out_bytes += msg.data.len() as u64;
@@ -59,14 +60,14 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
-            if !c.route.as_deref().is_some_and(|r| r.registered) {
+            let Some(route) = c.route.as_deref().filter(|r| r.registered) else {
                 continue;
-            }
-            peer::write_route_interest(
+            };
+            super::ops::write_interest(
                 &mut c.out,
+                &route.peer,
                 account_name.as_bytes(),
-                &key.1,
-                key.2.as_deref(),
+                key,
                 weight,
             );
             self.mark_dirty(token);

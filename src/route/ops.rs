@@ -20,14 +20,40 @@ use super::registry::{Registration, Remote};
 use super::url::RouteUrl;
 use super::RouteState;
 use crate::proto::errors::{self, CloseReason};
-use crate::proto::info::ServerInfo;
+use crate::proto::info::{RouteConnect, ServerInfo};
 use crate::proto::parser::Limits;
-use crate::proto::peer::{self, PeerKind, PeerOp, PeerParser, PeerStatus, PeerSub};
+use crate::proto::peer::{
+    self, MsgVerb, PeerKind, PeerOp, PeerParser, PeerStatus, PeerSub, RoutePeer,
+};
 use crate::reactor::interest::InterestKey;
 use crate::reactor::{Control, Reactor, Target};
 
 /// nats-server's route protocol version in INFO (`MsgTraceProto`).
 const ROUTE_PROTO: i32 = 3;
+
+/// `RS+`/`RS-` for the server's interest in `key`, now `weight` (0: gone), to one route.
+pub(crate) fn write_interest(
+    out: &mut Vec<u8>,
+    peer: &RoutePeer,
+    account: &[u8],
+    key: &InterestKey,
+    weight: u32,
+) {
+    let (subject, queue) = (&key.1[..], key.2.as_deref());
+    if weight > 0 {
+        let weight = i32::try_from(weight).unwrap_or(i32::MAX);
+        peer::write_route_sub(
+            out,
+            peer,
+            account,
+            None,
+            subject,
+            queue.map(|q| (q, weight)),
+        );
+    } else {
+        peer::write_route_unsub(out, peer, account, None, subject, queue);
+    }
+}
 
 impl Reactor {
     /// Takes a route connection: accepted on the cluster listener (`dialled` None) or
@@ -140,28 +166,20 @@ impl Reactor {
             .get(token)
             .and_then(|c| c.route.as_deref())
             .and_then(|r| r.url.clone());
-        let mut doc = serde_json::Map::new();
-        doc.insert("echo".into(), Value::Bool(true));
-        doc.insert("verbose".into(), Value::Bool(false));
-        doc.insert("pedantic".into(), Value::Bool(false));
-        if let Some(u) = url.as_ref().and_then(|u| u.user.clone()) {
-            doc.insert("user".into(), Value::String(u));
+        let mut connect = RouteConnect::new(
+            &self.shared.server_id,
+            &cluster.registry.name(),
+            !self.opts.no_header_support,
+            false,
+        );
+        connect.dynamic = cluster.registry.is_dynamic();
+        connect.lnocu = true;
+        if let Some(u) = url {
+            connect.user = u.user.unwrap_or_default();
+            connect.pass = u.pass.unwrap_or_default();
         }
-        if let Some(p) = url.as_ref().and_then(|u| u.pass.clone()) {
-            doc.insert("pass".into(), Value::String(p));
-        }
-        doc.insert("tls_required".into(), Value::Bool(false));
-        doc.insert("headers".into(), Value::Bool(!self.opts.no_header_support));
-        doc.insert("name".into(), Value::String(self.shared.server_id.clone()));
-        doc.insert("cluster".into(), Value::String(cluster.registry.name()));
-        if cluster.registry.is_dynamic() {
-            doc.insert("cluster_dynamic".into(), Value::Bool(true));
-        }
-        doc.insert("lnoc".into(), Value::Bool(true));
-        doc.insert("lnocu".into(), Value::Bool(true));
-        let mut out = b"CONNECT ".to_vec();
-        out.extend_from_slice(Value::Object(doc).to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        let mut out = Vec::new();
+        connect.write_to(&mut out);
         out
     }
 
@@ -206,7 +224,7 @@ impl Reactor {
     fn route_op(&mut self, token: usize, op: PeerOp<'_>) {
         if log::log_enabled!(log::Level::Trace) {
             if let Some(c) = self.conns.get(token) {
-                trace!("{} - <<- [{op}]", c.label());
+                trace!("{} - <<- [{op:?}]", c.label());
             }
         }
         match op {
@@ -226,7 +244,7 @@ impl Reactor {
                     }
                 }
             }
-            PeerOp::Ok | PeerOp::Ignored => {}
+            PeerOp::Ok | PeerOp::Ignored { .. } => {}
             PeerOp::Err(text) => {
                 // A -ERR on a route closes it. Before the peer's INFO it is usually a
                 // nats-server refusing a dedicated route we cannot have (no pool): nothing
@@ -247,6 +265,16 @@ impl Reactor {
             }
             PeerOp::Sub(sub) => self.on_route_sub(token, &sub, true),
             PeerOp::Unsub(sub) => self.on_route_sub(token, &sub, false),
+            PeerOp::Msg(m) if matches!(m.verb, MsgVerb::Pub | MsgVerb::Hpub) => {
+                // nats-server takes a PUB on a route as a routed message without an
+                // account, finds none, and drops it.
+                if let Some(c) = self.conns.get(token) {
+                    debug!(
+                        "{} - Unknown account for PUB on a route, dropped",
+                        c.label()
+                    );
+                }
+            }
             PeerOp::Msg(m) => {
                 let Some(account) = self.route_account(token, m.account) else {
                     return;
@@ -351,7 +379,10 @@ impl Reactor {
         let headers = !self.opts.no_header_support && flag("headers");
         if let Some(r) = conn.route.as_deref_mut() {
             r.remote_id = text("name").to_string();
-            r.headers = headers;
+            r.peer.headers = headers;
+            r.peer.lnoc = flag("lnoc");
+            r.peer.lnocu = flag("lnocu");
+            r.parser.set_headers(headers);
             r.parser.set_expect_connect(false);
             r.parser.set_unsub_origin(flag("lnocu"));
         }
@@ -475,10 +506,16 @@ impl Reactor {
             || cluster.is_explicit(&url);
         let connect_urls = list(&doc, "connect_urls");
         let ws_connect_urls = list(&doc, "ws_connect_urls");
+        let flag = |k: &str| doc.get(k).and_then(Value::as_bool) == Some(true);
+        let (lnoc, lnocu) = (flag("lnoc"), flag("lnocu"));
         self.update_route(token, |r| {
             r.remote_id = id.clone();
             r.remote_name = name.clone();
-            r.headers = headers;
+            r.peer.headers = headers;
+            r.peer.lnoc = lnoc;
+            r.peer.lnocu = lnocu;
+            r.parser.set_headers(headers);
+            r.parser.set_unsub_origin(lnocu);
             r.parser.set_expect_connect(false);
         });
         let remote = Remote {
@@ -643,13 +680,10 @@ impl Reactor {
             let Some(account) = names.get(key.0 as usize) else {
                 continue;
             };
-            peer::write_route_interest(
-                &mut c.out,
-                account.as_bytes(),
-                &key.1,
-                key.2.as_deref(),
-                weight,
-            );
+            let Some(route) = c.route.as_deref() else {
+                return;
+            };
+            write_interest(&mut c.out, &route.peer, account.as_bytes(), &key, weight);
         }
         debug!("{} - Sent local subscriptions to route", c.label());
         self.mark_dirty(token);
