@@ -16,6 +16,8 @@
 
 pub mod conn;
 mod forward;
+mod gossip;
+mod handshake;
 mod ops;
 
 pub use conn::RouteState;
