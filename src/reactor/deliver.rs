@@ -98,9 +98,9 @@ impl Reactor {
     }
 
     /// Delivers a message to the targets of `result` that `plain` and `groups` allow: local
-    /// subscribers directly, this reactor's routes with one `RMSG` each, and each peer
-    /// reactor with interest once, told what to do with it. Returns whether anyone was given
-    /// the message.
+    /// subscribers directly, this reactor's routes and leaf connections with one message
+    /// each, and each peer reactor with interest once, told what to do with it. Returns
+    /// whether anyone was given the message.
     pub(super) fn fan_out(
         &mut self,
         publisher: usize,
@@ -114,11 +114,12 @@ impl Reactor {
             return false;
         }
         let mut delivered = false;
-        let mut client_peers: u64 = 0;
-        let mut route_peers: u64 = 0;
+        // Per origin, the peer reactors with plain interest of that origin.
+        let mut peers_by_origin = [0u64; 4];
         let mut peer_queues: Vec<(usize, &[u8], Origin)> = Vec::new();
-        // This reactor's routes that get the message, with the queue groups each serves.
-        let mut routes: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+        // This reactor's routes and leaf connections that get the message, with the queue
+        // groups each serves.
+        let mut conns: Vec<(usize, Vec<&[u8]>)> = Vec::new();
         for target in &result.plain {
             if !plain.allows(target) {
                 continue;
@@ -126,12 +127,13 @@ impl Reactor {
             match *target {
                 Target::Local(key) => delivered |= self.deliver_local(publisher, key, msg),
                 Target::Remote {
-                    reactor,
-                    origin: Origin::Client,
-                    ..
-                } => client_peers |= 1 << reactor,
-                Target::Remote { reactor, .. } => route_peers |= 1 << reactor,
-                Target::Route { conn, .. } => route_entry(&mut routes, conn),
+                    reactor, origin, ..
+                } => peers_by_origin[origin as usize] |= 1 << reactor,
+                Target::Route { conn, .. } | Target::Leaf { conn, .. } => {
+                    if conn != publisher {
+                        conn_entry(&mut conns, conn);
+                    }
+                }
             }
         }
         for group in &result.queues {
@@ -147,21 +149,21 @@ impl Reactor {
                 Some(Target::Remote {
                     reactor, origin, ..
                 }) => peer_queues.push((reactor as usize, &group.name, origin)),
-                Some(Target::Route { conn, .. }) => {
-                    route_entry(&mut routes, conn);
-                    if let Some((_, qs)) = routes.iter_mut().find(|(c, _)| *c == conn) {
+                Some(Target::Route { conn, .. }) | Some(Target::Leaf { conn, .. }) => {
+                    conn_entry(&mut conns, conn);
+                    if let Some((_, qs)) = conns.iter_mut().find(|(c, _)| *c == conn) {
                         qs.push(&group.name);
                     }
                 }
                 None => {}
             }
         }
-        for (conn, queues) in &routes {
-            delivered |= self.send_to_route(publisher, *conn, account, msg, queues);
+        for (conn, queues) in &conns {
+            delivered |= self.send_to_peer_conn(publisher, *conn, account, msg, queues);
         }
-        if client_peers != 0 || route_peers != 0 || !peer_queues.is_empty() {
+        if peers_by_origin.iter().any(|&m| m != 0) || !peer_queues.is_empty() {
             delivered = true;
-            self.forward(account, msg, client_peers, route_peers, &peer_queues);
+            self.forward(account, msg, &peers_by_origin, &peer_queues);
         }
         if !self.auto_unsub.is_empty() {
             self.apply_auto_unsubs();
@@ -174,11 +176,10 @@ impl Reactor {
         &mut self,
         account: u32,
         msg: &Message<'_>,
-        client_peers: u64,
-        route_peers: u64,
+        peers_by_origin: &[u64; 4],
         peer_queues: &[(usize, &[u8], Origin)],
     ) {
-        let mut peers = client_peers | route_peers;
+        let mut peers = peers_by_origin.iter().fold(0, |a, m| a | m);
         for (r, _, _) in peer_queues {
             peers |= 1 << r;
         }
@@ -193,9 +194,11 @@ impl Reactor {
                     .filter(|(p, _, _)| *p == r)
                     .map(|(_, q, o)| (*q, *o)),
             );
+            let plain = (0..4u8)
+                .filter(|&o| peers_by_origin[o as usize] & (1 << r) != 0)
+                .fold(0u8, |bits, o| bits | Origin::from_u8(o).bit());
             let to = Deliver {
-                clients: client_peers & (1 << r) != 0,
-                routes: route_peers & (1 << r) != 0,
+                plain,
                 queues: &queues,
             };
             self.forward_to_peer(r, account, msg, &to);
@@ -214,7 +217,9 @@ impl Reactor {
         let weight = |t: &Target| match *t {
             _ if !reach.allows(t) => 0,
             Target::Local(_) => 1u64,
-            Target::Remote { weight, .. } | Target::Route { weight, .. } => weight as u64,
+            Target::Remote { weight, .. }
+            | Target::Route { weight, .. }
+            | Target::Leaf { weight, .. } => weight as u64,
         };
         let total: u64 = members.iter().map(weight).sum();
         if total == 0 {
@@ -236,6 +241,7 @@ impl Reactor {
                 reach.allows(t)
                     && match *t {
                         Target::Local(key) => self.can_take(publisher, key, subject),
+                        Target::Leaf { conn, .. } => conn != publisher,
                         Target::Remote { .. } | Target::Route { .. } => true,
                     }
             })
@@ -401,34 +407,18 @@ impl Reactor {
         let Some(rest) = msgs.get(offset..) else {
             return;
         };
-        let clients = Reach {
-            local: true,
-            ..Reach::NONE
-        };
-        let routes = Reach {
-            routes: true,
-            ..Reach::NONE
-        };
         let mut decoder = super::inbox::Decoder::new(rest);
         let mut named: Vec<(&[u8], Reach)> = Vec::new();
         while let Some(fwd) = decoder.next() {
             self.counters.routed_in += 1;
             let result = self.sublist_mut(fwd.account).match_subject(fwd.msg.subject);
-            let plain = Reach {
-                local: fwd.clients,
-                routes: fwd.routes,
-                ..Reach::NONE
-            };
+            let plain = Reach::here(fwd.plain);
             named.clear();
-            named.extend(fwd.queues.iter().map(|(q, origin)| {
-                (
-                    *q,
-                    match origin {
-                        Origin::Client => clients,
-                        Origin::Route => routes,
-                    },
-                )
-            }));
+            named.extend(
+                fwd.queues
+                    .iter()
+                    .map(|(q, origin)| (*q, Reach::here(origin.bit()))),
+            );
             self.fan_out(
                 FROM_PEER,
                 fwd.account,
@@ -484,8 +474,8 @@ pub(super) enum Groups<'g> {
     Named(&'g [(&'g [u8], Reach)]),
 }
 
-fn route_entry(routes: &mut Vec<(usize, Vec<&[u8]>)>, conn: usize) {
-    if !routes.iter().any(|(c, _)| *c == conn) {
-        routes.push((conn, Vec::new()));
+fn conn_entry(conns: &mut Vec<(usize, Vec<&[u8]>)>, conn: usize) {
+    if !conns.iter().any(|(c, _)| *c == conn) {
+        conns.push((conn, Vec::new()));
     }
 }

@@ -50,12 +50,11 @@ impl Batch {
 /// What the receiving reactor is to do with a forwarded message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deliver<'q> {
-    /// Deliver to the receiver's clients' plain subscriptions.
-    pub clients: bool,
-    /// Send to the receiver's routes with plain interest.
-    pub routes: bool,
-    /// Give one member of each of these queue groups the message: one of the receiver's
-    /// clients (`Origin::Client`) or one of its routes (`Origin::Route`).
+    /// Serve the receiver's plain interest of these origins ([`Origin::bit`] set): its
+    /// clients, routes, leaf nodes, hubs.
+    pub plain: u8,
+    /// Give one member of each of these queue groups the message, among the receiver's
+    /// targets of that origin.
     pub queues: &'q [(&'q [u8], Origin)],
 }
 
@@ -65,8 +64,8 @@ pub struct Routed<'a> {
     /// The account the message was published in.
     pub account: u32,
     pub msg: Message<'a>,
-    pub clients: bool,
-    pub routes: bool,
+    /// As [`Deliver::plain`].
+    pub plain: u8,
     pub queues: Vec<(&'a [u8], Origin)>,
 }
 
@@ -84,7 +83,7 @@ pub fn encode_msg(out: &mut Vec<u8>, account: u32, msg: &Message<'_>, to: &Deliv
     put_bytes(out, msg.size_text);
     out.extend_from_slice(&(msg.header_len as u32).to_le_bytes());
     put_bytes(out, msg.data);
-    out.push(to.clients as u8 | (to.routes as u8) << 1);
+    out.push(to.plain);
     out.extend_from_slice(&(to.queues.len() as u32).to_le_bytes());
     for (q, origin) in to.queues {
         out.push(*origin as u8);
@@ -147,10 +146,7 @@ impl<'a> Decoder<'a> {
         let nq = self.u32()? as usize;
         let mut queues = Vec::with_capacity(nq.min(16));
         for _ in 0..nq {
-            let origin = match self.byte()? {
-                0 => Origin::Client,
-                _ => Origin::Route,
-            };
+            let origin = Origin::from_u8(self.byte()?);
             queues.push((self.bytes()?, origin));
         }
         Some(Routed {
@@ -163,8 +159,7 @@ impl<'a> Decoder<'a> {
                 size_text,
                 data,
             },
-            clients: flags & 1 != 0,
-            routes: flags & 2 != 0,
+            plain: flags,
             queues,
         })
     }
@@ -303,23 +298,22 @@ mod tests {
             data: b"NATS/1.0\r\n\r\nab",
         };
         let clients = Deliver {
-            clients: true,
+            plain: Origin::Client.bit(),
             ..Default::default()
         };
         encode_msg(&mut buf, 0, &m1, &clients);
         let queues = [(&b"q1"[..], Origin::Client), (&b"q2"[..], Origin::Route)];
         let routes = Deliver {
-            routes: true,
+            plain: Origin::Route.bit(),
             queues: &queues,
-            ..Default::default()
         };
         encode_msg(&mut buf, 7, &m2, &routes);
         let got: Vec<Routed> = Decoder::new(&buf).collect();
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].account, got[1].account), (0, 7));
         assert_eq!(got[0].msg.subject, b"foo.bar");
-        assert!(got[0].clients && !got[0].routes && got[0].queues.is_empty());
-        assert!(!got[1].clients && got[1].routes);
+        assert!(got[0].plain == Origin::Client.bit() && got[0].queues.is_empty());
+        assert_eq!(got[1].plain, Origin::Route.bit());
         assert_eq!(got[1].msg.reply, b"_INBOX.1");
         assert_eq!(got[1].msg.header_len, 12);
         assert_eq!(got[1].queues, queues.to_vec());

@@ -29,6 +29,39 @@ use super::{Reactor, Target};
 pub enum Origin {
     Client,
     Route,
+    /// A leaf node of ours: a connection we accepted on the leaf port (we are its hub).
+    Leaf,
+    /// Our hub: a leaf connection we dialled (we are its leaf).
+    Hub,
+}
+
+impl Origin {
+    pub const ALL: u8 = 0b1111;
+
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// Where a message from a connection of this kind may go, as nats-server forwards:
+    /// a client's anywhere; a route's to clients and to our leaf nodes (one hop between
+    /// routes); a leaf node's anywhere but back where it came from; our hub's to clients and
+    /// our leaf nodes, never to routes (every server of a leaf cluster has its own hub
+    /// connection).
+    pub fn may_reach(self) -> u8 {
+        match self {
+            Origin::Client | Origin::Leaf => Origin::ALL,
+            Origin::Route | Origin::Hub => Origin::Client.bit() | Origin::Leaf.bit(),
+        }
+    }
+
+    pub fn from_u8(b: u8) -> Origin {
+        match b {
+            0 => Origin::Client,
+            1 => Origin::Route,
+            2 => Origin::Leaf,
+            _ => Origin::Hub,
+        }
+    }
 }
 
 /// An account number, a subject and optional queue group, as interest is counted and
@@ -93,50 +126,38 @@ impl Counts {
     }
 }
 
-/// Which targets of a match a delivery may reach.
+/// Which targets of a match a delivery may reach: by origin, among this reactor's targets
+/// (`here`) and other reactors' (`there`), as [`Origin::bit`] sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reach {
-    /// This reactor's clients.
-    pub local: bool,
-    /// Other reactors' clients.
-    pub remote_clients: bool,
-    /// Other reactors' routes.
-    pub remote_routes: bool,
-    /// This reactor's routes.
-    pub routes: bool,
+    pub here: u8,
+    pub there: u8,
 }
 
 impl Reach {
-    pub const NONE: Reach = Reach {
-        local: false,
-        remote_clients: false,
-        remote_routes: false,
-        routes: false,
-    };
+    pub const NONE: Reach = Reach { here: 0, there: 0 };
 
-    /// Where a message from a connection of `origin` may go (one hop between routes).
+    /// Where a message from a connection of `origin` may go.
     pub fn from(origin: Origin) -> Reach {
-        let routes = origin == Origin::Client;
+        let allowed = origin.may_reach();
         Reach {
-            local: true,
-            remote_clients: true,
-            remote_routes: routes,
-            routes,
+            here: allowed,
+            there: allowed,
+        }
+    }
+
+    /// Only this reactor's targets of these origins.
+    pub fn here(origins: u8) -> Reach {
+        Reach {
+            here: origins,
+            there: 0,
         }
     }
 
     pub fn allows(&self, t: &Target) -> bool {
         match *t {
-            Target::Local(_) => self.local,
-            Target::Remote {
-                origin: Origin::Client,
-                ..
-            } => self.remote_clients,
-            Target::Remote {
-                origin: Origin::Route,
-                ..
-            } => self.remote_routes,
-            Target::Route { .. } => self.routes,
+            Target::Remote { origin, .. } => self.there & origin.bit() != 0,
+            _ => self.here & t.origin().bit() != 0,
         }
     }
 }

@@ -88,6 +88,22 @@ pub enum Target {
     /// A route connection of this reactor (its `RS+`); `weight` is the queue weight it
     /// announced.
     Route { conn: usize, weight: u32 },
+    /// A leaf connection of this reactor (its `LS+`): `hub` when we dialled it (the peer is
+    /// our hub), else it is a leaf node of ours.
+    Leaf { conn: usize, weight: u32, hub: bool },
+}
+
+impl Target {
+    /// Whose interest this entry is.
+    pub fn origin(&self) -> Origin {
+        match *self {
+            Target::Local(_) => Origin::Client,
+            Target::Route { .. } => Origin::Route,
+            Target::Leaf { hub: true, .. } => Origin::Hub,
+            Target::Leaf { .. } => Origin::Leaf,
+            Target::Remote { origin, .. } => origin,
+        }
+    }
 }
 
 /// One subscription of one connection.

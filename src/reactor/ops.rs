@@ -391,7 +391,7 @@ impl Reactor {
                 .get(k)
                 .filter(|s| s.conn == token)
                 .map(|s| s.sid.clone()),
-            Target::Remote { .. } | Target::Route { .. } => None,
+            _ => None,
         });
         if let Some(sid) = sid {
             if let Some(conn) = self.conns.get_mut(token) {

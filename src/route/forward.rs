@@ -7,9 +7,27 @@ use crate::reactor::interest::InterestKey;
 use crate::reactor::Reactor;
 
 impl Reactor {
+    /// Writes `msg` to the route or leaf connection `conn`, naming the queue groups the
+    /// receiving server must serve. Returns whether it was written.
+    pub(crate) fn send_to_peer_conn(
+        &mut self,
+        publisher: usize,
+        conn: usize,
+        account: u32,
+        msg: &Message<'_>,
+        queues: &[&[u8]],
+    ) -> bool {
+        match self.conns.get(conn) {
+            Some(c) if c.route.is_some() => {
+                self.send_to_route(publisher, conn, account, msg, queues)
+            }
+            _ => false,
+        }
+    }
+
     /// Writes `msg` to route `conn` as `RMSG` (or `HMSG` with headers), naming the queue
     /// groups the receiving server must serve. Returns whether it was written.
-    pub(crate) fn send_to_route(
+    fn send_to_route(
         &mut self,
         publisher: usize,
         conn: usize,
