@@ -267,6 +267,9 @@ impl Flags {
         if let Some(c) = &mut opts.cluster {
             c.resolve_defaults();
         }
+        if let Some(l) = &mut opts.leafnodes {
+            l.resolve_defaults();
+        }
     }
 }
 

@@ -228,9 +228,14 @@ impl Compression {
     /// nats-server's `validateAndNormalizeCompressionOption` for routes (`on` means
     /// `s2_fast`), with its error texts. An unset mode is `accept`.
     pub fn normalized(&self) -> Result<NormalizedCompression, String> {
+        self.normalized_with(CompressionMode::S2Fast)
+    }
+
+    /// [`Compression::normalized`] with `on` meaning `on` (leaf nodes: `s2_auto`).
+    pub fn normalized_with(&self, on: CompressionMode) -> Result<NormalizedCompression, String> {
         let lower = self.mode.to_lowercase();
         let lower = match lower.as_str() {
-            "on" | "enabled" | "true" => "s2_fast".to_string(),
+            "on" | "enabled" | "true" => on.as_str().to_string(),
             _ => lower,
         };
         let plain = |mode| {
@@ -702,8 +707,14 @@ fn host_char(c: u8) -> bool {
 
 /// A route URL as `routes`/`--routes` take it. The error is nats-server's config-file text.
 pub fn parse_route_url(raw: &str) -> Result<RouteUrl, String> {
+    parse_server_url(raw, "route")
+}
+
+/// A URL of a server to dial, as nats-server's `parseURL(u, typ)` reads it (`typ` is
+/// `route` or `leafnode`, for the error text).
+pub fn parse_server_url(raw: &str, typ: &str) -> Result<RouteUrl, String> {
     let trimmed = raw.trim();
-    let refuse = || format!("error parsing route url [{trimmed:?}]");
+    let refuse = || format!("error parsing {typ} url [{trimmed:?}]");
     let u = parse_go_url(trimmed).map_err(|_| refuse())?;
     let (host, port) = if let Some(inner) = u.host.strip_prefix('[') {
         let end = inner.rfind(']').unwrap_or(inner.len());
@@ -790,7 +801,7 @@ pub fn parse_cluster_listen(s: &str) -> Result<Option<ClusterListen>, String> {
 }
 
 /// Go's `%T` for a config value, as nats-server's messages name types.
-fn go_type(v: &Value) -> &'static str {
+pub(crate) fn go_type(v: &Value) -> &'static str {
     match v {
         Value::Bool(_) => "bool",
         Value::Int(_) => "int64",
@@ -909,7 +920,9 @@ pub(crate) fn parse_cluster(
                 }
             }
             "compression" => {
-                if let Err(e) = parse_compression(k, mv, &mut c.compression) {
+                if let Err(e) =
+                    parse_compression(k, mv, &mut c.compression, CompressionMode::S2Fast)
+                {
                     r.errors.push(e);
                 }
             }
@@ -1137,12 +1150,14 @@ fn string_array(
     }
 }
 
-/// nats-server's `parseCompression` for routes: `true` is `s2_fast`, `false` is `off`, a
-/// string is kept as written (checked at start-up), a map has `mode` and `rtt_thresholds`.
-fn parse_compression(
+/// nats-server's `parseCompression`: `true` is `on` (`s2_fast` for routes, `s2_auto` for
+/// leaf nodes), `false` is `off`, a string is kept as written (checked at start-up), a map
+/// has `mode` and `rtt_thresholds`.
+pub(crate) fn parse_compression(
     k: &Spanned<String>,
     v: &Spanned<Value>,
     c: &mut Compression,
+    on: CompressionMode,
 ) -> Result<(), ConfError> {
     let err = |pos: &conf::Pos, msg: String| ConfError {
         kind: conf::ErrorKind::Option,
@@ -1151,7 +1166,7 @@ fn parse_compression(
     };
     match &v.value {
         Value::String(s) => c.mode = s.clone(),
-        Value::Bool(true) => c.mode = CompressionMode::S2Fast.as_str().into(),
+        Value::Bool(true) => c.mode = on.as_str().into(),
         Value::Bool(false) => c.mode = CompressionMode::Off.as_str().into(),
         Value::Map(m) => compression_map(m, c)?,
         other => {

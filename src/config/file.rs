@@ -8,7 +8,7 @@
 //! - **warnings** are nats-server's own (a bare integer where a duration is expected: "should
 //!   be converted to a duration"); the server starts, `-t` fails, as with nats-server;
 //! - **ignored** keys are those nats-server knows but natrium does not implement yet
-//!   (`gateway`, `jetstream`, `leafnodes`, …): they are accepted so that configurations
+//!   (`gateway`, `jetstream`, `mqtt`, …): they are accepted so that configurations
 //!   written for nats-server start, and named in one start-up warning and by `-t`.
 //!
 //! Failing closed: a security setting natrium cannot enforce (operator (JWT) mode,
@@ -99,7 +99,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, Vec<ConfError>> {
 /// are listed as nats-server spells them.
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["gateway"], "gateways (superclusters)"),
-    (&["leaf", "leafnodes"], "leaf nodes"),
     (&["jetstream"], "JetStream"),
     (&["default_js_domain"], "JetStream"),
     (&["mqtt"], "MQTT"),
@@ -557,6 +556,11 @@ impl Reader {
                     o.cluster = c.is_configured().then_some(c);
                 }
             }
+            "leafnodes" | "leaf" => {
+                if let Some(l) = super::leafnode::parse_leafnodes(self, key, v) {
+                    o.leafnodes = l.is_configured().then_some(l);
+                }
+            }
             "websocket" | "ws" => match super::websocket::parse_websocket(v) {
                 Ok(ws) => o.websocket = Some(ws),
                 Err(errors) => {
@@ -906,10 +910,7 @@ mod tests {
     fn launcher_configs_start_with_ignored_keys() {
         for (name, ignored) in [
             ("launchers/natsjs_v2.conf", &[][..]),
-            (
-                "launchers/natsjs_v3.conf",
-                &["leafnodes", "server_tags"][..],
-            ),
+            ("launchers/natsjs_v3.conf", &["server_tags"][..]),
             ("launchers/natspy_core.conf", &["jetstream"][..]),
             ("launchers/jetstream.json", &["jetstream"][..]),
             ("launchers/port.json", &[][..]),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod conf;
 pub mod file;
+pub mod leafnode;
 pub mod reload;
 pub mod security;
 pub mod websocket;
@@ -121,6 +122,9 @@ pub struct Options {
     /// when neither configures anything.
     pub cluster: Option<cluster::ClusterOptions>,
 
+    /// The `leafnodes {}` block; `None` when it configures nothing.
+    pub leafnodes: Option<leafnode::LeafOptions>,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -192,6 +196,7 @@ impl Default for Options {
             write_timeout: WriteTimeoutPolicy::Default,
             websocket: None,
             cluster: None,
+            leafnodes: None,
             reactors: None,
         }
     }
@@ -271,6 +276,9 @@ impl Options {
         }
         if let Some(ws) = &self.websocket {
             ws.validate()?;
+        }
+        if let Some(l) = &self.leafnodes {
+            l.validate(&self.account_names())?;
         }
         Ok(())
     }

@@ -34,6 +34,9 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     if let Some(c) = new.cluster.as_mut().filter(|c| c.port == Some(0)) {
         c.port = old.cluster.as_ref().and_then(|o| o.port);
     }
+    if let Some(l) = new.leafnodes.as_mut().filter(|l| l.port == Some(0)) {
+        l.port = old.leafnodes.as_ref().and_then(|o| o.port);
+    }
     if new.http_port == Some(0) && old.http_port.is_some() {
         new.http_port = old.http_port;
     }
@@ -154,6 +157,7 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     {
         changes.push(Change("Reloaded: cluster".to_string()));
     }
+    leaf_changes(old, new)?;
     if old.pid_file != new.pid_file {
         note!("pid_file", path_text(&new.pid_file));
     }
@@ -411,6 +415,56 @@ fn cluster_port_text(p: Option<u16>) -> String {
         Some(0) => "-1".into(),
         Some(p) => p.to_string(),
     }
+}
+
+/// The leaf part of a reload: refused when anything in `leafnodes {}` changed, naming the
+/// first field as nats-server names it. nats-server also applies added, removed and
+/// disabled remotes and compression at once; natrium refuses those too (docs/compat.md).
+fn leaf_changes(old: &Options, new: &Options) -> Result<(), String> {
+    let none = super::leafnode::LeafOptions::default();
+    let o = old.leafnodes.as_ref().unwrap_or(&none);
+    let n = new.leafnodes.as_ref().unwrap_or(&none);
+    if o == n {
+        return Ok(());
+    }
+    let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
+    let fields: [(&str, String, String); 12] = [
+        ("Host", o.host.clone(), n.host.clone()),
+        ("Port", port_text(o.port), port_text(n.port)),
+        ("Username", o.username.clone(), n.username.clone()),
+        ("Password", "[REDACTED]".into(), "[REDACTED]".into()),
+        ("Nkey", o.nkey.clone(), n.nkey.clone()),
+        ("Account", o.account.clone(), n.account.clone()),
+        ("AuthTimeout", show(&o.auth_timeout), show(&n.auth_timeout)),
+        ("Advertise", o.advertise.clone(), n.advertise.clone()),
+        (
+            "NoAdvertise",
+            o.no_advertise.to_string(),
+            n.no_advertise.to_string(),
+        ),
+        ("ReconnectInterval", show(&o.reconnect), show(&n.reconnect)),
+        ("MinVersion", o.min_version.clone(), n.min_version.clone()),
+        ("Remotes", show(&o.remotes.len()), show(&n.remotes.len())),
+    ];
+    let field = if o.users != n.users {
+        "Users"
+    } else if o.password != n.password {
+        "Password"
+    } else {
+        fields
+            .iter()
+            .find(|(_, a, b)| a != b)
+            .map_or("Remotes", |(f, _, _)| f)
+    };
+    let (a, b) = fields
+        .iter()
+        .find(|(f, _, _)| *f == field)
+        .map_or((String::new(), String::new()), |(_, a, b)| {
+            (a.clone(), b.clone())
+        });
+    Err(format!(
+        "config reload not supported for LeafNode: field {field:?}: old={a}, new={b}"
+    ))
 }
 
 fn refuse<T: PartialEq + std::fmt::Display + ?Sized>(

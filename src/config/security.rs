@@ -301,7 +301,7 @@ pub(crate) fn parse_accounts(
 }
 
 /// A number or string as Go's `%v` prints it (nats-server quotes the timeout as written).
-fn as_written(v: &Value) -> String {
+pub(crate) fn as_written(v: &Value) -> String {
     match v {
         Value::Int(n) => n.to_string(),
         Value::Float(f) => f.to_string(),
@@ -319,7 +319,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// A timeout given as seconds (int or float) or as a duration string.
-fn timeout_seconds(
+pub(crate) fn timeout_seconds(
     r: &mut Reader,
     k: &Spanned<String>,
     v: &Spanned<Value>,
@@ -458,7 +458,7 @@ const CONNECTION_TYPES: &[&str] = &[
     "IN_PROCESS",
 ];
 
-fn is_public_user_key(k: &str) -> bool {
+pub(crate) fn is_public_user_key(k: &str) -> bool {
     k.starts_with('U') && nkeys::KeyPair::from_public_key(k).is_ok()
 }
 
@@ -599,7 +599,7 @@ fn subject_permission(
 }
 
 /// nats-server's `parsePermSubjects` and `checkPermSubjectArray`.
-fn perm_subjects(
+pub(crate) fn perm_subjects(
     r: &mut Reader,
     key: &Spanned<String>,
     v: &Spanned<Value>,
