@@ -1,13 +1,16 @@
-//! The route dialler: one thread that connects to other servers' cluster ports and hands
-//! each connected socket to a reactor, which runs the handshake without blocking.
+//! The dialler: one thread that connects to other servers — routes to their cluster ports,
+//! leaf connections to their hubs' leaf ports — and hands each connected socket to a
+//! reactor, which runs the handshake without blocking.
 //!
-//! Timings are nats-server's (`connectToRoute`, `reConnectToRoute`): an explicit route (from
-//! the configuration or `--routes`) is tried every second until it connects (doubling up to
-//! 30 s with `connect_backoff`); an implicit one (learned by gossip) once plus
-//! `connect_retries` more times; a dial times out after a second; the first failure, and
-//! every 3,600th after it, is logged as an error and the rest at debug level. Addresses that
-//! are this server's own cluster listener are never dialled (a route list may name the
-//! server itself).
+//! Timings are nats-server's. Routes (`connectToRoute`, `reConnectToRoute`): an explicit
+//! route (from the configuration or `--routes`) is tried every second until it connects
+//! (doubling up to 30 s with `connect_backoff`); an implicit one (learned by gossip) once
+//! plus `connect_retries` more times. Leaf remotes (`connectToRemoteLeafNode`): the remote's
+//! URLs in turn, forever, `reconnect` plus a random part of it apart. A dial times out after
+//! a second; the first failure, and every 3,600th after it, is logged as an error and the
+//! rest at debug level (after a disconnect every failure). Addresses that are this server's
+//! own cluster listener are never dialled as routes (a route list may name the server
+//! itself).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error};
 
-use super::url::RouteUrl;
 use crate::reactor::{Control, Handle};
+use crate::route::url::RouteUrl;
 
 /// nats-server's `DEFAULT_ROUTE_CONNECT`: between attempts.
 pub const ROUTE_CONNECT: Duration = Duration::from_secs(1);
@@ -31,16 +34,26 @@ pub const ROUTE_DIAL: Duration = Duration::from_secs(1);
 /// nats-server's `DEFAULT_CONNECT_ERROR_REPORTS`.
 const CONNECT_ERROR_REPORTS: u32 = 3600;
 
-/// A route to dial.
+/// What a connection is dialled for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// A route; `explicit`: configured (retried for ever) rather than learned by gossip.
+    Route { explicit: bool },
+    /// Leaf remote number `remote` (`leafnodes { remotes }`), whose URLs are tried in turn,
+    /// `reconnect` apart.
+    Leaf { remote: usize, reconnect: Duration },
+}
+
+/// A connection to dial.
 #[derive(Debug, Clone)]
 pub struct Dial {
     pub url: RouteUrl,
-    /// Configured (retried for ever) rather than learned by gossip.
-    pub explicit: bool,
+    pub purpose: Purpose,
     /// Wait this long before the first attempt.
     pub delay: Duration,
-    /// The first connection to this URL since start (errors are reported more sparingly
-    /// after a reconnect… in nats-server the other way round: see `report`).
+    /// The first connection to this URL since start: failures are then reported every
+    /// 3,600th attempt, after a disconnect every time (nats-server's
+    /// `shouldReportConnectErr`).
     pub first_connect: bool,
 }
 
@@ -48,7 +61,7 @@ pub struct Dial {
 #[derive(Debug, Clone)]
 pub struct Dialled {
     pub url: RouteUrl,
-    pub explicit: bool,
+    pub purpose: Purpose,
 }
 
 pub enum Request {
@@ -63,22 +76,19 @@ struct Pending {
     delay: Duration,
 }
 
-/// Settings the dialler needs, copied from the options.
-#[derive(Debug, Clone)]
-pub struct DialSettings {
-    pub connect_retries: u32,
-    pub connect_backoff: bool,
-    /// This server's own cluster listener addresses, never dialled.
-    pub own: Vec<SocketAddr>,
-}
-
-/// Runs the dialler until `Request::Stop` or every sender is gone.
+/// Runs the dialler until `Request::Stop` or every sender is gone. `cluster` gives the
+/// route settings (retries, back-off, the explicit routes still configured, our own
+/// listener addresses), `leafnodes` the URLs of each leaf remote.
 pub fn run(
     rx: Receiver<Request>,
     reactors: Vec<Handle>,
-    settings: DialSettings,
-    cluster: &super::Cluster,
+    cluster: Option<std::sync::Arc<crate::route::Cluster>>,
+    leafnodes: Option<std::sync::Arc<crate::leaf::LeafNodes>>,
 ) {
+    let own = cluster
+        .as_ref()
+        .map(|c| crate::route::cluster::own_addresses(c.addr))
+        .unwrap_or_default();
     let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut pending: std::collections::HashMap<u64, Pending> = Default::default();
     let mut next_id = 0u64;
@@ -113,15 +123,21 @@ pub fn run(
             let Some(mut p) = pending.remove(&id) else {
                 continue;
             };
+            let route = match &p.dial.purpose {
+                Purpose::Route { explicit } => Some(*explicit),
+                Purpose::Leaf { .. } => None,
+            };
             // nats-server's `routeStillValid`: a reload may have removed it.
-            if p.dial.explicit && !cluster.is_explicit(&p.dial.url) {
+            if route == Some(true) && !cluster.as_ref().is_some_and(|c| c.is_explicit(&p.dial.url))
+            {
                 debug!(
                     "Not attempting to connect to explicit route {:?}, no longer part of configured routes",
                     p.dial.url.redacted()
                 );
                 continue;
             }
-            match attempt(&p.dial.url, &settings.own) {
+            let own: &[SocketAddr] = if route.is_some() { &own } else { &[] };
+            match attempt(&p.dial, own) {
                 Attempt::Connected(stream, peer) => {
                     let n = reactors.len().max(1);
                     let target = &reactors[next_reactor % n];
@@ -129,32 +145,59 @@ pub fn run(
                     let _ = stream.set_nonblocking(true);
                     let dialled = Dialled {
                         url: p.dial.url.clone(),
-                        explicit: p.dial.explicit,
+                        purpose: p.dial.purpose.clone(),
                     };
                     let stream = mio::net::TcpStream::from_std(stream);
-                    target.send_control(Control::AdoptRoute(stream, peer, Some(dialled)));
+                    target.send_control(match route {
+                        Some(_) => Control::AdoptRoute(stream, peer, Some(dialled)),
+                        None => Control::AdoptLeaf(stream, peer, dialled),
+                    });
                 }
                 Attempt::Own => {
                     debug!("Detected route to self, ignoring {}", p.dial.url.redacted());
                 }
                 Attempt::Failed(err) => {
                     p.attempts += 1;
-                    let text = format!(
-                        "Error trying to connect to route (attempt {}): {err}",
-                        p.attempts
-                    );
+                    let text = match route {
+                        Some(_) => format!(
+                            "Error trying to connect to route (attempt {}): {err}",
+                            p.attempts
+                        ),
+                        None => format!(
+                            "Error trying to connect as leafnode to remote server {:?} (attempt {}): {err}",
+                            p.dial.url.host_port(),
+                            p.attempts
+                        ),
+                    };
                     if report(p.dial.first_connect, p.attempts) {
                         error!("{text}");
                     } else {
                         debug!("{text}");
                     }
-                    if !p.dial.explicit && p.attempts > settings.connect_retries {
-                        continue;
-                    }
-                    let wait = p.delay;
-                    if settings.connect_backoff {
-                        p.delay = (p.delay * 2).min(ROUTE_CONNECT_MAX);
-                    }
+                    let wait = match &p.dial.purpose {
+                        Purpose::Route { explicit } => {
+                            let settings = cluster.as_ref().map(|c| &c.settings);
+                            let retries = settings.map_or(0, |s| s.connect_retries);
+                            if !explicit && p.attempts > retries {
+                                continue;
+                            }
+                            let wait = p.delay;
+                            if settings.is_some_and(|s| s.connect_backoff) {
+                                p.delay = (p.delay * 2).min(ROUTE_CONNECT_MAX);
+                            }
+                            wait
+                        }
+                        Purpose::Leaf { remote, reconnect } => {
+                            // The next URL of the remote, after `reconnect` and a random
+                            // part of it (`connectToRemoteLeafNode`).
+                            if let Some(url) = leafnodes.as_ref().and_then(|l| l.next_url(*remote))
+                            {
+                                p.dial.url = url;
+                            }
+                            let jitter = fastrand::u64(..reconnect.as_millis().max(1) as u64);
+                            *reconnect + Duration::from_millis(jitter)
+                        }
+                    };
                     queue.push(Reverse((Instant::now() + wait, id)));
                     pending.insert(id, p);
                 }
@@ -180,7 +223,8 @@ enum Attempt {
     Failed(String),
 }
 
-fn attempt(url: &RouteUrl, own: &[SocketAddr]) -> Attempt {
+fn attempt(dial: &Dial, own: &[SocketAddr]) -> Attempt {
+    let url = &dial.url;
     let Some(port) = url.port else {
         return Attempt::Failed(format!("dial tcp {}: missing port in address", url.host));
     };
@@ -193,7 +237,15 @@ fn attempt(url: &RouteUrl, own: &[SocketAddr]) -> Attempt {
     let Some(addr) = candidates.get(fastrand::usize(..candidates.len().max(1))) else {
         return Attempt::Own;
     };
-    debug!("Trying to connect to route on {} ({addr})", url.host_port());
+    match dial.purpose {
+        Purpose::Route { .. } => {
+            debug!("Trying to connect to route on {} ({addr})", url.host_port())
+        }
+        Purpose::Leaf { .. } => debug!(
+            "Trying to connect as leafnode to remote server on {:?} ({addr})",
+            url.host_port()
+        ),
+    }
     match TcpStream::connect_timeout(addr, ROUTE_DIAL) {
         Ok(s) => {
             let _ = s.set_nodelay(true);
@@ -233,7 +285,13 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let url = RouteUrl::parse(&format!("nats://127.0.0.1:{}", addr.port())).unwrap();
         assert_eq!(url.port, Some(addr.port()));
-        assert!(matches!(attempt(&url, &[addr]), Attempt::Own));
-        assert!(matches!(attempt(&url, &[]), Attempt::Connected(..)));
+        let dial = Dial {
+            url,
+            purpose: Purpose::Route { explicit: true },
+            delay: Duration::ZERO,
+            first_connect: true,
+        };
+        assert!(matches!(attempt(&dial, &[addr]), Attempt::Own));
+        assert!(matches!(attempt(&dial, &[]), Attempt::Connected(..)));
     }
 }

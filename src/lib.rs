@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod dialer;
+pub mod leaf;
 pub mod logging;
 pub mod monitor;
 pub mod nkey;

@@ -32,6 +32,7 @@ pub struct ReactorStats {
     pub out_bytes: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub slow_routes: AtomicU64,
+    pub slow_leafs: AtomicU64,
     pub stalls: AtomicU64,
     pub routed_out: AtomicU64,
     pub routed_in: AtomicU64,
@@ -152,6 +153,10 @@ pub struct Shared {
     pub websocket: Option<Arc<WsRuntime>>,
     /// The cluster, when this server is in one.
     pub cluster: Option<Arc<crate::route::Cluster>>,
+    /// The leaf-node side (listener, remotes), when configured.
+    pub leafnodes: Option<Arc<crate::leaf::LeafNodes>>,
+    /// Reaches the dialler thread (routes and leaf remotes to connect to).
+    pub dialer: crate::dialer::DialerHandle,
     /// The route listener's port for `/varz` `cluster_port`: `Some(0)` for a random port
     /// not bound yet. Filled from the options at start; the route listener replaces it with
     /// the bound port ([`Shared::set_cluster_port`]).
@@ -290,6 +295,7 @@ impl Shared {
         s.out_bytes.store(c.out_bytes, Ordering::Relaxed);
         s.slow_consumers.store(c.slow_consumers, Ordering::Relaxed);
         s.slow_routes.store(c.slow_routes, Ordering::Relaxed);
+        s.slow_leafs.store(c.slow_leafs, Ordering::Relaxed);
         s.stalls.store(c.stalls, Ordering::Relaxed);
         s.routed_out.store(c.routed_out, Ordering::Relaxed);
         s.routed_in.store(c.routed_in, Ordering::Relaxed);
@@ -426,6 +432,9 @@ impl Server {
                 }
                 None => (None, None, None),
             };
+        // Outgoing connections (routes, leaf remotes) are dialled on one thread, started
+        // below when there is anything to dial.
+        let (dialer, dial_requests) = std::sync::mpsc::channel();
         let cluster = match crate::route::Settings::from_options(&opts)? {
             Some(settings) => {
                 let own = connect_urls(&opts.client_advertise, &opts.host, client_addr.port());
@@ -433,7 +442,19 @@ impl Server {
                     .as_ref()
                     .map(|w| w.connect_urls.clone())
                     .unwrap_or_default();
-                Some(crate::route::cluster::bind(settings, own, own_ws)?)
+                Some(crate::route::cluster::bind(
+                    settings,
+                    own,
+                    own_ws,
+                    dialer.clone(),
+                )?)
+            }
+            None => None,
+        };
+        let leafnodes = match crate::leaf::Settings::from_options(&opts)? {
+            Some(settings) => {
+                let (l, listener) = crate::leaf::LeafNodes::bind(settings, dialer.clone())?;
+                Some((Arc::new(l), listener))
             }
             None => None,
         };
@@ -484,6 +505,8 @@ impl Server {
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
             cluster: cluster.as_ref().map(|c| c.cluster.clone()),
+            leafnodes: leafnodes.as_ref().map(|(l, _)| l.clone()),
+            dialer: dialer.clone(),
             cluster_port: Mutex::new(
                 cluster
                     .as_ref()
@@ -530,6 +553,10 @@ impl Server {
             None => (None, None),
         };
         let mut cluster_listener = cluster_listener;
+        let (leafnodes, mut leaf_listener) = match leafnodes {
+            Some((l, listener)) => (Some(l), listener),
+            None => (None, None),
+        };
         for (id, (poll, inbox)) in polls.into_iter().zip(inboxes).enumerate() {
             let mut r = Reactor::new(
                 id,
@@ -545,6 +572,10 @@ impl Server {
             }
             if let Some(l) = cluster_listener.take() {
                 r.set_cluster_listener(mio::net::TcpListener::from_std(l))
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(l) = leaf_listener.take() {
+                r.set_leaf_listener(mio::net::TcpListener::from_std(l))
                     .map_err(|e| e.to_string())?;
             }
             let t = std::thread::Builder::new()
@@ -564,14 +595,34 @@ impl Server {
                 warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
             }
         }
+        if let Some(l) = &leafnodes {
+            l.log_listening();
+        }
         // With the host as configured (`localhost:4222`), as nats-server writes it.
         info!(
             "Listening for client connections on {}",
             join_host_port(&opts.host, client_addr.port())
         );
         let cluster_addr = cluster.as_ref().map(|b| b.cluster.addr);
+        let dials_leafs = leafnodes
+            .as_ref()
+            .is_some_and(|l| !l.settings.remotes.is_empty());
+        if cluster.is_some() || dials_leafs {
+            let reactors = handles.clone();
+            let for_dialer = cluster.as_ref().map(|b| b.cluster.clone());
+            let leafs_for_dialer = leafnodes.clone();
+            std::thread::Builder::new()
+                .name("dialer".into())
+                .spawn(move || {
+                    crate::dialer::run(dial_requests, reactors, for_dialer, leafs_for_dialer)
+                })
+                .map_err(|e| e.to_string())?;
+        }
         if let Some(b) = cluster {
-            b.start(handles.clone())?;
+            b.start();
+        }
+        if let Some(l) = &leafnodes {
+            l.start();
         }
         Ok(Server {
             shared,
@@ -707,9 +758,7 @@ impl Server {
     /// Stops accepting, closes every connection after flushing it, and waits for the reactors.
     pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::Release);
-        if let Some(c) = &self.shared.cluster {
-            c.stop();
-        }
+        let _ = self.shared.dialer.send(crate::dialer::Request::Stop);
         self.broadcast(|| Control::Shutdown);
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for t in threads {

@@ -52,6 +52,7 @@ pub const PLAINTEXT_WARNING: &str = "Plaintext passwords detected, use nkeys or 
 pub enum ConnType {
     Standard,
     Websocket,
+    Leafnode,
 }
 
 impl ConnType {
@@ -59,6 +60,7 @@ impl ConnType {
         match self {
             ConnType::Standard => "STANDARD",
             ConnType::Websocket => "WEBSOCKET",
+            ConnType::Leafnode => "LEAFNODE",
         }
     }
 }

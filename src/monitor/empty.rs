@@ -1,5 +1,4 @@
-//! Endpoints of features natrium does not have yet — leaf nodes, gateways,
-//! JetStream — in the shapes nats-server gives them when the feature is off, so tools that
+//! Endpoints of features natrium does not have yet — gateways, JetStream — in the shapes nats-server gives them when the feature is off, so tools that
 //! poll them (nats-top, the exporter, health checks) keep working.
 
 use std::collections::BTreeMap;
@@ -14,24 +13,6 @@ use crate::server::Shared;
 
 fn now() -> String {
     format::rfc3339(SystemTime::now())
-}
-
-#[derive(Debug, Serialize)]
-pub struct Leafz {
-    pub server_id: String,
-    pub now: String,
-    pub leafnodes: u64,
-    pub leafs: Vec<()>,
-}
-
-pub fn leafz(shared: &Shared, q: &Query) -> Result<Leafz, String> {
-    q.bool("subs")?;
-    Ok(Leafz {
-        server_id: shared.server_id.clone(),
-        now: now(),
-        leafnodes: 0,
-        leafs: Vec::new(),
-    })
 }
 
 #[derive(Debug, Serialize)]

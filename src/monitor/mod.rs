@@ -24,6 +24,7 @@ pub mod empty;
 pub mod format;
 pub mod healthz;
 pub mod http;
+pub mod leafz;
 pub mod metrics;
 pub mod procstat;
 pub mod query;
@@ -254,13 +255,7 @@ impl Endpoints {
                     Err(e) => bad_request(e),
                 }
             }
-            "/leafz" => {
-                self.count("/leafz");
-                match empty::leafz(&self.shared, q) {
-                    Ok(v) => json_ok(&v, q),
-                    Err(e) => bad_request(e),
-                }
-            }
+            "/leafz" => self.leafz(q),
             "/jsz" => {
                 self.count("/jsz");
                 match empty::jsz(&self.shared, q) {
@@ -347,6 +342,30 @@ impl Endpoints {
                 respond_json(
                     200,
                     to_json(&routez::build(&shared, mode, &snaps), true),
+                    &q,
+                )
+            }),
+        )
+    }
+
+    fn leafz(&mut self, q: &Query) -> Action {
+        self.count("/leafz");
+        let subs = match q.bool("subs") {
+            Ok(s) => s,
+            Err(e) => return bad_request(e),
+        };
+        let account = q.get("acc").to_string();
+        let shared = self.shared.clone();
+        let q = q.clone();
+        Action::Gather(
+            SnapRequest {
+                leafs: true,
+                ..Default::default()
+            },
+            Box::new(move |snaps| {
+                respond_json(
+                    200,
+                    to_json(&leafz::build(&shared, subs, &account, &snaps), true),
                     &q,
                 )
             }),

@@ -52,6 +52,8 @@ pub struct SnapRequest {
     pub conns: Option<ConnFilter>,
     /// Route connections, with their subscriptions as asked (`/routez`).
     pub routes: Option<SubsMode>,
+    /// Leaf connections with their interest (`/leafz`).
+    pub leafs: bool,
     pub subs: Option<SubFilter>,
     pub sublist: bool,
 }
@@ -106,6 +108,25 @@ pub struct RouteSnap {
     pub subs: Vec<(String, Option<String>, u32)>,
 }
 
+/// One registered leaf connection (`/leafz`).
+#[derive(Debug, Clone)]
+pub struct LeafSnap {
+    pub cid: u64,
+    pub remote_name: String,
+    /// We dialled it: this server is the spoke.
+    pub is_spoke: bool,
+    pub account: String,
+    pub ip: IpAddr,
+    pub port: u16,
+    pub rtt: Option<Duration>,
+    pub in_msgs: u64,
+    pub out_msgs: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    /// The subjects of the interest it announced.
+    pub subs: Vec<String>,
+}
+
 /// One subscription with its connection id.
 #[derive(Debug, Clone)]
 pub struct SubSnap {
@@ -119,6 +140,7 @@ pub struct ReactorSnap {
     pub reactor: usize,
     pub conns: Vec<ConnSnap>,
     pub routes: Vec<RouteSnap>,
+    pub leafs: Vec<LeafSnap>,
     pub subs: Vec<SubSnap>,
     pub sublist: SublistStats,
     /// Client subscriptions this reactor holds (its index also holds peers' interest).
@@ -143,7 +165,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
         for (_, c) in r.conns.iter() {
             // A WebSocket connection still in its HTTP upgrade is not a client yet; routes
             // are in `/routez`.
-            if !c.is_open() || c.transport.ws_handshaking() || c.route.is_some() {
+            if !c.is_open() || c.transport.ws_handshaking() || c.is_peer() {
                 continue;
             }
             // nats-server counts only the account's clients when asked for one.
@@ -234,6 +256,34 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                 out_bytes: c.stats.out_bytes,
                 num_subs: route.subs.len(),
                 subs,
+            });
+        }
+    }
+    if req.leafs {
+        for &token in &r.leafs {
+            let Some(c) = r.conns.get(token) else {
+                continue;
+            };
+            let Some(leaf) = c.leaf.as_deref().filter(|l| l.registered) else {
+                continue;
+            };
+            snap.leafs.push(LeafSnap {
+                cid: c.cid,
+                remote_name: leaf.remote_name.clone(),
+                is_spoke: leaf.role == crate::leaf::Role::Hub,
+                account: r.auth.account_name(leaf.account).to_string(),
+                ip: c.peer.ip().to_canonical(),
+                port: c.peer.port(),
+                rtt: c.rtt,
+                in_msgs: c.stats.in_msgs,
+                out_msgs: c.stats.out_msgs,
+                in_bytes: c.stats.in_bytes,
+                out_bytes: c.stats.out_bytes,
+                subs: leaf
+                    .subs
+                    .keys()
+                    .map(|(s, _)| String::from_utf8_lossy(s).into_owned())
+                    .collect(),
             });
         }
     }

@@ -14,8 +14,8 @@ use super::procstat;
 use crate::config::{WriteTimeoutPolicy, NATS_COMPAT_VERSION, VERSION};
 use crate::server::Shared;
 
-/// nats-server's default TLS timeout (seconds); natrium has no TLS yet, so this is what
-/// `/varz` reports, as nats-server does without TLS.
+/// nats-server's default TLS timeout (seconds): what `/varz` reports without a `tls {}`
+/// block, as nats-server does.
 pub const TLS_TIMEOUT_SECS: f64 = 2.0;
 
 /// A sub-object whose fields are all omitted when the feature is off (`cluster`, `gateway`,
@@ -70,6 +70,92 @@ pub struct ClusterVarz {
     /// `close` or `retry`; omitted for `default`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub write_timeout: String,
+}
+
+/// The `leaf` object of `/varz` (nats-server's `LeafNodeOptsVarz`): the listener's host,
+/// port and timeouts (with a listener), and the remotes. Its `write_deadline` and
+/// `write_timeout` are the cluster block's, as nats-server 2.15 fills them in.
+#[derive(Debug, Serialize, Default, Clone, PartialEq)]
+pub struct LeafVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(skip_serializing_if = "is_zero_i32")]
+    pub port: i32,
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<RemoteLeafVarz>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub write_deadline: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub write_timeout: String,
+}
+
+#[derive(Debug, Serialize, Default, Clone, PartialEq)]
+pub struct RemoteLeafVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub local_account: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<DenyRules>,
+}
+
+#[derive(Debug, Serialize, Default, Clone, PartialEq)]
+pub struct DenyRules {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<String>,
+}
+
+impl LeafVarz {
+    /// From the (baseline-filled) options; `port` is the bound leaf port.
+    pub fn new(opts: &crate::config::Options, port: Option<u16>) -> LeafVarz {
+        let Some(l) = &opts.leafnodes else {
+            return LeafVarz::default();
+        };
+        let listening = l.port.is_some();
+        let cluster = ClusterVarz::new(opts.cluster.as_ref(), "", None);
+        LeafVarz {
+            host: l.host.clone(),
+            port: port.or(l.port).map_or(0, i32::from),
+            auth_timeout: if listening {
+                format::secs_f64(l.effective_auth_timeout())
+            } else {
+                l.auth_timeout.map_or(0.0, format::secs_f64)
+            },
+            tls_timeout: if listening {
+                format::secs_f64(l.tls_timeout())
+            } else {
+                0.0
+            },
+            tls_required: l.tls.is_some(),
+            tls_verify: l.tls.as_ref().is_some_and(crate::tls::requires_client_cert),
+            remotes: l
+                .remotes
+                .iter()
+                .map(|r| RemoteLeafVarz {
+                    local_account: r.account.clone(),
+                    urls: r.urls.iter().map(|u| u.host_port.clone()).collect(),
+                    deny: (!r.deny_imports.is_empty() || !r.deny_exports.is_empty()).then(|| {
+                        DenyRules {
+                            exports: r.deny_exports.clone(),
+                            imports: r.deny_imports.clone(),
+                        }
+                    }),
+                })
+                .collect(),
+            write_deadline: cluster.write_deadline,
+            write_timeout: cluster.write_timeout,
+        }
+    }
 }
 
 impl ClusterVarz {
@@ -178,7 +264,7 @@ pub struct Varz {
     pub max_pending: i64,
     pub cluster: ClusterVarz,
     pub gateway: Disabled,
-    pub leaf: Disabled,
+    pub leaf: LeafVarz,
     pub mqtt: Disabled,
     pub websocket: Disabled,
     pub jetstream: Disabled,
@@ -280,7 +366,14 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         max_pending: opts.max_pending,
         cluster: ClusterVarz::new(opts.cluster.as_ref(), &info.cluster, shared.cluster_port()),
         gateway: Disabled {},
-        leaf: Disabled {},
+        leaf: LeafVarz::new(
+            &opts,
+            shared
+                .leafnodes
+                .as_ref()
+                .and_then(|l| l.addr)
+                .map(|a| a.port()),
+        ),
         mqtt: Disabled {},
         websocket: Disabled {},
         jetstream: Disabled {},
@@ -300,7 +393,10 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         total_connections: shared.total_connections.load(Ordering::Relaxed),
         routes: remotes as u64,
         remotes: remotes as u64,
-        leafnodes: 0,
+        leafnodes: shared
+            .leafnodes
+            .as_ref()
+            .map_or(0, |l| l.connected.load(Ordering::Relaxed) as u64),
         in_msgs,
         in_bytes,
         in_client_msgs: in_msgs,
@@ -317,8 +413,11 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         config_load_time: format::rfc3339(shared.config_time()),
         config_digest: String::new(),
         slow_consumer_stats: PerKind {
-            clients: slow.saturating_sub(shared.total(|s| &s.slow_routes)),
+            clients: slow
+                .saturating_sub(shared.total(|s| &s.slow_routes))
+                .saturating_sub(shared.total(|s| &s.slow_leafs)),
             routes: shared.total(|s| &s.slow_routes),
+            leafs: shared.total(|s| &s.slow_leafs),
             ..Default::default()
         },
         stale_connection_stats: PerKind {

@@ -50,6 +50,8 @@ pub enum CloseReason {
     MissingAccount,
     ClusterNameConflict,
     DuplicateServerName,
+    MinimumVersionRequired,
+    ClusterNamesIdentical,
 }
 
 impl CloseReason {
@@ -82,6 +84,8 @@ impl CloseReason {
             CloseReason::MissingAccount => "Missing Account",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",
+            CloseReason::MinimumVersionRequired => "Minimum Version Required",
+            CloseReason::ClusterNamesIdentical => "Cluster Names Identical",
         }
     }
 

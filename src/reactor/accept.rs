@@ -22,6 +22,7 @@ pub(super) enum Listener {
     Client,
     Websocket,
     Cluster,
+    Leaf,
 }
 
 impl Reactor {
@@ -33,6 +34,7 @@ impl Reactor {
                 Listener::Client => self.listener.as_ref(),
                 Listener::Websocket => self.ws_listener.as_ref(),
                 Listener::Cluster => self.cluster_listener.as_ref(),
+                Listener::Leaf => self.leaf_listener.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -48,11 +50,13 @@ impl Reactor {
                             Listener::Client => self.adopt(stream, addr),
                             Listener::Websocket => self.adopt_websocket(stream, addr),
                             Listener::Cluster => self.adopt_route(stream, addr, None),
+                            Listener::Leaf => self.adopt_leaf(stream, addr, None),
                         }
                     } else if !self.all[target].send_control(match which {
                         Listener::Client => Control::Adopt(stream, addr),
                         Listener::Websocket => Control::AdoptWebsocket(stream, addr),
                         Listener::Cluster => Control::AdoptRoute(stream, addr, None),
+                        Listener::Leaf => Control::AcceptLeaf(stream, addr),
                     }) {
                         warn!("reactor {target} is gone; dropping connection from {addr}");
                     }

@@ -193,7 +193,7 @@ impl Reactor {
             let waiting: Vec<usize> = self
                 .conns
                 .iter_mut()
-                .filter(|(_, c)| c.is_open() && !c.connected && c.route.is_none())
+                .filter(|(_, c)| c.is_open() && !c.connected && !c.is_peer())
                 .map(|(t, c)| {
                     c.parser.set_expect_connect(true);
                     c.auth_deadline.get_or_insert(deadline);

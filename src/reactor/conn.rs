@@ -126,6 +126,11 @@ pub struct Conn {
     pub auth_label: Option<String>,
     /// Set when the connection is a route to another server rather than a client.
     pub route: Option<Box<crate::route::RouteState>>,
+    /// Set when the connection is a leaf connection (to our hub, or from a leaf node).
+    pub leaf: Option<Box<crate::leaf::LeafState>>,
+    /// A server-to-server handshake must reach its next step by then (a dialled leaf
+    /// connection waiting for the hub's INFO).
+    pub peer_deadline: Option<Instant>,
 }
 
 /// What waits for a bcrypt verdict.
@@ -189,7 +194,14 @@ impl Conn {
             auth_pending: None,
             auth_label: None,
             route: None,
+            leaf: None,
+            peer_deadline: None,
         }
+    }
+
+    /// A route or leaf connection rather than a client.
+    pub fn is_peer(&self) -> bool {
+        self.route.is_some() || self.leaf.is_some()
     }
 
     /// Whether operations may be read and executed now (not paused for a deferred PONG, a
@@ -205,9 +217,10 @@ impl Conn {
     /// Bytes the operation being parsed needs in all, when known (a message whose payload
     /// has not fully arrived).
     pub fn bytes_needed(&self) -> Option<usize> {
-        match &self.route {
-            Some(r) => r.parser.bytes_needed(),
-            None => self.parser.bytes_needed(),
+        match (&self.route, &self.leaf) {
+            (Some(r), _) => r.parser.bytes_needed(),
+            (_, Some(l)) => l.parser.bytes_needed(),
+            _ => self.parser.bytes_needed(),
         }
     }
 
@@ -229,6 +242,7 @@ impl Conn {
             self.write_deadline_at,
             self.tls_deadline,
             self.ws_deadline,
+            self.peer_deadline,
         ]
         .into_iter()
         .flatten()
@@ -300,6 +314,7 @@ impl std::fmt::Display for ConnLabel<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.transport.ws() {
             None if self.0.route.is_some() => write!(f, "{} - rid:{}", self.0.peer, self.0.cid)?,
+            None if self.0.leaf.is_some() => write!(f, "{} - lid:{}", self.0.peer, self.0.cid)?,
             None => write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?,
             Some(ws) => {
                 match ws.negotiated.client_ip.as_deref() {

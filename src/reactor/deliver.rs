@@ -205,8 +205,9 @@ impl Reactor {
         }
     }
 
-    /// Draws one member of a queue group that `reach` allows, by weight, then walks on from
-    /// there to the first such member that can take the message.
+    /// Picks the member of a queue group that gets a message: a client (here, on another
+    /// reactor or behind a route) when one can take it, a leaf connection's member only
+    /// when none can, as nats-server prefers them.
     fn pick_member(
         &self,
         publisher: usize,
@@ -214,8 +215,28 @@ impl Reactor {
         subject: &[u8],
         reach: Reach,
     ) -> Option<Target> {
+        let behind_leaf = |t: &Target| match *t {
+            Target::Leaf { .. } => true,
+            Target::Remote { origin, .. } => matches!(origin, Origin::Leaf | Origin::Hub),
+            Target::Local(_) | Target::Route { .. } => false,
+        };
+        self.draw_member(publisher, members, subject, reach, |t| !behind_leaf(t))
+            .or_else(|| self.draw_member(publisher, members, subject, reach, behind_leaf))
+    }
+
+    /// Draws one member that `reach` and `eligible` allow, by weight, then walks on from
+    /// there to the first such member that can take the message.
+    fn draw_member(
+        &self,
+        publisher: usize,
+        members: &[Target],
+        subject: &[u8],
+        reach: Reach,
+        eligible: impl Fn(&Target) -> bool,
+    ) -> Option<Target> {
+        let allowed = |t: &Target| reach.allows(t) && eligible(t);
         let weight = |t: &Target| match *t {
-            _ if !reach.allows(t) => 0,
+            _ if !allowed(t) => 0,
             Target::Local(_) => 1u64,
             Target::Remote { weight, .. }
             | Target::Route { weight, .. }
@@ -238,7 +259,7 @@ impl Reactor {
         (0..members.len())
             .map(|i| members[(start + i) % members.len()])
             .find(|t| {
-                reach.allows(t)
+                allowed(t)
                     && match *t {
                         Target::Local(key) => self.can_take(publisher, key, subject),
                         Target::Leaf { conn, .. } => conn != publisher,
@@ -394,6 +415,8 @@ impl Reactor {
             self.counters.slow_consumers += 1;
             if conn.route.is_some() {
                 self.counters.slow_routes += 1;
+            } else if conn.leaf.is_some() {
+                self.counters.slow_leafs += 1;
             }
             // nats-server closes without -ERR and without flushing what is queued.
             self.close(token, CloseReason::SlowConsumerPendingBytes);
@@ -443,18 +466,25 @@ impl Reactor {
         msg: &Message<'_>,
         queues: &[&[u8]],
     ) -> bool {
+        self.deliver_from_peer(FROM_PEER, Origin::Route, account, msg, queues)
+    }
+
+    /// Delivers a message that arrived on route or leaf connection `from`, whose kind is
+    /// `origin`: where that kind may go (`Origin::may_reach`), never back to `from`, and to
+    /// one member of each queue group it named (none if it named none: the sender picked).
+    pub(crate) fn deliver_from_peer(
+        &mut self,
+        from: usize,
+        origin: Origin,
+        account: u32,
+        msg: &Message<'_>,
+        queues: &[&[u8]],
+    ) -> bool {
         self.sync_interest();
         let (subject_buf, result) = self.lookup(account, msg.subject);
-        let reach = Reach::from(Origin::Route);
+        let reach = Reach::from(origin);
         let named: Vec<(&[u8], Reach)> = queues.iter().map(|q| (*q, reach)).collect();
-        let delivered = self.fan_out(
-            FROM_PEER,
-            account,
-            msg,
-            &result,
-            reach,
-            Groups::Named(&named),
-        );
+        let delivered = self.fan_out(from, account, msg, &result, reach, Groups::Named(&named));
         self.last_match = Some(LastMatch {
             account,
             subject: subject_buf,

@@ -193,6 +193,7 @@ impl Reactor {
         if clustered {
             let delta = contribution(queued, new) as i64 - contribution(queued, old) as i64;
             self.server_interest_changed(&key, delta);
+            self.refresh_leafs(&key);
         }
         if peers {
             self.pending_interest.push(InterestChange {
@@ -208,12 +209,44 @@ impl Reactor {
     /// Records a route's interest changing from `old` to `new` weight (0 = none) on a key:
     /// peers are told this reactor's route interest as a whole.
     pub(crate) fn note_route_interest(&mut self, key: &InterestKey, old: u32, new: u32) {
+        self.note_peer_conn_interest(Origin::Route, key, old, new);
+    }
+
+    /// Records a leaf connection's interest changing from `old` to `new` weight.
+    pub(crate) fn note_leaf_interest(
+        &mut self,
+        role: crate::leaf::Role,
+        key: &InterestKey,
+        old: u32,
+        new: u32,
+    ) {
+        let origin = match role {
+            crate::leaf::Role::Leaf => Origin::Leaf,
+            crate::leaf::Role::Hub => Origin::Hub,
+        };
+        self.note_peer_conn_interest(origin, key, old, new);
+    }
+
+    /// A route's or leaf connection's interest moved from `old` to `new` on `key`: this
+    /// reactor's aggregate of that origin, its peers, and (for our leaf nodes, whose
+    /// interest is local to this server) the routes and hubs.
+    fn note_peer_conn_interest(&mut self, origin: Origin, key: &InterestKey, old: u32, new: u32) {
         let queued = key.2.is_some();
         let delta = contribution(queued, new) as i64 - contribution(queued, old) as i64;
         if delta == 0 {
             return;
         }
-        let (before, after) = self.route_interest.add(key, delta);
+        let counts = match origin {
+            Origin::Route => &mut self.route_interest,
+            Origin::Leaf => &mut self.leaf_interest,
+            Origin::Hub | Origin::Client => &mut self.hub_interest,
+        };
+        let (before, after) = counts.add(key, delta);
+        if origin == Origin::Leaf {
+            let d = contribution(queued, after) as i64 - contribution(queued, before) as i64;
+            self.server_interest_changed(key, d);
+        }
+        self.refresh_leafs(key);
         if !self.has_peers() {
             return;
         }
@@ -223,7 +256,7 @@ impl Reactor {
                 subject: key.1.clone(),
                 queue: key.2.clone(),
                 weight,
-                origin: Origin::Route,
+                origin,
             });
         }
     }
@@ -271,15 +304,19 @@ impl Reactor {
         } else {
             self.remote_interest.remove(&key);
         }
-        if origin == Origin::Client && self.clustered() && new != old {
-            let queued = key.2 .2.is_some();
-            let delta = contribution(queued, new) as i64 - contribution(queued, old) as i64;
-            self.server_interest_changed(&key.2, delta);
+        if self.clustered() && new != old {
+            if matches!(origin, Origin::Client | Origin::Leaf) {
+                let queued = key.2 .2.is_some();
+                let delta = contribution(queued, new) as i64 - contribution(queued, old) as i64;
+                self.server_interest_changed(&key.2, delta);
+            }
+            self.refresh_leafs(&key.2);
         }
     }
 
-    /// The server-wide client interest in `key` moved by `delta`: announce the change on this
-    /// reactor's routes.
+    /// The server's local interest in `key` (its clients' and its leaf nodes') moved by
+    /// `delta`: announce the change on this reactor's routes (hub connections, told the same,
+    /// are brought up to date by `refresh_leafs`).
     fn server_interest_changed(&mut self, key: &InterestKey, delta: i64) {
         if delta == 0 {
             return;

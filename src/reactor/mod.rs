@@ -32,6 +32,7 @@ pub mod interest;
 mod websocket;
 pub use deliver::MAX_REACTORS;
 pub mod inbox;
+mod links;
 mod ops;
 mod peers;
 mod reclaim;
@@ -63,6 +64,7 @@ use interest::{InterestKey, Origin};
 const LISTENER: Token = Token(usize::MAX - 1);
 const WS_LISTENER: Token = Token(usize::MAX - 2);
 const CLUSTER_LISTENER: Token = Token(usize::MAX - 3);
+const LEAF_LISTENER: Token = Token(usize::MAX - 4);
 const WAKER: Token = Token(usize::MAX);
 /// Shared read buffer size; also the most one read call takes.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -126,7 +128,11 @@ pub enum Control {
     /// The same for a socket accepted on the WebSocket listener.
     AdoptWebsocket(TcpStream, SocketAddr),
     /// A route connection: accepted on the cluster listener (None) or dialled.
-    AdoptRoute(TcpStream, SocketAddr, Option<crate::route::dialer::Dialled>),
+    AdoptRoute(TcpStream, SocketAddr, Option<crate::dialer::Dialled>),
+    /// A leaf connection we dialled (to a hub).
+    AdoptLeaf(TcpStream, SocketAddr, crate::dialer::Dialled),
+    /// A leaf connection accepted on the leaf listener.
+    AcceptLeaf(TcpStream, SocketAddr),
     /// Close the routes dialled at these URLs (a reload removed them from `routes`).
     CloseRoutes(Vec<crate::route::url::RouteUrl>),
     /// A new route's INFO to write to this reactor's other routes (gossip), and its id.
@@ -176,6 +182,8 @@ pub struct Reactor {
     ws_listener: Option<TcpListener>,
     /// The cluster listener (reactor 0 only, when clustered).
     cluster_listener: Option<TcpListener>,
+    /// The leaf listener (reactor 0 only, when configured).
+    leaf_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
     /// One subject index per account, indexed by account number (`Auth::accounts`);
@@ -202,17 +210,24 @@ pub struct Reactor {
     closing: Vec<usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// This reactor's clients' interest, kept when there are peers or routes.
-    local_interest: interest::Counts,
+    pub(crate) local_interest: interest::Counts,
     /// This reactor's routes' interest (plain: routes with interest; queues: their weight).
-    route_interest: interest::Counts,
+    pub(crate) route_interest: interest::Counts,
     /// The server's clients' interest, which routes are told (kept when clustered).
     pub(crate) server_interest: interest::Counts,
     /// What each peer reactor announced, by its origin.
-    remote_interest: FxHashMap<(u16, Origin, InterestKey), u32>,
-    /// This server is in a cluster: routes are told its clients' interest.
+    pub(crate) remote_interest: FxHashMap<(u16, Origin, InterestKey), u32>,
+    /// This server has routes or leaf connections (or may get them): they are told its
+    /// interest, so it is counted even while none is connected.
     clustered: bool,
     /// This reactor's route connections (tokens).
     pub(crate) routes: Vec<usize>,
+    /// This reactor's leaf connections that finished their handshake (tokens).
+    pub(crate) leafs: Vec<usize>,
+    /// This reactor's leaf nodes' interest (`Origin::Leaf`), aggregated like routes'.
+    pub(crate) leaf_interest: interest::Counts,
+    /// Its hub connections' interest (`Origin::Hub`).
+    pub(crate) hub_interest: interest::Counts,
     pub(crate) pending_interest: Vec<InterestChange>,
     /// The interest sequence of the last batch round sent (0 = none yet).
     interest_seq: u64,
@@ -245,6 +260,8 @@ pub struct Counters {
     pub slow_consumers: u64,
     /// Of `slow_consumers`, the routes (`/varz` `slow_consumer_stats.routes`).
     pub slow_routes: u64,
+    /// Of `slow_consumers`, the leaf connections (`slow_consumer_stats.leafs`).
+    pub slow_leafs: u64,
     /// Producer pauses for subscribers that were behind (`/varz` `stalled_clients`).
     pub stalls: u64,
     pub routed_out: u64,
@@ -266,7 +283,7 @@ impl Reactor {
         let opts = shared.options();
         let auth = shared.auth();
         let wake = all[id].wake.clone();
-        let clustered = shared.cluster.is_some();
+        let clustered = shared.cluster.is_some() || shared.leafnodes.is_some();
         let peers = all
             .iter()
             .enumerate()
@@ -290,6 +307,7 @@ impl Reactor {
             listener,
             ws_listener: None,
             cluster_listener: None,
+            leaf_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
             sublists: vec![Sublist::new()],
@@ -314,6 +332,9 @@ impl Reactor {
             remote_interest: FxHashMap::default(),
             clustered,
             routes: Vec::new(),
+            leafs: Vec::new(),
+            leaf_interest: interest::Counts::default(),
+            hub_interest: interest::Counts::default(),
             pending_interest: Vec::new(),
             interest_seq: 0,
             pong_waiters: Vec::new(),
@@ -352,6 +373,15 @@ impl Reactor {
             .register(&mut l, CLUSTER_LISTENER, Interest::READABLE)?;
         self.cluster_listener = Some(l);
         self.clustered = true;
+        Ok(())
+    }
+
+    /// Gives this reactor the leaf listener to accept leaf connections on (reactor 0).
+    pub fn set_leaf_listener(&mut self, mut l: TcpListener) -> std::io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut l, LEAF_LISTENER, Interest::READABLE)?;
+        self.leaf_listener = Some(l);
         Ok(())
     }
 
@@ -398,6 +428,7 @@ impl Reactor {
                     LISTENER => self.accept_all(accept::Listener::Client),
                     WS_LISTENER => self.accept_all(accept::Listener::Websocket),
                     CLUSTER_LISTENER => self.accept_all(accept::Listener::Cluster),
+                    LEAF_LISTENER => self.accept_all(accept::Listener::Leaf),
                     WAKER => {}
                     Token(t) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -419,7 +450,9 @@ impl Reactor {
             self.shared.publish(
                 self.id,
                 &self.counters,
-                self.conns.len().saturating_sub(self.routes.len()),
+                self.conns
+                    .len()
+                    .saturating_sub(self.routes.len() + self.leafs.len()),
                 self.subs.len(),
             );
             if self.stopping && self.conns.is_empty() && self.peers_idle() {
@@ -584,7 +617,7 @@ impl Reactor {
     fn process(&mut self, token: usize, data: &[u8]) -> usize {
         let mut pos = 0;
         let (in_msgs_before, subs_before) = match self.conns.get(token) {
-            Some(c) if c.route.is_some() => return self.process_route(token, data),
+            Some(c) if c.is_peer() => return self.process_link(token, data),
             Some(c) => (c.stats.in_msgs, c.subs.len()),
             None => return 0,
         };
@@ -824,8 +857,12 @@ impl Reactor {
                 ws.queue_close(crate::websocket::close_status(reason), reason.as_str());
             }
         }
-        if conn.route.is_some() {
-            self.route_closed(token, reason);
+        if conn.route.is_some() || conn.leaf.is_some() {
+            if conn.route.is_some() {
+                self.route_closed(token, reason);
+            } else {
+                self.leaf_closed(token, reason);
+            }
             self.closing.push(token);
             self.mark_dirty(token);
             return;
@@ -886,6 +923,10 @@ impl Reactor {
                 Control::AdoptRoute(stream, addr, dialled) => {
                     self.adopt_route(stream, addr, dialled)
                 }
+                Control::AdoptLeaf(stream, addr, dialled) => {
+                    self.adopt_leaf(stream, addr, Some(dialled))
+                }
+                Control::AcceptLeaf(stream, addr) => self.adopt_leaf(stream, addr, None),
                 Control::ForwardRouteInfo(line, id) => self.forward_route_info(&line, &id),
                 Control::CloseRoutes(urls) => self.close_routes_to(&urls),
                 Control::ClientUrlsChanged { ws } => self.send_client_urls(ws),
@@ -929,6 +970,9 @@ impl Reactor {
         if let Some(mut l) = self.cluster_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        if let Some(mut l) = self.leaf_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
     }
 
     fn shutdown(&mut self) {
@@ -952,10 +996,7 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(t) else {
                 continue;
             };
-            if c.route.is_none()
-                && c.is_open()
-                && c.opts.protocol >= 1
-                && !c.transport.ws_handshaking()
+            if !c.is_peer() && c.is_open() && c.opts.protocol >= 1 && !c.transport.ws_handshaking()
             {
                 let mut info = self.shared.info_for_conn(c);
                 info.ldm = true;
@@ -976,7 +1017,7 @@ impl Reactor {
         let tokens: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.is_open() && c.route.is_none())
+            .filter(|(_, c)| c.is_open() && !c.is_peer())
             .map(|(t, _)| t)
             .take(n)
             .collect();

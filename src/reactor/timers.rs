@@ -122,13 +122,36 @@ impl Reactor {
             self.close(token, CloseReason::AuthenticationTimeout);
             return;
         }
+        if conn.peer_deadline.is_some_and(|d| d <= now) {
+            conn.peer_deadline = None;
+            let awaiting_connect_info = conn
+                .leaf
+                .as_deref()
+                .is_some_and(|l| l.awaiting_connect_info);
+            if awaiting_connect_info {
+                // The hub promised an INFO with `connect_info` and sent none in 2 s.
+                conn.queue_err("Stale Leaf Node Connection - Closing");
+                debug!("{} - Stale Leaf Node Connection - Closing", conn.label());
+                self.close(token, CloseReason::StaleConnection);
+            } else {
+                // No INFO from the hub in `first_info_timeout` (nats-server's read
+                // deadline): not a NATS leaf port, or too slow.
+                info!(
+                    "{} - Error reading from leafnode: read: i/o timeout",
+                    conn.label()
+                );
+                self.close(token, CloseReason::ReadError);
+            }
+            return;
+        }
         if conn.write_deadline_at.is_some_and(|d| d <= now) {
             conn.write_deadline_at = None;
-            if conn.route.is_some() {
-                // nats-server's default for routes is `write_timeout: retry`: a route that
-                // is slow to take data is kept (max_pending still bounds it).
+            if conn.is_peer() {
+                // nats-server's default for routes and leaf connections is `write_timeout:
+                // retry`: a peer that is slow to take data is kept (max_pending still
+                // bounds it).
                 debug!(
-                    "{} - Write deadline exceeded on a route, retrying",
+                    "{} - Write deadline exceeded on a route or leaf connection, retrying",
                     conn.label()
                 );
                 return;

@@ -3,14 +3,13 @@
 //! every reactor (`Shared::cluster`).
 
 use std::net::SocketAddr;
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use log::{info, warn};
 
-use super::dialer::{self, Dial, DialerHandle};
 use super::registry::Registry;
 use super::url::RouteUrl;
+use crate::dialer::{self, Dial, DialerHandle, Purpose};
 
 /// The route settings, resolved from the options.
 #[derive(Debug, Clone)]
@@ -136,15 +135,10 @@ impl Cluster {
     pub fn dial(&self, url: RouteUrl, explicit: bool, delay: Duration, first_connect: bool) {
         let _ = self.dialer.send(dialer::Request::Dial(Dial {
             url,
-            explicit,
+            purpose: Purpose::Route { explicit },
             delay,
             first_connect,
         }));
-    }
-
-    /// Stops the dialler (shutdown).
-    pub fn stop(&self) {
-        let _ = self.dialer.send(dialer::Request::Stop);
     }
 
     /// nats-server's `canImport`: whether we ask peers for `subject` (send them `RS+`).
@@ -201,19 +195,20 @@ impl Cluster {
     }
 }
 
-/// A cluster whose listener is bound and whose dialler is not started yet.
+/// A cluster whose listener is bound and whose routes are not dialled yet.
 pub struct Bound {
     pub cluster: std::sync::Arc<Cluster>,
     pub listener: std::net::TcpListener,
-    requests: Receiver<dialer::Request>,
 }
 
 /// Binds the cluster listener and sets the cluster up. `own_urls`/`own_ws_urls` are this
-/// server's client URLs (what peers' clients get in `connect_urls`).
+/// server's client URLs (what peers' clients get in `connect_urls`); `dialer` reaches the
+/// server's dialler.
 pub fn bind(
     mut settings: Settings,
     own_urls: Vec<String>,
     own_ws_urls: Vec<String>,
+    dialer: DialerHandle,
 ) -> Result<Bound, String> {
     let fail = |e: String| {
         format!(
@@ -228,17 +223,15 @@ pub fn bind(
         settings.name = crate::nkey::nuid();
     }
     let registry = Registry::new(settings.name.clone(), dynamic, own_urls, own_ws_urls);
-    let (tx, rx) = std::sync::mpsc::channel();
     Ok(Bound {
-        cluster: std::sync::Arc::new(Cluster::new(settings, bound, registry, tx)),
+        cluster: std::sync::Arc::new(Cluster::new(settings, bound, registry, dialer)),
         listener,
-        requests: rx,
     })
 }
 
 impl Bound {
-    /// Starts the dialler, which hands sockets to `reactors`, and dials the explicit routes.
-    pub fn start(self, reactors: Vec<crate::reactor::Handle>) -> Result<(), String> {
+    /// Says where the cluster listens and dials the explicit routes (the dialler runs).
+    pub fn start(self) {
         let cluster = self.cluster;
         info!("Cluster name is {}", cluster.registry.name());
         if cluster.registry.is_dynamic() {
@@ -248,27 +241,15 @@ impl Bound {
             "Listening for route connections on {}",
             crate::server::join_host_port(&cluster.settings.host, cluster.addr.port())
         );
-        let settings = dialer::DialSettings {
-            connect_retries: cluster.settings.connect_retries,
-            connect_backoff: cluster.settings.connect_backoff,
-            own: own_addresses(cluster.addr),
-        };
-        let requests = self.requests;
-        let for_dialer = cluster.clone();
-        std::thread::Builder::new()
-            .name("route-dialer".into())
-            .spawn(move || dialer::run(requests, reactors, settings, &for_dialer))
-            .map_err(|e| e.to_string())?;
         for url in &cluster.settings.routes {
             cluster.dial(url.clone(), true, Duration::ZERO, true);
         }
-        Ok(())
     }
 }
 
 /// The addresses this server's cluster listener answers on: the bound one, and for a
 /// wildcard listener every local address with its port (nats-server's `routesToSelf`).
-fn own_addresses(bound: SocketAddr) -> Vec<SocketAddr> {
+pub(crate) fn own_addresses(bound: SocketAddr) -> Vec<SocketAddr> {
     let mut own = vec![bound];
     if bound.ip().is_unspecified() {
         own.push(SocketAddr::new(

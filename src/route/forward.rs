@@ -1,5 +1,6 @@
-//! Route traffic going out: a message to one route, and the server's interest changes to
-//! every route of a reactor.
+//! Route traffic going out: a message to one route (or, through the one entry point both
+//! share, to a leaf connection), and the server's interest changes to every route of a
+//! reactor.
 
 use crate::proto::peer;
 use crate::proto::Message;
@@ -21,6 +22,7 @@ impl Reactor {
             Some(c) if c.route.is_some() => {
                 self.send_to_route(publisher, conn, account, msg, queues)
             }
+            Some(c) if c.leaf.is_some() => self.send_to_leaf(publisher, conn, msg, queues),
             _ => false,
         }
     }

@@ -82,7 +82,7 @@ impl Reactor {
             let Some(c) = self.conns.get_mut(token) else {
                 continue;
             };
-            let eligible = c.route.is_none()
+            let eligible = !c.is_peer()
                 && c.is_open()
                 && c.opts.protocol >= 1
                 && c.first_pong_sent

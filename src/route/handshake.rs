@@ -11,10 +11,10 @@ use std::time::Instant;
 use log::{debug, error, info};
 use serde_json::Value;
 
-use super::dialer::Dialled;
 use super::registry::{Registration, Remote};
 use super::url::RouteUrl;
 use super::RouteState;
+use crate::dialer::{Dialled, Purpose};
 use crate::proto::errors::{self, CloseReason};
 use crate::proto::info::{RouteConnect, ServerInfo};
 use crate::proto::parser::Limits;
@@ -52,7 +52,9 @@ impl Reactor {
         parser.set_expect_connect(!solicited);
         let mut state = RouteState::new(parser);
         state.solicited = solicited;
-        state.explicit = dialled.as_ref().is_some_and(|d| d.explicit);
+        state.explicit = dialled
+            .as_ref()
+            .is_some_and(|d| d.purpose == Purpose::Route { explicit: true });
         state.url = dialled.map(|d| d.url);
         let now = Instant::now();
         let conn = &mut self.conns[token];
@@ -119,6 +121,13 @@ impl Reactor {
             cluster_dynamic: cluster.registry.is_dynamic(),
             connect_urls,
             ws_connect_urls,
+            leafnode_urls: self
+                .shared
+                .leafnodes
+                .as_deref()
+                .filter(|l| !l.settings.no_advertise)
+                .map(|l| l.urls.clone())
+                .unwrap_or_default(),
             lnoc: true,
             lnocu: true,
             ..ServerInfo::default()
@@ -362,6 +371,7 @@ impl Reactor {
             retry: false,
             connect_urls: connect_urls.clone(),
             ws_connect_urls: ws_connect_urls.clone(),
+            leafnode_urls: list(&doc, "leafnode_urls"),
             lame_duck: false,
         };
         match cluster.registry.register(&id, remote) {

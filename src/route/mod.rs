@@ -12,7 +12,8 @@
 //!   and self detection), their client URLs (the clients' `connect_urls`), the cluster name —
 //!   is in the [`registry`], behind a mutex taken only on handshakes and closes.
 //! - Dialling (explicit routes from the configuration, implicit ones learned by gossip) runs
-//!   on its own thread, which hands connected sockets to a reactor.
+//!   on the server's dialler thread ([`crate::dialer`]), which hands connected sockets to a
+//!   reactor.
 
 pub mod conn;
 mod forward;
@@ -22,7 +23,6 @@ mod ops;
 
 pub use conn::RouteState;
 pub mod cluster;
-pub mod dialer;
 pub mod registry;
 pub mod url;
 

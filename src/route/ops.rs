@@ -3,15 +3,15 @@
 //! sending it this server's interest, and the close (withdraw, unregister, dial again). The
 //! handshake is in `handshake`, gossip and client URLs in `gossip`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use log::{debug, error, info, trace};
+use log::{debug, error, info};
 
-use super::dialer::ROUTE_RECONNECT;
 use super::url::RouteUrl;
 use super::RouteState;
+use crate::dialer::ROUTE_RECONNECT;
 use crate::proto::errors::CloseReason;
-use crate::proto::peer::{self, MsgVerb, PeerOp, PeerStatus, PeerSub, RoutePeer};
+use crate::proto::peer::{self, MsgVerb, PeerOp, PeerSub, RoutePeer};
 use crate::reactor::interest::InterestKey;
 use crate::reactor::{Reactor, Target};
 
@@ -40,50 +40,7 @@ pub(crate) fn write_interest(
 }
 
 impl Reactor {
-    /// Parses and executes what a route sent; returns the bytes consumed.
-    pub(crate) fn process_route(&mut self, token: usize, data: &[u8]) -> usize {
-        let mut pos = 0;
-        while pos < data.len() {
-            let Some(conn) = self.conns.get_mut(token) else {
-                return pos;
-            };
-            if !conn.can_process() {
-                break;
-            }
-            let Some(route) = conn.route.as_deref_mut() else {
-                return pos;
-            };
-            match route.parser.parse(&data[pos..]) {
-                Ok(PeerStatus::Complete(op, used)) => {
-                    pos += used;
-                    conn.last_in = Instant::now();
-                    conn.last_activity = std::time::SystemTime::now();
-                    self.route_op(token, op);
-                    if self.congested {
-                        self.stall(token);
-                    }
-                }
-                Ok(PeerStatus::Incomplete) => break,
-                Err(e) => {
-                    if let Some(text) = e.err_text() {
-                        conn.queue_err(text);
-                    }
-                    error!("{} - Route Error {e}", conn.label());
-                    let reason = e.close_reason();
-                    self.close(token, reason);
-                    return data.len();
-                }
-            }
-        }
-        pos
-    }
-
-    fn route_op(&mut self, token: usize, op: PeerOp<'_>) {
-        if log::log_enabled!(log::Level::Trace) {
-            if let Some(c) = self.conns.get(token) {
-                trace!("{} - <<- [{op:?}]", c.label());
-            }
-        }
+    pub(crate) fn route_op(&mut self, token: usize, op: PeerOp<'_>) {
         match op {
             PeerOp::Connect(json) => self.on_route_connect(token, json),
             PeerOp::Info(json) => self.on_route_info(token, json),

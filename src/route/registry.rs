@@ -31,6 +31,8 @@ pub struct Remote {
     pub retry: bool,
     pub connect_urls: Vec<String>,
     pub ws_connect_urls: Vec<String>,
+    /// Its leaf listener's URLs (INFO `leafnode_urls`), for our leaf nodes to fail over to.
+    pub leafnode_urls: Vec<String>,
     /// The remote entered lame duck mode: its URLs were withdrawn from our clients.
     pub lame_duck: bool,
 }
@@ -189,6 +191,19 @@ impl Registry {
     }
 
     /// Every registered remote (for `/routez` ordering and shutdown).
+    /// The leaf URLs the connected remotes advertise, each once.
+    pub fn peer_leafnode_urls(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.state().remotes.values() {
+            for u in &r.leafnode_urls {
+                if !out.contains(u) {
+                    out.push(u.clone());
+                }
+            }
+        }
+        out
+    }
+
     pub fn remotes(&self) -> Vec<(String, Remote)> {
         self.state()
             .remotes
@@ -294,6 +309,7 @@ mod tests {
             retry: false,
             connect_urls: vec!["127.0.0.1:4223".into()],
             ws_connect_urls: vec![],
+            leafnode_urls: vec![],
             lame_duck: false,
         }
     }

@@ -1,0 +1,494 @@
+//! The leaf handshake, as nats-server runs it (`createLeafNode`, `processLeafnodeInfo`,
+//! `processLeafNodeConnect`, `leafNodeFinishConnectProcess`).
+//!
+//! Accepted (we are the hub): INFO at once (with `client_id`, a nonce, `info_on_connect` and
+//! `leafnode_urls`, which a nats-server leaf requires), then CONNECT must come first; it is
+//! checked (a client on the wrong port, our own cluster name, the credentials, which bind
+//! the connection to an account) and answered with the INFO that has `connect_info` and
+//! `remote_account`, then `LS+` for the account's interest.
+//!
+//! Dialled (the peer is our hub): wait for the hub's INFO (`first_info_timeout`), refuse a
+//! port that is not a leaf port (no `client_id` or `leafnode_urls`), send CONNECT (signing
+//! the nonce with the remote's nkey or `.creds` seed), wait for the `connect_info` INFO if
+//! promised, then `LS+` for our local interest and a PING.
+
+use std::time::Instant;
+
+use log::{debug, error, info};
+
+use super::{LeafState, Role, CONNECT_INFO_TIMEOUT};
+use crate::auth::{ConnType, Presented, Verdict, GLOBAL_ACCOUNT};
+use crate::dialer::{Dialled, Purpose};
+use crate::proto::errors::{self, CloseReason};
+use crate::proto::info::{ClientOptions, LeafConnect, ServerInfo};
+use crate::proto::parser::Limits;
+use crate::proto::peer::{PeerKind, PeerParser};
+use crate::reactor::Reactor;
+
+impl Reactor {
+    /// Takes a leaf connection: accepted on the leaf listener (`dialled` None: we are the
+    /// hub) or dialled to a remote's hub.
+    pub(crate) fn adopt_leaf(
+        &mut self,
+        stream: mio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        dialled: Option<Dialled>,
+    ) {
+        let Some(leafs) = self.shared.leafnodes.clone() else {
+            return;
+        };
+        let ping = self.opts.ping_interval;
+        let Some(token) = self.register_conn(stream, peer, |_| Ok(()), ping, true) else {
+            return;
+        };
+        let limits = Limits {
+            max_control_line: self.opts.max_control_line,
+            max_payload: self.opts.max_payload,
+        };
+        let parser = PeerParser::new(PeerKind::Leaf, limits);
+        let cid = self.shared.next_cid();
+        let now = Instant::now();
+        let role = if dialled.is_some() {
+            Role::Hub
+        } else {
+            Role::Leaf
+        };
+        let mut state = LeafState::new(parser, role);
+        match &dialled {
+            Some(d) => {
+                if let Purpose::Leaf { remote, .. } = d.purpose {
+                    state.remote = Some(remote);
+                }
+                state.url = Some(d.url.clone());
+            }
+            None => {
+                state.parser.set_expect_connect(true);
+                // A nats-server leaf that compresses sends its INFO before its CONNECT.
+                state.parser.set_info_before_connect(true);
+                state.nonce = crate::nkey::nonce().unwrap_or_default();
+            }
+        }
+        let first_info = state
+            .remote
+            .and_then(|r| leafs.settings.remotes.get(r))
+            .map_or(super::FIRST_INFO_TIMEOUT, |r| r.first_info_timeout);
+        let nonce = state.nonce.clone();
+        let conn = &mut self.conns[token];
+        conn.cid = cid;
+        conn.leaf = Some(Box::new(state));
+        conn.ping_at = now + ping;
+        match role {
+            Role::Hub => {
+                debug!(
+                    "{} - Leafnode connection created, waiting for the hub's INFO",
+                    conn.label()
+                );
+                conn.peer_deadline = Some(now + first_info);
+            }
+            Role::Leaf => {
+                conn.auth_deadline = Some(now + leafs.settings.auth_timeout);
+                let info = self.leaf_info(cid, &nonce, false, "");
+                if let Some(c) = self.conns.get_mut(token) {
+                    info.write_to(&mut c.out);
+                }
+            }
+        }
+        self.mark_dirty(token);
+        self.arm_timer(token);
+    }
+
+    /// The INFO of our leaf listener (`generateLeafNodeInfoJSON`); `connect_info` for the
+    /// answer to a CONNECT, with the account the connection is bound to.
+    fn leaf_info(&self, cid: u64, nonce: &str, connect_info: bool, account: &str) -> ServerInfo {
+        let client = self.shared.info();
+        let Some(leafs) = self.shared.leafnodes.as_deref() else {
+            return client;
+        };
+        let (host, port) = match (&leafs.settings.listen, leafs.addr) {
+            (Some((h, _)), Some(a)) => (h.clone(), a.port()),
+            _ => (client.host.clone(), 0),
+        };
+        ServerInfo {
+            server_id: client.server_id,
+            server_name: client.server_name,
+            version: client.version,
+            proto: 3,
+            go: client.go,
+            host,
+            port,
+            headers: client.headers,
+            auth_required: true,
+            max_payload: client.max_payload,
+            client_id: cid,
+            nonce: nonce.to_string(),
+            cluster: self.leaf_cluster_name().unwrap_or_default(),
+            connect_info,
+            remote_account: account.to_string(),
+            api_lvl: client.api_lvl,
+            info_on_connect: true,
+            leafnode_urls: self.leafnode_urls(leafs),
+            ..ServerInfo::default()
+        }
+    }
+
+    /// INFO `leafnode_urls`: ours, then those of the servers in our cluster.
+    fn leafnode_urls(&self, leafs: &super::LeafNodes) -> Vec<String> {
+        let mut urls = leafs.urls.clone();
+        if let Some(c) = &self.shared.cluster {
+            for u in c.registry.peer_leafnode_urls() {
+                if !urls.contains(&u) {
+                    urls.push(u);
+                }
+            }
+        }
+        urls
+    }
+
+    /// The name leaf connections know this server's cluster by: the cluster name, else the
+    /// server name when it dials remotes (nats-server's `leafNoCluster`), else none.
+    fn leaf_cluster_name(&self) -> Option<String> {
+        match (&self.shared.cluster, &self.shared.leafnodes) {
+            (Some(c), _) => Some(c.registry.name()),
+            (None, Some(l)) if !l.settings.remotes.is_empty() => {
+                Some(self.shared.info().server_name)
+            }
+            _ => None,
+        }
+    }
+
+    /// CONNECT on a connection we accepted.
+    pub(super) fn on_leaf_connect(&mut self, token: usize, json: &[u8]) {
+        let Some(leafs) = self.shared.leafnodes.clone() else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.auth_deadline = None;
+        let has_lang = serde_json::from_slice::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v.get("lang").cloned())
+            .is_some_and(|l| l.as_str().is_some_and(|s| !s.is_empty()));
+        let connect = match LeafConnect::from_json(json) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("{} - {e}", conn.label());
+                self.close(token, CloseReason::ProtocolViolation);
+                return;
+            }
+        };
+        let nonce = conn
+            .leaf
+            .as_deref()
+            .map(|l| l.nonce.clone())
+            .unwrap_or_default();
+        // The credentials bind the connection to an account (`isLeafNodeAuthorized`).
+        let account = match self.leaf_account(&leafs.settings, &connect, &nonce) {
+            Some(a) => a,
+            None => {
+                let Some(conn) = self.conns.get_mut(token) else {
+                    return;
+                };
+                conn.queue_err(errors::AUTH_VIOLATION);
+                error!("{} - {}", conn.label(), errors::AUTH_VIOLATION);
+                self.close(token, CloseReason::AuthenticationViolation);
+                return;
+            }
+        };
+        let ours = self.leaf_cluster_name();
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if has_lang {
+            conn.queue_err("attempted to connect to leaf node port");
+            error!("{} - attempted to connect to leaf node port", conn.label());
+            self.close(token, CloseReason::WrongPort);
+            return;
+        }
+        if connect.cluster.contains(' ') {
+            conn.queue_err("Cluster name cannot contain spaces or new lines");
+            self.close(token, CloseReason::ProtocolViolation);
+            return;
+        }
+        if !connect.cluster.is_empty() && Some(&connect.cluster) == ours.as_ref() {
+            conn.queue_err("remote leafnode has same cluster name");
+            error!("{} - remote leafnode has same cluster name", conn.label());
+            self.close(token, CloseReason::ClusterNamesIdentical);
+            return;
+        }
+        if !connect.gateway.is_empty() {
+            let text = format!(
+                "Rejecting connection from gateway {:?} on the leafnode port",
+                connect.gateway
+            );
+            error!("{} - {text}", conn.label());
+            conn.queue_err(&text);
+            self.close(token, CloseReason::WrongGateway);
+            return;
+        }
+        let too_old = crate::config::leafnode::parse_version(&leafs.settings.min_version)
+            .is_some_and(|min| {
+                crate::config::leafnode::parse_version(&connect.version).is_none_or(|v| v < min)
+            });
+        if too_old {
+            // An INFO first, so that a nats-server leaf takes the refusal and waits before
+            // it dials again.
+            let cid = conn.cid;
+            let info = self.leaf_info(cid, "", true, &account);
+            let Some(conn) = self.conns.get_mut(token) else {
+                return;
+            };
+            info.write_to(&mut conn.out);
+            let text = format!(
+                "connection rejected since minimum version required is {:?}",
+                leafs.settings.min_version
+            );
+            error!("{} - {text}", conn.label());
+            conn.queue_err(&text);
+            self.close(token, CloseReason::MinimumVersionRequired);
+            return;
+        }
+        let Some(account_id) = self
+            .auth
+            .accounts()
+            .iter()
+            .position(|a| *a == account)
+            .map(|i| i as u32)
+        else {
+            error!(
+                "{} - Unknown account {account:?} for leafnode",
+                conn.label()
+            );
+            self.close(token, CloseReason::MissingAccount);
+            return;
+        };
+        let headers = !self.opts.no_header_support && connect.headers;
+        let cid = conn.cid;
+        if let Some(l) = conn.leaf.as_deref_mut() {
+            l.parser.set_expect_connect(false);
+            l.parser.set_headers(headers);
+            l.headers = headers;
+            l.account = account_id;
+            l.remote_id = connect.server_id.clone();
+            l.remote_name = connect.name.clone();
+            l.remote_cluster = if connect.cluster.is_empty() {
+                connect.name.clone()
+            } else {
+                connect.cluster.clone()
+            };
+        }
+        let info = self.leaf_info(cid, "", true, &account);
+        if let Some(c) = self.conns.get_mut(token) {
+            info.write_to(&mut c.out);
+            info!(
+                "{} - Leafnode connection created for account: {account} {}",
+                c.label(),
+                connect.name
+            );
+        }
+        self.register_leaf(token);
+    }
+
+    /// The account a leaf CONNECT logs into, or None when its credentials do not pass: the
+    /// leaf `authorization` users when configured, else the server's client authentication.
+    fn leaf_account(
+        &self,
+        settings: &super::Settings,
+        connect: &LeafConnect,
+        nonce: &str,
+    ) -> Option<String> {
+        if !settings.nkey.is_empty() {
+            let signed = connect.nkey == settings.nkey
+                && crate::nkey::verify_signature(&connect.nkey, nonce.as_bytes(), &connect.sig)
+                    .is_ok();
+            return signed.then(|| settings.nkey_account.clone());
+        }
+        if !settings.users.is_empty() {
+            let user = settings
+                .users
+                .iter()
+                .find(|u| u.user == connect.user && u.password == connect.pass)?;
+            return Some(if user.account.is_empty() {
+                GLOBAL_ACCOUNT.to_string()
+            } else {
+                user.account.clone()
+            });
+        }
+        let mut opts = ClientOptions {
+            user: connect.user.clone(),
+            pass: connect.pass.clone(),
+            auth_token: connect.auth_token.clone(),
+            nkey: connect.nkey.clone(),
+            sig: connect.sig.clone(),
+            jwt: connect.jwt.clone(),
+            ..ClientOptions::default()
+        };
+        let presented = Presented {
+            nonce,
+            cert: None,
+            conn_type: ConnType::Leafnode,
+        };
+        match self.auth.authenticate(&mut opts, &presented) {
+            Verdict::Allowed(Some(user)) => Some(user.account.clone()),
+            Verdict::Allowed(None) => Some(GLOBAL_ACCOUNT.to_string()),
+            // A bcrypt check would block the reactor; leaf users with bcrypt passwords are
+            // not supported yet (docs/leafnodes.md).
+            Verdict::NeedsBcrypt { .. } | Verdict::Denied(_) => None,
+        }
+    }
+
+    /// INFO from the hub, on a connection we dialled: the first one starts our CONNECT, the
+    /// one with `connect_info` finishes the handshake.
+    pub(super) fn on_leaf_info(&mut self, token: usize, json: &[u8]) {
+        let Some(leafs) = self.shared.leafnodes.clone() else {
+            return;
+        };
+        let info = match ServerInfo::from_json(json) {
+            Ok(i) => i,
+            Err(e) => {
+                if let Some(c) = self.conns.get(token) {
+                    error!("{} - {e}", c.label());
+                }
+                self.close(token, CloseReason::ProtocolViolation);
+                return;
+            }
+        };
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Some(leaf) = conn.leaf.as_deref_mut() else {
+            return;
+        };
+        if leaf.role != Role::Hub {
+            return;
+        }
+        if let Some(remote) = leaf.remote {
+            leafs.learn_urls(remote, &info.leafnode_urls);
+        }
+        if leaf.registered {
+            return;
+        }
+        if leaf.connect_sent {
+            if info.connect_info {
+                leaf.awaiting_connect_info = false;
+                conn.peer_deadline = None;
+                self.register_leaf(token);
+            }
+            return;
+        }
+        if info.client_id == 0 || info.leafnode_urls.is_empty() {
+            error!("{} - attempted to connect to wrong port", conn.label());
+            self.close(token, CloseReason::WrongPort);
+            return;
+        }
+        let remote = leaf
+            .remote
+            .and_then(|r| leafs.settings.remotes.get(r))
+            .cloned();
+        let Some(remote) = remote else {
+            self.close(token, CloseReason::ProtocolViolation);
+            return;
+        };
+        let Some(account_id) = self
+            .auth
+            .accounts()
+            .iter()
+            .position(|a| *a == remote.account)
+            .map(|i| i as u32)
+        else {
+            error!(
+                "{} - Unknown local account {:?} for leafnode remote",
+                conn.label(),
+                remote.account
+            );
+            self.close(token, CloseReason::MissingAccount);
+            return;
+        };
+        let headers = !self.opts.no_header_support && info.headers;
+        leaf.account = account_id;
+        leaf.headers = headers;
+        leaf.parser.set_headers(headers);
+        leaf.remote_id = info.server_id.clone();
+        leaf.remote_name = info.server_name.clone();
+        leaf.remote_cluster = if info.cluster.is_empty() {
+            info.server_name.clone()
+        } else {
+            info.cluster.clone()
+        };
+        leaf.nonce = info.nonce.clone();
+        leaf.connect_sent = true;
+        leaf.awaiting_connect_info = info.info_on_connect;
+        let url = leaf.url.clone();
+        let mut connect = LeafConnect {
+            version: crate::config::NATS_COMPAT_VERSION.to_string(),
+            server_id: self.shared.server_id.clone(),
+            name: self.shared.info().server_name,
+            cluster: self.leaf_cluster_name().unwrap_or_default(),
+            headers: !self.opts.no_header_support,
+            remote_account: remote.account.clone(),
+            compress_mode: "not supported".into(),
+            deny_pub: remote.deny_imports.clone(),
+            protocol: 1,
+            ..LeafConnect::default()
+        };
+        if let Some(path) = &remote.credentials {
+            // Read at each connect, as nats-server reads it, so that new credentials
+            // are used without a restart.
+            match crate::config::leafnode::read_creds(path) {
+                Ok((jwt, seed)) => {
+                    connect.jwt = jwt;
+                    connect.sig = sign_nonce(&seed, &info.nonce).unwrap_or_default();
+                }
+                Err(e) => {
+                    error!("{e}");
+                    self.close(token, CloseReason::AuthenticationViolation);
+                    return;
+                }
+            }
+        } else if let Some(seed) = &remote.seed {
+            if let Ok(kp) = nkeys::KeyPair::from_seed(seed) {
+                connect.nkey = kp.public_key();
+                connect.sig = sign_nonce(seed, &info.nonce).unwrap_or_default();
+            }
+        }
+        // The URL's user and password go too (nats-server sends them beside a JWT, for
+        // auth callouts); a user without a password is also the token.
+        let userinfo = url
+            .as_ref()
+            .and_then(|u| u.user.clone().map(|n| (n, u.pass.clone())))
+            .or_else(|| remote.fallback_user.clone());
+        if let Some((user, pass)) = userinfo {
+            match pass {
+                Some(p) => connect.pass = p,
+                None => connect.auth_token = user.clone(),
+            }
+            connect.user = user;
+        }
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        connect.write_to(&mut conn.out);
+        info!(
+            "{} - Leafnode connection created for account: {} {}",
+            conn.label(),
+            remote.account,
+            info.server_name
+        );
+        if info.info_on_connect {
+            conn.peer_deadline = Some(Instant::now() + CONNECT_INFO_TIMEOUT);
+            self.arm_timer(token);
+            self.mark_dirty(token);
+        } else {
+            conn.peer_deadline = None;
+            self.register_leaf(token);
+        }
+    }
+}
+
+/// An ed25519 signature of the nonce with an nkey seed, base64url without padding, as the
+/// CONNECT `sig` of an nkey or JWT login.
+fn sign_nonce(seed: &str, nonce: &str) -> Option<String> {
+    let kp = nkeys::KeyPair::from_seed(seed).ok()?;
+    let sig = kp.sign(nonce.as_bytes()).ok()?;
+    Some(data_encoding::BASE64URL_NOPAD.encode(&sig))
+}

@@ -1,0 +1,357 @@
+//! Leaf nodes: natrium at the edge of a NATS system (dialling a hub, `leafnodes { remotes }`)
+//! and as a hub for other servers' leaf connections (`leafnodes { listen }`), speaking
+//! nats-server 2.15's leaf protocol.
+//!
+//! What lives where, as for routes ([`crate::route`]):
+//! - A leaf connection is one more kind of connection on a reactor ([`LeafState`] on its
+//!   `Conn`), with the peer parser in its leaf mode; its `LS+` interest goes into the
+//!   reactor's subject index as `Target::Leaf` and is announced to the other reactors with
+//!   the origin `Leaf` (a leaf node of ours) or `Hub` (our hub), whose forwarding rules are
+//!   in `reactor::interest`.
+//! - A connection is bound to one account at each end; no account token is on the wire.
+//! - What a leaf connection is told: a leaf node of ours gets all the interest of its
+//!   account (clients, routes, other leafs, our hub) but its own; our hub gets only what is
+//!   local (clients and our leaf nodes), as routes do. `$LDS.<nuid>`, one per account, goes
+//!   to every leaf connection: getting our own back means a loop.
+//! - Dialling runs on the server's dialler thread ([`crate::dialer`]).
+
+pub mod conn;
+mod handshake;
+mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+pub use conn::{LeafState, Role};
+
+use crate::auth::GLOBAL_ACCOUNT;
+use crate::config::{leafnode, Options};
+use crate::dialer::{self, Dial, DialerHandle, Purpose};
+use crate::route::url::RouteUrl;
+
+/// nats-server's `DEFAULT_LEAF_NODE_RECONNECT`.
+pub const RECONNECT: Duration = Duration::from_secs(1);
+/// How long a remote waits after the hub reported a loop (nats-server's
+/// `leafNodeReconnectAfterPermViolation` / loop delay).
+pub const LOOP_DELAY: Duration = Duration::from_secs(30);
+/// nats-server's `DEFAULT_LEAFNODE_INFO_WAIT`: a dialled connection gets the hub's INFO in
+/// this time, and the `connect_info` INFO in 2 s.
+pub const FIRST_INFO_TIMEOUT: Duration = Duration::from_secs(1);
+pub const CONNECT_INFO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default leaf port of remote URLs without one.
+pub const DEFAULT_PORT: u16 = 7422;
+
+/// A user a leaf connection may log in as, and the account it binds to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafUser {
+    pub user: String,
+    pub password: String,
+    pub account: String,
+}
+
+/// One `remotes` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSettings {
+    pub urls: Vec<RouteUrl>,
+    /// The local account bound to this remote.
+    pub account: String,
+    /// A `.creds` file, read at each connect as nats-server reads it: its user JWT goes in
+    /// CONNECT, its seed signs the hub's nonce.
+    pub credentials: Option<std::path::PathBuf>,
+    /// An nkey seed (`nkey`/`seed`): its public key and a signature of the nonce.
+    pub seed: Option<String>,
+    pub first_info_timeout: Duration,
+    /// Subjects we do not send to the hub (publish deny).
+    pub deny_exports: Vec<String>,
+    /// Subjects we do not take from the hub (no interest sent for them; `deny_pub`).
+    pub deny_imports: Vec<String>,
+    /// The user and password of the first configured URL that has them, sent when the URL
+    /// dialled has none (a URL the hub told us about).
+    pub fallback_user: Option<(String, Option<String>)>,
+    /// Don't dial the leaf URLs the hub tells about (`ignore_discovered_servers`).
+    pub ignore_discovered: bool,
+}
+
+impl Settings {
+    /// The settings the options ask for, `None` without a `leafnodes {}` block, or the
+    /// reason natrium cannot run them: what it does not implement yet is refused, not
+    /// ignored (docs/leafnodes.md), so that no link runs less protected or less connected
+    /// than configured.
+    pub fn from_options(opts: &Options) -> Result<Option<Settings>, String> {
+        let Some(l) = &opts.leafnodes else {
+            return Ok(None);
+        };
+        let refuse = |what: &str| Err(format!("{what} is not supported by natrium yet"));
+        if l.tls.is_some() {
+            return refuse("leafnodes { tls }");
+        }
+        if l.proxy_required || l.users.iter().any(|u| u.proxy_required) {
+            return refuse("leafnodes { authorization { proxy_required } }");
+        }
+        // Checking a bcrypt hash takes milliseconds, too long for the reactor that does the
+        // leaf handshake; nats-server accepts them.
+        let bcrypt = |p: &str| p.starts_with("$2");
+        if bcrypt(&l.password) || l.users.iter().any(|u| bcrypt(&u.password)) {
+            return refuse("a bcrypt password in leafnodes { authorization }");
+        }
+        let mut remotes = Vec::with_capacity(l.remotes.len());
+        for r in &l.remotes {
+            let name = r.safe_name();
+            if r.tls.is_some() || r.urls.iter().any(|u| u.scheme == "tls") {
+                return refuse(&format!("TLS on leafnode remote {name}"));
+            }
+            if r.urls.iter().any(leafnode::is_ws) {
+                return refuse(&format!("a WebSocket leafnode remote ({name})"));
+            }
+            if r.hub {
+                return refuse(&format!("hub: true on leafnode remote {name}"));
+            }
+            if r.proxy.as_ref().is_some_and(|p| !p.url.is_empty()) {
+                return refuse(&format!("a proxy on leafnode remote {name}"));
+            }
+            if r.account == leafnode::SYSTEM_ACCOUNT {
+                return refuse(&format!("the system account on leafnode remote {name}"));
+            }
+            // deny_imports travels in CONNECT (`deny_pub`) and the hub enforces it;
+            // deny_exports is this side's to enforce, and natrium does not filter yet.
+            if !r.deny_exports.is_empty() {
+                return refuse(&format!("deny_exports on leafnode remote {name}"));
+            }
+            if r.disabled {
+                continue;
+            }
+            let mut urls: Vec<RouteUrl> = r.urls.iter().map(RouteUrl::from).collect();
+            if !r.no_randomize {
+                fastrand::shuffle(&mut urls);
+            }
+            remotes.push(RemoteSettings {
+                urls,
+                account: r.account.clone(),
+                credentials: r.credentials.clone(),
+                seed: (!r.nkey.is_empty()).then(|| r.nkey.clone()),
+                first_info_timeout: r.first_info_timeout.unwrap_or(FIRST_INFO_TIMEOUT),
+                deny_exports: r.deny_exports.clone(),
+                deny_imports: r.deny_imports.clone(),
+                fallback_user: r
+                    .urls
+                    .iter()
+                    .find_map(|u| u.username.clone().map(|n| (n, u.password.clone()))),
+                ignore_discovered: r.ignore_discovered_servers,
+            });
+        }
+        let account = |a: &str| {
+            if a.is_empty() {
+                GLOBAL_ACCOUNT.to_string()
+            } else {
+                a.to_string()
+            }
+        };
+        let mut users: Vec<LeafUser> = l
+            .users
+            .iter()
+            .map(|u| LeafUser {
+                user: u.username.clone(),
+                password: u.password.clone(),
+                account: account(&u.account),
+            })
+            .collect();
+        if !l.username.is_empty() {
+            users.push(LeafUser {
+                user: l.username.clone(),
+                password: l.password.clone(),
+                account: account(&l.account),
+            });
+        }
+        Ok(Some(Settings {
+            listen: l.port.map(|p| (l.host.clone(), p)),
+            advertise: l.advertise.clone(),
+            no_advertise: l.no_advertise,
+            users,
+            nkey: l.nkey.clone(),
+            nkey_account: account(&l.account),
+            min_version: l.min_version.clone(),
+            auth_timeout: l.effective_auth_timeout(),
+            reconnect: l.reconnect.unwrap_or(RECONNECT),
+            remotes,
+        }))
+    }
+}
+
+/// The leaf settings, resolved from the options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The leaf listener: host and port (0 = random); `None`: no listener.
+    pub listen: Option<(String, u16)>,
+    /// `host[:port]` for INFO instead of the listener's.
+    pub advertise: String,
+    pub no_advertise: bool,
+    /// `authorization { user, password, account }` (a single user) or `users`.
+    pub users: Vec<LeafUser>,
+    /// `authorization { nkey }`: the user nkey a leaf node must sign our nonce with.
+    pub nkey: String,
+    /// The account the single nkey user binds to.
+    pub nkey_account: String,
+    /// `min_version`: leaf nodes of older servers are refused.
+    pub min_version: String,
+    pub auth_timeout: Duration,
+    pub reconnect: Duration,
+    pub remotes: Vec<RemoteSettings>,
+}
+
+/// The URLs of one remote in the order they are tried.
+#[derive(Debug)]
+struct Rotation {
+    urls: Vec<RouteUrl>,
+    current: Option<RouteUrl>,
+}
+
+/// The running leaf-node side of the server.
+#[derive(Debug)]
+pub struct LeafNodes {
+    pub settings: Settings,
+    /// Where the leaf listener is bound.
+    pub addr: Option<SocketAddr>,
+    /// The URLs leaf connections may (re)connect to (INFO `leafnode_urls`).
+    pub urls: Vec<String>,
+    /// This server's `$LDS.<nuid>` per account number (loop detection).
+    lds: Mutex<FxHashMap<u32, String>>,
+    /// Leaf connections registered now, on every reactor (`/varz` `leafnodes`).
+    pub connected: std::sync::atomic::AtomicUsize,
+    /// Per remote: the URLs to try in turn and the one tried last.
+    rotation: Mutex<Vec<Rotation>>,
+    dialer: DialerHandle,
+}
+
+impl LeafNodes {
+    /// The leaf listener (bound here, so that its port can be reported) and the runtime.
+    pub fn bind(
+        settings: Settings,
+        dialer: DialerHandle,
+    ) -> Result<(LeafNodes, Option<std::net::TcpListener>), String> {
+        let (listener, addr) = match &settings.listen {
+            Some((host, port)) => {
+                let fail =
+                    |e: String| format!("Error listening on leafnode port: {host}:{port}, {e}");
+                let a = crate::server::resolve(host, *port).map_err(fail)?;
+                let (l, bound) = crate::server::listen_tcp(a).map_err(|e| fail(e.to_string()))?;
+                (Some(l), Some(bound))
+            }
+            None => (None, None),
+        };
+        let urls = match (&settings.listen, addr) {
+            (Some((host, _)), Some(a)) => {
+                crate::server::connect_urls(&settings.advertise, host, a.port())
+            }
+            _ => Vec::new(),
+        };
+        let rotation = settings
+            .remotes
+            .iter()
+            .map(|r| Rotation {
+                urls: r.urls.clone(),
+                current: None,
+            })
+            .collect();
+        Ok((
+            LeafNodes {
+                settings,
+                addr,
+                urls,
+                lds: Mutex::new(FxHashMap::default()),
+                connected: std::sync::atomic::AtomicUsize::new(0),
+                rotation: Mutex::new(rotation),
+                dialer,
+            },
+            listener,
+        ))
+    }
+
+    /// This server's loop-detection subject for account `account`.
+    pub fn lds(&self, account: u32) -> String {
+        let mut map = self.lds.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(account)
+            .or_insert_with(|| format!("$LDS.{}", crate::nkey::nuid()))
+            .clone()
+    }
+
+    /// The URL to dial next for remote `index` (nats-server's `pickNextURL`: the list
+    /// turns when the one tried last is at its head).
+    pub fn next_url(&self, index: usize) -> Option<RouteUrl> {
+        let mut all = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        let r = all.get_mut(index)?;
+        if r.urls.len() > 1 && r.current.as_ref() == r.urls.first() {
+            r.urls.rotate_left(1);
+        }
+        r.current = r.urls.first().cloned();
+        r.current.clone()
+    }
+
+    /// The hub told remote `index` its cluster's leaf URLs (INFO `leafnode_urls`): they are
+    /// tried first, then the configured ones (nats-server's `doUpdateLNURLs`).
+    pub fn learn_urls(&self, index: usize, leafnode_urls: &[String]) {
+        let Some(remote) = self.settings.remotes.get(index) else {
+            return;
+        };
+        if remote.ignore_discovered {
+            return;
+        }
+        let mut urls: Vec<RouteUrl> = leafnode_urls
+            .iter()
+            .filter_map(|hp| RouteUrl::parse(&format!("nats-leaf://{hp}")).ok())
+            .filter(|u| {
+                !remote
+                    .urls
+                    .iter()
+                    .any(|c| c.host == u.host && c.port == u.port)
+            })
+            .collect();
+        urls.extend(remote.urls.iter().cloned());
+        let mut all = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = all.get_mut(index) {
+            r.urls = urls;
+        }
+    }
+
+    /// Dials remote `index` after `delay`, at its next URL.
+    pub fn dial_remote(&self, index: usize, delay: Duration, first_connect: bool) {
+        let Some(url) = self.next_url(index) else {
+            return;
+        };
+        let _ = self.dialer.send(dialer::Request::Dial(Dial {
+            url,
+            purpose: Purpose::Leaf {
+                remote: index,
+                reconnect: self.settings.reconnect,
+            },
+            delay,
+            first_connect,
+        }));
+    }
+
+    /// nats-server's start-up line for the leaf listener, if there is one.
+    pub fn log_listening(&self) {
+        if let (Some(a), Some((host, _))) = (self.addr, &self.settings.listen) {
+            log::info!(
+                "Listening for leafnode connections on {}",
+                crate::server::join_host_port(host, a.port())
+            );
+        }
+    }
+
+    /// Dials every remote (start-up).
+    pub fn start(&self) {
+        for i in 0..self.settings.remotes.len() {
+            self.dial_remote(i, Duration::ZERO, true);
+        }
+    }
+}
+
+/// Subjects that never cross a leaf connection of a non-system account, in either direction
+/// (nats-server's `denyAllClientJs`), unless JetStream domains allow it.
+pub fn js_denied(subject: &[u8]) -> bool {
+    const DENIED: [&[u8]; 3] = [b"$JS.API.>", b"$KV.>", b"$OBJ.>"];
+    DENIED.iter().any(|p| crate::subject::matches(p, subject))
+}
