@@ -128,6 +128,12 @@ fn check_config(flags: &Flags) -> ExitCode {
             let _ = writeln!(err, "natrium: {}", conf::report(&report.warnings));
             ExitCode::from(1)
         }
+        // Valid for nats-server, but asking for what natrium refuses to run without (the
+        // same check as at start-up), so that `-t` does not pass a file `natrium` rejects.
+        Ok((opts, _)) if let Err(e) = runnable(&opts) => {
+            let _ = writeln!(err, "natrium: {e}");
+            ExitCode::from(1)
+        }
         Ok((_, report)) => {
             let _ = writeln!(
                 err,
@@ -144,6 +150,13 @@ fn check_config(flags: &Flags) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The checks the server makes of the links it is asked to run before it starts them.
+fn runnable(opts: &Options) -> Result<(), String> {
+    natrium::route::Settings::from_options(opts)?;
+    natrium::leaf::Settings::from_options(opts)?;
+    Ok(())
 }
 
 fn log_config(opts: &Options) -> LogConfig {
