@@ -79,7 +79,7 @@ cross-deps: .cross-deps-stamp
 
 ## Static release binaries for small ARM boxes, copied to target/edge/.
 cross: cross-deps
-	$(CARGO) build --locked --release --target $(AARCH64)
+	$(CARGO) build --locked --release --target $(AARCH64) --bin natrium
 	if rustup target list --installed | grep -qx $(ARMV7); then \
 	  $(CARGO) build --locked --release --target $(ARMV7) && armv7=$(ARMV7); \
 	else \
@@ -91,7 +91,7 @@ cross: cross-deps
 
 ## The aarch64 release binary the qemu test runs (tests/it/cross.rs), as `make cross` builds it.
 cross-test-bin: cross-deps
-	$(CARGO) build --locked --release --target $(AARCH64)
+	$(CARGO) build --locked --release --target $(AARCH64) --bin natrium
 
 tests/node/node_modules/.deps-stamp: tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error

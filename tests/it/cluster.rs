@@ -26,6 +26,15 @@ pub struct Node {
 }
 
 impl Node {
+    /// A server started from a configuration in `dir`, which lives as long as it.
+    pub fn new(proc: Proc, name: &str, dir: TempDir) -> Node {
+        Node {
+            proc,
+            name: name.to_string(),
+            _dir: dir,
+        }
+    }
+
     pub fn url(&self) -> String {
         self.proc.url()
     }
@@ -146,7 +155,7 @@ pub fn wait_mesh(nodes: &[&Node], n: u64) {
     }
 }
 
-async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+pub async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     timeout(WAIT, sub.next())
         .await
         .expect("message in time")
@@ -182,19 +191,34 @@ pub async fn ready(sub_client: &async_nats::Client, pub_client: &async_nats::Cli
 
 /// Pub/sub with wildcards and headers, request/reply and no-responders from a client on
 /// `from` to one on `to`, in account A, and account B on the same subjects sees none of it.
-async fn exchange(from: &Node, to: &Node) {
+pub async fn exchange(from: &Node, to: &Node) {
     let tag = format!("{}-{}", from.name, to.name);
-    let sub_c = to.client("a").await;
-    let pub_c = from.client("a").await;
     let other = to.client("b").await;
+    let b_side = other.subscribe(format!("x.{tag}.>")).await.unwrap();
+    let pub_b = from.client("b").await;
+    ready(&other, &pub_b).await;
+    exchange_between(
+        &tag,
+        &from.client("a").await,
+        &to.client("a").await,
+        Some(b_side),
+    )
+    .await;
+}
+
+/// [`exchange`]'s traffic from `pub_c` to `sub_c` on subjects named after `tag`;
+/// `isolated`, subscribed to the same subjects in another account, must get none of it.
+pub async fn exchange_between(
+    tag: &str,
+    pub_c: &async_nats::Client,
+    sub_c: &async_nats::Client,
+    isolated: Option<async_nats::Subscriber>,
+) {
     let mut exact = sub_c.subscribe(format!("x.{tag}.one")).await.unwrap();
     let mut star = sub_c.subscribe(format!("x.{tag}.*")).await.unwrap();
     let mut gt = sub_c.subscribe(format!("x.{tag}.>")).await.unwrap();
-    let mut b_side = other.subscribe(format!("x.{tag}.>")).await.unwrap();
     let mut svc = sub_c.subscribe(format!("svc.{tag}")).await.unwrap();
-    let pub_b = from.client("b").await;
-    ready(&other, &pub_b).await;
-    ready(&sub_c, &pub_c).await;
+    ready(sub_c, pub_c).await;
 
     pub_c
         .publish(format!("x.{tag}.one"), Bytes::from_static(b"1"))
@@ -232,7 +256,7 @@ async fn exchange(from: &Node, to: &Node) {
     });
     let answer = {
         let pub_c = pub_c.clone();
-        let tag = tag.clone();
+        let tag = tag.to_string();
         tokio::spawn(async move {
             pub_c
                 .request(format!("svc.{tag}"), Bytes::from_static(b"q"))
@@ -260,12 +284,14 @@ async fn exchange(from: &Node, to: &Node) {
     );
 
     // Account B subscribed to the same subjects and got nothing.
-    assert!(
-        timeout(Duration::from_millis(200), b_side.next())
-            .await
-            .is_err(),
-        "{tag}: account B must not see account A's messages"
-    );
+    if let Some(mut b_side) = isolated {
+        assert!(
+            timeout(Duration::from_millis(200), b_side.next())
+                .await
+                .is_err(),
+            "{tag}: account B must not see account A's messages"
+        );
+    }
 }
 
 /// A queue group with one member on each server; `count` messages published on `from` are

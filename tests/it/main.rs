@@ -14,6 +14,7 @@ mod config;
 mod core;
 mod cross;
 mod hostile;
+mod leaf;
 mod monitor;
 mod overload;
 mod permissions;
