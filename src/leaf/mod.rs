@@ -115,11 +115,6 @@ impl Settings {
             if r.account == leafnode::SYSTEM_ACCOUNT {
                 return refuse(&format!("the system account on leafnode remote {name}"));
             }
-            // deny_imports travels in CONNECT (`deny_pub`) and the hub enforces it;
-            // deny_exports is this side's to enforce, and natrium does not filter yet.
-            if !r.deny_exports.is_empty() {
-                return refuse(&format!("deny_exports on leafnode remote {name}"));
-            }
             if r.disabled {
                 continue;
             }

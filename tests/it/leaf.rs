@@ -570,8 +570,8 @@ fn unsupported_leaf_settings_are_refused_by_name() {
             "a WebSocket leafnode remote",
         ),
         (
-            "remotes [ { url: \"nats://127.0.0.1:7422\", deny_exports: [\"secret.>\"] } ]",
-            "deny_exports on leafnode remote",
+            "remotes [ { url: \"nats://127.0.0.1:7422\", hub: true } ]",
+            "hub: true on leafnode remote",
         ),
         (
             "port: -1, authorization { users [ {user: a, password: \"$2a$11$abcdefghijklmnopqrstuuFHjJGkh7gWt2OFwqsaIxNcY7ztMmP6\"} ] }",
@@ -618,4 +618,56 @@ fn unsupported_leaf_settings_are_refused_by_name() {
             );
         }
     }
+}
+
+/// deny_exports stops what the leaf sends, deny_imports (sent to the hub as `deny_pub`)
+/// what the hub sends; JetStream's API subjects do not cross without domains.
+#[test]
+fn deny_lists_and_jetstream_subjects_stop_at_the_leaf_connection() {
+    let lp = free_port();
+    let h = hub(
+        &nats(),
+        "HUB",
+        lp,
+        "authorization { users [ {user: leaf, password: s3cret, account: A} ] }",
+    );
+    let s = spoke(
+        &natrium_bin(),
+        "SPOKE",
+        &format!(
+            "url: \"nats://leaf:s3cret@127.0.0.1:{lp}\", account: A, \
+             deny_exports: [\"secret.>\"], deny_imports: [\"hidden.>\"]"
+        ),
+    );
+    wait_leafs(&h, 1, Duration::from_secs(10));
+    rt().block_on(async {
+        let (cloud, device) = (h.client("a").await, s.client("a").await);
+        let mut secret = cloud.subscribe("secret.x").await.unwrap();
+        let mut js = cloud.subscribe("$JS.API.INFO").await.unwrap();
+        let mut public = cloud.subscribe("public.x").await.unwrap();
+        ready(&cloud, &device).await;
+        for subject in ["secret.x", "$JS.API.INFO", "public.x"] {
+            device.publish(subject, "d".into()).await.unwrap();
+        }
+        device.flush().await.unwrap();
+        assert_eq!(next(&mut public).await.subject.as_str(), "public.x");
+        for (what, sub) in [("secret.x", &mut secret), ("$JS.API.INFO", &mut js)] {
+            let got = timeout(Duration::from_millis(300), sub.next()).await;
+            assert!(got.is_err(), "{what} crossed the leaf connection: {got:?}");
+        }
+
+        let mut hidden = device.subscribe("hidden.x").await.unwrap();
+        let mut shown = device.subscribe("public.y").await.unwrap();
+        ready(&device, &cloud).await;
+        for subject in ["hidden.x", "public.y"] {
+            cloud.publish(subject, "c".into()).await.unwrap();
+        }
+        cloud.flush().await.unwrap();
+        assert_eq!(next(&mut shown).await.subject.as_str(), "public.y");
+        let got = timeout(Duration::from_millis(300), hidden.next()).await;
+        assert!(
+            got.is_err(),
+            "hidden.x crossed the leaf connection: {got:?}"
+        );
+    });
 }
