@@ -11,9 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::time::timeout;
 
-use crate::harness::{
-    free_port, natrium_bin, nats_server_bin, rt, spawn, stable_port, Proc, TempDir,
-};
+use crate::harness::{free_port, natrium_bin, nats_server_bin, rt, spawn, Proc, TempDir};
 use crate::monitor::get_json;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -643,8 +641,8 @@ fn respond(c: async_nats::Client, mut sub: async_nats::Subscriber) {
 #[test]
 fn clients_fail_over_and_the_cluster_heals() {
     let bin = natrium_bin();
-    let ports: Vec<u16> = (0..3).map(|_| stable_port()).collect();
-    let client_ports: Vec<u16> = (0..3).map(|_| stable_port()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let ldm = "lame_duck_duration: 30s\nlame_duck_grace_period: 1s";
     let start = |i: usize| {
         let seeds: Vec<u16> = ports.iter().copied().filter(|&p| p != ports[i]).collect();

@@ -264,18 +264,11 @@ impl Drop for TempDir {
     }
 }
 
-/// A free loopback port (bound and released; good enough for tests).
+/// A free loopback port, below the kernel's ephemeral range: a port taken from that range
+/// (bind to port 0) can be handed to another test's `-p -1` server or outgoing connection
+/// between the moment it is released here and the moment the server under test binds it,
+/// or while that server is down for a restart.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A free loopback port below the kernel's ephemeral range, for a server that must come
-/// back on the same port after a restart: while it is down, a port from [`free_port`]
-/// could be handed to any other test's `-p -1` server or outgoing connection.
-pub fn stable_port() -> u16 {
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
