@@ -35,6 +35,10 @@ Scenarios:
 
 Options (scenarios and all):
     -s, --server URL     server to load (default nats://127.0.0.1:4222)
+        --sub-server URL subscribers, queue members and responders connect here instead
+                         (repeatable: member i uses the (i mod count)-th), e.g. another
+                         node of a cluster or a leaf node of --server; publishers and
+                         requesters stay on --server
     -n, --msgs N         messages to publish in total; requests for reqrep
                          (default: 2,000,000; reqrep 20,000)
     -z, --size BYTES     payload size: 16, 128, 1k, 16KiB, 1MiB (default 16; reqrep 128)
@@ -52,7 +56,8 @@ Options (scenarios and all):
         --user U, --pass P
                          log every connection in with these credentials
         --pid PID        the server's pid: report its CPU time (per delivered message)
-                         and, for idle, its RSS
+                         and, for idle, its RSS; repeatable: the CPU of every pid is
+                         summed (all nodes of a cluster), RSS is the first one's
         --quick          small counts, for a smoke test (all and compare use a small suite)
         --json           print JSON on stdout instead of the table
     -h, --help           this text
@@ -72,6 +77,20 @@ Options (compare):
                          with TLS; the certificates are --tls-cert, --tls-key and --tls-ca,
                          or, without them, an ECDSA P-256 CA and server certificate made
                          with the openssl command in the output directory
+        --only GROUPS    comma-separated groups to run (default: single,cluster,leaf):
+                           single   the one-server suite, idle RSS and idle connections
+                           cluster  2-node clusters (natrium pair vs nats-server pair,
+                                    publisher on A, subscriber on B), mixed pairs, and a
+                                    queue group over a 3-node cluster
+                           leaf     a nats-server hub with a natrium leaf vs with a
+                                    nats-server leaf: hub->leaf stream, req/rep through
+                                    the leaf, idle leaf RSS
+                           aarch64  (not in the default) the aarch64 static build
+                                    (--aarch64 PATH, default
+                                    target/aarch64-unknown-linux-musl/release/natrium)
+                                    under qemu-aarch64 as a leaf of a nats-server hub:
+                                    its RSS idle and under a 16 B hub->leaf stream
+        --aarch64 PATH   the aarch64 natrium binary for --only aarch64
         --json           print the JSON document instead of the Markdown
         --time, --window apply to every scenario as above
 
@@ -93,6 +112,8 @@ pub enum Cmd {
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub server: String,
+    /// `--sub-server`: where subscribers and responders connect.
+    pub sub_servers: Vec<String>,
     pub msgs: Option<u64>,
     pub size: Option<usize>,
     pub pubs: usize,
@@ -103,6 +124,8 @@ pub struct Opts {
     pub subject: String,
     pub time: Option<Duration>,
     pub pid: Option<u32>,
+    /// `--pid` given again: further server processes whose CPU is summed.
+    pub more_pids: Vec<u32>,
     pub quick: bool,
     pub json: bool,
     pub rounds: Option<usize>,
@@ -112,6 +135,9 @@ pub struct Opts {
     pub natrium_args: Vec<String>,
     pub nats_args: Vec<String>,
     pub out: Option<PathBuf>,
+    /// `--only`: the compare groups to run; empty = the default ones.
+    pub only: Vec<Group>,
+    pub aarch64: Option<PathBuf>,
     /// TLS: connect with TLS (compare: and start both servers with TLS).
     pub tls: bool,
     pub tls_ca: Option<PathBuf>,
@@ -128,6 +154,7 @@ impl Default for Opts {
     fn default() -> Self {
         Opts {
             server: "nats://127.0.0.1:4222".into(),
+            sub_servers: Vec::new(),
             msgs: None,
             size: None,
             pubs: 1,
@@ -138,6 +165,7 @@ impl Default for Opts {
             subject: "bench.subject".into(),
             time: None,
             pid: None,
+            more_pids: Vec::new(),
             quick: false,
             json: false,
             rounds: None,
@@ -147,6 +175,8 @@ impl Default for Opts {
             natrium_args: Vec::new(),
             nats_args: Vec::new(),
             out: None,
+            only: Vec::new(),
+            aarch64: None,
             tls: false,
             tls_ca: None,
             tls_cert: None,
@@ -158,7 +188,41 @@ impl Default for Opts {
     }
 }
 
+/// The groups of `compare --only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Single,
+    Cluster,
+    Leaf,
+    Aarch64,
+}
+
+impl Group {
+    const DEFAULT: [Group; 3] = [Group::Single, Group::Cluster, Group::Leaf];
+
+    fn parse(s: &str) -> Result<Group, String> {
+        match s.trim() {
+            "single" => Ok(Group::Single),
+            "cluster" | "route" | "routes" => Ok(Group::Cluster),
+            "leaf" | "leafnode" | "leafnodes" => Ok(Group::Leaf),
+            "aarch64" => Ok(Group::Aarch64),
+            other => Err(format!(
+                "--only: unknown group {other:?} (single, cluster, leaf, aarch64)"
+            )),
+        }
+    }
+}
+
 impl Opts {
+    /// Whether `compare` runs group `g`.
+    pub fn runs(&self, g: Group) -> bool {
+        if self.only.is_empty() {
+            Group::DEFAULT.contains(&g)
+        } else {
+            self.only.contains(&g)
+        }
+    }
+
     pub fn time(&self) -> Duration {
         self.time.unwrap_or(if self.quick {
             Duration::from_secs(3)
@@ -210,6 +274,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(Cmd::Help),
             "-s" | "--server" => opts.server = value()?,
+            "--sub-server" => opts.sub_servers.push(value()?),
             "-n" | "--msgs" => opts.msgs = Some(num(&flag, &value()?)?),
             "-z" | "--size" => opts.size = Some(parse_size(&value()?)?),
             "--pubs" => opts.pubs = num(&flag, &value()?)?,
@@ -225,7 +290,20 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 }
                 opts.time = Some(Duration::from_secs_f64(secs));
             }
-            "--pid" => opts.pid = Some(num(&flag, &value()?)?),
+            "--pid" => {
+                let pid = num(&flag, &value()?)?;
+                if opts.pid.is_none() {
+                    opts.pid = Some(pid);
+                } else {
+                    opts.more_pids.push(pid);
+                }
+            }
+            "--only" => {
+                for g in value()?.split(',').filter(|g| !g.trim().is_empty()) {
+                    opts.only.push(Group::parse(g)?);
+                }
+            }
+            "--aarch64" => opts.aarch64 = Some(PathBuf::from(value()?)),
             "--quick" => opts.quick = true,
             "--json" => opts.json = true,
             "--rounds" => opts.rounds = Some(num(&flag, &value()?)?),
@@ -371,6 +449,15 @@ mod tests {
         assert!(matches!(parse(&[]), Ok(Cmd::Help)));
         assert!(matches!(parse(&args("compare --quick")), Ok(Cmd::Compare(o)) if o.quick));
         assert!(parse(&args("nope")).is_err());
+        let Ok(Cmd::Compare(o)) = parse(&args("compare --only cluster,leaf")) else {
+            panic!()
+        };
+        assert!(o.runs(Group::Cluster) && o.runs(Group::Leaf) && !o.runs(Group::Single));
+        let Ok(Cmd::Compare(o)) = parse(&args("compare")) else {
+            panic!()
+        };
+        assert!(o.runs(Group::Single) && o.runs(Group::Leaf) && !o.runs(Group::Aarch64));
+        assert!(parse(&args("compare --only bogus")).is_err());
         assert!(parse(&args("pub --bogus")).is_err());
         assert!(parse(&args("pub --msgs")).is_err());
         assert!(parse(&args("pub --time 0")).is_err());
@@ -404,6 +491,9 @@ mod tests {
             "--nats-arg",
             "--out",
             "--tls",
+            "--only",
+            "--sub-server",
+            "--aarch64",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }

@@ -10,124 +10,31 @@
 //! the binaries must exist. The report gives per metric the median of the rounds for each
 //! server, the ratio natrium / nats-server and whether issue 3's target is met, plus the
 //! generator's and the servers' CPU so the reader can see who was the bottleneck.
+//!
+//! `--only` picks groups: `single` (all of the above), and the groups of several servers
+//! per side that [`crate::multi`] owns (`cluster`, `leaf`, and the optional `aarch64`),
+//! which run after the single-server phases of each round with the same alternation.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cli::{self, Opts};
+use crate::cli::{self, Group, Opts};
+use crate::multi;
 use crate::procfs;
 use crate::progress::Progress;
 use crate::report::{num, rate_unit, Table};
 use crate::scenario::{Ctx, Outcome, Spec};
+use crate::topology::ServerProc;
 
-const NATRIUM: &str = "natrium";
-const NATS: &str = "nats-server";
+pub const NATRIUM: &str = "natrium";
+pub const NATS: &str = "nats-server";
 /// How long a fresh server idles before its RSS is read.
-const IDLE_SETTLE: Duration = Duration::from_secs(1);
-
-/// A server process we started; killed (by its pid, through `Child`) when dropped.
-struct ServerProc {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl ServerProc {
-    fn start(bin: &Path, extra: &[String]) -> Result<ServerProc, String> {
-        let mut child = Command::new(bin)
-            .args(["-a", "127.0.0.1", "-p", "-1"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let Some(stderr) = child.stderr.take() else {
-            let _ = child.kill();
-            return Err("no stderr pipe".into());
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        // Keeps draining the log for the server's whole life, so it never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    if let Some(port) = rest
-                        .trim()
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| p.parse::<u16>().ok())
-                    {
-                        let _ = tx.send(Some(port));
-                    }
-                }
-                let ready = line.contains("Server is ready");
-                if let Ok(mut l) = log2.lock() {
-                    l.push(line);
-                }
-                if ready {
-                    let _ = tx.send(None);
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut port = None;
-        let mut ready = false;
-        while !(ready && port.is_some()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(Some(p)) => port = Some(p),
-                Ok(None) => ready = true,
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let text = log.lock().map(|l| l.join("\n")).unwrap_or_default();
-                    return Err(format!(
-                        "{} did not report its port and readiness within 15 s; log:\n{text}",
-                        bin.display()
-                    ));
-                }
-            }
-        }
-        let port = port.unwrap_or(0);
-        Ok(ServerProc {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn log_tail(&self) -> String {
-        self.log
-            .lock()
-            .map(|l| l[l.len().saturating_sub(10)..].join("\n"))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub const IDLE_SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Serialize, Clone)]
 struct Binary {
@@ -145,33 +52,57 @@ struct Machine {
     kernel: String,
 }
 
+/// One system's figures in one round: a server, or (cluster and leaf groups) a pair or
+/// trio of servers named after the kind under test.
 #[derive(Serialize)]
-struct Run {
-    round: usize,
-    server: &'static str,
-    idle_rss_kib: Option<u64>,
-    outcomes: Vec<Outcome>,
+pub struct Run {
+    pub round: usize,
+    pub server: &'static str,
+    pub idle_rss_kib: Option<u64>,
+    /// Figures that are not scenario outcomes, e.g. `leaf_idle_rss` (KiB).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Run {
+    pub fn new(round: usize, server: &'static str) -> Run {
+        Run {
+            round,
+            server,
+            idle_rss_kib: None,
+            extra: BTreeMap::new(),
+            outcomes: Vec::new(),
+        }
+    }
 }
 
 #[derive(Serialize, Clone)]
-struct Target {
+pub struct Target {
     /// `>=` or `<=`, applied to the ratio natrium / nats-server.
     op: &'static str,
     ratio: f64,
 }
 
 #[derive(Serialize)]
-struct MetricRow {
-    key: String,
-    label: String,
-    unit: String,
-    natrium: Vec<f64>,
-    nats_server: Vec<f64>,
-    natrium_median: Option<f64>,
-    nats_server_median: Option<f64>,
-    ratio: Option<f64>,
-    target: Option<Target>,
-    met: Option<bool>,
+pub struct MetricRow {
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    /// The system under test (natrium, or a mixed pair) and the baseline, when they are
+    /// not simply "natrium" and "nats-server".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub systems: Option<[String; 2]>,
+    pub natrium: Vec<f64>,
+    pub nats_server: Vec<f64>,
+    pub natrium_median: Option<f64>,
+    pub nats_server_median: Option<f64>,
+    pub ratio: Option<f64>,
+    pub target: Option<Target>,
+    pub met: Option<bool>,
+    /// Where the every-scenario table reads CPU figures: (system, scenario) for each side.
+    #[serde(skip)]
+    pub src: Option<[(&'static str, String); 2]>,
 }
 
 #[derive(Serialize)]
@@ -185,6 +116,10 @@ struct Document {
     natrium: Binary,
     nats_server: Binary,
     targets: Vec<MetricRow>,
+    /// Issues 16 and 17: clusters (routes) and leaf nodes.
+    cluster_leaf_targets: Vec<MetricRow>,
+    /// Notes on the cluster and leaf groups (queue spread, RSS under load).
+    cluster_leaf_notes: Vec<String>,
     scenarios: Vec<MetricRow>,
     problems: Vec<String>,
     runs: Vec<Run>,
@@ -209,7 +144,7 @@ fn start_named(
     }
 }
 
-fn find_nats_server(opts: &Opts) -> Result<PathBuf, String> {
+pub fn find_nats_server(opts: &Opts) -> Result<PathBuf, String> {
     if let Some(p) = &opts.nats_server {
         return Ok(p.clone());
     }
@@ -317,7 +252,7 @@ fn machine() -> Machine {
     }
 }
 
-fn median(v: &[f64]) -> Option<f64> {
+pub fn median(v: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return None;
@@ -332,9 +267,9 @@ fn median(v: &[f64]) -> Option<f64> {
 }
 
 /// All outcomes per (server, scenario name), one per round.
-type Results = BTreeMap<(&'static str, String), Vec<Outcome>>;
+pub type Results = BTreeMap<(&'static str, String), Vec<Outcome>>;
 
-fn values(
+pub fn values(
     results: &Results,
     server: &'static str,
     name: &str,
@@ -346,7 +281,7 @@ fn values(
         .unwrap_or_default()
 }
 
-fn row(
+pub fn row(
     key: &str,
     label: &str,
     unit: &str,
@@ -376,6 +311,8 @@ fn row(
         ratio,
         target: target.map(|(op, ratio)| Target { op, ratio }),
         met,
+        systems: None,
+        src: None,
     }
 }
 
@@ -535,6 +472,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         conns: idle_conns,
         threads: 4,
     });
+    let multi_env = multi::Env::new(opts, &natrium, &nats, &out_dir.join("topology"));
     let mut progress = Progress::new();
     let mut results: Results = BTreeMap::new();
     let mut idle_rss: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
@@ -550,27 +488,21 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         };
         let mut round_runs: BTreeMap<&'static str, Run> = order
             .iter()
-            .map(|&name| {
-                (
-                    name,
-                    Run {
-                        round: round + 1,
-                        server: name,
-                        idle_rss_kib: None,
-                        outcomes: Vec::new(),
-                    },
-                )
-            })
+            .map(|&name| (name, Run::new(round + 1, name)))
             .collect();
         // Memory first, each server alone on a fresh process (idle RSS, then idle
         // connections); then load, both servers fresh and running side by side. Keeping
         // them apart means no server carries another phase's allocations or after-effects
         // (closing 10,000 connections) into the next measurement.
-        let groups: [(Phase, Vec<&'static str>); 3] = [
-            (Phase::Memory, vec![order[0]]),
-            (Phase::Memory, vec![order[1]]),
-            (Phase::Load, order.to_vec()),
-        ];
+        let groups: Vec<(Phase, Vec<&'static str>)> = if opts.runs(Group::Single) {
+            vec![
+                (Phase::Memory, vec![order[0]]),
+                (Phase::Memory, vec![order[1]]),
+                (Phase::Load, order.to_vec()),
+            ]
+        } else {
+            Vec::new()
+        };
         for (phase, group) in groups {
             let mut servers: BTreeMap<&'static str, ServerProc> = BTreeMap::new();
             for &name in &group {
@@ -602,12 +534,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                         round + 1,
                         spec.name()
                     ));
-                    let mut ctx = Ctx {
-                        addr: server.addr,
-                        pid: Some(server.pid()),
-                        time: opts.time(),
-                        progress: Progress::new(),
-                    };
+                    let mut ctx = Ctx::single(server.addr, Some(server.pid()), opts.time());
                     let outcome = spec.run(&mut ctx);
                     if !server.alive() {
                         problems.push(format!(
@@ -645,6 +572,15 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             }
             drop(servers);
         }
+        // Clusters and leaf nodes: systems of several servers, same alternation.
+        multi::run_round(
+            &multi_env,
+            round,
+            &mut results,
+            &mut round_runs,
+            &mut problems,
+            &mut progress,
+        );
         runs.extend(round_runs.into_values());
     }
     progress.clear();
@@ -775,9 +711,18 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         vec![stripped(&nats_bin)],
         Some(("<=", 0.25)),
     ));
+    let single = opts.runs(Group::Single);
+    if !single {
+        targets.clear();
+    }
 
     let mut scenarios = Vec::new();
-    for spec in std::iter::once(&idle_spec).chain(suite.iter()) {
+    let single_specs: Vec<&Spec> = if single {
+        std::iter::once(&idle_spec).chain(suite.iter()).collect()
+    } else {
+        Vec::new()
+    };
+    for spec in single_specs {
         let name = spec.name();
         let sample = results
             .get(&(NATRIUM, name.clone()))
@@ -818,6 +763,9 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             ));
         }
     }
+    let (cluster_leaf_targets, more_scenarios, cluster_leaf_notes) =
+        multi::rows(&multi_env, &results, &runs);
+    scenarios.extend(more_scenarios);
 
     let doc = Document {
         tool: "natrium-bench compare",
@@ -829,6 +777,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         natrium: natrium_bin,
         nats_server: nats_bin,
         targets,
+        cluster_leaf_targets,
+        cluster_leaf_notes,
         scenarios,
         problems,
         runs,
@@ -869,6 +819,40 @@ fn spread(v: &[f64]) -> String {
     format!(" ({}–{})", num(lo), num(hi))
 }
 
+/// The table of target rows: medians, spread, ratio, target, met.
+fn targets_table(rows: &[MetricRow]) -> String {
+    let mut t = Table::new(&[
+        "metric",
+        "unit",
+        "natrium",
+        "nats-server",
+        "ratio",
+        "target",
+        "met",
+    ]);
+    for r in rows {
+        t.row(vec![
+            r.label.clone(),
+            r.unit.clone(),
+            format!("{}{}", cell(r.natrium_median), spread(&r.natrium)),
+            format!("{}{}", cell(r.nats_server_median), spread(&r.nats_server)),
+            r.ratio
+                .map(|x| format!("{x:.2}×"))
+                .unwrap_or_else(|| "n/a".into()),
+            r.target
+                .as_ref()
+                .map(|t| format!("{} {:.2}×", if t.op == ">=" { "≥" } else { "≤" }, t.ratio))
+                .unwrap_or_default(),
+            match r.met {
+                Some(true) => "yes".into(),
+                Some(false) => "**no**".into(),
+                None => "n/a".into(),
+            },
+        ]);
+    }
+    t.render()
+}
+
 fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
     let mut s = String::new();
     s.push_str(&format!("## natrium vs nats-server — {}\n\n", doc.date));
@@ -899,38 +883,23 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
     }
     s.push_str("- figures are medians over the rounds; (min–max) when there are several; ratio = natrium / nats-server\n\n");
 
-    s.push_str("### Targets (issue 3)\n\n");
-    let mut t = Table::new(&[
-        "metric",
-        "unit",
-        "natrium",
-        "nats-server",
-        "ratio",
-        "target",
-        "met",
-    ]);
-    for r in &doc.targets {
-        t.row(vec![
-            r.label.clone(),
-            r.unit.clone(),
-            format!("{}{}", cell(r.natrium_median), spread(&r.natrium)),
-            format!("{}{}", cell(r.nats_server_median), spread(&r.nats_server)),
-            r.ratio
-                .map(|x| format!("{x:.2}×"))
-                .unwrap_or_else(|| "n/a".into()),
-            r.target
-                .as_ref()
-                .map(|t| format!("{} {:.2}×", if t.op == ">=" { "≥" } else { "≤" }, t.ratio))
-                .unwrap_or_default(),
-            match r.met {
-                Some(true) => "yes".into(),
-                Some(false) => "**no**".into(),
-                None => "n/a".into(),
-            },
-        ]);
+    if !doc.targets.is_empty() {
+        s.push_str("### Targets (issue 3)\n\n");
+        s.push_str(&targets_table(&doc.targets));
     }
-    s.push_str(&t.render());
-
+    if !doc.cluster_leaf_targets.is_empty() {
+        s.push_str(&format!(
+            "\n### Clusters and leaf nodes (issues 16 and 17)\n\n{}\n\n",
+            multi::SETUP
+        ));
+        s.push_str(&targets_table(&doc.cluster_leaf_targets));
+        if !doc.cluster_leaf_notes.is_empty() {
+            s.push('\n');
+            for n in &doc.cluster_leaf_notes {
+                s.push_str(&format!("- {n}\n"));
+            }
+        }
+    }
     s.push_str("\n### Every scenario: headline rate and who used the CPU\n\n");
     s.push_str("CPU columns are % of one core over the measured phase (100 × cores = the whole machine), natrium run / nats-server run. \"busiest gen thread\" near 100 % would mean the generator limited the run; \"other CPU\" is what the rest of the machine used meanwhile (interference from other processes). \"not slower\": natrium's rate ≥ nats-server's (for latency: ≤).\n\n");
     let mut t = Table::new(&[
@@ -947,11 +916,16 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
     ]);
     for r in &doc.scenarios {
         let name = r.key.trim_end_matches("_rate").trim_end_matches("_p999");
-        let pick = |server: &'static str, f: fn(&Outcome) -> Option<f64>| {
-            median(&values(results, server, name, f))
-        };
+        let [(sa, na), (sb, nb)] = r
+            .src
+            .clone()
+            .unwrap_or_else(|| [(NATRIUM, name.to_string()), (NATS, name.to_string())]);
         let pair = |f: fn(&Outcome) -> Option<f64>| {
-            format!("{} / {}", cell(pick(NATRIUM, f)), cell(pick(NATS, f)))
+            format!(
+                "{} / {}",
+                cell(median(&values(results, sa, &na, f))),
+                cell(median(&values(results, sb, &nb, f)))
+            )
         };
         let cpu_cols = r.key.ends_with("_rate");
         t.row(vec![

@@ -3,6 +3,8 @@
 //! ```text
 //!  main ─► cli (options, suite) ─► scenario::{flow, reqrep, conns} ─► report (table/JSON)
 //!                                └► compare (spawns natrium + nats-server, rounds, medians)
+//!                                     └► multi (cluster and leaf groups, their rows)
+//!                                         └► topology (processes, configs, readiness)
 //!  per connection: client (handshake) + frames (counting reader) ; hist ; procfs (CPU, RSS)
 //! ```
 //!
@@ -18,10 +20,12 @@ mod client;
 mod compare;
 mod frames;
 mod hist;
+mod multi;
 mod procfs;
 mod progress;
 mod report;
 mod scenario;
+mod topology;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +42,12 @@ struct RunReport<'a> {
     version: &'static str,
     server: &'a str,
     server_pid: Option<u32>,
+    /// The other servers' pids (`--pid` given more than once).
+    #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+    more_server_pids: &'a [u32],
+    /// Where subscribers and responders connected (`--sub-server`), if not `server`.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    sub_servers: &'a [String],
     time_bound_secs: f64,
     results: &'a [Outcome],
 }
@@ -84,12 +94,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let mut ctx = Ctx {
-                addr,
-                pid: opts.pid,
-                time: opts.time(),
-                progress: progress::Progress::new(),
-            };
+            let mut ctx = Ctx::single(addr, opts.pid, opts.time());
+            ctx.more_pids.clone_from(&opts.more_pids);
+            for url in &opts.sub_servers {
+                match client::resolve(url) {
+                    Ok(a) => ctx.sub_addrs.push(a),
+                    Err(e) => {
+                        eprintln!("natrium-bench: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
             let outcomes: Vec<Outcome> = specs.iter().map(|s| s.run(&mut ctx)).collect();
             let text = if opts.json {
                 let doc = RunReport {
@@ -97,6 +112,8 @@ fn main() -> ExitCode {
                     version: env!("CARGO_PKG_VERSION"),
                     server: &opts.server,
                     server_pid: opts.pid,
+                    more_server_pids: &opts.more_pids,
+                    sub_servers: &opts.sub_servers,
                     time_bound_secs: ctx.time.as_secs_f64(),
                     results: &outcomes,
                 };

@@ -87,15 +87,24 @@ pub fn machine_busy() -> Option<Duration> {
     Some(Duration::from_millis(busy * 1000 / TICKS_PER_SEC))
 }
 
-/// A CPU-time sample of the generator, the server (when its pid is known) and the machine,
-/// taken at the start of a measured phase; [`CpuSample::since`] gives the deltas.
-#[derive(Clone, Copy)]
+/// A CPU-time sample of the generator, the server (when its pid is known; the sum of all
+/// its processes for a cluster or a hub with its leaf) and the machine, taken at the start
+/// of a measured phase; [`CpuSample::since`] gives the deltas.
+#[derive(Clone)]
 pub struct CpuSample {
     /// The calling (coordinating) thread's CPU.
     own: Duration,
     server: Option<Duration>,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
     machine: Option<Duration>,
+}
+
+/// The summed CPU time of `pids`; `None` if there are none or one cannot be read.
+fn processes_cpu(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| process_cpu(p)).sum()
 }
 
 /// CPU used during a measured phase.
@@ -109,11 +118,11 @@ pub struct CpuUsed {
 }
 
 impl CpuSample {
-    pub fn now(server_pid: Option<u32>) -> CpuSample {
+    pub fn now(server_pids: &[u32]) -> CpuSample {
         CpuSample {
             own: thread_cpu(),
-            server: server_pid.and_then(process_cpu),
-            server_pid,
+            server: processes_cpu(server_pids),
+            server_pids: server_pids.to_vec(),
             machine: machine_busy(),
         }
     }
@@ -123,7 +132,7 @@ impl CpuSample {
     pub fn since(&self, workers: Duration) -> CpuUsed {
         let coordinator = thread_cpu().saturating_sub(self.own);
         let generator = coordinator + workers;
-        let server = match (self.server, self.server_pid.and_then(process_cpu)) {
+        let server = match (self.server, processes_cpu(&self.server_pids)) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };

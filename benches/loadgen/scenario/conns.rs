@@ -43,7 +43,7 @@ pub fn run_conn(spec: &ConnSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     let stop = AtomicBool::new(false);
     let first_error: Mutex<Option<String>> = Mutex::new(None);
     let failures = AtomicU64::new(0);
-    let sample = CpuSample::now(ctx.pid);
+    let sample = CpuSample::now(&ctx.server_pids());
     let start = Instant::now();
     let deadline = start + ctx.time;
     let label = format!("connections x{threads}");
@@ -158,7 +158,7 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     let opened = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let first_error: Mutex<Option<String>> = Mutex::new(None);
-    let sample = CpuSample::now(ctx.pid);
+    let sample = CpuSample::now(&ctx.server_pids());
     let start = Instant::now();
     let deadline = start + ctx.time;
     // Each worker keeps its sockets; the handshake state (`Frames`) is dropped right away.

@@ -14,6 +14,14 @@
 //! the publisher's side. Warm-up messages carry headers, so the readers tell them from the
 //! measured `MSG`s by frame type alone, at any payload size.
 //!
+//! Publishers connect to `Ctx::addr`, subscriber `i` to `Ctx::sub_addr(i)`: the same server,
+//! or another node of a cluster, or a leaf node of the publisher's hub. Queue members also
+//! subscribe (plainly, after their queue subscription) to `<subject>.warm`, where warm-ups
+//! are published too: servers prefer a queue member connected to themselves (nats-server
+//! does, across routes), so a remote member may never see a warm-up on the queue subject;
+//! its plain subscription, sent after the queue one on the same connection and so carried
+//! in order behind it, proves the queue interest has arrived.
+//!
 //! Every measured payload starts with the publisher's sequence number (little-endian u64,
 //! when the payload has 8 bytes): plain subscribers check that it increases by one (no loss,
 //! duplicate or reordering), queue members set a bit per sequence in a shared bitmap so a
@@ -383,16 +391,21 @@ fn publisher(
     res
 }
 
-/// Sends header-carrying messages until every subscriber has received one.
+/// Sends header-carrying messages until every subscriber has received one (queue groups:
+/// on the queue subject and on `<subject>.warm`).
 fn warm_up(conn: &mut Conn, spec: &FlowSpec, shared: &Shared) -> Result<(), String> {
-    let mut frame = format!(
-        "HPUB {} 12 {}\r\nNATS/1.0\r\n\r\n",
-        spec.subject,
-        12 + spec.size
-    )
-    .into_bytes();
-    frame.resize(frame.len() + spec.size, b'w');
-    frame.extend_from_slice(b"\r\n");
+    let mut frame = Vec::new();
+    let mut subjects = vec![spec.subject.clone()];
+    if spec.kind == Kind::Queue {
+        subjects.push(format!("{}.warm", spec.subject));
+    }
+    for subject in subjects {
+        frame.extend_from_slice(
+            format!("HPUB {subject} 12 {}\r\nNATS/1.0\r\n\r\n", 12 + spec.size).as_bytes(),
+        );
+        frame.resize(frame.len() + spec.size, b'w');
+        frame.extend_from_slice(b"\r\n");
+    }
     let start = Instant::now();
     while shared.subs.iter().any(|s| s.warm.load(Relaxed) == 0) {
         if start.elapsed() > WARMUP_TIMEOUT {
@@ -422,9 +435,13 @@ pub fn run(spec: &FlowSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     let queue = spec.kind == Kind::Queue;
     let head = if check { 8 } else { 0 };
     let mut subs = Vec::with_capacity(nsubs);
-    for _ in 0..nsubs {
-        let mut c = Conn::open(ctx.addr, READ_BUFFER, head)?;
+    let warm_subject = format!("{}.warm", spec.subject);
+    for i in 0..nsubs {
+        let mut c = Conn::open(ctx.sub_addr(i), READ_BUFFER, head)?;
         c.subscribe(&spec.subject, queue.then_some("bench_q"), 1)?;
+        if queue {
+            c.subscribe(&warm_subject, None, 2)?;
+        }
         subs.push(c);
     }
     let mut pubs = Vec::with_capacity(spec.pubs);
@@ -472,7 +489,7 @@ pub fn run(spec: &FlowSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
                 return Err(e);
             }
         }
-        let sample = CpuSample::now(ctx.pid);
+        let sample = CpuSample::now(&ctx.server_pids());
         let start = Instant::now();
         let deadline = start + ctx.time;
         let per_pub = spec.msgs / spec.pubs as u64;
@@ -554,6 +571,7 @@ pub fn run(spec: &FlowSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
             wall_secs: wall,
             ..Default::default()
         };
+        out.per_subscriber = sub_results.iter().map(|r| r.received).collect();
         let counted = if nsubs == 0 { sent } else { received };
         out.rate = counted as f64 / wall;
         out.mb_per_sec = out.rate * spec.size as f64 / 1e6;

@@ -19,13 +19,50 @@ use crate::procfs::CpuSample;
 use crate::progress::Progress;
 
 /// Where and how long to run.
+///
+/// One server: `addr` only. Across servers (a cluster, a hub and its leaf), publishers and
+/// requesters connect to `addr` while subscribers, queue members and responders connect to
+/// `sub_addrs` in turn (member `i` to `sub_addrs[i % len]`), and the server CPU is the sum
+/// over `pid` and `more_pids`.
 pub struct Ctx {
     pub addr: SocketAddr,
+    /// Where subscribers and responders connect; empty: `addr`.
+    pub sub_addrs: Vec<SocketAddr>,
     /// The server's pid, for its CPU time and RSS.
     pub pid: Option<u32>,
+    /// The other servers' pids (their CPU counts as the server's).
+    pub more_pids: Vec<u32>,
     /// Upper bound on one scenario's load phase.
     pub time: Duration,
     pub progress: Progress,
+}
+
+impl Ctx {
+    /// One server at `addr`.
+    pub fn single(addr: SocketAddr, pid: Option<u32>, time: Duration) -> Ctx {
+        Ctx {
+            addr,
+            sub_addrs: Vec::new(),
+            pid,
+            more_pids: Vec::new(),
+            time,
+            progress: Progress::new(),
+        }
+    }
+
+    /// Where subscriber (queue member, responder) `i` connects.
+    pub fn sub_addr(&self, i: usize) -> SocketAddr {
+        if self.sub_addrs.is_empty() {
+            self.addr
+        } else {
+            self.sub_addrs[i % self.sub_addrs.len()]
+        }
+    }
+
+    /// Every server process whose CPU time is measured.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.pid.iter().chain(&self.more_pids).copied().collect()
+    }
 }
 
 /// One scenario as configured.
@@ -131,6 +168,10 @@ pub struct Outcome {
     /// CPU the rest of the machine used meanwhile (all busy CPU minus generator and
     /// server), % of one core: on a shared machine, the interference in this run.
     pub other_cpu_pct: Option<f64>,
+    /// Deliveries per subscriber (queue member), in the order of `Ctx::sub_addr`: how a
+    /// queue group's messages were spread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_subscriber: Vec<u64>,
     /// Anything that went wrong: loss, duplicates, reordering, `-ERR`, time bound hit.
     pub errors: Vec<String>,
     /// Notes that are not errors (e.g. the time bound shortened the run).

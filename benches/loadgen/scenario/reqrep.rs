@@ -193,7 +193,9 @@ fn round_trip(
 }
 
 pub fn run(spec: &ReqRepSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
-    let mut responder = Conn::open(ctx.addr, 256 * 1024, 0)?;
+    // The responder on `sub_addr(0)` (another server, e.g. a leaf node of the requester's
+    // hub, or the same one); the requester on `addr`.
+    let mut responder = Conn::open(ctx.sub_addr(0), 256 * 1024, 0)?;
     responder.subscribe(&spec.subject, None, 1)?;
     let mut requester = Conn::open(ctx.addr, 256 * 1024, 0)?;
     let inbox = format!("_INBOX.bench{}", fastrand::u64(..));
@@ -244,7 +246,7 @@ pub fn run(spec: &ReqRepSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
                 }
             }
             let mut hist = Histogram::new();
-            let sample = CpuSample::now(ctx.pid);
+            let sample = CpuSample::now(&ctx.server_pids());
             let start = Instant::now();
             let deadline = start + ctx.time;
             let mut done = 0u64;
