@@ -47,6 +47,9 @@ pub struct LeafState {
     pub subs: FxHashMap<LeafKey, u32>,
     /// The interest we announced to the peer: weight per key.
     pub sent: FxHashMap<LeafKey, u32>,
+    /// Subjects whose messages do not cross to the peer: our remote's `deny_exports` when we
+    /// dialled it, the leaf's `deny_pub` (its `deny_imports`) when it dialled us.
+    pub deny_out: Vec<String>,
     /// Dial again only after this long (set by a loop-detected error), instead of the
     /// remote's reconnect delay.
     pub reconnect_after: Option<std::time::Duration>,
@@ -70,6 +73,7 @@ impl LeafState {
             nonce: String::new(),
             subs: FxHashMap::default(),
             sent: FxHashMap::default(),
+            deny_out: Vec::new(),
             reconnect_after: None,
         }
     }

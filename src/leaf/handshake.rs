@@ -58,6 +58,13 @@ impl Reactor {
             Some(d) => {
                 if let Purpose::Leaf { remote, .. } = d.purpose {
                     state.remote = Some(remote);
+                    state.deny_out = self
+                        .shared
+                        .leafnodes
+                        .as_ref()
+                        .and_then(|l| l.settings.remotes.get(remote))
+                        .map(|r| r.deny_exports.clone())
+                        .unwrap_or_default();
                 }
                 state.url = Some(d.url.clone());
             }
@@ -271,6 +278,7 @@ impl Reactor {
             l.account = account_id;
             l.remote_id = connect.server_id.clone();
             l.remote_name = connect.name.clone();
+            l.deny_out = connect.deny_pub.clone();
             l.remote_cluster = if connect.cluster.is_empty() {
                 connect.name.clone()
             } else {

@@ -9,7 +9,7 @@ use log::{debug, error, info};
 
 use super::conn::LeafKey;
 use super::{js_denied, Role, LOOP_DELAY};
-use crate::proto::errors::CloseReason;
+use crate::proto::errors::{self, CloseReason};
 use crate::proto::peer::{self, PeerOp, PeerSub};
 use crate::proto::Message;
 use crate::reactor::interest::{contribution, InterestKey, Origin};
@@ -229,6 +229,20 @@ impl Reactor {
         }
     }
 
+    /// A literal subject in the `deny_pub` of the leaf's CONNECT; the loop-detection and
+    /// gateway reply prefixes are exempt, as in nats-server.
+    fn leaf_denied_itself(&self, token: usize, subject: &[u8]) -> bool {
+        const EXEMPT: [&[u8]; 3] = [b"$LDS.", b"$GR.", b"_GR_."];
+        if EXEMPT.iter().any(|p| subject.starts_with(p)) || !crate::subject::is_literal(subject) {
+            return false;
+        }
+        self.leaf_of(token).is_some_and(|l| {
+            l.deny_out
+                .iter()
+                .any(|d| crate::subject::matches(d.as_bytes(), subject))
+        })
+    }
+
     /// `LS+` (add) and `LS-` from a leaf connection.
     fn on_leaf_sub(&mut self, token: usize, sub: &PeerSub<'_>, add: bool) {
         let Some(leafs) = self.shared.leafnodes.clone() else {
@@ -254,6 +268,21 @@ impl Reactor {
             return;
         }
         if js_denied(sub.subject) {
+            return;
+        }
+        if add && role == Role::Leaf && self.leaf_denied_itself(token, sub.subject) {
+            // nats-server's leafSubPermViolation: the leaf asked for what it told us
+            // (deny_pub) it must not get.
+            let err = errors::subscription_violation(sub.subject, None, None);
+            if let Some(c) = self.conns.get_mut(token) {
+                error!(
+                    "{} - Subscription Violation on {} - Check other side configuration",
+                    c.label(),
+                    errors::go_quote(sub.subject)
+                );
+                c.queue_err(&err);
+            }
+            self.close(token, CloseReason::ProtocolViolation);
             return;
         }
         if add && !crate::subject::is_valid_pattern(sub.subject) {
@@ -354,23 +383,6 @@ impl Reactor {
         if js_denied(msg.subject) {
             return false;
         }
-        let denied_export = {
-            let Some(leaf) = self.leaf_of(conn) else {
-                return false;
-            };
-            self.shared
-                .leafnodes
-                .as_ref()
-                .and_then(|l| leaf.remote.and_then(|r| l.settings.remotes.get(r)))
-                .is_some_and(|r| {
-                    r.deny_exports
-                        .iter()
-                        .any(|d| crate::subject::matches(d.as_bytes(), msg.subject))
-                })
-        };
-        if denied_export {
-            return false;
-        }
         let Some(c) = self.conns.get_mut(conn) else {
             return false;
         };
@@ -378,6 +390,10 @@ impl Reactor {
             return false;
         };
         if c.closing.is_some() {
+            return false;
+        }
+        let denied = |d: &String| crate::subject::matches(d.as_bytes(), msg.subject);
+        if leaf.deny_out.iter().any(denied) {
             return false;
         }
         peer::write_leaf_msg(&mut c.out, leaf.headers, msg, queues.iter().copied());

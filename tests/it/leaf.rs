@@ -620,54 +620,105 @@ fn unsupported_leaf_settings_are_refused_by_name() {
     }
 }
 
-/// deny_exports stops what the leaf sends, deny_imports (sent to the hub as `deny_pub`)
-/// what the hub sends; JetStream's API subjects do not cross without domains.
+/// deny_exports stops what the leaf sends, deny_imports (sent to the hub as `deny_pub`,
+/// which the hub applies) what the hub sends; JetStream's API subjects do not cross without
+/// domains. In every pairing.
 #[test]
 fn deny_lists_and_jetstream_subjects_stop_at_the_leaf_connection() {
-    let lp = free_port();
-    let h = hub(
-        &nats(),
-        "HUB",
-        lp,
-        "authorization { users [ {user: leaf, password: s3cret, account: A} ] }",
-    );
-    let s = spoke(
-        &natrium_bin(),
-        "SPOKE",
-        &format!(
-            "url: \"nats://leaf:s3cret@127.0.0.1:{lp}\", account: A, \
-             deny_exports: [\"secret.>\"], deny_imports: [\"hidden.>\"]"
-        ),
-    );
-    wait_leafs(&h, 1, Duration::from_secs(10));
-    rt().block_on(async {
-        let (cloud, device) = (h.client("a").await, s.client("a").await);
-        let mut secret = cloud.subscribe("secret.x").await.unwrap();
-        let mut js = cloud.subscribe("$JS.API.INFO").await.unwrap();
-        let mut public = cloud.subscribe("public.x").await.unwrap();
-        ready(&cloud, &device).await;
-        for subject in ["secret.x", "$JS.API.INFO", "public.x"] {
-            device.publish(subject, "d".into()).await.unwrap();
-        }
-        device.flush().await.unwrap();
-        assert_eq!(next(&mut public).await.subject.as_str(), "public.x");
-        for (what, sub) in [("secret.x", &mut secret), ("$JS.API.INFO", &mut js)] {
-            let got = timeout(Duration::from_millis(300), sub.next()).await;
-            assert!(got.is_err(), "{what} crossed the leaf connection: {got:?}");
-        }
-
-        let mut hidden = device.subscribe("hidden.x").await.unwrap();
-        let mut shown = device.subscribe("public.y").await.unwrap();
-        ready(&device, &cloud).await;
-        for subject in ["hidden.x", "public.y"] {
-            cloud.publish(subject, "c".into()).await.unwrap();
-        }
-        cloud.flush().await.unwrap();
-        assert_eq!(next(&mut shown).await.subject.as_str(), "public.y");
-        let got = timeout(Duration::from_millis(300), hidden.next()).await;
-        assert!(
-            got.is_err(),
-            "hidden.x crossed the leaf connection: {got:?}"
+    for (hub_bin, spoke_bin, what) in pairings() {
+        let lp = free_port();
+        let h = hub(
+            &hub_bin,
+            "HUB",
+            lp,
+            "authorization { users [ {user: leaf, password: s3cret, account: A} ] }",
         );
-    });
+        let s = spoke(
+            &spoke_bin,
+            "SPOKE",
+            &format!(
+                "url: \"nats://leaf:s3cret@127.0.0.1:{lp}\", account: A, \
+                 deny_exports: [\"secret.>\"], deny_imports: [\"hidden.>\"]"
+            ),
+        );
+        wait_leafs(&h, 1, Duration::from_secs(10));
+        wait_leafs(&s, 1, Duration::from_secs(10));
+        rt().block_on(async {
+            let (cloud, device) = (h.client("a").await, s.client("a").await);
+            let mut secret = cloud.subscribe("secret.x").await.unwrap();
+            let mut js = cloud.subscribe("$JS.API.INFO").await.unwrap();
+            let mut public = cloud.subscribe("public.x").await.unwrap();
+            ready(&cloud, &device).await;
+            for subject in ["secret.x", "$JS.API.INFO", "public.x"] {
+                device.publish(subject, "d".into()).await.unwrap();
+            }
+            device.flush().await.unwrap();
+            assert_eq!(next(&mut public).await.subject.as_str(), "public.x");
+            for (subject, sub) in [("secret.x", &mut secret), ("$JS.API.INFO", &mut js)] {
+                let got = timeout(Duration::from_millis(300), sub.next()).await;
+                assert!(
+                    got.is_err(),
+                    "{what}: {subject} crossed to the hub: {got:?}"
+                );
+            }
+
+            let mut hidden = device.subscribe("hidden.x").await.unwrap();
+            let mut shown = device.subscribe("public.y").await.unwrap();
+            ready(&device, &cloud).await;
+            for subject in ["hidden.x", "public.y"] {
+                cloud.publish(subject, "c".into()).await.unwrap();
+            }
+            cloud.flush().await.unwrap();
+            assert_eq!(next(&mut shown).await.subject.as_str(), "public.y");
+            let got = timeout(Duration::from_millis(300), hidden.next()).await;
+            assert!(
+                got.is_err(),
+                "{what}: hidden.x crossed to the leaf: {got:?}"
+            );
+        });
+    }
+}
+
+/// A hub applies the `deny_pub` of a leaf's CONNECT (the leaf's deny_imports): messages on
+/// those subjects do not go to the leaf even under a wildcard it subscribed to, and a leaf
+/// that subscribes to one literally is told and cut off, as nats-server does
+/// (`leafSubPermViolation`). Differential, with a raw leaf.
+#[test]
+fn a_hub_sends_nothing_a_leaf_denied_itself() {
+    let auth = "authorization { users [ {user: leaf, password: s3cret, account: A} ] }";
+    for bin in [nats(), natrium_bin()] {
+        let who = bin.display().to_string();
+        let lp = free_port();
+        let h = hub(&bin, "HUB", lp, auth);
+        let mut leaf = Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], lp)));
+        leaf.send_str(
+            "CONNECT {\"user\":\"leaf\",\"pass\":\"s3cret\",\"name\":\"RAW\",\"cluster\":\"RAW\",\
+             \"headers\":true,\"deny_pub\":[\"hidden.>\"]}\r\n\
+             LS+ hidden.*\r\nLS+ public.x\r\nPING\r\n",
+        );
+        leaf.expect("PONG\r\n");
+        rt().block_on(async {
+            let cloud = h.client("a").await;
+            for subject in ["hidden.x", "public.x"] {
+                cloud.publish(subject, "c".into()).await.unwrap();
+            }
+            cloud.flush().await.unwrap();
+        });
+        let seen = leaf.expect("LMSG public.x");
+        assert!(
+            !seen.contains("LMSG hidden.x"),
+            "{who}: the hub sent a denied subject: {seen}"
+        );
+        leaf.send_str("LS+ hidden.x\r\n");
+        leaf.expect("-ERR 'Permissions Violation for Subscription to \"hidden.x\"'\r\n");
+        assert!(leaf.is_closed(Duration::from_secs(2)), "{who}: still open");
+        assert!(
+            h.proc.wait_log(
+                "Subscription Violation on \"hidden.x\" - Check other side configuration",
+                Duration::from_secs(2)
+            ),
+            "{who}: {}",
+            h.proc.log_text()
+        );
+    }
 }
