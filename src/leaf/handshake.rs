@@ -436,6 +436,7 @@ impl Reactor {
             remote_account: remote.account.clone(),
             compress_mode: "not supported".into(),
             deny_pub: remote.deny_imports.clone(),
+            // 3 would tell the hub we take part in message tracing (MsgTraceProto).
             protocol: 1,
             ..LeafConnect::default()
         };
