@@ -1204,7 +1204,18 @@ fn configured_cluster_starts_serves_clients_and_shows_in_varz() {
     let Some(nats) = crate::harness::NatsServer::start(&["-c", conf.to_str().unwrap()]) else {
         return;
     };
-    let theirs = varz_cluster(nats.monitor_port.expect("monitor"));
+    // nats-server reports -1 until its cluster listener is up, which can be after "ready".
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let theirs = loop {
+        let v = varz_cluster(nats.monitor_port.expect("monitor"));
+        let bound = v
+            .iter()
+            .any(|(k, p)| k == "cluster_port" && p.as_u64().is_some_and(|p| p > 0));
+        if bound || std::time::Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let keys = |o: &[(String, serde_json::Value)]| -> Vec<String> {
         o.iter().map(|(k, _)| k.clone()).collect()
     };
