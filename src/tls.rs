@@ -1,5 +1,6 @@
-//! TLS settings for the client port (nats-server's `tls {}` block and `--tls…` flags) and
-//! the rustls server configuration built from them.
+//! TLS settings (nats-server's `tls {}` blocks and `--tls…` flags) and the rustls
+//! configurations built from them: the server side for the client, leaf and WebSocket
+//! listeners, the client side for the connections this server dials.
 //!
 //! rustls with the `ring` provider: it builds with a C compiler alone and keeps the binary
 //! small. Cipher suites are named as IANA/Go names (`TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`,
@@ -12,11 +13,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::ring as provider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SupportedCipherSuite,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// nats-server's default TLS handshake timeout.
 pub const TLS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,7 +39,7 @@ pub fn requires_client_cert(cfg: &TlsConfig) -> bool {
 
 /// Settings nats-server has that natrium's TLS does not implement: refused at start-up, so
 /// an operator never gets weaker TLS than configured.
-fn unsupported(cfg: &TlsConfig) -> Vec<String> {
+fn unsupported(cfg: &TlsConfig, side: Side) -> Vec<String> {
     let mut out = cfg.unsupported.clone();
     if !cfg.certs.is_empty() {
         out.push("certs (several certificates)".into());
@@ -49,10 +53,17 @@ fn unsupported(cfg: &TlsConfig) -> Vec<String> {
     if cfg.connection_rate_limit > 0 {
         out.push("connection_rate_limit".into());
     }
-    if cfg.insecure {
+    if cfg.insecure && side == Side::Server {
         out.push("insecure".into());
     }
     out
+}
+
+/// Which end of the handshake a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Server,
+    Client,
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -90,24 +101,17 @@ pub fn supported_cipher_suites() -> Vec<String> {
     provider::ALL_CIPHER_SUITES.iter().map(suite_name).collect()
 }
 
-/// Builds the rustls server configuration; errors are start-up errors.
-pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
-    let missing = unsupported(opts);
-    if !missing.is_empty() {
-        return Err(format!(
-            "tls: not supported by natrium yet: {}",
-            missing.join(", ")
-        ));
-    }
-    if opts.cert_file.is_empty() {
-        return Err("missing 'cert_file' in TLS configuration".into());
-    }
-    if opts.key_file.is_empty() {
-        return Err("missing 'key_file' in TLS configuration".into());
-    }
-    let certs = load_certs(Path::new(&opts.cert_file))?;
-    let key = load_key(Path::new(&opts.key_file))?;
-
+/// The rustls provider (cipher suites, key-exchange groups) and protocol versions `opts`
+/// asks for; shared by both sides of a connection.
+fn crypto_for(
+    opts: &TlsConfig,
+) -> Result<
+    (
+        rustls::crypto::CryptoProvider,
+        Vec<&'static rustls::SupportedProtocolVersion>,
+    ),
+    String,
+> {
     let mut crypto = provider::default_provider();
     if !opts.cipher_suites.is_empty() {
         let mut chosen = Vec::new();
@@ -170,6 +174,28 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
             ))
         }
     };
+    Ok((crypto, versions))
+}
+
+/// Builds the rustls server configuration; errors are start-up errors.
+pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    let missing = unsupported(opts, Side::Server);
+    if !missing.is_empty() {
+        return Err(format!(
+            "tls: not supported by natrium yet: {}",
+            missing.join(", ")
+        ));
+    }
+    if opts.cert_file.is_empty() {
+        return Err("missing 'cert_file' in TLS configuration".into());
+    }
+    if opts.key_file.is_empty() {
+        return Err("missing 'key_file' in TLS configuration".into());
+    }
+    let certs = load_certs(Path::new(&opts.cert_file))?;
+    let key = load_key(Path::new(&opts.key_file))?;
+
+    let (crypto, versions) = crypto_for(opts)?;
     let builder = ServerConfig::builder_with_provider(Arc::new(crypto))
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS configuration: {e}"))?;
@@ -198,6 +224,168 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         .with_single_cert(certs, key)
         .map_err(|e| format!("TLS certificate/key: {e}"))?;
     Ok(Arc::new(config))
+}
+
+/// TLS on a listener other than the client port's (the leaf port): the rustls
+/// configuration and how the handshake runs.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    pub config: Arc<ServerConfig>,
+    pub timeout: Duration,
+    pub handshake_first: HandshakeFirst,
+    /// Peers must present a certificate our `ca_file` signed (INFO `tls_verify`).
+    pub verify: bool,
+}
+
+impl ListenerTls {
+    pub fn from_config(cfg: &TlsConfig) -> Result<ListenerTls, String> {
+        Ok(ListenerTls {
+            config: server_config(cfg)?,
+            timeout: timeout(cfg),
+            handshake_first: cfg.handshake_first.clone(),
+            verify: requires_client_cert(cfg),
+        })
+    }
+}
+
+/// TLS on connections this server dials (leaf remotes).
+#[derive(Debug, Clone)]
+pub struct DialTls {
+    pub config: Arc<ClientConfig>,
+    pub timeout: Duration,
+    /// TLS right after the TCP connect, before the peer's INFO.
+    pub handshake_first: bool,
+}
+
+impl DialTls {
+    pub fn from_config(cfg: &TlsConfig) -> Result<DialTls, String> {
+        Ok(DialTls {
+            config: client_config(cfg)?,
+            timeout: timeout(cfg),
+            handshake_first: cfg.handshake_first != HandshakeFirst::Off,
+        })
+    }
+}
+
+/// Builds the rustls configuration for connections this server dials (leaf remotes):
+/// Go's `tls.Config` as nats-server fills it from a remote's `tls {}` block. The hub's
+/// certificate is checked against `ca_file`, else the system's roots; `cert_file` and
+/// `key_file` are the certificate we present; `insecure` checks nothing but the handshake's
+/// signatures (nats-server warns about it, so do we).
+pub fn client_config(opts: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+    let missing = unsupported(opts, Side::Client);
+    if !missing.is_empty() {
+        return Err(format!(
+            "tls: not supported by natrium yet: {}",
+            missing.join(", ")
+        ));
+    }
+    let (crypto, versions) = crypto_for(opts)?;
+    let crypto = Arc::new(crypto);
+    let builder = ClientConfig::builder_with_provider(crypto.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = if opts.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(crypto)))
+    } else {
+        let mut roots = RootCertStore::empty();
+        if opts.ca_file.is_empty() {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(
+                    "TLS: no 'ca_file' and no system root certificates found to verify the server with"
+                        .into(),
+                );
+            }
+        } else {
+            let ca_file = Path::new(&opts.ca_file);
+            for cert in load_certs(ca_file)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("invalid CA certificate in {}: {e}", ca_file.display()))?;
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    let config = match (opts.cert_file.is_empty(), opts.key_file.is_empty()) {
+        (true, true) => builder.with_no_client_auth(),
+        (false, false) => {
+            let certs = load_certs(Path::new(&opts.cert_file))?;
+            let key = load_key(Path::new(&opts.key_file))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("TLS certificate/key: {e}"))?
+        }
+        (false, true) => return Err("missing 'key_file' in TLS configuration".into()),
+        (true, false) => return Err("missing 'cert_file' in TLS configuration".into()),
+    };
+    Ok(Arc::new(config))
+}
+
+/// The name a dialled server's certificate must carry: `host` (a DNS name or an IP
+/// address), or `saved` (a host name the remote's URLs gave, nats-server's `tlsName`) when
+/// `host` is an IP address.
+pub fn server_name(host: &str, saved: Option<&str>) -> Result<ServerName<'static>, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = match (host.parse::<std::net::IpAddr>(), saved) {
+        (Ok(_), Some(saved)) => saved,
+        _ => host,
+    };
+    ServerName::try_from(name.to_string())
+        .map_err(|e| format!("invalid TLS server name {name:?}: {e}"))
+}
+
+/// `insecure: true`: the peer's certificate is not checked (Go's `InsecureSkipVerify`);
+/// the handshake's signatures still are, so the session keys are the peer's.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The `--help_tls` text: nats-server's, with the cipher suites rustls implements.
@@ -240,4 +428,36 @@ the Windows certificate store are not available.
 ",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dialled_ip_is_checked_for_the_saved_host_name() {
+        let name = |h, saved| server_name(h, saved).map(|n| n.to_str().into_owned());
+        assert_eq!(name("hub.example.net", None).unwrap(), "hub.example.net");
+        assert_eq!(
+            name("10.0.0.7", Some("hub.example.net")).unwrap(),
+            "hub.example.net"
+        );
+        assert_eq!(name("10.0.0.7", None).unwrap(), "10.0.0.7");
+        assert_eq!(name("[::1]", None).unwrap(), "::1");
+        // A host name is checked as itself even when another one was saved.
+        assert_eq!(
+            name("hub2.example.net", Some("hub1")).unwrap(),
+            "hub2.example.net"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        let only_cert = TlsConfig {
+            cert_file: "x.pem".into(),
+            ..TlsConfig::default()
+        };
+        let e = client_config(&only_cert).unwrap_err();
+        assert!(e.contains("missing 'key_file'"), "{e}");
+    }
 }

@@ -21,7 +21,8 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::ServerConnection;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, Connection, ServerConnection};
 
 use crate::websocket::session::{RawIo, WsSession};
 
@@ -72,7 +73,9 @@ impl RawIo for Lower<'_> {
 }
 
 pub struct TlsSession {
-    conn: ServerConnection,
+    /// The server side for clients and accepted leaf connections; the client side for
+    /// connections we dial (to a hub, to a route).
+    conn: Connection,
     /// rustls reported a fatal error; its alert is flushed, then the socket closes.
     failed: bool,
 }
@@ -126,13 +129,27 @@ impl Transport {
     /// Starts a server-side TLS session on this socket; from now on reads and writes are
     /// TLS records.
     pub fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> Result<(), rustls::Error> {
-        let mut conn = ServerConnection::new(config)?;
+        self.start_session(ServerConnection::new(config)?.into());
+        Ok(())
+    }
+
+    /// Starts a client-side TLS session (a connection we dialled) to the server named
+    /// `name`; the ClientHello goes out with the next flush.
+    pub fn start_tls_client(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<(), rustls::Error> {
+        self.start_session(ClientConnection::new(config, name)?.into());
+        Ok(())
+    }
+
+    fn start_session(&mut self, mut conn: Connection) {
         conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
         self.tls = Some(Box::new(TlsSession {
             conn,
             failed: false,
         }));
-        Ok(())
     }
 
     pub fn tcp(&self) -> &TcpStream {
@@ -218,7 +235,7 @@ impl Transport {
         Some((version, suite))
     }
 
-    /// The client's certificate chain (DER), when it presented one.
+    /// The peer's certificate chain (DER), when it presented one.
     pub fn peer_certificates(&self) -> Option<Vec<rustls_pki_types::CertificateDer<'static>>> {
         let t = self.tls.as_ref()?;
         t.conn

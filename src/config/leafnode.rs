@@ -766,7 +766,8 @@ fn remote_key(
         }
         "tls" => {
             if let Some(tls) = security::parse_tls_in(r, k, v, TlsContext::Client) {
-                remote.tls = tls.is_configured().then_some(tls);
+                // Even an empty block: nats-server then dials the hub with TLS.
+                remote.tls = Some(tls);
             }
         }
         "hub" => set(&mut remote.hub, r.boolean(k, v)),

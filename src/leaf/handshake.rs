@@ -23,7 +23,8 @@ use crate::proto::errors::{self, CloseReason};
 use crate::proto::info::{ClientOptions, LeafConnect, ServerInfo};
 use crate::proto::parser::Limits;
 use crate::proto::peer::{PeerKind, PeerParser};
-use crate::reactor::Reactor;
+use crate::reactor::{Reactor, TlsPhase};
+use crate::route::url::RouteUrl;
 
 impl Reactor {
     /// Takes a leaf connection: accepted on the leaf listener (`dialled` None: we are the
@@ -94,9 +95,41 @@ impl Reactor {
             }
             Role::Leaf => {
                 conn.auth_deadline = Some(now + leafs.settings.auth_timeout);
-                let info = self.leaf_info(cid, &nonce, false, "");
-                if let Some(c) = self.conns.get_mut(token) {
-                    info.write_to(&mut c.out);
+                let mut line = Vec::new();
+                self.leaf_info(cid, &nonce, false, "").write_to(&mut line);
+                match &leafs.settings.tls {
+                    Some(tls) => {
+                        let (config, timeout) = (tls.config.clone(), tls.timeout);
+                        if !self.start_server_tls(
+                            token,
+                            config,
+                            timeout,
+                            &tls.handshake_first,
+                            false,
+                            line,
+                        ) {
+                            return;
+                        }
+                    }
+                    None => {
+                        if let Some(c) = self.conns.get_mut(token) {
+                            c.out.extend_from_slice(&line);
+                        }
+                    }
+                }
+            }
+        }
+        if role == Role::Hub {
+            // `handshake_first` on the remote: TLS before the hub's INFO.
+            let remote = dialled.as_ref().and_then(|d| match d.purpose {
+                Purpose::Leaf { remote, .. } => leafs.settings.remotes.get(remote),
+                Purpose::Route { .. } => None,
+            });
+            if let (Some(r), Some(d)) = (remote, &dialled) {
+                if r.tls.as_ref().is_some_and(|t| t.handshake_first)
+                    && !self.start_hub_tls(token, r, &d.url)
+                {
+                    return;
                 }
             }
         }
@@ -106,7 +139,13 @@ impl Reactor {
 
     /// The INFO of our leaf listener (`generateLeafNodeInfoJSON`); `connect_info` for the
     /// answer to a CONNECT, with the account the connection is bound to.
-    fn leaf_info(&self, cid: u64, nonce: &str, connect_info: bool, account: &str) -> ServerInfo {
+    pub(crate) fn leaf_info(
+        &self,
+        cid: u64,
+        nonce: &str,
+        connect_info: bool,
+        account: &str,
+    ) -> ServerInfo {
         let client = self.shared.info();
         let Some(leafs) = self.shared.leafnodes.as_deref() else {
             return client;
@@ -115,11 +154,14 @@ impl Reactor {
             (Some((h, _)), Some(a)) => (h.clone(), a.port()),
             _ => (client.host.clone(), 0),
         };
+        let tls = leafs.settings.tls.as_ref();
         ServerInfo {
             server_id: client.server_id,
             server_name: client.server_name,
             version: client.version,
             proto: 3,
+            tls_required: tls.is_some(),
+            tls_verify: tls.is_some_and(|t| t.verify),
             go: client.go,
             host,
             port,
@@ -384,11 +426,6 @@ impl Reactor {
             }
             return;
         }
-        if info.client_id == 0 || info.leafnode_urls.is_empty() {
-            error!("{} - attempted to connect to wrong port", conn.label());
-            self.close(token, CloseReason::WrongPort);
-            return;
-        }
         let remote = leaf
             .remote
             .and_then(|r| leafs.settings.remotes.get(r))
@@ -397,6 +434,27 @@ impl Reactor {
             self.close(token, CloseReason::ProtocolViolation);
             return;
         };
+        // TLS when the remote has a `tls {}` block or the hub asks for it
+        // (`leafClientHandshakeIfNeeded`), before the wrong-port check, as nats-server.
+        let url = leaf.url.clone();
+        if conn.tls_phase == TlsPhase::None && (remote.tls.is_some() || info.tls_required) {
+            if let Some(url) = &url {
+                if !self.start_hub_tls(token, &remote, url) {
+                    return;
+                }
+            }
+        }
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let Some(leaf) = conn.leaf.as_deref_mut() else {
+            return;
+        };
+        if info.client_id == 0 || info.leafnode_urls.is_empty() {
+            error!("{} - attempted to connect to wrong port", conn.label());
+            self.close(token, CloseReason::WrongPort);
+            return;
+        }
         let Some(account_id) = self
             .auth
             .accounts()
@@ -426,7 +484,6 @@ impl Reactor {
         leaf.nonce = info.nonce.clone();
         leaf.connect_sent = true;
         leaf.awaiting_connect_info = info.info_on_connect;
-        let url = leaf.url.clone();
         let mut connect = LeafConnect {
             version: crate::config::NATS_COMPAT_VERSION.to_string(),
             server_id: self.shared.server_id.clone(),
@@ -490,6 +547,33 @@ impl Reactor {
         } else {
             conn.peer_deadline = None;
             self.register_leaf(token);
+        }
+    }
+}
+
+impl Reactor {
+    /// Starts TLS to our hub at `url` for `remote`: its `tls {}` block, or Go's defaults
+    /// (the system's roots) when only the hub asked for TLS.
+    fn start_hub_tls(
+        &mut self,
+        token: usize,
+        remote: &super::RemoteSettings,
+        url: &RouteUrl,
+    ) -> bool {
+        let tls = match &remote.tls {
+            Some(t) => Ok(t.clone()),
+            None => crate::tls::DialTls::from_config(&crate::tls::TlsConfig::default()),
+        };
+        let name = crate::tls::server_name(&url.host, remote.tls_name.as_deref());
+        match (tls, name) {
+            (Ok(tls), Ok(name)) => self.start_client_tls(token, &tls, name),
+            (Err(e), _) | (_, Err(e)) => {
+                if let Some(c) = self.conns.get(token) {
+                    error!("{} - TLS leafnode handshake error: {e}", c.label());
+                }
+                self.close(token, CloseReason::TlsHandshakeError);
+                false
+            }
         }
     }
 }

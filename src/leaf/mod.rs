@@ -53,7 +53,7 @@ pub struct LeafUser {
 }
 
 /// One `remotes` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RemoteSettings {
     pub urls: Vec<RouteUrl>,
     /// The local account bound to this remote.
@@ -73,6 +73,11 @@ pub struct RemoteSettings {
     pub fallback_user: Option<(String, Option<String>)>,
     /// Don't dial the leaf URLs the hub tells about (`ignore_discovered_servers`).
     pub ignore_discovered: bool,
+    /// The remote's `tls {}` block: TLS to the hub even if its INFO does not ask for it.
+    pub tls: Option<crate::tls::DialTls>,
+    /// The first host name among the configured URLs: the name the hub's certificate is
+    /// checked for when we dial an IP address (nats-server's `tlsName`).
+    pub tls_name: Option<String>,
 }
 
 impl Settings {
@@ -85,9 +90,14 @@ impl Settings {
             return Ok(None);
         };
         let refuse = |what: &str| Err(format!("{what} is not supported by natrium yet"));
-        if l.tls.is_some() {
-            return refuse("leafnodes { tls }");
-        }
+        let tls = match &l.tls {
+            Some(t) if t.verify_and_map => return refuse("leafnodes { tls { verify_and_map } }"),
+            Some(t) => Some(
+                crate::tls::ListenerTls::from_config(t)
+                    .map_err(|e| format!("leafnode tls: {e}"))?,
+            ),
+            None => None,
+        };
         if l.proxy_required || l.users.iter().any(|u| u.proxy_required) {
             return refuse("leafnodes { authorization { proxy_required } }");
         }
@@ -100,9 +110,6 @@ impl Settings {
         let mut remotes = Vec::with_capacity(l.remotes.len());
         for r in &l.remotes {
             let name = r.safe_name();
-            if r.tls.is_some() || r.urls.iter().any(|u| u.scheme == "tls") {
-                return refuse(&format!("TLS on leafnode remote {name}"));
-            }
             if r.urls.iter().any(leafnode::is_ws) {
                 return refuse(&format!("a WebSocket leafnode remote ({name})"));
             }
@@ -118,6 +125,13 @@ impl Settings {
             if r.disabled {
                 continue;
             }
+            let tls = match &r.tls {
+                Some(t) => Some(
+                    crate::tls::DialTls::from_config(t)
+                        .map_err(|e| format!("leafnode remote {name}: {e}"))?,
+                ),
+                None => None,
+            };
             let mut urls: Vec<RouteUrl> = r.urls.iter().map(RouteUrl::from).collect();
             if !r.no_randomize {
                 fastrand::shuffle(&mut urls);
@@ -135,6 +149,17 @@ impl Settings {
                     .iter()
                     .find_map(|u| u.username.clone().map(|n| (n, u.password.clone()))),
                 ignore_discovered: r.ignore_discovered_servers,
+                tls,
+                tls_name: r
+                    .urls
+                    .iter()
+                    .map(|u| u.host.as_str())
+                    .find(|h| {
+                        h.trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_err()
+                    })
+                    .map(str::to_string),
             });
         }
         let account = |a: &str| {
@@ -162,6 +187,7 @@ impl Settings {
         }
         Ok(Some(Settings {
             listen: l.port.map(|p| (l.host.clone(), p)),
+            tls,
             advertise: l.advertise.clone(),
             no_advertise: l.no_advertise,
             users,
@@ -176,10 +202,12 @@ impl Settings {
 }
 
 /// The leaf settings, resolved from the options.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// The leaf listener: host and port (0 = random); `None`: no listener.
     pub listen: Option<(String, u16)>,
+    /// `leafnodes { tls }`: leaf connections we accept run TLS.
+    pub tls: Option<crate::tls::ListenerTls>,
     /// `host[:port]` for INFO instead of the listener's.
     pub advertise: String,
     pub no_advertise: bool,

@@ -159,40 +159,13 @@ impl Reactor {
         }
         match (self.shared.tls_config(), opts.tls.as_ref()) {
             (Some(config), Some(tls)) => {
-                conn.tls_deadline = Some(now + crate::tls::timeout(tls));
-                if opts.allow_non_tls {
-                    conn.tls_phase = TlsPhase::Sniff;
-                    info.write_to(&mut conn.out);
-                } else {
-                    match tls.handshake_first {
-                        HandshakeFirst::On => {
-                            conn.tls_phase = TlsPhase::First;
-                            if conn.transport.start_tls(config).is_err() {
-                                self.close(token, CloseReason::TlsHandshakeError);
-                                return;
-                            }
-                        }
-                        HandshakeFirst::Auto(delay) => {
-                            conn.tls_phase = TlsPhase::AwaitFirstBytes;
-                            conn.tls_deadline = Some(now + delay);
-                        }
-                        HandshakeFirst::Off => {
-                            conn.tls_phase = TlsPhase::Upgrading;
-                            // INFO goes out in plaintext; everything after it is TLS.
-                            let mut line = Vec::new();
-                            info.write_to(&mut line);
-                            let sent = conn.transport.write_raw(&line).unwrap_or(0);
-                            if sent < line.len() || conn.transport.start_tls(config).is_err() {
-                                self.close(token, CloseReason::WriteError);
-                                return;
-                            }
-                        }
-                    }
+                let mut line = Vec::new();
+                info.write_to(&mut line);
+                let (timeout, first) = (crate::tls::timeout(tls), tls.handshake_first.clone());
+                if !self.start_server_tls(token, config, timeout, &first, opts.allow_non_tls, line)
+                {
+                    return;
                 }
-                debug!(
-                    "{} - Starting TLS client connection handshake",
-                    conn.label()
-                );
             }
             _ => info.write_to(&mut conn.out),
         }
@@ -213,6 +186,119 @@ impl Reactor {
         }
     }
 
+    /// Starts TLS on a connection we accepted, whose first INFO is `info`: INFO in plaintext
+    /// and then the handshake (nats-server's default), the handshake first (INFO once it is
+    /// done), or with `auto` whichever the peer starts; `sniff` (`allow_non_tls`): INFO,
+    /// then the first byte decides. Returns false when the connection was closed.
+    pub(crate) fn start_server_tls(
+        &mut self,
+        token: usize,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        timeout: Duration,
+        first: &HandshakeFirst,
+        sniff: bool,
+        info: Vec<u8>,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        let now = Instant::now();
+        conn.tls_deadline = Some(now + timeout);
+        if sniff {
+            conn.tls_phase = TlsPhase::Sniff;
+            conn.out.extend_from_slice(&info);
+        } else {
+            match first {
+                HandshakeFirst::On => {
+                    conn.tls_phase = TlsPhase::First;
+                    if conn.transport.start_tls(config).is_err() {
+                        self.close(token, CloseReason::TlsHandshakeError);
+                        return false;
+                    }
+                }
+                HandshakeFirst::Auto(delay) => {
+                    conn.tls_phase = TlsPhase::AwaitFirstBytes;
+                    conn.tls_deadline = Some(now + *delay);
+                }
+                HandshakeFirst::Off => {
+                    conn.tls_phase = TlsPhase::Upgrading;
+                    // INFO goes out in plaintext; everything after it is TLS.
+                    let sent = conn.transport.write_raw(&info).unwrap_or(0);
+                    if sent < info.len() || conn.transport.start_tls(config).is_err() {
+                        self.close(token, CloseReason::WriteError);
+                        return false;
+                    }
+                }
+            }
+        }
+        match conn.leaf.is_some() {
+            true => debug!("{} - Starting TLS leafnode server handshake", conn.label()),
+            false => debug!(
+                "{} - Starting TLS client connection handshake",
+                conn.label()
+            ),
+        }
+        true
+    }
+
+    /// Starts the client side of TLS on a connection we dialled (to a hub), checking the
+    /// peer's certificate for `name`. What the connection writes meanwhile waits for the
+    /// handshake. Returns false when the connection was closed.
+    pub(crate) fn start_client_tls(
+        &mut self,
+        token: usize,
+        tls: &crate::tls::DialTls,
+        name: rustls_pki_types::ServerName<'static>,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        debug!("{} - Starting TLS leafnode client handshake", conn.label());
+        if let Err(e) = conn.transport.start_tls_client(tls.config.clone(), name) {
+            error!("{} - TLS leafnode handshake error: {e}", conn.label());
+            self.close(token, CloseReason::TlsHandshakeError);
+            return false;
+        }
+        conn.tls_phase = TlsPhase::Dialled;
+        conn.tls_deadline = Some(Instant::now() + tls.timeout);
+        self.mark_dirty(token);
+        self.arm_timer(token);
+        true
+    }
+
+    /// The TLS of the listener a connection came in on, and its handshake timeout.
+    pub(super) fn listener_tls(
+        &self,
+        conn: &Conn,
+    ) -> Option<(std::sync::Arc<rustls::ServerConfig>, Duration)> {
+        if conn.leaf.is_some() {
+            let tls = self.shared.leafnodes.as_ref()?.settings.tls.as_ref()?;
+            return Some((tls.config.clone(), tls.timeout));
+        }
+        let timeout = self
+            .opts
+            .tls
+            .as_ref()
+            .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
+        Some((self.shared.tls_config()?, timeout))
+    }
+
+    /// The first INFO of a connection we accepted, for when it goes out after TLS.
+    pub(super) fn first_info(&self, conn: &Conn) -> Vec<u8> {
+        let mut line = Vec::new();
+        match conn.leaf.as_deref() {
+            Some(l) => self
+                .leaf_info(conn.cid, &l.nonce, false, "")
+                .write_to(&mut line),
+            None => {
+                let mut info = self.shared.info_for_client(conn.cid, conn.peer);
+                info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
+                info.write_to(&mut line);
+            }
+        }
+        line
+    }
+
     /// Moves a connection through TLS set-up before its bytes reach the parser: decides
     /// TLS-or-not on the first byte (`allow_non_tls`, `handshake_first: auto`). Returns false
     /// when reading must wait.
@@ -229,14 +315,13 @@ impl Reactor {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             Err(_) => return true,
         };
-        let Some(config) = self.shared.tls_config() else {
+        let Some((config, timeout)) = self.conns.get(token).and_then(|c| self.listener_tls(c))
+        else {
             return true;
         };
-        let timeout = self
-            .opts
-            .tls
-            .as_ref()
-            .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
         if conn.tls_phase == TlsPhase::Sniff && first != 0x16 {
             // A plaintext client on a port that allows it.
             conn.tls_phase = TlsPhase::Done;
@@ -263,8 +348,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
-        if !matches!(conn.tls_phase, TlsPhase::Upgrading | TlsPhase::First)
-            || conn.transport.is_handshaking()
+        if !matches!(
+            conn.tls_phase,
+            TlsPhase::Upgrading | TlsPhase::First | TlsPhase::Dialled
+        ) || conn.transport.is_handshaking()
         {
             return;
         }
@@ -279,9 +366,11 @@ impl Reactor {
             );
         }
         if first {
-            let mut info = self.shared.info_for_client(conn.cid, conn.peer);
-            info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
-            info.write_to(&mut conn.out);
+            if let Some(line) = self.conns.get(token).map(|c| self.first_info(c)) {
+                if let Some(conn) = self.conns.get_mut(token) {
+                    conn.out.extend_from_slice(&line);
+                }
+            }
         }
         self.mark_dirty(token);
     }

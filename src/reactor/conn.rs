@@ -48,6 +48,8 @@ pub enum TlsPhase {
     AwaitFirstBytes,
     /// `allow_non_tls`: the first byte decides between TLS and plaintext.
     Sniff,
+    /// Our side of a connection we dialled: the client-side handshake is running.
+    Dialled,
     /// Handshake complete (or plaintext accepted on a mixed port).
     Done,
 }

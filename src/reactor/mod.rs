@@ -57,7 +57,8 @@ use crate::proto::parser::{Limits, ParseError, Status};
 use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::websocket::session::as_frame_error;
-use conn::{Conn, ReadOutcome, TlsPhase};
+pub(crate) use conn::TlsPhase;
+use conn::{Conn, ReadOutcome};
 use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
 use interest::{InterestKey, Origin};
 
@@ -541,6 +542,9 @@ impl Reactor {
                         // nats-server: `c.Errorf("read error: %v", err)`, closed as a read error.
                         error!("{} - read error: {fe}", conn.label());
                         self.close(token, CloseReason::ReadError);
+                    } else if conn.transport.is_handshaking() && conn.leaf.is_some() {
+                        error!("{} - TLS leafnode handshake error: {e}", conn.label());
+                        self.close(token, CloseReason::TlsHandshakeError);
                     } else if conn.transport.is_handshaking() {
                         debug!("{} - TLS handshake error: {e}", conn.label());
                         self.close(token, CloseReason::TlsHandshakeError);

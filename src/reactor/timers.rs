@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, trace};
+use log::{debug, error, info, trace};
 
 use super::conn::TlsPhase;
 use super::Reactor;
@@ -79,17 +79,16 @@ impl Reactor {
         if conn.tls_deadline.is_some_and(|d| d <= now) {
             conn.tls_deadline = None;
             if conn.tls_phase == TlsPhase::AwaitFirstBytes {
-                // handshake_first auto: the client did not start TLS; INFO first, then it
+                // handshake_first auto: the peer did not start TLS; INFO first, then it
                 // upgrades.
-                let timeout = opts
-                    .tls
-                    .as_ref()
-                    .map_or(crate::tls::TLS_TIMEOUT, crate::tls::timeout);
-                let mut line = Vec::new();
-                let mut info = self.shared.info_for_client(conn.cid, conn.peer);
-                info.nonce = conn.nonce.as_deref().unwrap_or_default().to_string();
-                info.write_to(&mut line);
-                let Some(config) = self.shared.tls_config() else {
+                let Some(accepted) = self.conns.get(token) else {
+                    return;
+                };
+                let line = self.first_info(accepted);
+                let Some((config, timeout)) = self.listener_tls(accepted) else {
+                    return;
+                };
+                let Some(conn) = self.conns.get_mut(token) else {
                     return;
                 };
                 if conn.transport.write_raw(&line).unwrap_or(0) < line.len()
@@ -100,6 +99,11 @@ impl Reactor {
                 }
                 conn.tls_phase = TlsPhase::Upgrading;
                 conn.tls_deadline = Some(now + timeout);
+                return;
+            }
+            if conn.tls_phase == TlsPhase::Dialled {
+                error!("{} - TLS leafnode handshake error: timeout", conn.label());
+                self.close(token, CloseReason::TlsHandshakeError);
                 return;
             }
             if matches!(

@@ -30,7 +30,7 @@ fn server(bin: &Path, name: &str, body: &str) -> Node {
 
 /// A hub with accounts A and B, its leaf listener on `leaf_port`, `leaf` inside
 /// `leafnodes {}` (its authorization).
-fn hub(bin: &Path, name: &str, leaf_port: u16, leaf: &str) -> Node {
+pub(crate) fn hub(bin: &Path, name: &str, leaf_port: u16, leaf: &str) -> Node {
     server(
         bin,
         name,
@@ -39,7 +39,7 @@ fn hub(bin: &Path, name: &str, leaf_port: u16, leaf: &str) -> Node {
 }
 
 /// A leaf node with accounts A and B and one remote (`remote` is the inside of its map).
-fn spoke(bin: &Path, name: &str, remote: &str) -> Node {
+pub(crate) fn spoke(bin: &Path, name: &str, remote: &str) -> Node {
     server(
         bin,
         name,
@@ -47,14 +47,14 @@ fn spoke(bin: &Path, name: &str, remote: &str) -> Node {
     )
 }
 
-fn leaf_count(n: &Node) -> u64 {
+pub(crate) fn leaf_count(n: &Node) -> u64 {
     get_json(n.monitor(), "/leafz")["leafnodes"]
         .as_u64()
         .unwrap_or(0)
 }
 
 /// Waits until `n` has `count` leaf connections.
-fn wait_leafs(n: &Node, count: u64, within: Duration) {
+pub(crate) fn wait_leafs(n: &Node, count: u64, within: Duration) {
     let deadline = Instant::now() + within;
     while leaf_count(n) != count {
         assert!(
@@ -73,7 +73,7 @@ fn nats() -> std::path::PathBuf {
 }
 
 /// The three pairings: (hub binary, spoke binary, what the pair is called).
-fn pairings() -> Vec<(std::path::PathBuf, std::path::PathBuf, &'static str)> {
+pub(crate) fn pairings() -> Vec<(std::path::PathBuf, std::path::PathBuf, &'static str)> {
     vec![
         (nats(), natrium_bin(), "natrium leaf of nats-server"),
         (natrium_bin(), nats(), "nats-server leaf of natrium"),
@@ -117,7 +117,7 @@ async fn spread(
 /// [`crate::cluster::exchange`]'s traffic in account A from each side to the other; account
 /// B, not bound across the leaf connection, subscribed on the receiving side, gets none of
 /// it.
-async fn both_ways(one: &Node, two: &Node) {
+pub(crate) async fn both_ways(one: &Node, two: &Node) {
     for (from, to) in [(one, two), (two, one)] {
         let tag = format!("{}-{}", from.name, to.name);
         let other = to.client("b").await;
@@ -562,8 +562,8 @@ fn unsupported_leaf_settings_are_refused_by_name() {
     let dir = TempDir::new("leaf-refused");
     let cases = [
         (
-            "remotes [ { url: \"tls://127.0.0.1:7422\" } ]",
-            "TLS on leafnode remote",
+            "port: -1, tls { cert_file: a.pem, key_file: a-key.pem, verify_and_map: true }",
+            "leafnodes { tls { verify_and_map } }",
         ),
         (
             "remotes [ { url: \"ws://127.0.0.1:7422\" } ]",

@@ -15,6 +15,7 @@ mod core;
 mod cross;
 mod hostile;
 mod leaf;
+mod leaf_tls;
 mod monitor;
 mod overload;
 mod permissions;
