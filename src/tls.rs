@@ -200,18 +200,8 @@ pub fn server_config(opts: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         .with_protocol_versions(&versions)
         .map_err(|e| format!("TLS configuration: {e}"))?;
     let builder = if requires_client_cert(opts) {
-        if opts.ca_file.is_empty() {
-            return Err("TLS verify requires 'ca_file'".into());
-        }
-        let ca_file = Path::new(&opts.ca_file);
-        let mut roots = RootCertStore::empty();
-        for cert in load_certs(ca_file)? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("invalid CA certificate in {}: {e}", ca_file.display()))?;
-        }
         let verifier = WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
+            Arc::new(roots(opts)?),
             Arc::new(provider::default_provider()),
         )
         .build()
@@ -248,7 +238,7 @@ impl ListenerTls {
     }
 }
 
-/// TLS on connections this server dials (leaf remotes).
+/// TLS on connections this server dials (leaf remotes, routes).
 #[derive(Debug, Clone)]
 pub struct DialTls {
     pub config: Arc<ClientConfig>,
@@ -267,8 +257,8 @@ impl DialTls {
     }
 }
 
-/// Builds the rustls configuration for connections this server dials (leaf remotes):
-/// Go's `tls.Config` as nats-server fills it from a remote's `tls {}` block. The hub's
+/// Builds the rustls configuration for connections this server dials (leaf remotes,
+/// routes): Go's `tls.Config` as nats-server fills it from a `tls {}` block. The hub's
 /// certificate is checked against `ca_file`, else the system's roots; `cert_file` and
 /// `key_file` are the certificate we present; `insecure` checks nothing but the handshake's
 /// signatures (nats-server warns about it, so do we).
@@ -290,25 +280,7 @@ pub fn client_config(opts: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(crypto)))
     } else {
-        let mut roots = RootCertStore::empty();
-        if opts.ca_file.is_empty() {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(
-                    "TLS: no 'ca_file' and no system root certificates found to verify the server with"
-                        .into(),
-                );
-            }
-        } else {
-            let ca_file = Path::new(&opts.ca_file);
-            for cert in load_certs(ca_file)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("invalid CA certificate in {}: {e}", ca_file.display()))?;
-            }
-        }
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(roots(opts)?)
     };
     let config = match (opts.cert_file.is_empty(), opts.key_file.is_empty()) {
         (true, true) => builder.with_no_client_auth(),
@@ -323,6 +295,51 @@ pub fn client_config(opts: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
         (true, false) => return Err("missing 'cert_file' in TLS configuration".into()),
     };
     Ok(Arc::new(config))
+}
+
+/// The certificates a peer's certificate must chain to: `ca_file`, else the system's roots
+/// (Go's default when a `tls.Config` has no pool).
+fn roots(opts: &TlsConfig) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    if opts.ca_file.is_empty() {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(
+                "TLS: no 'ca_file' and no system root certificates to verify peers with".into(),
+            );
+        }
+        return Ok(roots);
+    }
+    let ca_file = Path::new(&opts.ca_file);
+    for cert in load_certs(ca_file)? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("invalid CA certificate in {}: {e}", ca_file.display()))?;
+    }
+    Ok(roots)
+}
+
+/// TLS between routes (`cluster { tls }`): both sides start it right after the TCP connect,
+/// and, as nats-server forces it, each verifies the other's certificate against the same
+/// `ca_file`; a server presents its one certificate on both sides.
+#[derive(Debug, Clone)]
+pub struct RouteTls {
+    pub server: Arc<ServerConfig>,
+    pub client: DialTls,
+}
+
+impl RouteTls {
+    pub fn from_config(cfg: &TlsConfig) -> Result<RouteTls, String> {
+        let verified = TlsConfig {
+            verify: true,
+            ..cfg.clone()
+        };
+        Ok(RouteTls {
+            server: server_config(&verified)?,
+            client: DialTls::from_config(cfg)?,
+        })
+    }
 }
 
 /// The name a dialled server's certificate must carry: `host` (a DNS name or an IP

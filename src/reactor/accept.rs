@@ -241,9 +241,9 @@ impl Reactor {
         true
     }
 
-    /// Starts the client side of TLS on a connection we dialled (to a hub), checking the
-    /// peer's certificate for `name`. What the connection writes meanwhile waits for the
-    /// handshake. Returns false when the connection was closed.
+    /// Starts the client side of TLS on a connection we dialled (to a hub, to a route),
+    /// checking the peer's certificate for `name`. What the connection writes meanwhile
+    /// waits for the handshake. Returns false when the connection was closed.
     pub(crate) fn start_client_tls(
         &mut self,
         token: usize,
@@ -253,14 +253,54 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return false;
         };
-        debug!("{} - Starting TLS leafnode client handshake", conn.label());
-        if let Err(e) = conn.transport.start_tls_client(tls.config.clone(), name) {
-            error!("{} - TLS leafnode handshake error: {e}", conn.label());
+        debug!(
+            "{} - Starting TLS {} client handshake",
+            conn.label(),
+            conn.kind_name()
+        );
+        let started = conn.transport.start_tls_client(tls.config.clone(), name);
+        self.tls_started(token, started, tls.timeout)
+    }
+
+    /// Starts the server side of TLS at once on a route we accepted: no INFO before it.
+    pub(crate) fn start_immediate_server_tls(
+        &mut self,
+        token: usize,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        timeout: Duration,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        debug!(
+            "{} - Starting TLS {} server handshake",
+            conn.label(),
+            conn.kind_name()
+        );
+        let started = conn.transport.start_tls(config);
+        self.tls_started(token, started, timeout)
+    }
+
+    fn tls_started(
+        &mut self,
+        token: usize,
+        started: Result<(), rustls::Error>,
+        timeout: Duration,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if let Err(e) = started {
+            error!(
+                "{} - TLS {} handshake error: {e}",
+                conn.label(),
+                conn.kind_name()
+            );
             self.close(token, CloseReason::TlsHandshakeError);
             return false;
         }
-        conn.tls_phase = TlsPhase::Dialled;
-        conn.tls_deadline = Some(Instant::now() + tls.timeout);
+        conn.tls_phase = TlsPhase::Immediate;
+        conn.tls_deadline = Some(Instant::now() + timeout);
         self.mark_dirty(token);
         self.arm_timer(token);
         true
@@ -350,7 +390,7 @@ impl Reactor {
         };
         if !matches!(
             conn.tls_phase,
-            TlsPhase::Upgrading | TlsPhase::First | TlsPhase::Dialled
+            TlsPhase::Upgrading | TlsPhase::First | TlsPhase::Immediate
         ) || conn.transport.is_handshaking()
         {
             return;

@@ -48,8 +48,9 @@ pub enum TlsPhase {
     AwaitFirstBytes,
     /// `allow_non_tls`: the first byte decides between TLS and plaintext.
     Sniff,
-    /// Our side of a connection we dialled: the client-side handshake is running.
-    Dialled,
+    /// TLS from the first byte, with no INFO before it (a leaf connection we dialled, a
+    /// route either way): what the connection writes meanwhile waits for the handshake.
+    Immediate,
     /// Handshake complete (or plaintext accepted on a mixed port).
     Done,
 }
@@ -300,6 +301,17 @@ impl Conn {
         self.out_pos = 0;
         self.relieve_at = 0;
         self.transport.flush_records()
+    }
+
+    /// What nats-server calls this kind of connection in its TLS log lines.
+    pub fn kind_name(&self) -> &'static str {
+        if self.route.is_some() {
+            "route"
+        } else if self.leaf.is_some() {
+            "leafnode"
+        } else {
+            "client"
+        }
     }
 
     /// The connection's log prefix, as nats-server writes it: `ip:port - cid:N`, or for

@@ -542,8 +542,12 @@ impl Reactor {
                         // nats-server: `c.Errorf("read error: %v", err)`, closed as a read error.
                         error!("{} - read error: {fe}", conn.label());
                         self.close(token, CloseReason::ReadError);
-                    } else if conn.transport.is_handshaking() && conn.leaf.is_some() {
-                        error!("{} - TLS leafnode handshake error: {e}", conn.label());
+                    } else if conn.transport.is_handshaking()
+                        && (conn.leaf.is_some() || conn.route.is_some())
+                    {
+                        // Peer ports are not probed by load balancers: always an error.
+                        let kind = conn.kind_name();
+                        error!("{} - TLS {kind} handshake error: {e}", conn.label());
                         self.close(token, CloseReason::TlsHandshakeError);
                     } else if conn.transport.is_handshaking() {
                         debug!("{} - TLS handshake error: {e}", conn.label());

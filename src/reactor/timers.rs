@@ -101,8 +101,12 @@ impl Reactor {
                 conn.tls_deadline = Some(now + timeout);
                 return;
             }
-            if conn.tls_phase == TlsPhase::Dialled {
-                error!("{} - TLS leafnode handshake error: timeout", conn.label());
+            if conn.tls_phase == TlsPhase::Immediate {
+                error!(
+                    "{} - TLS {} handshake error: timeout",
+                    conn.label(),
+                    conn.kind_name()
+                );
                 self.close(token, CloseReason::TlsHandshakeError);
                 return;
             }

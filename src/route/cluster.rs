@@ -25,6 +25,11 @@ pub struct Settings {
     pub no_advertise: bool,
     /// Explicit routes, dialled until they connect.
     pub routes: Vec<RouteUrl>,
+    /// `tls {}`: every route runs TLS from its first byte.
+    pub tls: Option<crate::tls::RouteTls>,
+    /// The first host name among the explicit routes: the name a peer's certificate is
+    /// checked for when we dial an IP address (nats-server's `routeTLSName`).
+    pub tls_name: Option<String>,
     pub connect_retries: u32,
     pub connect_backoff: bool,
     /// `cluster { authorization { user, password } }`: what a connecting route must send.
@@ -42,8 +47,7 @@ pub struct Settings {
 
 impl Settings {
     /// The settings routes run with, from the cluster options (`None` when no cluster
-    /// listener is configured). Route TLS is refused, not ignored: routes would otherwise
-    /// carry in the clear what the operator asked to encrypt.
+    /// listener is configured). What natrium's route TLS lacks is refused, not ignored.
     pub fn from_options(opts: &crate::config::Options) -> Result<Option<Settings>, String> {
         let Some(c) = opts.cluster.as_ref() else {
             return Ok(None);
@@ -51,13 +55,18 @@ impl Settings {
         let Some(port) = c.port else {
             return Ok(None);
         };
-        if c.tls.is_some() {
-            return Err(
-                "cluster { tls {} } (TLS between routes) is not supported by natrium \
-                        yet: remove it to run routes in plaintext"
-                    .into(),
-            );
-        }
+        let tls = match &c.tls {
+            Some(t) if t.verify_and_map => {
+                return Err(
+                    "cluster { tls { verify_and_map } } is not supported by natrium yet".into(),
+                )
+            }
+            Some(t) => Some(
+                crate::tls::RouteTls::from_config(t).map_err(|e| format!("cluster tls: {e}"))?,
+            ),
+            None => None,
+        };
+        let routes: Vec<RouteUrl> = c.routes.iter().map(RouteUrl::from).collect();
         Ok(Some(Settings {
             name: c.name.clone(),
             host: if c.host.is_empty() {
@@ -68,7 +77,17 @@ impl Settings {
             port,
             advertise: c.advertise.clone(),
             no_advertise: c.no_advertise,
-            routes: c.routes.iter().map(RouteUrl::from).collect(),
+            tls_name: routes
+                .iter()
+                .map(|u| u.host.as_str())
+                .find(|h| {
+                    h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_err()
+                })
+                .map(str::to_string),
+            routes,
+            tls,
             connect_retries: u32::try_from(c.connect_retries.max(0)).unwrap_or(u32::MAX),
             connect_backoff: c.connect_backoff,
             auth: (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone())),

@@ -57,9 +57,35 @@ impl Reactor {
             .is_some_and(|d| d.purpose == Purpose::Route { explicit: true });
         state.url = dialled.map(|d| d.url);
         let now = Instant::now();
+        let url = state.url.clone();
         let conn = &mut self.conns[token];
         conn.cid = cid;
         conn.route = Some(Box::new(state));
+        // TLS first, both ways (`createRoute`); CONNECT and INFO wait for it.
+        if let Some(tls) = &cluster.settings.tls {
+            let started = match &url {
+                Some(url) => {
+                    match crate::tls::server_name(&url.host, cluster.settings.tls_name.as_deref()) {
+                        Ok(name) => self.start_client_tls(token, &tls.client, name),
+                        Err(e) => {
+                            error!(
+                                "{} - TLS route handshake error: {e}",
+                                self.conns[token].label()
+                            );
+                            self.close(token, CloseReason::TlsHandshakeError);
+                            false
+                        }
+                    }
+                }
+                None => {
+                    self.start_immediate_server_tls(token, tls.server.clone(), tls.client.timeout)
+                }
+            };
+            if !started {
+                return;
+            }
+        }
+        let conn = &mut self.conns[token];
         if solicited {
             debug!("{} - Route connect msg sent", conn.label());
             let connect = self.route_connect_line(token);
@@ -111,6 +137,8 @@ impl Reactor {
             port: cluster.info_port,
             headers: client.headers,
             auth_required: cluster.settings.auth.is_some(),
+            tls_required: cluster.settings.tls.is_some(),
+            tls_verify: cluster.settings.tls.is_some(),
             max_payload: client.max_payload,
             nonce: if with_nonce {
                 crate::nkey::nonce().unwrap_or_default()
@@ -148,7 +176,7 @@ impl Reactor {
             &self.shared.server_id,
             &cluster.registry.name(),
             !self.opts.no_header_support,
-            false,
+            cluster.settings.tls.is_some(),
         );
         connect.dynamic = cluster.registry.is_dynamic();
         connect.lnocu = true;

@@ -794,22 +794,68 @@ fn route_permissions_limit_interest_like_nats_server() {
     }
 }
 
-/// TLS between routes is refused at start-up, not ignored: the routes would otherwise run in
-/// plaintext where the operator asked for encryption.
+/// `cluster { tls }` in a mixed cluster: natrium, nats-server and natrium with certificates
+/// from one CA form a full mesh over TLS (the first route by host name, the rest learnt by
+/// gossip as IP addresses) and carry traffic both ways; a server whose certificate another
+/// CA signed gets no route (both sides verify, as nats-server forces it).
 #[test]
-fn route_tls_is_refused_rather_than_ignored() {
-    let dir = TempDir::new("route-tls");
-    let conf = dir.write(
-        "tls.conf",
-        "port: -1\ncluster { listen: 127.0.0.1:-1, tls { cert_file: a.pem, key_file: a.key } }\n",
-    );
-    let out = std::process::Command::new(natrium_bin())
-        .args(["-c", conf.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("TLS between routes"), "{err}");
+fn routes_run_tls_in_a_mixed_cluster() {
+    let nats = nats_server_bin().expect("nats-server (make deps)");
+    let certs = crate::tls::Certs::new("routes");
+    let tls = |cert: &str| {
+        format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", timeout: 2 }}",
+            certs.path(&format!("{cert}.pem")),
+            certs.path(&format!("{cert}-key.pem")),
+            certs.path("ca.pem"),
+        )
+    };
+    let ours = tls("server");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let middle = node(&nats, "middle", p2, &[], &ours);
+    let by_name = format!("routes: [\"nats-route://localhost:{p2}\"]\n  {ours}");
+    let first = node(&natrium_bin(), "first", p1, &[], &by_name);
+    let third = node(&natrium_bin(), "third", p3, &[p2], &ours);
+    let nodes = [&first, &middle, &third];
+    wait_mesh(&nodes, 2);
+    rt().block_on(async {
+        for a in 0..3 {
+            for b in 0..3 {
+                if a != b {
+                    exchange(nodes[a], nodes[b]).await;
+                }
+            }
+        }
+    });
+    for n in &nodes {
+        let cluster = &get_json(n.monitor(), "/varz")["cluster"];
+        assert_eq!(cluster["tls_required"], true, "{}: {cluster}", n.name);
+        assert_eq!(cluster["tls_verify"], true, "{}: {cluster}", n.name);
+    }
+
+    // A stranger's certificate: refused by natrium and by nats-server.
+    for seed in [p1, p2] {
+        let p4 = free_port();
+        let stranger = node(&natrium_bin(), "stranger", p4, &[seed], &tls("stranger"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let seed_node = if seed == p1 { &first } else { &middle };
+        while !seed_node
+            .proc
+            .log_text()
+            .contains("TLS route handshake error")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{} logged no TLS error for the stranger:\n{}\n--- stranger:\n{}",
+                seed_node.name,
+                seed_node.proc.log_text(),
+                stranger.proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(stranger.peers().is_empty(), "{:?}", stranger.peers());
+        assert_eq!(seed_node.peers().len(), 2, "{}", seed_node.name);
+    }
 }
 
 /// SIGHUP with a changed `routes` list: a removed route is closed and not dialled again, an
