@@ -25,6 +25,7 @@ use crate::proto::parser::Limits;
 use crate::proto::peer::{PeerKind, PeerParser};
 use crate::reactor::{Reactor, TlsPhase};
 use crate::route::url::RouteUrl;
+use crate::websocket::client::Answer;
 
 impl Reactor {
     /// Takes a leaf connection: accepted on the leaf listener (`dialled` None: we are the
@@ -35,13 +36,24 @@ impl Reactor {
         peer: std::net::SocketAddr,
         dialled: Option<Dialled>,
     ) {
-        let Some(leafs) = self.shared.leafnodes.clone() else {
+        if self.shared.leafnodes.is_none() {
             return;
-        };
+        }
         let ping = self.opts.ping_interval;
         let Some(token) = self.register_conn(stream, peer, |_| Ok(()), ping, true) else {
             return;
         };
+        self.start_leaf(token, dialled);
+    }
+
+    /// Makes connection `token` a leaf connection and starts its handshake: one accepted on
+    /// the leaf listener or, upgraded, on the WebSocket listener (`dialled` None), or one
+    /// dialled to a remote's hub.
+    pub(crate) fn start_leaf(&mut self, token: usize, dialled: Option<Dialled>) {
+        let Some(leafs) = self.shared.leafnodes.clone() else {
+            return;
+        };
+        let ping = self.opts.ping_interval;
         let limits = Limits {
             max_control_line: self.opts.max_control_line,
             max_payload: self.opts.max_payload,
@@ -95,10 +107,12 @@ impl Reactor {
             }
             Role::Leaf => {
                 conn.auth_deadline = Some(now + leafs.settings.auth_timeout);
+                let websocket = conn.transport.is_websocket();
                 let mut line = Vec::new();
                 self.leaf_info(cid, &nonce, false, "").write_to(&mut line);
                 match &leafs.settings.tls {
-                    Some(tls) => {
+                    // A WebSocket leaf had its TLS (wss) before the upgrade.
+                    Some(tls) if !websocket => {
                         let (config, timeout) = (tls.config.clone(), tls.timeout);
                         if !self.start_server_tls(
                             token,
@@ -111,7 +125,7 @@ impl Reactor {
                             return;
                         }
                     }
-                    None => {
+                    _ => {
                         if let Some(c) = self.conns.get_mut(token) {
                             c.out.extend_from_slice(&line);
                         }
@@ -120,15 +134,19 @@ impl Reactor {
             }
         }
         if role == Role::Hub {
-            // `handshake_first` on the remote: TLS before the hub's INFO.
             let remote = dialled.as_ref().and_then(|d| match d.purpose {
                 Purpose::Leaf { remote, .. } => leafs.settings.remotes.get(remote),
                 Purpose::Route { .. } => None,
             });
             if let (Some(r), Some(d)) = (remote, &dialled) {
-                if r.tls.as_ref().is_some_and(|t| t.handshake_first)
+                if r.websocket {
+                    if !self.start_hub_websocket(token, r, &d.url) {
+                        return;
+                    }
+                } else if r.tls.as_ref().is_some_and(|t| t.handshake_first)
                     && !self.start_hub_tls(token, r, &d.url)
                 {
+                    // `handshake_first` on the remote: TLS before the hub's INFO.
                     return;
                 }
             }
@@ -176,6 +194,8 @@ impl Reactor {
             api_lvl: client.api_lvl,
             info_on_connect: true,
             leafnode_urls: self.leafnode_urls(leafs),
+            // nats-server's leaf INFO has the WebSocket URLs too (`leafNodeInfo.WSConnectURLs`).
+            ws_connect_urls: client.ws_connect_urls.clone(),
             ..ServerInfo::default()
         }
     }
@@ -413,7 +433,7 @@ impl Reactor {
             return;
         }
         if let Some(remote) = leaf.remote {
-            leafs.learn_urls(remote, &info.leafnode_urls);
+            leafs.learn_urls(remote, &info.leafnode_urls, &info.ws_connect_urls);
         }
         if leaf.registered {
             return;
@@ -437,7 +457,11 @@ impl Reactor {
         // TLS when the remote has a `tls {}` block or the hub asks for it
         // (`leafClientHandshakeIfNeeded`), before the wrong-port check, as nats-server.
         let url = leaf.url.clone();
-        if conn.tls_phase == TlsPhase::None && (remote.tls.is_some() || info.tls_required) {
+        // A WebSocket link did its TLS (wss) before the upgrade.
+        if conn.tls_phase == TlsPhase::None
+            && !conn.transport.is_websocket()
+            && (remote.tls.is_some() || info.tls_required)
+        {
             if let Some(url) = &url {
                 if !self.start_hub_tls(token, &remote, url) {
                     return;
@@ -552,6 +576,96 @@ impl Reactor {
 }
 
 impl Reactor {
+    /// A WebSocket remote: TLS first for `wss://` or a `tls {}` block, then the upgrade
+    /// request to the hub's `/leafnode` path; the hub's INFO comes in frames after its 101
+    /// (`leafNodeSolicitWSConnection`), all within `first_info_timeout`.
+    fn start_hub_websocket(
+        &mut self,
+        token: usize,
+        remote: &super::RemoteSettings,
+        url: &RouteUrl,
+    ) -> bool {
+        let max_payload = self.opts.max_payload.max(0) as usize;
+        let tls = if remote.tls.is_some() || remote.tls_scheme {
+            let tls = match &remote.tls {
+                Some(t) => Ok(t.clone()),
+                None => crate::tls::DialTls::from_config(&crate::tls::TlsConfig::default()),
+            };
+            match tls.and_then(|t| {
+                crate::tls::server_name(&url.host, remote.tls_name.as_deref()).map(|n| (t, n))
+            }) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    if let Some(c) = self.conns.get(token) {
+                        error!("{} - Error soliciting websocket connection: {e}", c.label());
+                    }
+                    self.close(token, CloseReason::TlsHandshakeError);
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
+        let (request, key) = crate::websocket::client::leaf_request(
+            &url.host_port(),
+            &url.path,
+            remote.ws_no_masking,
+        );
+        let Some(conn) = self.conns.get_mut(token) else {
+            return false;
+        };
+        if let Some((tls, name)) = tls {
+            if let Err(e) = conn.transport.start_tls_client(tls.config.clone(), name) {
+                error!(
+                    "{} - Error soliciting websocket connection: {e}",
+                    conn.label()
+                );
+                self.close(token, CloseReason::TlsHandshakeError);
+                return false;
+            }
+        }
+        conn.transport.start_websocket(max_payload);
+        if let Some(ws) = conn.transport.ws_mut() {
+            ws.queue_raw(&request);
+            ws.request_key = key;
+        }
+        conn.ws_deadline = conn.peer_deadline;
+        self.mark_dirty(token);
+        true
+    }
+
+    /// The hub's answer to our upgrade request, in the bytes read so far: Some(true) once
+    /// upgraded, Some(false) when the connection was closed, None to wait for more.
+    pub(crate) fn hub_websocket_answer(&mut self, token: usize) -> Option<bool> {
+        let conn = self.conns.get_mut(token)?;
+        let ws = conn.transport.ws_mut()?;
+        match crate::websocket::client::check_answer(&ws.request, &ws.request_key) {
+            Answer::Partial => None,
+            Answer::Upgraded {
+                consumed,
+                no_masking,
+            } => {
+                let rest = ws.request.split_off(consumed.min(ws.request.len()));
+                ws.open_dialled(no_masking, &rest);
+                conn.ws_deadline = None;
+                debug!(
+                    "{} - Leafnode compression=false masking={}",
+                    conn.label(),
+                    !no_masking
+                );
+                Some(true)
+            }
+            Answer::Failed(e) => {
+                error!(
+                    "{} - Error soliciting websocket connection: {e}",
+                    conn.label()
+                );
+                self.close(token, CloseReason::ReadError);
+                Some(false)
+            }
+        }
+    }
+
     /// Starts TLS to our hub at `url` for `remote`: its `tls {}` block, or Go's defaults
     /// (the system's roots) when only the hub asked for TLS.
     fn start_hub_tls(

@@ -73,6 +73,13 @@ pub struct RemoteSettings {
     pub fallback_user: Option<(String, Option<String>)>,
     /// Don't dial the leaf URLs the hub tells about (`ignore_discovered_servers`).
     pub ignore_discovered: bool,
+    /// `ws://` or `wss://` URLs (a remote's URLs share the scheme): the leaf protocol runs
+    /// inside WebSocket frames, after an HTTP upgrade to the hub's `/leafnode` path.
+    pub websocket: bool,
+    /// `wss://`: TLS before the upgrade, with or without a `tls {}` block.
+    pub tls_scheme: bool,
+    /// `ws_no_masking`: ask the hub to take our frames unmasked.
+    pub ws_no_masking: bool,
     /// The remote's `tls {}` block: TLS to the hub even if its INFO does not ask for it.
     pub tls: Option<crate::tls::DialTls>,
     /// The first host name among the configured URLs: the name the hub's certificate is
@@ -110,9 +117,6 @@ impl Settings {
         let mut remotes = Vec::with_capacity(l.remotes.len());
         for r in &l.remotes {
             let name = r.safe_name();
-            if r.urls.iter().any(leafnode::is_ws) {
-                return refuse(&format!("a WebSocket leafnode remote ({name})"));
-            }
             if r.hub {
                 return refuse(&format!("hub: true on leafnode remote {name}"));
             }
@@ -149,6 +153,10 @@ impl Settings {
                     .iter()
                     .find_map(|u| u.username.clone().map(|n| (n, u.password.clone()))),
                 ignore_discovered: r.ignore_discovered_servers,
+                websocket: r.urls.first().is_some_and(leafnode::is_ws),
+                // `wss://` is TLS even without a `tls {}` block (nats-server sets `TLS`).
+                tls_scheme: r.urls.iter().any(|u| u.scheme == "wss"),
+                ws_no_masking: r.ws_no_masking,
                 tls,
                 tls_name: r
                     .urls
@@ -312,18 +320,25 @@ impl LeafNodes {
         r.current.clone()
     }
 
-    /// The hub told remote `index` its cluster's leaf URLs (INFO `leafnode_urls`): they are
-    /// tried first, then the configured ones (nats-server's `doUpdateLNURLs`).
-    pub fn learn_urls(&self, index: usize, leafnode_urls: &[String]) {
+    /// The hub told remote `index` its cluster's leaf URLs (INFO `leafnode_urls`, or
+    /// `ws_connect_urls` for a WebSocket remote): they are tried first, then the configured
+    /// ones (nats-server's `doUpdateLNURLs`).
+    pub fn learn_urls(&self, index: usize, leafnode_urls: &[String], ws_connect_urls: &[String]) {
         let Some(remote) = self.settings.remotes.get(index) else {
             return;
         };
         if remote.ignore_discovered {
             return;
         }
-        let mut urls: Vec<RouteUrl> = leafnode_urls
+        // A WebSocket remote learns the hub cluster's WebSocket URLs (`updateLeafNodeURLs`).
+        let (scheme, learnt) = match (remote.websocket, remote.tls_scheme || remote.tls.is_some()) {
+            (true, true) => ("wss", ws_connect_urls),
+            (true, false) => ("ws", ws_connect_urls),
+            (false, _) => ("nats-leaf", leafnode_urls),
+        };
+        let mut urls: Vec<RouteUrl> = learnt
             .iter()
-            .filter_map(|hp| RouteUrl::parse(&format!("nats-leaf://{hp}")).ok())
+            .filter_map(|hp| RouteUrl::parse(&format!("{scheme}://{hp}")).ok())
             .filter(|u| {
                 !remote
                     .urls

@@ -327,8 +327,8 @@ pub struct ConnLabel<'a>(&'a Conn);
 impl std::fmt::Display for ConnLabel<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0.transport.ws() {
-            None if self.0.route.is_some() => write!(f, "{} - rid:{}", self.0.peer, self.0.cid)?,
-            None if self.0.leaf.is_some() => write!(f, "{} - lid:{}", self.0.peer, self.0.cid)?,
+            _ if self.0.route.is_some() => write!(f, "{} - rid:{}", self.0.peer, self.0.cid)?,
+            _ if self.0.leaf.is_some() => write!(f, "{} - lid:{}", self.0.peer, self.0.cid)?,
             None => write!(f, "{} - cid:{}", self.0.peer, self.0.cid)?,
             Some(ws) => {
                 match ws.negotiated.client_ip.as_deref() {

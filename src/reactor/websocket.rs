@@ -1,5 +1,7 @@
 //! WebSocket connections in the reactor: adopting a socket from the WebSocket listener,
-//! reading its HTTP upgrade request, and turning it into a client once upgraded.
+//! reading its HTTP upgrade request, and turning it into a client (or, on the `/leafnode`
+//! path, a leaf connection) once upgraded; for a WebSocket leaf remote we dialled, reading
+//! the hub's answer to our request.
 //!
 //! Until the upgrade completes the connection is not a client: it has cid 0, is not
 //! counted, gets no INFO and leaves no closed-connection record, as in nats-server, where
@@ -49,9 +51,8 @@ impl Reactor {
     /// Reads the upgrade request. Returns true once the connection is an upgraded client
     /// (and reading may go on), false while it waits or after it was closed.
     pub(super) fn ws_handshake(&mut self, token: usize) -> bool {
-        let Some(ws_rt) = self.shared.websocket.clone() else {
-            return false;
-        };
+        let ws_rt = self.shared.websocket.clone();
+        let dialled = self.conns.get(token).is_some_and(|c| c.leaf.is_some());
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut result = false;
         while let Some(conn) = self.conns.get_mut(token) {
@@ -87,7 +88,12 @@ impl Reactor {
                 break;
             };
             ws.request.extend_from_slice(&scratch[..n]);
-            match self.ws_process_request(token, &ws_rt.config) {
+            let progress = match (&ws_rt, dialled) {
+                (_, true) => self.hub_websocket_answer(token),
+                (Some(rt), false) => self.ws_process_request(token, &rt.config),
+                (None, false) => Some(false),
+            };
+            match progress {
                 Some(true) => {
                     result = true;
                     break;
@@ -144,6 +150,17 @@ impl Reactor {
                 } => {
                     ws.queue_raw(&response);
                     ws.open(negotiated);
+                    let leaf_port = self
+                        .shared
+                        .leafnodes
+                        .as_ref()
+                        .is_some_and(|l| l.settings.listen.is_some());
+                    if kind == Kind::Leaf && leaf_port {
+                        // nats-server's `createLeafNode` with the WebSocket connection.
+                        conn.ws_deadline = None;
+                        self.start_leaf(token, None);
+                        return Some(self.conns.get(token).is_some_and(|c| c.is_open()));
+                    }
                     if kind == Kind::Leaf {
                         error!("Not configured to accept leaf node connections");
                         // Closing a not-yet-client: the 101 goes out, then the socket closes.

@@ -1,4 +1,4 @@
-//! A route URL as the dialler uses it: the host and port to dial and the credentials to send
+//! A route (or leaf remote) URL as the dialler uses it: the host and port to dial and the credentials to send
 //! in CONNECT, from a URL parsed as nats-server parses route URLs
 //! ([`crate::config::cluster::parse_route_url`]), whether configured or gossiped in INFO `ip`.
 
@@ -14,6 +14,8 @@ pub struct RouteUrl {
     pub host: String,
     /// `None` when the URL has none: every dial then fails, as nats-server's does.
     pub port: Option<u16>,
+    /// The path (and query) as written: a WebSocket leaf remote's upgrade path.
+    pub path: String,
 }
 
 impl From<&ConfiguredUrl> for RouteUrl {
@@ -24,6 +26,7 @@ impl From<&ConfiguredUrl> for RouteUrl {
             pass: u.password.clone(),
             host: u.host.clone(),
             port: u.port,
+            path: u.path.clone(),
         }
     }
 }

@@ -483,6 +483,19 @@ pub fn write_header(
     }
 }
 
+/// Appends one complete frame as a client writes it (RFC 6455 §5.3): the mask bit, a fresh
+/// random key, and the payload masked with it. A leaf connection we dial writes these.
+pub fn write_masked(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
+    let start = out.len();
+    write_header(out, true, true, false, op, payload.len());
+    out[start + 1] |= MASK_BIT;
+    let key = fastrand::u32(..).to_ne_bytes();
+    out.extend_from_slice(&key);
+    let body = out.len();
+    out.extend_from_slice(payload);
+    unmask(&mut out[body..], key, 0);
+}
+
 /// Appends a complete control frame.
 pub fn write_control(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
     let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];

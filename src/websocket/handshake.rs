@@ -30,8 +30,9 @@ const PMC_RESPONSE: &str = "Sec-WebSocket-Extensions: permessage-deflate; server
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Client,
-    /// A path ending in `/leafnode`: natrium has no leaf nodes; nats-server upgrades, logs
-    /// "Not configured to accept leaf node connections" and closes.
+    /// A path ending in `/leafnode`: a leaf connection when the leaf listener is configured;
+    /// otherwise nats-server upgrades, logs "Not configured to accept leaf node connections"
+    /// and closes.
     Leaf,
 }
 

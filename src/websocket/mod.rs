@@ -31,6 +31,7 @@
 //!
 //! The codec is small, has no I/O, and is tested at every split point and with proptest.
 
+pub mod client;
 pub mod frame;
 pub mod handshake;
 pub mod session;

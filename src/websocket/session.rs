@@ -83,8 +83,10 @@ impl Cookies {
 pub struct WsSession {
     /// The upgrade is done; reads and writes are frames.
     open: bool,
-    /// The HTTP request read so far (before the upgrade).
+    /// The HTTP request read so far (before the upgrade); when we dialled, the response.
     pub request: Vec<u8>,
+    /// When we dialled: the `Sec-WebSocket-Key` we sent.
+    pub request_key: String,
     pub negotiated: Negotiated,
     decoder: Decoder,
     inflater: Option<Inflater>,
@@ -102,6 +104,9 @@ pub struct WsSession {
     close_frame: Option<Vec<u8>>,
     close_sent: bool,
     deflater: Option<Deflater>,
+    /// Our side dialled (a leaf connection to a hub): our frames are masked unless the hub
+    /// agreed to `Nats-No-Masking`, the hub's are not.
+    mask_writes: bool,
 }
 
 enum Deferred {
@@ -124,6 +129,7 @@ impl WsSession {
         WsSession {
             open: false,
             request: Vec::new(),
+            request_key: String::new(),
             negotiated: Negotiated::default(),
             decoder: Decoder::new(false, max_payload),
             inflater: None,
@@ -137,6 +143,31 @@ impl WsSession {
             close_frame: None,
             close_sent: false,
             deflater: None,
+            mask_writes: false,
+        }
+    }
+
+    /// The hub answered our upgrade request (`leftover`: what came after its response, the
+    /// first frames): from now on we write client frames (masked unless `no_masking`) and
+    /// read the hub's unmasked ones.
+    pub fn open_dialled(&mut self, no_masking: bool, leftover: &[u8]) {
+        self.open(Negotiated {
+            no_masking: true,
+            ..Default::default()
+        });
+        self.negotiated.no_masking = no_masking;
+        self.mask_writes = !no_masking;
+        self.rx = leftover.to_vec();
+        self.rx_pos = 0;
+    }
+
+    /// Appends a control frame, masked when we dialled.
+    fn control(&self, out: &mut Vec<u8>, op: u8, payload: &[u8]) {
+        if self.mask_writes {
+            let payload = &payload[..payload.len().min(frame::MAX_CONTROL_PAYLOAD)];
+            frame::write_masked(out, op, payload);
+        } else {
+            frame::write_control(out, op, payload);
         }
     }
 
@@ -169,7 +200,7 @@ impl WsSession {
         if self.open && !self.close_sent {
             self.close_sent = true;
             let mut f = Vec::new();
-            frame::write_control(
+            self.control(
                 &mut f,
                 frame::OP_CLOSE,
                 &frame::close_payload(status, reason),
@@ -236,7 +267,7 @@ impl WsSession {
                     if !self.close_sent {
                         self.close_sent = true;
                         let mut f = Vec::new();
-                        frame::write_control(&mut f, frame::OP_CLOSE, &reply);
+                        self.control(&mut f, frame::OP_CLOSE, &reply);
                         self.close_frame = Some(f);
                     }
                     self.deferred = Some(Deferred::Eof);
@@ -261,11 +292,13 @@ impl WsSession {
     fn fail(&mut self, io: &mut impl RawIo, e: FrameError) -> ReadOutcome {
         if !self.close_sent {
             self.close_sent = true;
-            frame::write_control(
-                &mut self.frames,
+            let mut f = std::mem::take(&mut self.frames);
+            self.control(
+                &mut f,
                 frame::OP_CLOSE,
                 &frame::close_payload(e.status, &e.reason),
             );
+            self.frames = f;
             let _ = self.flush_frames(io);
             let _ = io.flush();
         }
@@ -285,6 +318,7 @@ impl WsSession {
         self.take_pong();
         let max_frame = self.negotiated.browser.then_some(frame::BROWSER_FRAME_SIZE);
         match self.deflater.as_mut() {
+            _ if self.mask_writes => frame::write_masked(&mut self.frames, frame::OP_BINARY, chunk),
             Some(d) if n > frame::COMPRESS_THRESHOLD => {
                 let max_frame = if self.negotiated.no_compressed_fragments {
                     None
@@ -315,7 +349,9 @@ impl WsSession {
 
     fn take_pong(&mut self) {
         if let Some(p) = self.pending_pong.take() {
-            frame::write_control(&mut self.frames, frame::OP_PONG, &p);
+            let mut f = std::mem::take(&mut self.frames);
+            self.control(&mut f, frame::OP_PONG, &p);
+            self.frames = f;
         }
     }
 

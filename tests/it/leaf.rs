@@ -15,11 +15,11 @@ use crate::cluster::{exchange_between, next, ready, Node};
 use crate::harness::{free_port, natrium_bin, nats_server_bin, rt, spawn, Raw, TempDir};
 use crate::monitor::get_json;
 
-const ACCOUNTS: &str = "accounts {\n  A { users [ {user: a, password: a} ] }\n  \
+pub(crate) const ACCOUNTS: &str = "accounts {\n  A { users [ {user: a, password: a} ] }\n  \
                         B { users [ {user: b, password: b} ] }\n}\n";
 
 /// Starts `bin` as server `name` with `body` after the common top-level settings.
-fn server(bin: &Path, name: &str, body: &str) -> Node {
+pub(crate) fn server(bin: &Path, name: &str, body: &str) -> Node {
     let dir = TempDir::new(&format!("leaf-{name}"));
     let conf =
         format!("host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: {name}\n{body}\n");
@@ -566,8 +566,8 @@ fn unsupported_leaf_settings_are_refused_by_name() {
             "leafnodes { tls { verify_and_map } }",
         ),
         (
-            "remotes [ { url: \"ws://127.0.0.1:7422\" } ]",
-            "a WebSocket leafnode remote",
+            "remotes [ { url: \"ws://127.0.0.1:7422\", proxy { url: \"http://127.0.0.1:3128\" } } ]",
+            "a proxy on leafnode remote",
         ),
         (
             "remotes [ { url: \"nats://127.0.0.1:7422\", hub: true } ]",

@@ -16,6 +16,7 @@ mod cross;
 mod hostile;
 mod leaf;
 mod leaf_tls;
+mod leaf_ws;
 mod monitor;
 mod overload;
 mod permissions;
