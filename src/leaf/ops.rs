@@ -111,6 +111,21 @@ impl Reactor {
         self.mark_dirty(token);
     }
 
+    /// The leaf INFO again, with no connection's id or nonce (nats-server's
+    /// `leafNodeInfoJSON`), to the leaf connections of this reactor we are the hub of.
+    pub(crate) fn send_leafnode_urls(&mut self) {
+        let mut line = Vec::new();
+        self.leaf_info(0, "", false, "").write_to(&mut line);
+        for token in self.leafs.clone() {
+            if self.leaf_of(token).is_some_and(|l| l.role == Role::Leaf) {
+                if let Some(c) = self.conns.get_mut(token) {
+                    c.out.extend_from_slice(&line);
+                }
+                self.mark_dirty(token);
+            }
+        }
+    }
+
     /// Every interest key of `account` any table of this reactor holds.
     fn interest_keys(&self, account: u32) -> Vec<InterestKey> {
         let mut keys: Vec<InterestKey> = Vec::new();

@@ -141,6 +141,8 @@ pub enum Control {
     /// The cluster's client URLs changed: clients that take async INFO get one (`ws`: the
     /// WebSocket URLs changed too).
     ClientUrlsChanged { ws: bool },
+    /// The cluster's leaf URLs changed: tell the leaf connections we are the hub of.
+    LeafUrlsChanged,
     /// New options after a reload.
     Reload(Arc<Options>),
     /// Stop accepting and close every connection (shutdown).
@@ -938,6 +940,7 @@ impl Reactor {
                 Control::ForwardRouteInfo(line, id) => self.forward_route_info(&line, &id),
                 Control::CloseRoutes(urls) => self.close_routes_to(&urls),
                 Control::ClientUrlsChanged { ws } => self.send_client_urls(ws),
+                Control::LeafUrlsChanged => self.send_leafnode_urls(),
                 Control::Reload(opts) => self.reload(opts),
                 Control::Shutdown => self.shutdown(),
                 Control::LameDuck => self.enter_lame_duck(),

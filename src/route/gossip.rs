@@ -1,7 +1,7 @@
 //! Gossip and the cluster's client URLs: a newcomer's INFO forwarded to the other routes,
 //! a forwarded INFO turned into a dial (the old members dial the newcomer), the client
-//! `connect_urls` kept as servers come and go, and lame duck mode told to routes and
-//! clients.
+//! `connect_urls` and the leaf connections' `leafnode_urls` kept as servers come and go,
+//! and lame duck mode told to routes and clients.
 
 use std::time::Duration;
 
@@ -70,6 +70,24 @@ impl Reactor {
             h.send_control(Control::ClientUrlsChanged {
                 ws: change.ws_changed,
             });
+        }
+    }
+
+    /// A route with leaf URLs came or went: when this server is a hub, its leaf
+    /// connections get the leaf INFO again with the cluster's `leafnode_urls` as they are
+    /// now (nats-server's `addLeafNodeURL`/`removeLeafNodeURL` and `sendAsyncLeafNodeInfo`),
+    /// so that they can fail over to any server of the cluster.
+    pub(super) fn change_leafnode_urls(&mut self, remote_urls: &[String]) {
+        let hub = self
+            .shared
+            .leafnodes
+            .as_ref()
+            .is_some_and(|l| l.addr.is_some());
+        if remote_urls.is_empty() || !hub {
+            return;
+        }
+        for h in &self.all {
+            h.send_control(Control::LeafUrlsChanged);
         }
     }
 

@@ -375,6 +375,7 @@ impl Reactor {
             || cluster.is_explicit(&url);
         let connect_urls = list(&doc, "connect_urls");
         let ws_connect_urls = list(&doc, "ws_connect_urls");
+        let leafnode_urls = list(&doc, "leafnode_urls");
         let flag = |k: &str| doc.get(k).and_then(Value::as_bool) == Some(true);
         let (lnoc, lnocu) = (flag("lnoc"), flag("lnocu"));
         self.update_route(token, |r| {
@@ -399,7 +400,7 @@ impl Reactor {
             retry: false,
             connect_urls: connect_urls.clone(),
             ws_connect_urls: ws_connect_urls.clone(),
-            leafnode_urls: list(&doc, "leafnode_urls"),
+            leafnode_urls: leafnode_urls.clone(),
             lame_duck: false,
         };
         match cluster.registry.register(&id, remote) {
@@ -432,6 +433,7 @@ impl Reactor {
                 if !cluster.settings.no_advertise {
                     self.change_client_urls(&connect_urls, &ws_connect_urls, 1);
                 }
+                self.change_leafnode_urls(&leafnode_urls);
             }
         }
     }

@@ -333,6 +333,9 @@ impl Reactor {
                 if !cluster.settings.no_advertise && !remote.lame_duck {
                     self.change_client_urls(&remote.connect_urls, &remote.ws_connect_urls, -1);
                 }
+                if !shutting_down {
+                    self.change_leafnode_urls(&remote.leafnode_urls);
+                }
                 if (remote.solicited || remote.retry) && !route.no_reconnect {
                     if let Some(url) = remote.dial_url {
                         redial = Some((url, remote.explicit));

@@ -15,6 +15,7 @@ mod core;
 mod cross;
 mod hostile;
 mod leaf;
+mod leaf_cluster;
 mod leaf_tls;
 mod leaf_ws;
 mod monitor;
