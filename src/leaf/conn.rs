@@ -53,6 +53,9 @@ pub struct LeafState {
     /// Dial again only after this long (set by a loop-detected error), instead of the
     /// remote's reconnect delay.
     pub reconnect_after: Option<std::time::Duration>,
+    /// An accepted CONNECT whose bcrypt password is being checked off the reactor, and the
+    /// account it binds to if it matches.
+    pub pending_connect: Option<Box<(crate::proto::info::LeafConnect, bool, String)>>,
 }
 
 impl LeafState {
@@ -75,6 +78,7 @@ impl LeafState {
             sent: FxHashMap::default(),
             deny_out: Vec::new(),
             reconnect_after: None,
+            pending_connect: None,
         }
     }
 }

@@ -17,13 +17,14 @@ use std::time::Instant;
 use log::{debug, error, info};
 
 use super::{LeafState, Role, CONNECT_INFO_TIMEOUT};
+use crate::auth::secret::{self, Check};
 use crate::auth::{ConnType, Presented, Verdict, GLOBAL_ACCOUNT};
 use crate::dialer::{Dialled, Purpose};
-use crate::proto::errors::{self, CloseReason};
+use crate::proto::errors::CloseReason;
 use crate::proto::info::{ClientOptions, LeafConnect, ServerInfo};
 use crate::proto::parser::Limits;
 use crate::proto::peer::{PeerKind, PeerParser};
-use crate::reactor::{Reactor, TlsPhase};
+use crate::reactor::{Control, Reactor, TlsPhase};
 use crate::route::url::RouteUrl;
 use crate::websocket::client::Answer;
 
@@ -251,18 +252,86 @@ impl Reactor {
             .as_deref()
             .map(|l| l.nonce.clone())
             .unwrap_or_default();
+        // Who it claims to be, for the log line of a refusal.
+        conn.opts.user = connect.user.clone();
+        conn.opts.nkey = connect.nkey.clone();
+        conn.opts.auth_token = connect.auth_token.clone();
         // The credentials bind the connection to an account (`isLeafNodeAuthorized`).
         let account = match self.leaf_account(&leafs.settings, &connect, &nonce) {
-            Some(a) => a,
-            None => {
+            LeafLogin::Account(a) => a,
+            LeafLogin::Denied => {
+                self.leaf_auth_violation(token);
+                return;
+            }
+            LeafLogin::Bcrypt {
+                hash,
+                presented,
+                account,
+            } => {
+                // Checked off the reactor, as for clients; reading waits for the verdict.
+                let handle = self.all[self.id].clone();
+                let cache = self.auth.bcrypt_cache.clone();
                 let Some(conn) = self.conns.get_mut(token) else {
                     return;
                 };
-                conn.queue_err(errors::AUTH_VIOLATION);
-                error!("{} - {}", conn.label(), errors::AUTH_VIOLATION);
-                self.close(token, CloseReason::AuthenticationViolation);
+                let cid = conn.cid;
+                conn.auth_pending = Some(crate::reactor::PendingAuth {
+                    user: None,
+                    reload: false,
+                });
+                if let Some(l) = conn.leaf.as_deref_mut() {
+                    l.pending_connect = Some(Box::new((connect, has_lang, account)));
+                }
+                crate::auth::secret::POOL.submit(crate::auth::secret::Job {
+                    hash,
+                    password: presented,
+                    cache,
+                    done: Box::new(move |ok| {
+                        handle.send_control(Control::AuthVerdict { token, cid, ok });
+                    }),
+                });
                 return;
             }
+        };
+        self.leaf_connect_authorized(token, connect, has_lang, account);
+    }
+
+    /// The bcrypt verdict on an accepted leaf's CONNECT.
+    pub(crate) fn leaf_bcrypt_verdict(&mut self, token: usize, ok: bool) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.auth_pending = None;
+        let Some(pending) = conn
+            .leaf
+            .as_deref_mut()
+            .and_then(|l| l.pending_connect.take())
+        else {
+            return;
+        };
+        if !ok {
+            self.leaf_auth_violation(token);
+            return;
+        }
+        let (connect, has_lang, account) = *pending;
+        self.leaf_connect_authorized(token, connect, has_lang, account);
+    }
+
+    /// Refused credentials: nats-server's `authViolation` (its log line names the user).
+    fn leaf_auth_violation(&mut self, token: usize) {
+        self.auth_violation(token);
+    }
+
+    /// The rest of an accepted CONNECT once its credentials passed (`processLeafNodeConnect`).
+    fn leaf_connect_authorized(
+        &mut self,
+        token: usize,
+        connect: LeafConnect,
+        has_lang: bool,
+        account: String,
+    ) {
+        let Some(leafs) = self.shared.leafnodes.clone() else {
+            return;
         };
         let ours = self.leaf_cluster_name();
         let Some(conn) = self.conns.get_mut(token) else {
@@ -366,23 +435,34 @@ impl Reactor {
         settings: &super::Settings,
         connect: &LeafConnect,
         nonce: &str,
-    ) -> Option<String> {
+    ) -> LeafLogin {
         if !settings.nkey.is_empty() {
             let signed = connect.nkey == settings.nkey
                 && crate::nkey::verify_signature(&connect.nkey, nonce.as_bytes(), &connect.sig)
                     .is_ok();
-            return signed.then(|| settings.nkey_account.clone());
+            return match signed {
+                true => LeafLogin::Account(settings.nkey_account.clone()),
+                false => LeafLogin::Denied,
+            };
         }
         if !settings.users.is_empty() {
-            let user = settings
-                .users
-                .iter()
-                .find(|u| u.user == connect.user && u.password == connect.pass)?;
-            return Some(if user.account.is_empty() {
+            let Some(user) = settings.users.iter().find(|u| u.user == connect.user) else {
+                return LeafLogin::Denied;
+            };
+            let account = if user.account.is_empty() {
                 GLOBAL_ACCOUNT.to_string()
             } else {
                 user.account.clone()
-            });
+            };
+            return match secret::compare(&user.password, &connect.pass, &self.auth.bcrypt_cache) {
+                Check::Match => LeafLogin::Account(account),
+                Check::Mismatch => LeafLogin::Denied,
+                Check::NeedsBcrypt => LeafLogin::Bcrypt {
+                    hash: user.password.clone(),
+                    presented: connect.pass.clone(),
+                    account,
+                },
+            };
         }
         let mut opts = ClientOptions {
             user: connect.user.clone(),
@@ -398,12 +478,21 @@ impl Reactor {
             cert: None,
             conn_type: ConnType::Leafnode,
         };
+        let account_of = |user: Option<&std::sync::Arc<crate::auth::UserEntry>>| {
+            user.map_or(GLOBAL_ACCOUNT.to_string(), |u| u.account.clone())
+        };
         match self.auth.authenticate(&mut opts, &presented) {
-            Verdict::Allowed(Some(user)) => Some(user.account.clone()),
-            Verdict::Allowed(None) => Some(GLOBAL_ACCOUNT.to_string()),
-            // A bcrypt check would block the reactor; leaf users with bcrypt passwords are
-            // not supported yet (docs/leafnodes.md).
-            Verdict::NeedsBcrypt { .. } | Verdict::Denied(_) => None,
+            Verdict::Allowed(user) => LeafLogin::Account(account_of(user.as_ref())),
+            Verdict::NeedsBcrypt {
+                hash,
+                presented,
+                user,
+            } => LeafLogin::Bcrypt {
+                hash,
+                presented,
+                account: account_of(user.as_ref()),
+            },
+            Verdict::Denied(_) => LeafLogin::Denied,
         }
     }
 
@@ -690,6 +779,18 @@ impl Reactor {
             }
         }
     }
+}
+
+/// Where an accepted leaf's credentials lead.
+enum LeafLogin {
+    Account(String),
+    Denied,
+    /// Everything passed but a bcrypt comparison, which runs off the reactor.
+    Bcrypt {
+        hash: String,
+        presented: String,
+        account: String,
+    },
 }
 
 /// An ed25519 signature of the nonce with an nkey seed, base64url without padding, as the

@@ -95,6 +95,13 @@ impl Reactor {
         if conn.cid != cid || conn.closing.is_some() {
             return;
         }
+        if conn.leaf.is_some() {
+            self.leaf_bcrypt_verdict(token, ok);
+            if !self.pending_reads.contains(&token) {
+                self.pending_reads.push(token);
+            }
+            return;
+        }
         let Some(pending) = conn.auth_pending.take() else {
             return;
         };
@@ -166,7 +173,7 @@ impl Reactor {
 
     /// nats-server's `authViolation`: logs who failed (never the secret), sends
     /// `Authorization Violation` and closes.
-    pub(super) fn auth_violation(&mut self, token: usize) {
+    pub(crate) fn auth_violation(&mut self, token: usize) {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };

@@ -57,8 +57,8 @@ use crate::proto::parser::{Limits, ParseError, Status};
 use crate::server::{ClosedClient, Shared, SubInfo};
 use crate::subject::sublist::Sublist;
 use crate::websocket::session::as_frame_error;
-pub(crate) use conn::TlsPhase;
 use conn::{Conn, ReadOutcome};
+pub(crate) use conn::{PendingAuth, TlsPhase};
 use inbox::{Batch, Inbox, InterestChange, ReactorHandle};
 use interest::{InterestKey, Origin};
 
