@@ -84,7 +84,9 @@ Options (compare):
                                     queue group over a 3-node cluster
                            leaf     a nats-server hub with a natrium leaf vs with a
                                     nats-server leaf: hub->leaf stream, req/rep through
-                                    the leaf, idle leaf RSS
+                                    the leaf, idle leaf RSS; the same behind a natrium
+                                    hub (natrium leaf vs nats-server leaf); and natrium
+                                    hub + leaf vs nats-server hub + leaf
                            aarch64  (not in the default) the aarch64 static build
                                     (--aarch64 PATH, default
                                     target/aarch64-unknown-linux-musl/release/natrium)

@@ -11,6 +11,11 @@
 //!  leaf     nats-server hub ◄leaf─ natrium leaf   vs  nats-server hub ◄leaf─ nats-server leaf
 //!           leaf_pubsub_16, leaf_pubsub_16384 (publisher on the hub, subscriber on the leaf),
 //!           leaf_reqrep_128 (requester on the hub, responder on the leaf), leaf_idle_rss
+//!  leaf-natrium-hub
+//!           natrium hub ◄leaf─ natrium leaf       vs  natrium hub ◄leaf─ nats-server leaf
+//!           the same scenarios ([`leaf_items`]), so the leaf is again the only difference
+//!           but the hub is not nats-server; its natrium hub + natrium leaf figures are also
+//!           compared with the nats-server hub + leaf of the group above (nhub_leaf_* rows)
 //!  aarch64  nats-server hub ◄leaf─ qemu-aarch64 natrium (static aarch64 build), not default
 //! ```
 //!
@@ -41,19 +46,24 @@ pub const MIXED_NS: &str = "natrium A + nats-server B";
 pub const MIXED_SN: &str = "nats-server A + natrium B";
 /// natrium as both hub and leaf.
 pub const NHUB: &str = "natrium hub + natrium leaf";
+/// A natrium hub with a nats-server leaf: the baseline for a natrium leaf behind a natrium hub.
+pub const NHUB_SLEAF: &str = "natrium hub + nats-server leaf";
 /// The aarch64 static build under qemu-user, as a leaf.
 pub const QEMU: &str = "natrium aarch64 (qemu-user)";
 
 /// How the systems are set up, for the report.
 pub const SETUP: &str = "Each round starts every system afresh: clusters of 2 (or 3) nodes \
 joined by routes (`cluster { listen, routes }`, node *i* routing to nodes before it), or a \
-nats-server hub (`leafnodes { listen }`) with one leaf (`leafnodes { remotes [ { url } ] }`); \
+hub (`leafnodes { listen }`) with one leaf (`leafnodes { remotes [ { url } ] }`); \
 links are up per `/routez` and `/leafz` before a scenario runs, and subscribers count as ready \
 only once a warm-up message published on the publisher's node reached them. \"natrium\" is \
 the natrium pair or trio, or the natrium leaf; \"nats-server\" the nats-server pair, trio or \
-leaf (the hub is nats-server for both); mixed pairs are compared with the nats-server pair. \
-Server CPU is the sum over every process of the system (both nodes; hub and leaf), per \
-delivered message.";
+leaf; mixed pairs are compared with the nats-server pair. Which hub each leaf row uses: rows \
+without a prefix (and the aarch64 rows) put both leaves behind a **nats-server hub**; rows \
+starting \"natrium hub:\" put both leaves (natrium, nats-server) behind a **natrium hub**; \
+\"natrium hub → natrium leaf\" and \"req/rep natrium hub ↔ natrium leaf\" compare natrium hub + \
+natrium leaf with nats-server hub + nats-server leaf. Server CPU is the sum over every process \
+of the system (both nodes; hub and leaf), per delivered message.";
 
 /// One scenario of a group and where its clients connect.
 struct Item {
@@ -108,6 +118,38 @@ fn item(key: &'static str, spec: Spec, pub_node: usize, sub_nodes: &[usize]) -> 
         sub_nodes: sub_nodes.to_vec(),
         peak_rss_node: None,
     }
+}
+
+/// The leaf scenarios, the same for every hub: the 16 B and 16 KiB hub → leaf streams
+/// (the leaf's peak RSS sampled during the 16 B one) and request/reply through the leaf,
+/// publisher and requester on the hub (node 0), subscriber and responder on the leaf.
+fn leaf_items(opts: &Opts, msgs16: u64, msgs16k: u64) -> Vec<Item> {
+    let mut stream = item(
+        "leaf_pubsub_16",
+        flow(opts, Kind::PubSub, msgs16, 16, 1),
+        0,
+        &[1],
+    );
+    stream.peak_rss_node = Some(1);
+    vec![
+        stream,
+        item(
+            "leaf_pubsub_16384",
+            flow(opts, Kind::PubSub, msgs16k / 2, 16 * 1024, 1),
+            0,
+            &[1],
+        ),
+        item(
+            "leaf_reqrep_128",
+            Spec::ReqRep(ReqRepSpec {
+                requests: if opts.quick { 500 } else { 10_000 },
+                size: 128,
+                subject: format!("{}.req", opts.subject),
+            }),
+            0,
+            &[1],
+        ),
+    ]
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -191,13 +233,6 @@ impl Env {
             });
         }
         if opts.runs(Group::Leaf) {
-            let mut stream = item(
-                "leaf_pubsub_16",
-                flow(opts, Kind::PubSub, msgs16, 16, 1),
-                0,
-                &[1],
-            );
-            stream.peak_rss_node = Some(1);
             groups.push(GroupDef {
                 name: "leaf",
                 shape: Shape::HubLeaf,
@@ -205,52 +240,20 @@ impl Env {
                     (NATRIUM, vec![s.clone(), n.clone()]),
                     (NATS, vec![s.clone(), s.clone()]),
                 ],
-                items: vec![
-                    stream,
-                    item(
-                        "leaf_pubsub_16384",
-                        flow(opts, Kind::PubSub, msgs16k / 2, 16 * 1024, 1),
-                        0,
-                        &[1],
-                    ),
-                    item(
-                        "leaf_reqrep_128",
-                        Spec::ReqRep(ReqRepSpec {
-                            requests: if q { 500 } else { 10_000 },
-                            size: 128,
-                            subject: format!("{}.req", opts.subject),
-                        }),
-                        0,
-                        &[1],
-                    ),
-                ],
+                items: leaf_items(opts, msgs16, msgs16k),
                 idle_rss_key: Some("leaf_idle_rss"),
                 unavailable: None,
             });
-            // natrium on both ends, beside the nats-server hub + leaf of the group above.
+            // The same leaves behind a natrium hub, so the hub is not the limit.
             groups.push(GroupDef {
                 name: "leaf-natrium-hub",
                 shape: Shape::HubLeaf,
-                systems: vec![(NHUB, vec![n.clone(), n.clone()])],
-                items: vec![
-                    item(
-                        "nhub_leaf_pubsub_16",
-                        flow(opts, Kind::PubSub, msgs16, 16, 1),
-                        0,
-                        &[1],
-                    ),
-                    item(
-                        "nhub_leaf_reqrep_128",
-                        Spec::ReqRep(ReqRepSpec {
-                            requests: if q { 500 } else { 10_000 },
-                            size: 128,
-                            subject: format!("{}.req", opts.subject),
-                        }),
-                        0,
-                        &[1],
-                    ),
+                systems: vec![
+                    (NHUB, vec![n.clone(), n.clone()]),
+                    (NHUB_SLEAF, vec![n.clone(), s.clone()]),
                 ],
-                idle_rss_key: None,
+                items: leaf_items(opts, msgs16, msgs16k),
+                idle_rss_key: Some("leaf_idle_rss"),
                 unavailable: None,
             });
         }
@@ -526,40 +529,202 @@ fn cmp(
     r
 }
 
+fn rate(o: &Outcome) -> Option<f64> {
+    Some(o.rate)
+}
+
+fn p50(o: &Outcome) -> Option<f64> {
+    o.latency.as_ref().map(|l| l.p50_us)
+}
+
+fn p99(o: &Outcome) -> Option<f64> {
+    o.latency.as_ref().map(|l| l.p99_us)
+}
+
+fn p999(o: &Outcome) -> Option<f64> {
+    o.latency.as_ref().map(|l| l.p999_us)
+}
+
+fn cpu(o: &Outcome) -> Option<f64> {
+    o.server_cpu_ns_per_msg
+}
+
+/// An every-scenario row: the headline rate of (system, scenario) `a` against `b`, in the
+/// unit of `a`'s outcomes.
+fn scenario_row(
+    results: &Results,
+    key: &str,
+    label: &str,
+    a: (&'static str, &str),
+    b: (&'static str, &str),
+) -> MetricRow {
+    let unit = results
+        .get(&(a.0, a.1.to_string()))
+        .and_then(|v| v.first())
+        .map(rate_unit)
+        .unwrap_or("");
+    cmp(
+        results,
+        &format!("{key}_rate"),
+        &format!("{label}: rate"),
+        unit,
+        a,
+        b,
+        rate,
+        Some((">=", 1.0)),
+    )
+}
+
+/// Two leaf systems behind the same kind of hub, compared by [`leaf_rows`].
+struct LeafPair {
+    /// Prefix of the row keys (none for the nats-server hub's, the first ones).
+    key: &'static str,
+    /// Prefix and suffix of the target rows' labels; the prefix also starts the
+    /// every-scenario rows' labels.
+    label: (&'static str, &'static str),
+    /// The system under test (natrium leaf) and the baseline (nats-server leaf).
+    a: &'static str,
+    b: &'static str,
+}
+
+/// Behind a nats-server hub (the `leaf` group).
+const SHUB_PAIR: LeafPair = LeafPair {
+    key: "",
+    label: ("", ""),
+    a: NATRIUM,
+    b: NATS,
+};
+
+/// Behind a natrium hub (the `leaf-natrium-hub` group).
+const NHUB_PAIR: LeafPair = LeafPair {
+    key: "natrium_hub_",
+    label: ("natrium hub: ", " (natrium leaf vs nats-server leaf)"),
+    a: NHUB,
+    b: NHUB_SLEAF,
+};
+
+/// The target and every-scenario rows of [`leaf_items`] and the idle RSS on one pair.
+fn leaf_rows(
+    p: &LeafPair,
+    results: &Results,
+    runs: &[Run],
+    targets: &mut Vec<MetricRow>,
+    scen: &mut Vec<MetricRow>,
+) {
+    let key = |k: &str| format!("{}{k}", p.key);
+    let label = |l: &str| format!("{}{l}{}", p.label.0, p.label.1);
+    let on = |k: &'static str| ((p.a, k), (p.b, k));
+    let (a, b) = on("leaf_pubsub_16");
+    targets.push(cmp(
+        results,
+        &key("leaf_pubsub_16_rate"),
+        &label("hub → leaf pub→sub 16 B"),
+        "msgs/s",
+        a,
+        b,
+        rate,
+        Some((">=", 2.0)),
+    ));
+    let (a16k, b16k) = on("leaf_pubsub_16384");
+    targets.push(cmp(
+        results,
+        &key("leaf_pubsub_16384_rate"),
+        &label("hub → leaf pub→sub 16 KiB"),
+        "msgs/s",
+        a16k,
+        b16k,
+        rate,
+        None,
+    ));
+    let (ar, br) = on("leaf_reqrep_128");
+    targets.push(cmp(
+        results,
+        &key("leaf_reqrep_128_p50"),
+        &label("req/rep through the leaf 128 B, p50"),
+        "µs",
+        ar,
+        br,
+        p50,
+        Some(("<=", 0.6)),
+    ));
+    targets.push(cmp(
+        results,
+        &key("leaf_reqrep_128_p99"),
+        &label("req/rep through the leaf 128 B, p99"),
+        "µs",
+        ar,
+        br,
+        p99,
+        None,
+    ));
+    targets.push(cmp(
+        results,
+        &key("leaf_pubsub_16_cpu"),
+        &label("server CPU (hub + leaf) per msg, hub → leaf 16 B"),
+        "ns",
+        a,
+        b,
+        cpu,
+        None,
+    ));
+    for (k, what, target) in [
+        (
+            "leaf_idle_rss",
+            "idle leaf RSS (1 s after the leaf link is up)",
+            Some(("<=", 0.3)),
+        ),
+        (
+            "leaf_pubsub_16_peak_rss",
+            "leaf peak RSS during hub → leaf 16 B",
+            None,
+        ),
+    ] {
+        let mut r = row(
+            &key(k),
+            &label(what),
+            "KiB",
+            extra_values(runs, p.a, k),
+            extra_values(runs, p.b, k),
+            target,
+        );
+        if (p.a, p.b) != (NATRIUM, NATS) {
+            r.systems = Some([p.a.to_string(), p.b.to_string()]);
+        }
+        targets.push(r);
+    }
+    for (x, y) in [(a, b), (a16k, b16k), (ar, br)] {
+        scen.push(scenario_row(
+            results,
+            &key(x.1),
+            &format!("{}{}", p.label.0, x.1),
+            x,
+            y,
+        ));
+    }
+    scen.push(cmp(
+        results,
+        &key("leaf_reqrep_128_p999"),
+        &format!("{}leaf_reqrep_128: p99.9 latency", p.label.0),
+        "µs",
+        ar,
+        br,
+        p999,
+        Some(("<=", 1.0)),
+    ));
+}
+
 /// Target rows, every-scenario rows and notes for the groups that ran.
 pub fn rows(
     env: &Env,
     results: &Results,
     runs: &[Run],
 ) -> (Vec<MetricRow>, Vec<MetricRow>, Vec<String>) {
-    let rate = |o: &Outcome| Some(o.rate);
-    let p50 = |o: &Outcome| o.latency.as_ref().map(|l| l.p50_us);
-    let p99 = |o: &Outcome| o.latency.as_ref().map(|l| l.p99_us);
-    let p999 = |o: &Outcome| o.latency.as_ref().map(|l| l.p999_us);
-    let cpu = |o: &Outcome| o.server_cpu_ns_per_msg;
     let nn = |k: &'static str| ((NATRIUM, k), (NATS, k));
     let mut targets = Vec::new();
     let mut scen = Vec::new();
     let mut notes = Vec::new();
-    let unit_of = |sys: &'static str, key: &str| {
-        results
-            .get(&(sys, key.to_string()))
-            .and_then(|v| v.first())
-            .map(rate_unit)
-            .unwrap_or("")
-    };
     let scenario = |key: &'static str, a: (&'static str, &'static str), b, scen: &mut Vec<_>| {
-        let unit = unit_of(a.0, a.1);
-        scen.push(cmp(
-            results,
-            &format!("{key}_rate"),
-            &format!("{key}: rate"),
-            unit,
-            a,
-            b,
-            rate as fn(&Outcome) -> Option<f64>,
-            Some((">=", 1.0)),
-        ));
+        scen.push(scenario_row(results, key, key, a, b));
     };
     if env.cluster {
         let (a, b) = nn("route_pubsub_16");
@@ -664,82 +829,17 @@ pub fn rows(
         }
     }
     if env.leaf {
-        let (a, b) = nn("leaf_pubsub_16");
-        targets.push(cmp(
-            results,
-            "leaf_pubsub_16_rate",
-            "hub → leaf pub→sub 16 B",
-            "msgs/s",
-            a,
-            b,
-            rate,
-            Some((">=", 2.0)),
-        ));
-        let (a16k, b16k) = nn("leaf_pubsub_16384");
-        targets.push(cmp(
-            results,
-            "leaf_pubsub_16384_rate",
-            "hub → leaf pub→sub 16 KiB",
-            "msgs/s",
-            a16k,
-            b16k,
-            rate,
-            None,
-        ));
-        let (ar, br) = nn("leaf_reqrep_128");
-        targets.push(cmp(
-            results,
-            "leaf_reqrep_128_p50",
-            "req/rep through the leaf 128 B, p50",
-            "µs",
-            ar,
-            br,
-            p50,
-            Some(("<=", 0.6)),
-        ));
-        targets.push(cmp(
-            results,
-            "leaf_reqrep_128_p99",
-            "req/rep through the leaf 128 B, p99",
-            "µs",
-            ar,
-            br,
-            p99,
-            None,
-        ));
-        targets.push(cmp(
-            results,
-            "leaf_pubsub_16_cpu",
-            "server CPU (hub + leaf) per msg, hub → leaf 16 B",
-            "ns",
-            a,
-            b,
-            cpu,
-            None,
-        ));
-        targets.push(row(
-            "leaf_idle_rss",
-            "idle leaf RSS (1 s after the leaf link is up)",
-            "KiB",
-            extra_values(runs, NATRIUM, "leaf_idle_rss"),
-            extra_values(runs, NATS, "leaf_idle_rss"),
-            Some(("<=", 0.3)),
-        ));
-        targets.push(row(
-            "leaf_pubsub_16_peak_rss",
-            "leaf peak RSS during hub → leaf 16 B",
-            "KiB",
-            extra_values(runs, NATRIUM, "leaf_pubsub_16_peak_rss"),
-            extra_values(runs, NATS, "leaf_pubsub_16_peak_rss"),
-            None,
-        ));
+        leaf_rows(&SHUB_PAIR, results, runs, &mut targets, &mut scen);
+        // natrium hub + natrium leaf against nats-server hub + nats-server leaf.
+        let (sa, sb) = ((NHUB, "leaf_pubsub_16"), (NATS, "leaf_pubsub_16"));
+        let (ra, rb) = ((NHUB, "leaf_reqrep_128"), (NATS, "leaf_reqrep_128"));
         targets.push(cmp(
             results,
             "nhub_leaf_pubsub_16_rate",
             "natrium hub → natrium leaf 16 B (vs nats-server hub → leaf)",
             "msgs/s",
-            (NHUB, "nhub_leaf_pubsub_16"),
-            b,
+            sa,
+            sb,
             rate,
             None,
         ));
@@ -748,8 +848,8 @@ pub fn rows(
             "nhub_leaf_reqrep_128_p50",
             "req/rep natrium hub ↔ natrium leaf, p50 (vs nats-server hub ↔ leaf)",
             "µs",
-            (NHUB, "nhub_leaf_reqrep_128"),
-            br,
+            ra,
+            rb,
             p50,
             None,
         ));
@@ -758,36 +858,26 @@ pub fn rows(
             "nhub_leaf_reqrep_128_p99",
             "req/rep natrium hub ↔ natrium leaf, p99 (vs nats-server hub ↔ leaf)",
             "µs",
-            (NHUB, "nhub_leaf_reqrep_128"),
-            br,
+            ra,
+            rb,
             p99,
             None,
         ));
-        scenario("leaf_pubsub_16", a, b, &mut scen);
-        scenario("leaf_pubsub_16384", a16k, b16k, &mut scen);
-        scenario(
-            "nhub_leaf_pubsub_16",
-            (NHUB, "nhub_leaf_pubsub_16"),
-            b,
-            &mut scen,
-        );
-        scenario(
-            "nhub_leaf_reqrep_128",
-            (NHUB, "nhub_leaf_reqrep_128"),
-            br,
-            &mut scen,
-        );
-        scenario("leaf_reqrep_128", ar, br, &mut scen);
-        scen.push(cmp(
+        scen.push(scenario_row(
             results,
-            "leaf_reqrep_128_p999",
-            "leaf_reqrep_128: p99.9 latency",
-            "µs",
-            ar,
-            br,
-            p999,
-            Some(("<=", 1.0)),
+            "nhub_leaf_pubsub_16",
+            "nhub_leaf_pubsub_16",
+            sa,
+            sb,
         ));
+        scen.push(scenario_row(
+            results,
+            "nhub_leaf_reqrep_128",
+            "nhub_leaf_reqrep_128",
+            ra,
+            rb,
+        ));
+        leaf_rows(&NHUB_PAIR, results, runs, &mut targets, &mut scen);
     }
     if env.aarch64 {
         let a = (QEMU, "a64_leaf_pubsub_16");
