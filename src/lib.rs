@@ -4,11 +4,13 @@
 //! Layout: [`auth`] (authentication and permissions), [`config`] (options, command line, configuration file), [`server`] (start-up,
 //! shared state, shutdown), [`reactor`] (the event loops that own connections), [`proto`]
 //! (the wire protocol), [`subject`] (subject rules and the subject index), [`logging`],
-//! [`websocket`] (the WebSocket listener's upgrade and framing), [`route`] (clustering).
+//! [`websocket`] (the WebSocket listener's upgrade and framing), [`route`] (clustering),
+//! [`leaf`] (leaf nodes), [`jetstream`] (persistence: so far the stream store).
 
 pub mod auth;
 pub mod config;
 pub mod dialer;
+pub mod jetstream;
 pub mod leaf;
 pub mod logging;
 pub mod monitor;
