@@ -136,6 +136,12 @@ pub fn run(
                 );
                 continue;
             }
+            // A reload may have removed or disabled the leaf remote meanwhile.
+            if let Purpose::Leaf { remote, .. } = p.dial.purpose {
+                if !leafnodes.as_ref().is_some_and(|l| l.is_active(remote)) {
+                    continue;
+                }
+            }
             let own: &[SocketAddr] = if route.is_some() { &own } else { &[] };
             match attempt(&p.dial, own) {
                 Attempt::Connected(stream, peer) => {

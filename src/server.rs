@@ -604,9 +604,8 @@ impl Server {
             join_host_port(&opts.host, client_addr.port())
         );
         let cluster_addr = cluster.as_ref().map(|b| b.cluster.addr);
-        let dials_leafs = leafnodes
-            .as_ref()
-            .is_some_and(|l| !l.settings.remotes.is_empty());
+        // With a leaf block at all: a reload may add the first remote.
+        let dials_leafs = leafnodes.is_some();
         if cluster.is_some() || dials_leafs {
             let reactors = handles.clone();
             let for_dialer = cluster.as_ref().map(|b| b.cluster.clone());
@@ -681,6 +680,11 @@ impl Server {
     /// permissions forbid are removed. Nothing is applied if the new authorization
     /// configuration is invalid.
     pub fn reload(&self, opts: Options) -> Result<(), String> {
+        // The new leaf settings, built (certificates read) before anything is applied.
+        let leaf_reload = match (&self.shared.leafnodes, &opts.leafnodes) {
+            (Some(_), Some(_)) => crate::leaf::Settings::from_options(&opts)?,
+            _ => None,
+        };
         let current = self.shared.auth();
         let new_auth = if current.differs(&opts) {
             let built = current.rebuild(&opts)?;
@@ -719,6 +723,15 @@ impl Server {
         if let Some(auth) = new_auth {
             *self.shared.auth.write().unwrap_or_else(|e| e.into_inner()) = auth.clone();
             self.broadcast(|| Control::Auth(auth.clone()));
+        }
+        if let (Some(leafs), Some(mut new)) = (&self.shared.leafnodes, leaf_reload) {
+            let effects = leafs.reload(new.tls.take(), std::mem::take(&mut new.remotes));
+            if !effects.close.is_empty() {
+                self.broadcast(|| Control::CloseLeafRemotes(effects.close.clone()));
+            }
+            for remote in effects.dial {
+                leafs.dial_remote(remote, Duration::ZERO, true);
+            }
         }
         Ok(())
     }

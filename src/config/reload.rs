@@ -157,7 +157,9 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     {
         changes.push(Change("Reloaded: cluster".to_string()));
     }
-    leaf_changes(old, new)?;
+    if leaf_changes(old, new)? {
+        changes.push(Change("Reloaded: leafnodes".to_string()));
+    }
     if old.pid_file != new.pid_file {
         note!("pid_file", path_text(&new.pid_file));
     }
@@ -417,16 +419,57 @@ fn cluster_port_text(p: Option<u16>) -> String {
     }
 }
 
-/// The leaf part of a reload: refused when anything in `leafnodes {}` changed, naming the
-/// first field as nats-server names it. nats-server also applies added, removed and
-/// disabled remotes and compression at once; natrium refuses those too (docs/compat.md).
-fn leaf_changes(old: &Options, new: &Options) -> Result<(), String> {
+/// The leaf part of a reload, as nats-server's `getLeafNodeOptionsChanges` allows it: the
+/// listener's `tls` and `compression`, remotes added or removed (matched by their name),
+/// and of a remote its `tls`, `disabled` and `compression`. Anything else changed is
+/// refused, naming the field as nats-server names it. Returns whether anything changed
+/// (the server then applies it).
+fn leaf_changes(old: &Options, new: &Options) -> Result<bool, String> {
     let none = super::leafnode::LeafOptions::default();
     let o = old.leafnodes.as_ref().unwrap_or(&none);
     let n = new.leafnodes.as_ref().unwrap_or(&none);
     if o == n {
-        return Ok(());
+        return Ok(false);
     }
+    if old.leafnodes.is_none() != new.leafnodes.is_none() {
+        return Err(leaf_field_error(o, n, "Port"));
+    }
+    let strip = |l: &super::leafnode::LeafOptions| super::leafnode::LeafOptions {
+        tls: None,
+        compression: Default::default(),
+        remotes: Vec::new(),
+        ..l.clone()
+    };
+    if strip(o) != strip(n) {
+        return Err(leaf_field_error(o, n, "Remotes"));
+    }
+    let strip_remote =
+        |r: &super::leafnode::RemoteLeafOptions| super::leafnode::RemoteLeafOptions {
+            tls: None,
+            disabled: false,
+            compression: Default::default(),
+            ..r.clone()
+        };
+    for r in &n.remotes {
+        if let Some(before) = o.remotes.iter().find(|b| b.name() == r.name()) {
+            if strip_remote(before) != strip_remote(r) {
+                return Err(format!(
+                    "config reload not supported for LeafNode: remote {}: a field other than tls, disabled or compression changed",
+                    r.safe_name()
+                ));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// nats-server's refusal for a changed field of `leafnodes {}`: the first one of its
+/// order that differs (`fallback` when none of those does).
+fn leaf_field_error(
+    o: &super::leafnode::LeafOptions,
+    n: &super::leafnode::LeafOptions,
+    fallback: &str,
+) -> String {
     let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
     let fields: [(&str, String, String); 12] = [
         ("Host", o.host.clone(), n.host.clone()),
@@ -453,8 +496,8 @@ fn leaf_changes(old: &Options, new: &Options) -> Result<(), String> {
     } else {
         fields
             .iter()
-            .find(|(_, a, b)| a != b)
-            .map_or("Remotes", |(f, _, _)| f)
+            .find(|(f, a, b)| a != b && *f != "Remotes")
+            .map_or(fallback, |(f, _, _)| f)
     };
     let (a, b) = fields
         .iter()
@@ -462,9 +505,7 @@ fn leaf_changes(old: &Options, new: &Options) -> Result<(), String> {
         .map_or((String::new(), String::new()), |(_, a, b)| {
             (a.clone(), b.clone())
         });
-    Err(format!(
-        "config reload not supported for LeafNode: field {field:?}: old={a}, new={b}"
-    ))
+    format!("config reload not supported for LeafNode: field {field:?}: old={a}, new={b}")
 }
 
 fn refuse<T: PartialEq + std::fmt::Display + ?Sized>(

@@ -76,7 +76,7 @@ impl Reactor {
                         .shared
                         .leafnodes
                         .as_ref()
-                        .and_then(|l| l.settings.remotes.get(remote))
+                        .and_then(|l| l.remote(remote))
                         .map(|r| r.deny_exports.clone())
                         .unwrap_or_default();
                 }
@@ -91,7 +91,7 @@ impl Reactor {
         }
         let first_info = state
             .remote
-            .and_then(|r| leafs.settings.remotes.get(r))
+            .and_then(|r| leafs.remote(r))
             .map_or(super::FIRST_INFO_TIMEOUT, |r| r.first_info_timeout);
         let nonce = state.nonce.clone();
         let conn = &mut self.conns[token];
@@ -111,7 +111,7 @@ impl Reactor {
                 let websocket = conn.transport.is_websocket();
                 let mut line = Vec::new();
                 self.leaf_info(cid, &nonce, false, "").write_to(&mut line);
-                match &leafs.settings.tls {
+                match &leafs.listener_tls() {
                     // A WebSocket leaf had its TLS (wss) before the upgrade.
                     Some(tls) if !websocket => {
                         let (config, timeout) = (tls.config.clone(), tls.timeout);
@@ -136,16 +136,16 @@ impl Reactor {
         }
         if role == Role::Hub {
             let remote = dialled.as_ref().and_then(|d| match d.purpose {
-                Purpose::Leaf { remote, .. } => leafs.settings.remotes.get(remote),
+                Purpose::Leaf { remote, .. } => leafs.remote(remote),
                 Purpose::Route { .. } => None,
             });
             if let (Some(r), Some(d)) = (remote, &dialled) {
                 if r.websocket {
-                    if !self.start_hub_websocket(token, r, &d.url) {
+                    if !self.start_hub_websocket(token, &r, &d.url) {
                         return;
                     }
                 } else if r.tls.as_ref().is_some_and(|t| t.handshake_first)
-                    && !self.start_hub_tls(token, r, &d.url)
+                    && !self.start_hub_tls(token, &r, &d.url)
                 {
                     // `handshake_first` on the remote: TLS before the hub's INFO.
                     return;
@@ -173,7 +173,7 @@ impl Reactor {
             (Some((h, _)), Some(a)) => (h.clone(), a.port()),
             _ => (client.host.clone(), 0),
         };
-        let tls = leafs.settings.tls.as_ref();
+        let tls = leafs.listener_tls();
         ServerInfo {
             server_id: client.server_id,
             server_name: client.server_name,
@@ -219,9 +219,7 @@ impl Reactor {
     fn leaf_cluster_name(&self) -> Option<String> {
         match (&self.shared.cluster, &self.shared.leafnodes) {
             (Some(c), _) => Some(c.registry.name()),
-            (None, Some(l)) if !l.settings.remotes.is_empty() => {
-                Some(self.shared.info().server_name)
-            }
+            (None, Some(l)) if l.has_remotes() => Some(self.shared.info().server_name),
             _ => None,
         }
     }
@@ -535,10 +533,7 @@ impl Reactor {
             }
             return;
         }
-        let remote = leaf
-            .remote
-            .and_then(|r| leafs.settings.remotes.get(r))
-            .cloned();
+        let remote = leaf.remote.and_then(|r| leafs.remote(r));
         let Some(remote) = remote else {
             self.close(token, CloseReason::ProtocolViolation);
             return;

@@ -20,7 +20,7 @@ mod handshake;
 mod ops;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -55,6 +55,10 @@ pub struct LeafUser {
 /// One `remotes` entry.
 #[derive(Debug, Clone)]
 pub struct RemoteSettings {
+    /// nats-server's `name()`: what identifies the remote across a reload.
+    pub name: String,
+    /// `disabled`: configured, not dialled (a reload may turn it on).
+    pub disabled: bool,
     pub urls: Vec<RouteUrl>,
     /// The local account bound to this remote.
     pub account: String,
@@ -87,6 +91,71 @@ pub struct RemoteSettings {
     pub tls_name: Option<String>,
 }
 
+impl RemoteSettings {
+    /// The name with passwords hidden, for logs.
+    pub fn safe_name(&self) -> String {
+        let urls: Vec<String> = self.urls.iter().map(RouteUrl::redacted).collect();
+        format!("urls={urls:?}, account={:?}", self.account)
+    }
+
+    /// A `remotes` entry as it runs, or why natrium cannot run it.
+    pub fn from_options(r: &leafnode::RemoteLeafOptions) -> Result<RemoteSettings, String> {
+        let refuse = |what: &str| Err(format!("{what} is not supported by natrium yet"));
+        let name = r.safe_name();
+        if r.hub {
+            return refuse(&format!("hub: true on leafnode remote {name}"));
+        }
+        if r.proxy.as_ref().is_some_and(|p| !p.url.is_empty()) {
+            return refuse(&format!("a proxy on leafnode remote {name}"));
+        }
+        if r.account == leafnode::SYSTEM_ACCOUNT {
+            return refuse(&format!("the system account on leafnode remote {name}"));
+        }
+        let tls = match &r.tls {
+            Some(t) => Some(
+                crate::tls::DialTls::from_config(t)
+                    .map_err(|e| format!("leafnode remote {name}: {e}"))?,
+            ),
+            None => None,
+        };
+        let mut urls: Vec<RouteUrl> = r.urls.iter().map(RouteUrl::from).collect();
+        if !r.no_randomize {
+            fastrand::shuffle(&mut urls);
+        }
+        Ok(RemoteSettings {
+            name: r.name(),
+            disabled: r.disabled,
+            urls,
+            account: r.account.clone(),
+            credentials: r.credentials.clone(),
+            seed: (!r.nkey.is_empty()).then(|| r.nkey.clone()),
+            first_info_timeout: r.first_info_timeout.unwrap_or(FIRST_INFO_TIMEOUT),
+            deny_exports: r.deny_exports.clone(),
+            deny_imports: r.deny_imports.clone(),
+            fallback_user: r
+                .urls
+                .iter()
+                .find_map(|u| u.username.clone().map(|n| (n, u.password.clone()))),
+            ignore_discovered: r.ignore_discovered_servers,
+            websocket: r.urls.first().is_some_and(leafnode::is_ws),
+            // `wss://` is TLS even without a `tls {}` block (nats-server sets `TLS`).
+            tls_scheme: r.urls.iter().any(|u| u.scheme == "wss"),
+            ws_no_masking: r.ws_no_masking,
+            tls,
+            tls_name: r
+                .urls
+                .iter()
+                .map(|u| u.host.as_str())
+                .find(|h| {
+                    h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_err()
+                })
+                .map(str::to_string),
+        })
+    }
+}
+
 impl Settings {
     /// The settings the options ask for, `None` without a `leafnodes {}` block, or the
     /// reason natrium cannot run them: what it does not implement yet is refused, not
@@ -108,62 +177,11 @@ impl Settings {
         if l.proxy_required || l.users.iter().any(|u| u.proxy_required) {
             return refuse("leafnodes { authorization { proxy_required } }");
         }
-        let mut remotes = Vec::with_capacity(l.remotes.len());
-        for r in &l.remotes {
-            let name = r.safe_name();
-            if r.hub {
-                return refuse(&format!("hub: true on leafnode remote {name}"));
-            }
-            if r.proxy.as_ref().is_some_and(|p| !p.url.is_empty()) {
-                return refuse(&format!("a proxy on leafnode remote {name}"));
-            }
-            if r.account == leafnode::SYSTEM_ACCOUNT {
-                return refuse(&format!("the system account on leafnode remote {name}"));
-            }
-            if r.disabled {
-                continue;
-            }
-            let tls = match &r.tls {
-                Some(t) => Some(
-                    crate::tls::DialTls::from_config(t)
-                        .map_err(|e| format!("leafnode remote {name}: {e}"))?,
-                ),
-                None => None,
-            };
-            let mut urls: Vec<RouteUrl> = r.urls.iter().map(RouteUrl::from).collect();
-            if !r.no_randomize {
-                fastrand::shuffle(&mut urls);
-            }
-            remotes.push(RemoteSettings {
-                urls,
-                account: r.account.clone(),
-                credentials: r.credentials.clone(),
-                seed: (!r.nkey.is_empty()).then(|| r.nkey.clone()),
-                first_info_timeout: r.first_info_timeout.unwrap_or(FIRST_INFO_TIMEOUT),
-                deny_exports: r.deny_exports.clone(),
-                deny_imports: r.deny_imports.clone(),
-                fallback_user: r
-                    .urls
-                    .iter()
-                    .find_map(|u| u.username.clone().map(|n| (n, u.password.clone()))),
-                ignore_discovered: r.ignore_discovered_servers,
-                websocket: r.urls.first().is_some_and(leafnode::is_ws),
-                // `wss://` is TLS even without a `tls {}` block (nats-server sets `TLS`).
-                tls_scheme: r.urls.iter().any(|u| u.scheme == "wss"),
-                ws_no_masking: r.ws_no_masking,
-                tls,
-                tls_name: r
-                    .urls
-                    .iter()
-                    .map(|u| u.host.as_str())
-                    .find(|h| {
-                        h.trim_matches(['[', ']'])
-                            .parse::<std::net::IpAddr>()
-                            .is_err()
-                    })
-                    .map(str::to_string),
-            });
-        }
+        let remotes = l
+            .remotes
+            .iter()
+            .map(RemoteSettings::from_options)
+            .collect::<Result<Vec<_>, _>>()?;
         let account = |a: &str| {
             if a.is_empty() {
                 GLOBAL_ACCOUNT.to_string()
@@ -208,7 +226,8 @@ impl Settings {
 pub struct Settings {
     /// The leaf listener: host and port (0 = random); `None`: no listener.
     pub listen: Option<(String, u16)>,
-    /// `leafnodes { tls }`: leaf connections we accept run TLS.
+    /// `leafnodes { tls }`: leaf connections we accept run TLS (moves into the runtime,
+    /// [`LeafNodes::listener_tls`]).
     pub tls: Option<crate::tls::ListenerTls>,
     /// `host[:port]` for INFO instead of the listener's.
     pub advertise: String,
@@ -223,6 +242,7 @@ pub struct Settings {
     pub min_version: String,
     pub auth_timeout: Duration,
     pub reconnect: Duration,
+    /// Moves into the runtime ([`LeafNodes::remote`]).
     pub remotes: Vec<RemoteSettings>,
 }
 
@@ -247,7 +267,23 @@ pub struct LeafNodes {
     pub connected: std::sync::atomic::AtomicUsize,
     /// Per remote: the URLs to try in turn and the one tried last.
     rotation: Mutex<Vec<Rotation>>,
+    /// The remotes, by a number that stays theirs for the server's life (a reload leaves a
+    /// removed one's slot empty and adds new ones at the end); the settings'
+    /// `remotes` move here.
+    remotes: RwLock<Vec<Option<Arc<RemoteSettings>>>>,
+    /// The leaf listener's TLS (the settings' `tls` moves here): a reload replaces it for
+    /// the connections that come next.
+    listener_tls: RwLock<Option<crate::tls::ListenerTls>>,
     dialer: DialerHandle,
+}
+
+/// What a reload of `leafnodes {}` asks the reactors and the dialler to do.
+#[derive(Debug, Default)]
+pub struct ReloadEffects {
+    /// Remotes whose connection must close (removed or disabled).
+    pub close: Vec<usize>,
+    /// Remotes to dial (added or enabled).
+    pub dial: Vec<usize>,
 }
 
 impl LeafNodes {
@@ -272,8 +308,10 @@ impl LeafNodes {
             }
             _ => Vec::new(),
         };
-        let rotation = settings
-            .remotes
+        let mut settings = settings;
+        let remotes = std::mem::take(&mut settings.remotes);
+        let listener_tls = settings.tls.take();
+        let rotation = remotes
             .iter()
             .map(|r| Rotation {
                 urls: r.urls.clone(),
@@ -288,10 +326,95 @@ impl LeafNodes {
                 lds: Mutex::new(FxHashMap::default()),
                 connected: std::sync::atomic::AtomicUsize::new(0),
                 rotation: Mutex::new(rotation),
+                remotes: RwLock::new(remotes.into_iter().map(|r| Some(Arc::new(r))).collect()),
+                listener_tls: RwLock::new(listener_tls),
                 dialer,
             },
             listener,
         ))
+    }
+
+    /// Remote `index`, while it is configured.
+    pub fn remote(&self, index: usize) -> Option<Arc<RemoteSettings>> {
+        let all = self.remotes.read().unwrap_or_else(|e| e.into_inner());
+        all.get(index).cloned().flatten()
+    }
+
+    /// Remote `index` is configured and not disabled: it is dialled.
+    pub fn is_active(&self, index: usize) -> bool {
+        self.remote(index).is_some_and(|r| !r.disabled)
+    }
+
+    /// Any remote configured (nats-server's `leafNoCluster` test).
+    pub fn has_remotes(&self) -> bool {
+        let all = self.remotes.read().unwrap_or_else(|e| e.into_inner());
+        all.iter().any(Option::is_some)
+    }
+
+    /// The leaf listener's TLS now.
+    pub fn listener_tls(&self) -> Option<crate::tls::ListenerTls> {
+        self.listener_tls
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A reload (nats-server's `leafNodeOption.Apply`): the listener's TLS and each
+    /// remote's TLS are replaced for the connections that come next; a remote no longer
+    /// configured, or now disabled, has its connection closed; one added, or now enabled,
+    /// is dialled. Remotes are matched by their `name`.
+    pub fn reload(
+        &self,
+        listener_tls: Option<crate::tls::ListenerTls>,
+        remotes: Vec<RemoteSettings>,
+    ) -> ReloadEffects {
+        *self.listener_tls.write().unwrap_or_else(|e| e.into_inner()) = listener_tls;
+        let mut effects = ReloadEffects::default();
+        let mut all = self.remotes.write().unwrap_or_else(|e| e.into_inner());
+        let mut rotation = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        let mut incoming: Vec<Option<RemoteSettings>> = remotes.into_iter().map(Some).collect();
+        for (i, slot) in all.iter_mut().enumerate() {
+            let Some(old) = slot.clone() else {
+                continue;
+            };
+            let found = incoming
+                .iter_mut()
+                .find(|n| n.as_ref().is_some_and(|n| n.name == old.name))
+                .and_then(Option::take);
+            match found {
+                None => {
+                    log::info!("Reloaded: LeafNode Remote {} removed", old.safe_name());
+                    *slot = None;
+                    effects.close.push(i);
+                }
+                Some(new) => {
+                    if new.disabled != old.disabled {
+                        log::info!(
+                            "Reloaded: LeafNode Remote {} Disabled value is: {}",
+                            old.safe_name(),
+                            new.disabled
+                        );
+                        match new.disabled {
+                            true => effects.close.push(i),
+                            false => effects.dial.push(i),
+                        }
+                    }
+                    *slot = Some(Arc::new(new));
+                }
+            }
+        }
+        for new in incoming.into_iter().flatten() {
+            log::info!("Reloaded: LeafNode Remote {} added", new.safe_name());
+            rotation.push(Rotation {
+                urls: new.urls.clone(),
+                current: None,
+            });
+            if !new.disabled {
+                effects.dial.push(all.len());
+            }
+            all.push(Some(Arc::new(new)));
+        }
+        effects
     }
 
     /// This server's loop-detection subject for account `account`.
@@ -318,7 +441,7 @@ impl LeafNodes {
     /// `ws_connect_urls` for a WebSocket remote): they are tried first, then the configured
     /// ones (nats-server's `doUpdateLNURLs`).
     pub fn learn_urls(&self, index: usize, leafnode_urls: &[String], ws_connect_urls: &[String]) {
-        let Some(remote) = self.settings.remotes.get(index) else {
+        let Some(remote) = self.remote(index) else {
             return;
         };
         if remote.ignore_discovered {
@@ -349,6 +472,9 @@ impl LeafNodes {
 
     /// Dials remote `index` after `delay`, at its next URL.
     pub fn dial_remote(&self, index: usize, delay: Duration, first_connect: bool) {
+        if !self.is_active(index) {
+            return;
+        }
         let Some(url) = self.next_url(index) else {
             return;
         };
@@ -375,7 +501,8 @@ impl LeafNodes {
 
     /// Dials every remote (start-up).
     pub fn start(&self) {
-        for i in 0..self.settings.remotes.len() {
+        let count = self.remotes.read().unwrap_or_else(|e| e.into_inner()).len();
+        for i in 0..count {
             self.dial_remote(i, Duration::ZERO, true);
         }
     }

@@ -111,6 +111,25 @@ impl Reactor {
         self.mark_dirty(token);
     }
 
+    /// A reload removed or disabled `remotes`: their connections on this reactor close (and
+    /// are not dialled again, the remotes being gone or disabled).
+    pub(crate) fn close_leaf_remotes(&mut self, remotes: &[usize]) {
+        let tokens: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.leaf
+                    .as_deref()
+                    .and_then(|l| l.remote)
+                    .is_some_and(|r| remotes.contains(&r))
+            })
+            .map(|(t, _)| t)
+            .collect();
+        for token in tokens {
+            self.close(token, CloseReason::ClientClosed);
+        }
+    }
+
     /// The leaf INFO again, with no connection's id or nonce (nats-server's
     /// `leafNodeInfoJSON`), to the leaf connections of this reactor we are the hub of.
     pub(crate) fn send_leafnode_urls(&mut self) {
@@ -169,7 +188,7 @@ impl Reactor {
                     .shared
                     .leafnodes
                     .as_ref()
-                    .and_then(|l| leaf.remote.and_then(|r| l.settings.remotes.get(r)))
+                    .and_then(|l| leaf.remote.and_then(|r| l.remote(r)))
                     .is_some_and(|r| {
                         r.deny_imports
                             .iter()

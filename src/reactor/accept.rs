@@ -312,8 +312,8 @@ impl Reactor {
         conn: &Conn,
     ) -> Option<(std::sync::Arc<rustls::ServerConfig>, Duration)> {
         if conn.leaf.is_some() {
-            let tls = self.shared.leafnodes.as_ref()?.settings.tls.as_ref()?;
-            return Some((tls.config.clone(), tls.timeout));
+            let tls = self.shared.leafnodes.as_ref()?.listener_tls()?;
+            return Some((tls.config, tls.timeout));
         }
         let timeout = self
             .opts

@@ -143,6 +143,8 @@ pub enum Control {
     ClientUrlsChanged { ws: bool },
     /// The cluster's leaf URLs changed: tell the leaf connections we are the hub of.
     LeafUrlsChanged,
+    /// A reload removed or disabled these leaf remotes: close their connections.
+    CloseLeafRemotes(Vec<usize>),
     /// New options after a reload.
     Reload(Arc<Options>),
     /// Stop accepting and close every connection (shutdown).
@@ -941,6 +943,7 @@ impl Reactor {
                 Control::CloseRoutes(urls) => self.close_routes_to(&urls),
                 Control::ClientUrlsChanged { ws } => self.send_client_urls(ws),
                 Control::LeafUrlsChanged => self.send_leafnode_urls(),
+                Control::CloseLeafRemotes(remotes) => self.close_leaf_remotes(&remotes),
                 Control::Reload(opts) => self.reload(opts),
                 Control::Shutdown => self.shutdown(),
                 Control::LameDuck => self.enter_lame_duck(),

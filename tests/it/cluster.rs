@@ -37,6 +37,11 @@ impl Node {
         self.proc.url()
     }
 
+    /// Where its configuration file is (to rewrite it before a reload).
+    pub fn dir(&self) -> &TempDir {
+        &self._dir
+    }
+
     /// An async-nats client of user `user` (password = user name).
     pub async fn client(&self, user: &str) -> async_nats::Client {
         async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())

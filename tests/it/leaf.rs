@@ -18,12 +18,15 @@ use crate::monitor::get_json;
 pub(crate) const ACCOUNTS: &str = "accounts {\n  A { users [ {user: a, password: a} ] }\n  \
                         B { users [ {user: b, password: b} ] }\n}\n";
 
+/// The configuration file of server `name`: the common top-level settings, then `body`.
+pub(crate) fn conf_text(name: &str, body: &str) -> String {
+    format!("host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: {name}\n{body}\n")
+}
+
 /// Starts `bin` as server `name` with `body` after the common top-level settings.
 pub(crate) fn server(bin: &Path, name: &str, body: &str) -> Node {
     let dir = TempDir::new(&format!("leaf-{name}"));
-    let conf =
-        format!("host: 127.0.0.1\nport: -1\nhttp: 127.0.0.1:-1\nserver_name: {name}\n{body}\n");
-    let path = dir.write("leaf.conf", &conf);
+    let path = dir.write("leaf.conf", &conf_text(name, body));
     let proc = spawn(bin, &["-c", path.to_str().unwrap()]);
     Node::new(proc, name, dir)
 }

@@ -16,6 +16,7 @@ mod cross;
 mod hostile;
 mod leaf;
 mod leaf_cluster;
+mod leaf_reload;
 mod leaf_tls;
 mod leaf_ws;
 mod monitor;
