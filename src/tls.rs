@@ -342,6 +342,18 @@ impl RouteTls {
     }
 }
 
+/// The first of `hosts` that is a name, not an IP address: what a peer dialled by IP is
+/// checked for (nats-server's `tlsName`, `routeTLSName`).
+pub fn first_host_name<'a>(mut hosts: impl Iterator<Item = &'a str>) -> Option<String> {
+    hosts
+        .find(|h| {
+            h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        })
+        .map(str::to_string)
+}
+
 /// The name a dialled server's certificate must carry: `host` (a DNS name or an IP
 /// address), or `saved` (a host name the remote's URLs gave, nats-server's `tlsName`) when
 /// `host` is an IP address.

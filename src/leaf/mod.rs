@@ -142,16 +142,7 @@ impl RemoteSettings {
             tls_scheme: r.urls.iter().any(|u| u.scheme == "wss"),
             ws_no_masking: r.ws_no_masking,
             tls,
-            tls_name: r
-                .urls
-                .iter()
-                .map(|u| u.host.as_str())
-                .find(|h| {
-                    h.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .is_err()
-                })
-                .map(str::to_string),
+            tls_name: crate::tls::first_host_name(r.urls.iter().map(|u| u.host.as_str())),
         })
     }
 }

@@ -77,15 +77,7 @@ impl Settings {
             port,
             advertise: c.advertise.clone(),
             no_advertise: c.no_advertise,
-            tls_name: routes
-                .iter()
-                .map(|u| u.host.as_str())
-                .find(|h| {
-                    h.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .is_err()
-                })
-                .map(str::to_string),
+            tls_name: crate::tls::first_host_name(routes.iter().map(|u| u.host.as_str())),
             routes,
             tls,
             connect_retries: u32::try_from(c.connect_retries.max(0)).unwrap_or(u32::MAX),

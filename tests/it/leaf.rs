@@ -224,27 +224,12 @@ fn leaf_binds_an_account_with_an_nkey() {
     let seed = user.seed().unwrap();
     for (hub_bin, spoke_bin, what) in pairings() {
         let lp = free_port();
-        let h = hub(
-            &hub_bin,
-            "HUB",
-            lp,
-            &format!(
-                "authorization {{ nkey: {}, account: A }}",
-                user.public_key()
-            ),
+        let authorization = format!(
+            "authorization {{ nkey: {}, account: A }}",
+            user.public_key()
         );
-        let s = spoke(
-            &spoke_bin,
-            "SPOKE",
-            &format!("url: \"nats://127.0.0.1:{lp}\", account: A, seed: {seed}"),
-        );
-        wait_leafs(&h, 1, Duration::from_secs(10));
-        assert_eq!(
-            get_json(h.monitor(), "/leafz")["leafs"][0]["account"],
-            "A",
-            "{what}"
-        );
-        rt().block_on(both_ways(&s, &h));
+        let remote = format!("url: \"nats://127.0.0.1:{lp}\", account: A, seed: {seed}");
+        bound_to_a(&hub_bin, &spoke_bin, lp, &authorization, &remote, what);
     }
 }
 
@@ -257,26 +242,11 @@ fn leaf_users_with_bcrypt_passwords_log_in() {
     let hash = bcrypt::hash("s3cret", 6).unwrap();
     for (hub_bin, spoke_bin, what) in pairings() {
         let lp = free_port();
-        let h = hub(
-            &hub_bin,
-            "HUB",
-            lp,
-            &format!(
-                "authorization {{ users [ {{user: leaf, password: \"{hash}\", account: A}} ] }}"
-            ),
+        let authorization = format!(
+            "authorization {{ users [ {{user: leaf, password: \"{hash}\", account: A}} ] }}"
         );
-        let s = spoke(
-            &spoke_bin,
-            "SPOKE",
-            &format!("url: \"nats://leaf:s3cret@127.0.0.1:{lp}\", account: A"),
-        );
-        wait_leafs(&h, 1, Duration::from_secs(10));
-        assert_eq!(
-            get_json(h.monitor(), "/leafz")["leafs"][0]["account"],
-            "A",
-            "{what}"
-        );
-        rt().block_on(both_ways(&s, &h));
+        let remote = format!("url: \"nats://leaf:s3cret@127.0.0.1:{lp}\", account: A");
+        let (h, s) = bound_to_a(&hub_bin, &spoke_bin, lp, &authorization, &remote, what);
         drop(s);
         let wrong = spoke(
             &spoke_bin,
@@ -294,6 +264,28 @@ fn leaf_users_with_bcrypt_passwords_log_in() {
         assert_eq!(leaf_count(&wrong), 0, "{what}");
         wait_leafs(&h, 0, Duration::from_secs(5));
     }
+}
+
+/// A hub with `authorization` in its leaf block on `leaf_port`, and a spoke with `remote`:
+/// once connected, the hub has bound the leaf to account A, and traffic flows both ways.
+fn bound_to_a(
+    hub_bin: &Path,
+    spoke_bin: &Path,
+    leaf_port: u16,
+    authorization: &str,
+    remote: &str,
+    what: &str,
+) -> (Node, Node) {
+    let h = hub(hub_bin, "HUB", leaf_port, authorization);
+    let s = spoke(spoke_bin, "SPOKE", remote);
+    wait_leafs(&h, 1, Duration::from_secs(10));
+    assert_eq!(
+        get_json(h.monitor(), "/leafz")["leafs"][0]["account"],
+        "A",
+        "{what}"
+    );
+    rt().block_on(both_ways(&s, &h));
+    (h, s)
 }
 
 /// A JWT as nsc writes them (v2: `ed25519-nkey`, signing `header.payload`), for
