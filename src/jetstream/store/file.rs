@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use super::fs::{Fs, FsFile};
 use super::record::{self, Decoded, Kind};
-use super::{file_store_size, State, StoreError, StoredMsg};
+use super::{file_store_size, State, StoreError, StoredMsg, StreamStore};
 
 /// nats-server's default block size.
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 * 1024 * 1024;
@@ -705,13 +705,6 @@ impl FileStore {
         Ok(())
     }
 
-    /// Removes every message; `last_seq` stays, `first_seq` becomes `last_seq + 1`.
-    /// Returns how many were removed.
-    pub fn purge(&mut self) -> Result<u64, StoreError> {
-        let below = self.state.last_seq + 1;
-        self.compact(below)
-    }
-
     /// Removes every message below `seq` (nats-server's `Compact`); returns how many.
     pub fn compact(&mut self, seq: u64) -> Result<u64, StoreError> {
         let before = self.state.msgs;
@@ -772,5 +765,49 @@ impl FileStore {
             .filter(|s| s.msgs > 0)
             .map(|s| (s.name.to_vec(), s.msgs))
             .collect()
+    }
+}
+
+impl StreamStore for FileStore {
+    fn store(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<u64, StoreError> {
+        FileStore::store(self, subject, headers, payload, ts)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        FileStore::flush(self)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        FileStore::sync(self)
+    }
+
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        FileStore::load(self, seq)
+    }
+
+    fn last_for_subject(&mut self, subject: &[u8]) -> Result<Option<StoredMsg>, StoreError> {
+        FileStore::last_for_subject(self, subject)
+    }
+
+    fn first_for_subject(&mut self, subject: &[u8]) -> Result<Option<StoredMsg>, StoreError> {
+        FileStore::first_for_subject(self, subject)
+    }
+
+    fn remove(&mut self, seq: u64, erase: bool) -> Result<bool, StoreError> {
+        FileStore::remove(self, seq, erase)
+    }
+
+    fn compact(&mut self, seq: u64) -> Result<u64, StoreError> {
+        FileStore::compact(self, seq)
+    }
+
+    fn state(&self) -> State {
+        FileStore::state(self)
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod file;
 pub mod fs;
+pub mod mem;
 pub mod record;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,43 @@ pub struct State {
 pub fn file_store_size(subject: usize, headers: usize, payload: usize) -> u64 {
     let hdr = if headers > 0 { 4 + headers } else { 0 };
     (22 + subject + hdr + payload + 8) as u64
+}
+
+/// What a message counts for in a memory stream's `bytes` (nats-server's `memStoreMsgSize`):
+/// subject + headers + payload + 16.
+pub fn mem_store_size(subject: usize, headers: usize, payload: usize) -> u64 {
+    (subject + headers + payload + 16) as u64
+}
+
+/// What the stream layer needs of a store, file or memory (nats-server's `StreamStore`).
+pub trait StreamStore {
+    /// Stores a message at the next sequence; returns it.
+    fn store(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<u64, StoreError>;
+    /// Makes what was stored survive `kill -9` (written to the file).
+    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Makes what was stored survive power loss (synced).
+    fn sync(&mut self) -> Result<(), StoreError>;
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError>;
+    /// The last message on a literal subject.
+    fn last_for_subject(&mut self, subject: &[u8]) -> Result<Option<StoredMsg>, StoreError>;
+    /// The first message on a literal subject.
+    fn first_for_subject(&mut self, subject: &[u8]) -> Result<Option<StoredMsg>, StoreError>;
+    /// Removes a message (`erase`: overwrite what is kept of it); false when absent.
+    fn remove(&mut self, seq: u64, erase: bool) -> Result<bool, StoreError>;
+    /// Removes every message below `seq`; returns how many.
+    fn compact(&mut self, seq: u64) -> Result<u64, StoreError>;
+    /// Removes every message; `last_seq` stays, `first_seq` becomes `last_seq + 1`.
+    fn purge(&mut self) -> Result<u64, StoreError> {
+        let below = self.state().last_seq + 1;
+        self.compact(below)
+    }
+    fn state(&self) -> State;
 }
 
 /// A store operation that failed.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::file::{Config, FileStore};
 use super::fs::sim::SimFs;
 use super::fs::{Fs, StdFs};
-use super::{file_store_size, StoredMsg};
+use super::mem::MemStore;
+use super::{file_store_size, mem_store_size, StoreError, StoredMsg, StreamStore};
 
 fn small() -> Config {
     Config { block_size: 2048 }
@@ -385,4 +386,107 @@ fn every_acknowledged_message_survives_power_loss_with_sync_always() {
 #[test]
 fn power_loss_in_the_default_mode_never_serves_corrupt_records() {
     crash_points(false, 0x5eed_0002, 1000);
+}
+
+/// The memory store and the file store agree on every message and every state field but
+/// `bytes` (their formulas differ), through random stores, removals, purges and compactions.
+#[test]
+fn memory_and_file_stores_agree() {
+    let fs: Arc<dyn Fs> = Arc::new(SimFs::new());
+    let (mut file, _) = open(&fs, Path::new("/agree"), small());
+    let mut mem = MemStore::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut mem_bytes = 0u64;
+    let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+    for step in 0..3000 {
+        let before = mem.state();
+        let both: [&mut dyn StreamStore; 2] = [&mut file, &mut mem];
+        match rng.u8(..100) {
+            0..=64 => {
+                let subject = format!("k.{}", rng.u8(..8));
+                let payload: Vec<u8> = (0..rng.usize(..64)).map(|_| rng.u8(..)).collect();
+                let hdr: &[u8] = if rng.bool() { b"NATS/1.0\r\n\r\n" } else { b"" };
+                let seqs: Vec<u64> = both
+                    .into_iter()
+                    .map(|s| s.store(subject.as_bytes(), hdr, &payload, step).unwrap())
+                    .collect();
+                assert_eq!(seqs[0], seqs[1]);
+                let size = mem_store_size(subject.len(), hdr.len(), payload.len());
+                mem_bytes += size;
+                sizes.insert(seqs[0], size);
+            }
+            65..=94 => {
+                let last = before.last_seq.max(1);
+                let seq = rng.u64(1..=last);
+                let erase = rng.bool();
+                let got: Vec<bool> = both
+                    .into_iter()
+                    .map(|s| s.remove(seq, erase).unwrap())
+                    .collect();
+                assert_eq!(got[0], got[1], "remove {seq}");
+                if got[0] {
+                    mem_bytes -= sizes.remove(&seq).unwrap_or(0);
+                }
+            }
+            95..=97 => {
+                let to = rng.u64(before.first_seq.max(1)..=before.last_seq + 2);
+                let got: Vec<u64> = both.into_iter().map(|s| s.compact(to).unwrap()).collect();
+                assert_eq!(got[0], got[1], "compact {to}");
+                let gone: Vec<u64> = sizes.range(..to).map(|(s, _)| *s).collect();
+                for s in gone {
+                    mem_bytes -= sizes.remove(&s).unwrap_or(0);
+                }
+            }
+            _ => {
+                let got: Vec<u64> = both.into_iter().map(|s| s.purge().unwrap()).collect();
+                assert_eq!(got[0], got[1], "purge");
+                sizes.clear();
+                mem_bytes = 0;
+            }
+        }
+        let (f, m) = (file.state(), mem.state());
+        assert_eq!(m.bytes, mem_bytes, "step {step}");
+        assert_eq!(
+            (
+                f.msgs,
+                f.first_seq,
+                f.first_ts,
+                f.last_seq,
+                f.last_ts,
+                f.num_deleted,
+                f.num_subjects
+            ),
+            (
+                m.msgs,
+                m.first_seq,
+                m.first_ts,
+                m.last_seq,
+                m.last_ts,
+                m.num_deleted,
+                m.num_subjects
+            ),
+            "step {step}"
+        );
+        if step % 100 == 0 {
+            for seq in m.first_seq.max(1)..=m.last_seq {
+                assert_eq!(file.load(seq).unwrap(), mem.load(seq).unwrap(), "seq {seq}");
+            }
+            for k in 0..8 {
+                let subject = format!("k.{k}");
+                for (a, b) in [
+                    (
+                        file.last_for_subject(subject.as_bytes()),
+                        mem.last_for_subject(subject.as_bytes()),
+                    ),
+                    (
+                        file.first_for_subject(subject.as_bytes()),
+                        mem.first_for_subject(subject.as_bytes()),
+                    ),
+                ] {
+                    let (a, b): (Result<_, StoreError>, Result<_, StoreError>) = (a, b);
+                    assert_eq!(a.unwrap(), b.unwrap(), "{subject} at step {step}");
+                }
+            }
+        }
+    }
 }
