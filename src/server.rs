@@ -161,6 +161,10 @@ pub struct Shared {
     /// not bound yet. Filled from the options at start; the route listener replaces it with
     /// the bound port ([`Shared::set_cluster_port`]).
     cluster_port: Mutex<Option<u16>>,
+    /// The JetStream thread's channel, when JetStream is enabled (reactor 0 feeds it).
+    pub jetstream: Option<std::sync::mpsc::Sender<crate::jetstream::Inbound>>,
+    /// JetStream's figures for monitoring, when it is enabled.
+    pub jetstream_stats: Option<crate::jetstream::SharedStats>,
 }
 
 /// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
@@ -319,6 +323,8 @@ pub struct Server {
     pub shared: Arc<Shared>,
     handles: Vec<Handle>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The JetStream thread, when JetStream is enabled.
+    jetstream_thread: Mutex<Option<JoinHandle<()>>>,
     client_addr: SocketAddr,
     websocket_addr: Option<SocketAddr>,
     cluster_addr: Option<SocketAddr>,
@@ -483,7 +489,20 @@ impl Server {
                 .as_ref()
                 .is_some_and(crate::tls::requires_client_cert),
             api_lvl: crate::proto::info::JS_API_LEVEL,
+            jetstream: opts.jetstream.enabled,
             ..Default::default()
+        };
+        let js_settings = if opts.jetstream.enabled {
+            Some(crate::jetstream::settings(&opts, &server_name)?)
+        } else {
+            None
+        };
+        let (js_tx, js_rx) = match js_settings {
+            Some(_) => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
         };
         let shared = Arc::new(Shared {
             server_id: server_id.clone(),
@@ -513,6 +532,8 @@ impl Server {
                     .map(|c| c.cluster.addr.port())
                     .or(opts.cluster.as_ref().and_then(|c| c.port)),
             ),
+            jetstream: js_tx,
+            jetstream_stats: js_settings.as_ref().map(|_| Default::default()),
         });
 
         info!("Starting natrium");
@@ -522,6 +543,9 @@ impl Server {
         info!("  Reactors: {n}");
         if let Some(f) = &opts.config_file {
             info!("Using configuration file: {}", f.display());
+        }
+        if let Some(s) = &js_settings {
+            crate::jetstream::log_start(s, &opts);
         }
 
         let mut polls = Vec::with_capacity(n);
@@ -541,6 +565,25 @@ impl Server {
         let monitor = match opts.http_port {
             Some(_) => Some(Monitor::start(shared.clone(), handles.clone())?),
             None => None,
+        };
+        let jetstream_thread = match (js_settings, js_rx) {
+            (Some(settings), Some(rx)) => {
+                let accounts = jetstream_accounts(&opts, &shared.auth());
+                let outlet = Box::new(reactor::InternalOutlet(handles[0].clone()));
+                let service = crate::jetstream::service::Service::start(
+                    settings,
+                    &accounts,
+                    outlet,
+                    shared.jetstream_stats.clone().unwrap_or_default(),
+                );
+                Some(
+                    std::thread::Builder::new()
+                        .name("jetstream".into())
+                        .spawn(move || service.run(rx))
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            _ => None,
         };
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
@@ -627,6 +670,7 @@ impl Server {
             shared,
             handles,
             threads: Mutex::new(threads),
+            jetstream_thread: Mutex::new(jetstream_thread),
             client_addr,
             websocket_addr,
             cluster_addr,
@@ -777,6 +821,19 @@ impl Server {
         for t in threads {
             let _ = t.join();
         }
+        // After the reactors: nothing reaches the JetStream thread any more, and it makes
+        // what it stored safe before it ends.
+        if let Some(tx) = &self.shared.jetstream {
+            let _ = tx.send(crate::jetstream::Inbound::Shutdown);
+        }
+        let js = self
+            .jetstream_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = js {
+            let _ = t.join();
+        }
         if let Some(m) = &self.monitor {
             m.stop();
         }
@@ -790,6 +847,22 @@ impl Server {
             .iter()
             .all(|t| t.is_finished())
     }
+}
+
+/// The accounts JetStream serves, by number and name: `$G` when no accounts are
+/// configured, else those whose `jetstream` key enables it (nats-server's
+/// `enableJetStreamAccounts`).
+fn jetstream_accounts(opts: &Options, auth: &Auth) -> Vec<(u32, String)> {
+    let names = auth.accounts();
+    let id_of = |name: &str| names.iter().position(|n| n == name).map(|i| i as u32);
+    if opts.accounts.is_empty() {
+        return vec![(0, crate::auth::GLOBAL_ACCOUNT.to_string())];
+    }
+    opts.accounts
+        .iter()
+        .filter(|a| a.jetstream)
+        .filter_map(|a| Some((id_of(&a.name)?, a.name.clone())))
+        .collect()
 }
 
 /// Monitoring options nats-server rejects at start-up, and HTTPS, which needs TLS.

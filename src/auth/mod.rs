@@ -890,6 +890,7 @@ mod tests {
                 ..Default::default()
             }],
             nkeys: Vec::new(),
+            jetstream: false,
         };
         let mut opts = Options {
             accounts: vec![acc("A", "a"), acc("B", "b")],

@@ -23,6 +23,8 @@ pub struct Account {
     pub name: String,
     pub users: Vec<User>,
     pub nkeys: Vec<NkeyUser>,
+    /// The account's `jetstream` key enables JetStream for it.
+    pub jetstream: bool,
 }
 
 /// `publish` or `subscribe` permissions: subjects allowed and denied. Subscribe entries may

@@ -50,6 +50,7 @@ pub enum Setting {
     PidFile(PathBuf),
     PortsFileDir(PathBuf),
     StoreDir(PathBuf),
+    JetStream(bool),
     MaxTracedMsgLen(i64),
     HttpPort(i64),
     HttpsPort(i64),
@@ -214,6 +215,7 @@ impl Flags {
                 Setting::PidFile(f) => opts.pid_file = Some(f.clone()),
                 Setting::PortsFileDir(d) => opts.ports_file_dir = Some(d.clone()),
                 Setting::StoreDir(d) => opts.store_dir = Some(d.clone()),
+                Setting::JetStream(on) => opts.jetstream.enabled = *on,
                 Setting::MaxTracedMsgLen(n) => opts.max_traced_msg_len = *n,
                 Setting::HttpPort(p) => opts.http_port = optional_port(*p),
                 Setting::HttpsPort(p) => opts.https_port = optional_port(*p),
@@ -310,10 +312,7 @@ enum Kind {
 /// Flags nats-server has that by themselves ask for a feature natrium does not implement
 /// yet: refused with a clear message rather than silently ignored. (A store directory alone
 /// does not enable JetStream, so `-sd` is accepted.)
-const NOT_YET: &[(&str, Kind, &str)] = &[
-    ("js", Kind::Bool, "JetStream"),
-    ("jetstream", Kind::Bool, "JetStream"),
-];
+const NOT_YET: &[(&str, Kind, &str)] = &[];
 
 fn kind_of(name: &str) -> Option<Kind> {
     use Kind::*;
@@ -328,6 +327,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "max_control_line" | "max_subscriptions" | "max_subs" | "ping_interval" | "ping_max"
         | "write_deadline" | "reactors" | "tlscert" | "tlskey" | "tlscacert" | "user" | "pass"
         | "auth" | "sd" | "store_dir" | "max_traced_msg_len" | "profile" => Value,
+        "js" | "jetstream" => Bool,
         "no_advertise" => Bool,
         "routes" | "cluster" | "cluster_listen" | "cluster_name" | "cluster_advertise"
         | "connect_retries" => Value,
@@ -439,6 +439,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             "P" | "pid" => s.push(Setting::PidFile(PathBuf::from(&value))),
             "ports_file_dir" => s.push(Setting::PortsFileDir(PathBuf::from(&value))),
             "sd" | "store_dir" => s.push(Setting::StoreDir(PathBuf::from(&value))),
+            "js" | "jetstream" => s.push(Setting::JetStream(b()?)),
             "max_traced_msg_len" => s.push(Setting::MaxTracedMsgLen(int()?)),
             // nats-server serves Go's pprof on this port; natrium is not a Go program and has
             // no such endpoint, so only 0 (nats-server's default: off) means the same thing.
@@ -630,8 +631,8 @@ Logging Options:
         --log_format <text|json>     Log line format (default: text) [natrium]
 
 JetStream Options:
-    -js, --jetstream                 Enable JetStream functionality (not supported yet: refused)
-    -sd, --store_dir <dir>           Set the storage directory (accepted; unused without JetStream)
+    -js, --jetstream                 Enable JetStream functionality
+    -sd, --store_dir <dir>           Set the storage directory
 
 Authorization Options:
         --user <user>                User required for connections
@@ -784,7 +785,9 @@ mod tests {
             parse(&args("foo")).unwrap_err().0,
             "unrecognized command: \"foo\""
         );
-        assert!(parse(&args("-js")).unwrap_err().0.contains("not support"));
+        assert!(run("-js").jetstream.enabled);
+        assert!(run("--jetstream").jetstream.enabled);
+        assert!(!run("-js=false").jetstream.enabled);
     }
 
     fn cluster_of(s: &str) -> crate::config::cluster::ClusterOptions {

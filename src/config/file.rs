@@ -99,7 +99,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, Vec<ConfError>> {
 /// are listed as nats-server spells them.
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["gateway"], "gateways (superclusters)"),
-    (&["jetstream"], "JetStream"),
     (&["default_js_domain"], "JetStream"),
     (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
@@ -551,6 +550,12 @@ impl Reader {
                     o.authorization = auth.is_configured().then_some(auth);
                 }
             }
+            "jetstream" => {
+                if let Some(js) = super::jetstream::parse_jetstream(self, key, v, &mut o.store_dir)
+                {
+                    o.jetstream = js;
+                }
+            }
             "cluster" => {
                 if let Some(c) = super::cluster::parse_cluster(self, key, v) {
                     o.cluster = c.is_configured().then_some(c);
@@ -911,11 +916,11 @@ mod tests {
         for (name, ignored) in [
             ("launchers/natsjs_v2.conf", &[][..]),
             ("launchers/natsjs_v3.conf", &["server_tags"][..]),
-            ("launchers/natspy_core.conf", &["jetstream"][..]),
-            ("launchers/jetstream.json", &["jetstream"][..]),
+            ("launchers/natspy_core.conf", &[][..]),
+            ("launchers/jetstream.json", &[][..]),
             ("launchers/port.json", &[][..]),
-            ("launchers/js_domain.conf", &["jetstream"][..]),
-            ("launchers/cluster.conf", &["jetstream"][..]),
+            ("launchers/js_domain.conf", &[][..]),
+            ("launchers/cluster.conf", &[][..]),
         ] {
             let (_, r) = load_corpus(name);
             let r = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -929,6 +934,16 @@ mod tests {
         );
         assert!(o.trace);
         assert_eq!(o.ports_file_dir.as_deref(), Some(Path::new("/tmp")));
+        let (o, _) = load_corpus("launchers/js_domain.conf");
+        assert!(o.jetstream.enabled);
+        assert_eq!(o.jetstream.domain, "hub");
+        assert_eq!(o.jetstream.max_store, Some(1 << 30));
+        assert_eq!(o.jetstream.max_memory, Some(64 << 20));
+        assert_eq!(
+            o.store_dir.as_deref(),
+            Some(Path::new("/tmp/js-domain-test"))
+        );
+        assert!(load_corpus("launchers/jetstream.json").0.jetstream.enabled);
         let (o, _) = load_corpus("launchers/natspy_core.conf");
         assert_eq!(o.ping_interval, Duration::from_millis(100));
         assert_eq!(o.max_payload, 64 * 1024 * 1024);
@@ -989,15 +1004,15 @@ mod tests {
         assert_eq!(tls.min_version, "1.3");
         assert!(o.allow_non_tls);
 
-        // Users inside accounts are bound to them; JetStream inside is ignored.
+        // Users inside accounts are bound to them; `jetstream: enabled` enables it there.
         let (o, r) = load_corpus("launchers/accounts.conf");
         let r = r.unwrap();
         assert_eq!(o.accounts.len(), 1);
         assert_eq!(o.accounts[0].name, "JS");
         assert_eq!(o.accounts[0].users[0].username, "js");
         assert_eq!(o.accounts[0].users[0].account.as_deref(), Some("JS"));
-        assert_eq!(r.ignored.len(), 1);
-        assert_eq!(r.ignored[0].feature, "JetStream");
+        assert!(r.ignored.is_empty());
+        assert!(o.accounts[0].jetstream);
         o.validate().unwrap();
 
         let e = errs(load_corpus("launchers/operator.conf").1);
@@ -1051,7 +1066,8 @@ mod tests {
         );
         assert_eq!(a.nkeys[0].account.as_deref(), Some("A"));
         let features: Vec<&str> = r.ignored.iter().map(|i| i.feature).collect();
-        assert_eq!(features, ["account imports and exports", "JetStream"]);
+        assert_eq!(features, ["account imports and exports"]);
+        assert!(a.jetstream);
         o.validate().unwrap();
         // nats-server's errors.
         assert_eq!(

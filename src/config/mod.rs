@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod conf;
 pub mod file;
+pub mod jetstream;
 pub mod leafnode;
 pub mod reload;
 pub mod security;
@@ -98,9 +99,11 @@ pub struct Options {
     /// Longest traced message payload shown (`MSG_PAYLOAD: ["abc..."]`); 0 or less shows it
     /// all, as in nats-server.
     pub max_traced_msg_len: i64,
-    /// `-sd`/`store_dir`: JetStream's storage directory. Kept so that a command line or file
-    /// written for nats-server starts; natrium stores nothing there until it has JetStream.
+    /// `-sd`/`store_dir` (also `jetstream { store_dir }`): JetStream's storage directory;
+    /// streams live under its `jetstream/` folder, as nats-server keeps them.
     pub store_dir: Option<PathBuf>,
+    /// `-js` and the `jetstream` key.
+    pub jetstream: jetstream::JetStreamOptions,
 
     pub lame_duck_duration: Duration,
     pub lame_duck_grace_period: Duration,
@@ -186,6 +189,7 @@ impl Default for Options {
             ports_file_dir: None,
             max_traced_msg_len: 0,
             store_dir: None,
+            jetstream: jetstream::JetStreamOptions::default(),
             lame_duck_duration: LAME_DUCK_DURATION,
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: None,

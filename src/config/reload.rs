@@ -55,6 +55,15 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     refuse("ServerName", &old.server_name, &new.server_name)?;
     refuse("Host", &old.host, &new.host)?;
     refuse("Port", &old.port, &new.port)?;
+    // nats-server can turn JetStream on and off and change its limits at reload; natrium
+    // takes JetStream's settings at start-up only (docs/compat.md).
+    let js_dir_changed = old.jetstream.enabled && old.store_dir != new.store_dir;
+    if old.jetstream != new.jetstream || js_dir_changed {
+        return Err(
+            "config reload not supported for JetStream: natrium applies JetStream settings at start-up"
+                .to_string(),
+        );
+    }
     if old.trace != new.trace {
         note!("trace", new.trace.to_string());
     }
@@ -568,6 +577,26 @@ mod tests {
                 "Reloaded: lame_duck_duration = 1m0s",
             ]
         );
+    }
+
+    #[test]
+    fn jetstream_settings_are_refused() {
+        let mut on = Options::default();
+        on.jetstream.enabled = true;
+        let text = "config reload not supported for JetStream: natrium applies JetStream settings at start-up";
+        assert_eq!(
+            diff(&Options::default(), &mut on.clone()).unwrap_err(),
+            text
+        );
+        let mut moved = on.clone();
+        moved.store_dir = Some("/elsewhere".into());
+        assert_eq!(diff(&on, &mut moved).unwrap_err(), text);
+        // Without JetStream a store directory is only a path: nothing to refuse.
+        let mut dir_only = Options {
+            store_dir: Some("/x".into()),
+            ..Options::default()
+        };
+        assert!(diff(&Options::default(), &mut dir_only).is_ok());
     }
 
     #[test]

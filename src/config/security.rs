@@ -253,7 +253,9 @@ pub(crate) fn parse_accounts(
                         "imports" | "exports" => r.ignore(k, "account imports and exports"),
                         "mappings" | "maps" => r.ignore(k, "subject mappings"),
                         "limits" => r.ignore(k, "account limits"),
-                        "jetstream" => r.ignore(k, "JetStream"),
+                        "jetstream" => {
+                            acc.jetstream = super::jetstream::account_jetstream(r, k, mv)
+                        }
                         "msg_trace" => r.ignore(k, "message tracing"),
                         _ => {
                             if !am.is_used_variable(j) {

@@ -24,6 +24,7 @@ pub mod empty;
 pub mod format;
 pub mod healthz;
 pub mod http;
+pub mod jsz;
 pub mod leafz;
 pub mod metrics;
 pub mod procstat;
@@ -258,9 +259,13 @@ impl Endpoints {
             "/leafz" => self.leafz(q),
             "/jsz" => {
                 self.count("/jsz");
-                match empty::jsz(&self.shared, q) {
-                    Ok(v) => json_ok(&v, q),
-                    Err(e) => bad_request(e),
+                match jsz::jsz(&self.shared, q) {
+                    Some(Ok(body)) => Action::Respond(respond_json(200, body, q)),
+                    Some(Err(e)) => bad_request(e),
+                    None => match empty::jsz(&self.shared, q) {
+                        Ok(v) => json_ok(&v, q),
+                        Err(e) => bad_request(e),
+                    },
                 }
             }
             "/accountz" => self.accountz(q),

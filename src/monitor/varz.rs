@@ -23,6 +23,16 @@ pub const TLS_TIMEOUT_SECS: f64 = 2.0;
 #[derive(Debug, Serialize, Default, Clone, Copy)]
 pub struct Disabled {}
 
+fn empty_when_off<S: serde::Serializer>(
+    v: &Option<super::jsz::VarzJetStream>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(js) => js.serialize(s),
+        None => Disabled {}.serialize(s),
+    }
+}
+
 /// Counts per connection kind (`slow_consumer_stats`, `stale_connection_stats`).
 #[derive(Debug, Serialize, Default, Clone, Copy)]
 pub struct PerKind {
@@ -267,7 +277,9 @@ pub struct Varz {
     pub leaf: LeafVarz,
     pub mqtt: Disabled,
     pub websocket: Disabled,
-    pub jetstream: Disabled,
+    /// `{}` when JetStream is off.
+    #[serde(serialize_with = "empty_when_off")]
+    pub jetstream: Option<super::jsz::VarzJetStream>,
     #[serde(serialize_with = "go_float")]
     pub tls_timeout: f64,
     pub write_deadline: i64,
@@ -376,7 +388,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         ),
         mqtt: Disabled {},
         websocket: Disabled {},
-        jetstream: Disabled {},
+        jetstream: super::jsz::varz(shared),
         tls_timeout: opts
             .tls
             .as_ref()

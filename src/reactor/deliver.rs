@@ -126,6 +126,7 @@ impl Reactor {
             }
             match *target {
                 Target::Local(key) => delivered |= self.deliver_local(publisher, key, msg),
+                Target::Internal(id) => delivered |= self.deliver_internal(id, account, msg),
                 Target::Remote {
                     reactor, origin, ..
                 } => peers_by_origin[origin as usize] |= 1 << reactor,
@@ -146,6 +147,7 @@ impl Reactor {
             };
             match self.pick_member(publisher, &group.members, msg.subject, reach) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
+                Some(Target::Internal(id)) => delivered |= self.deliver_internal(id, account, msg),
                 Some(Target::Remote {
                     reactor, origin, ..
                 }) => peer_queues.push((reactor as usize, &group.name, origin)),
@@ -218,7 +220,7 @@ impl Reactor {
         let behind_leaf = |t: &Target| match *t {
             Target::Leaf { .. } => true,
             Target::Remote { origin, .. } => matches!(origin, Origin::Leaf | Origin::Hub),
-            Target::Local(_) | Target::Route { .. } => false,
+            Target::Local(_) | Target::Internal(_) | Target::Route { .. } => false,
         };
         self.draw_member(publisher, members, subject, reach, |t| !behind_leaf(t))
             .or_else(|| self.draw_member(publisher, members, subject, reach, behind_leaf))
@@ -237,7 +239,7 @@ impl Reactor {
         let allowed = |t: &Target| reach.allows(t) && eligible(t);
         let weight = |t: &Target| match *t {
             _ if !allowed(t) => 0,
-            Target::Local(_) => 1u64,
+            Target::Local(_) | Target::Internal(_) => 1u64,
             Target::Remote { weight, .. }
             | Target::Route { weight, .. }
             | Target::Leaf { weight, .. } => weight as u64,
@@ -263,7 +265,7 @@ impl Reactor {
                     && match *t {
                         Target::Local(key) => self.can_take(publisher, key, subject),
                         Target::Leaf { conn, .. } => conn != publisher,
-                        Target::Remote { .. } | Target::Route { .. } => true,
+                        Target::Remote { .. } | Target::Route { .. } | Target::Internal(_) => true,
                     }
             })
     }

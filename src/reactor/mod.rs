@@ -32,6 +32,7 @@ pub mod interest;
 mod websocket;
 pub use deliver::MAX_REACTORS;
 pub mod inbox;
+mod internal;
 mod links;
 mod ops;
 mod peers;
@@ -94,13 +95,15 @@ pub enum Target {
     /// A leaf connection of this reactor (its `LS+`): `hub` when we dialled it (the peer is
     /// our hub), else it is a leaf node of ours.
     Leaf { conn: usize, weight: u32, hub: bool },
+    /// An internal subscription of the JetStream thread (reactor 0 only), by its id.
+    Internal(u32),
 }
 
 impl Target {
     /// Whose interest this entry is.
     pub fn origin(&self) -> Origin {
         match *self {
-            Target::Local(_) => Origin::Client,
+            Target::Local(_) | Target::Internal(_) => Origin::Client,
             Target::Route { .. } => Origin::Route,
             Target::Leaf { hub: true, .. } => Origin::Hub,
             Target::Leaf { .. } => Origin::Leaf,
@@ -160,6 +163,23 @@ pub enum Control {
     Auth(Arc<Auth>),
     /// The verdict of a bcrypt check run off the reactor for connection `token`.
     AuthVerdict { token: usize, cid: u64, ok: bool },
+    /// The JetStream thread's subscriptions to add or remove (reactor 0).
+    InternalSubs(Vec<crate::jetstream::InternalSub>),
+    /// Messages the JetStream thread publishes (reactor 0).
+    InternalPublish(Vec<crate::jetstream::OutMsg>),
+}
+
+/// How the JetStream thread reaches reactor 0.
+pub struct InternalOutlet(pub Handle);
+
+impl crate::jetstream::Outlet for InternalOutlet {
+    fn subscribe(&self, subs: Vec<crate::jetstream::InternalSub>) {
+        self.0.send_control(Control::InternalSubs(subs));
+    }
+
+    fn publish(&self, msgs: Vec<crate::jetstream::OutMsg>) {
+        self.0.send_control(Control::InternalPublish(msgs));
+    }
 }
 
 pub type Handle = ReactorHandle<Control>;
@@ -181,6 +201,10 @@ struct Peer {
 
 pub struct Reactor {
     pub id: usize,
+    /// Reactor 0 of a server with JetStream: the JetStream thread's channel, and what
+    /// this turn matched its internal subscriptions.
+    jetstream: Option<std::sync::mpsc::Sender<crate::jetstream::Inbound>>,
+    to_jetstream: Vec<crate::jetstream::InMsg>,
     poll: Poll,
     listener: Option<TcpListener>,
     /// The WebSocket listener (reactor 0 only, when configured).
@@ -306,8 +330,15 @@ impl Reactor {
                 })
             })
             .collect();
+        let jetstream = if id == 0 {
+            shared.jetstream.clone()
+        } else {
+            None
+        };
         let mut r = Reactor {
             id,
+            jetstream,
+            to_jetstream: Vec::new(),
             poll,
             listener,
             ws_listener: None,
@@ -450,6 +481,7 @@ impl Reactor {
             // Batches go out before replies: once a client sees any answer from this turn,
             // what this turn routed to other reactors is already in their channels.
             self.send_batches();
+            self.send_to_jetstream();
             self.flush_dirty();
             self.finish_closes();
             self.shared.publish(
@@ -951,6 +983,8 @@ impl Reactor {
                 Control::Inspect(f) => f(self),
                 Control::Auth(auth) => self.reload_auth(auth),
                 Control::AuthVerdict { token, cid, ok } => self.auth_verdict(token, cid, ok),
+                Control::InternalSubs(subs) => self.apply_internal_subs(subs),
+                Control::InternalPublish(msgs) => self.publish_internal(msgs),
             }
         }
     }

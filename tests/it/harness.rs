@@ -374,6 +374,31 @@ impl Raw {
         Some(line)
     }
 
+    /// Reads one `MSG`/`HMSG` (skipping PINGs, answered, and other lines): its control line
+    /// and its bytes (headers and payload).
+    pub fn read_msg(&mut self, within: Duration) -> Option<(String, Vec<u8>)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.read_line(left)?;
+            if line == "PING" {
+                self.send_str("PONG\r\n");
+                continue;
+            }
+            if !(line.starts_with("MSG ") || line.starts_with("HMSG ")) {
+                continue;
+            }
+            let size: usize = line.rsplit(' ').next()?.parse().ok()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.fill(|b| b.len() >= size + 2, left) {
+                return None;
+            }
+            let body = self.buf[..size].to_vec();
+            self.buf.drain(..size + 2);
+            return Some((line, body));
+        }
+    }
+
     /// Reads until the buffer contains `needle`; returns everything up to and including it.
     pub fn expect(&mut self, needle: &str) -> String {
         let n = needle.as_bytes();

@@ -14,6 +14,7 @@ mod config;
 mod core;
 mod cross;
 mod hostile;
+mod jetstream;
 mod leaf;
 mod leaf_cluster;
 mod leaf_reload;

@@ -810,4 +810,15 @@ impl StreamStore for FileStore {
     fn state(&self) -> State {
         FileStore::state(self)
     }
+
+    fn subjects(&self) -> Vec<(Vec<u8>, u64)> {
+        FileStore::subjects(self)
+    }
+
+    fn subject_msgs(&self, subject: &[u8]) -> u64 {
+        self.subject_ids
+            .get(subject)
+            .and_then(|&i| self.subjects.get(i as usize))
+            .map_or(0, |s| s.msgs)
+    }
 }

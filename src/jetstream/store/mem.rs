@@ -130,6 +130,17 @@ impl StreamStore for MemStore {
         Ok(below.len() as u64)
     }
 
+    fn subjects(&self) -> Vec<(Vec<u8>, u64)> {
+        self.subjects
+            .iter()
+            .map(|(k, v)| (k.clone(), v.msgs))
+            .collect()
+    }
+
+    fn subject_msgs(&self, subject: &[u8]) -> u64 {
+        self.subjects.get(subject).map_or(0, |s| s.msgs)
+    }
+
     fn state(&self) -> State {
         let mut st = self.state;
         st.num_subjects = self.subjects.len() as u64;

@@ -86,6 +86,10 @@ pub trait StreamStore {
         self.compact(below)
     }
     fn state(&self) -> State;
+    /// Subjects with messages, and how many each has.
+    fn subjects(&self) -> Vec<(Vec<u8>, u64)>;
+    /// How many messages a literal subject has.
+    fn subject_msgs(&self, subject: &[u8]) -> u64;
 }
 
 /// A store operation that failed.

@@ -1,0 +1,488 @@
+//! The JetStream thread: it owns every stream, recovers them at start-up, takes the
+//! messages the reactors hand it (API requests and publishes to stream subjects), and
+//! answers through the reactors. It is an internal subscriber of the subject index: its
+//! subscriptions live in reactor 0, which announces them like a client's, so publishes on
+//! every reactor, route and leaf reach it; its replies are published into the account
+//! by reactor 0 like a client's.
+//!
+//! Acknowledgements wait for the store: each round takes every message that arrived, then
+//! flushes the streams that changed (which survives `kill -9`; with `sync_interval:
+//! always` it also syncs them, one sync per round: group commit), and only then sends the
+//! round's replies. Between rounds a timer syncs on `sync_interval` and applies `max_age`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+
+use super::stream::Stream;
+
+/// A message for the JetStream thread: `id` is the internal subscription it matched.
+#[derive(Debug)]
+pub struct InMsg {
+    pub id: u32,
+    pub account: u32,
+    pub subject: Vec<u8>,
+    pub reply: Vec<u8>,
+    pub headers: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// A message the JetStream thread publishes (no reply subject).
+#[derive(Debug)]
+pub struct OutMsg {
+    pub account: u32,
+    pub subject: Vec<u8>,
+    pub headers: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// An internal subscription to add or remove.
+#[derive(Debug, Clone)]
+pub struct InternalSub {
+    pub account: u32,
+    pub subject: Vec<u8>,
+    pub id: u32,
+    pub add: bool,
+}
+
+pub enum Inbound {
+    Msgs(Vec<InMsg>),
+    Shutdown,
+}
+
+/// How the JetStream thread reaches the subject index (reactor 0).
+pub trait Outlet: Send {
+    fn subscribe(&self, subs: Vec<InternalSub>);
+    fn publish(&self, msgs: Vec<OutMsg>);
+}
+
+/// The API subscription id; a stream `s` takes `2s` (its subjects) and `2s + 1` (direct
+/// get).
+pub const API_SUB: u32 = 0;
+
+/// The API subjects served ($JS.API.CONSUMER.MSG.NEXT and DIRECT.GET are not among them:
+/// nobody answering them is a 503, as in nats-server).
+const API_SUBJECTS: &[&str] = &[
+    "INFO",
+    "STREAM.>",
+    "CONSUMER.CREATE.>",
+    "CONSUMER.DURABLE.CREATE.>",
+    "CONSUMER.NAMES.>",
+    "CONSUMER.LIST.>",
+    "CONSUMER.INFO.>",
+    "CONSUMER.DELETE.>",
+    "CONSUMER.PAUSE.>",
+    "CONSUMER.UNPIN.>",
+    "CONSUMER.LEADER.STEPDOWN.>",
+    "META.>",
+    "SERVER.>",
+    "ACCOUNT.>",
+];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `<store_dir>/jetstream`.
+    pub root: PathBuf,
+    pub sync_always: bool,
+    pub sync_interval: Duration,
+    pub strict: bool,
+    pub domain: String,
+    pub server_name: String,
+    pub max_memory: i64,
+    pub max_store: i64,
+}
+
+/// What monitoring shows of JetStream (`/jsz`, `/varz` `jetstream`), refreshed by the
+/// JetStream thread after each round.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub memory: u64,
+    pub storage: u64,
+    pub reserved_memory: u64,
+    pub reserved_storage: u64,
+    pub accounts: u64,
+    pub api_total: u64,
+    pub api_errors: u64,
+    pub streams: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub max_memory: i64,
+    pub max_storage: i64,
+    pub store_dir: String,
+    pub sync_interval: std::time::Duration,
+    pub sync_always: bool,
+    pub strict: bool,
+    pub domain: String,
+    /// Per account: its name and streams (name, created, state).
+    pub details: Vec<AccountStats>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountStats {
+    pub name: String,
+    pub memory: u64,
+    pub storage: u64,
+    pub api_total: u64,
+    pub api_errors: u64,
+    pub streams: Vec<(
+        String,
+        i64,
+        super::store::State,
+        super::config::StreamConfig,
+    )>,
+}
+
+pub type SharedStats = std::sync::Arc<std::sync::Mutex<Stats>>;
+
+pub(super) struct JsAccount {
+    pub name: String,
+    pub streams: BTreeMap<String, u32>,
+    pub api_total: u64,
+    pub api_errors: u64,
+}
+
+pub struct Service {
+    pub(super) settings: Settings,
+    pub(super) accounts: HashMap<u32, JsAccount>,
+    pub(super) streams: HashMap<u32, Stream>,
+    next_stream: u32,
+    pub(super) out: Vec<OutMsg>,
+    outlet: Box<dyn Outlet>,
+    stats: SharedStats,
+    /// Something changed since the stats were last published.
+    stats_dirty: bool,
+}
+
+impl Service {
+    /// Recovers the streams of the accounts that have JetStream (`(number, name)`) and
+    /// subscribes what they need.
+    pub fn start(
+        settings: Settings,
+        accounts: &[(u32, String)],
+        outlet: Box<dyn Outlet>,
+        stats: SharedStats,
+    ) -> Service {
+        let mut s = Service {
+            settings,
+            accounts: HashMap::new(),
+            streams: HashMap::new(),
+            next_stream: 1,
+            out: Vec::new(),
+            outlet,
+            stats,
+            stats_dirty: false,
+        };
+        let mut subs = Vec::new();
+        for (id, name) in accounts {
+            s.accounts.insert(
+                *id,
+                JsAccount {
+                    name: name.clone(),
+                    streams: BTreeMap::new(),
+                    api_total: 0,
+                    api_errors: 0,
+                },
+            );
+            for sub in API_SUBJECTS {
+                for prefix in s.api_prefixes() {
+                    subs.push(InternalSub {
+                        account: *id,
+                        subject: format!("{prefix}{sub}").into_bytes(),
+                        id: API_SUB,
+                        add: true,
+                    });
+                }
+            }
+            s.recover_account(*id, name);
+        }
+        s.outlet.subscribe(subs);
+        let ids: Vec<u32> = s.streams.keys().copied().collect();
+        for id in ids {
+            s.subscribe_stream(id, true);
+        }
+        s.publish_stats();
+        s
+    }
+
+    fn publish_stats(&self) {
+        let mut st = Stats {
+            max_memory: self.settings.max_memory,
+            max_storage: self.settings.max_store,
+            store_dir: self.settings.root.display().to_string(),
+            sync_interval: self.settings.sync_interval,
+            sync_always: self.settings.sync_always,
+            strict: self.settings.strict,
+            domain: self.settings.domain.clone(),
+            accounts: self.accounts.len() as u64,
+            ..Stats::default()
+        };
+        let mut accounts: Vec<&JsAccount> = self.accounts.values().collect();
+        accounts.sort_by(|a, b| a.name.cmp(&b.name));
+        for acc in accounts {
+            let mut a = AccountStats {
+                name: acc.name.clone(),
+                api_total: acc.api_total,
+                api_errors: acc.api_errors,
+                ..AccountStats::default()
+            };
+            st.api_total += acc.api_total;
+            st.api_errors += acc.api_errors;
+            for id in acc.streams.values() {
+                let Some(s) = self.streams.get(id) else {
+                    continue;
+                };
+                let mut state = s.store.state();
+                state.num_subjects = s.store.subjects().len() as u64;
+                let reserve = s.cfg.max_bytes.max(0) as u64;
+                if s.is_file() {
+                    a.storage += state.bytes;
+                    st.reserved_storage += reserve;
+                } else {
+                    a.memory += state.bytes;
+                    st.reserved_memory += reserve;
+                }
+                st.streams += 1;
+                st.messages += state.msgs;
+                st.bytes += state.bytes;
+                a.streams
+                    .push((s.cfg.name.clone(), s.created, state, s.cfg.clone()));
+            }
+            st.memory += a.memory;
+            st.storage += a.storage;
+            st.details.push(a);
+        }
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+    }
+
+    /// `$JS.API.` and, with a domain, `$JS.<domain>.API.`.
+    fn api_prefixes(&self) -> Vec<String> {
+        let mut p = vec!["$JS.API.".to_string()];
+        if !self.settings.domain.is_empty() {
+            p.push(format!("$JS.{}.API.", self.settings.domain));
+        }
+        p
+    }
+
+    pub(super) fn account_dir(&self, name: &str) -> PathBuf {
+        self.settings.root.join(name).join("streams")
+    }
+
+    fn recover_account(&mut self, account: u32, name: &str) {
+        let dir = self.account_dir(name);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let mut found = 0;
+        for e in entries.flatten() {
+            let path = e.path();
+            if !path.is_dir() {
+                continue;
+            }
+            match Stream::recover(&path) {
+                Ok((stream, notes)) => {
+                    for n in notes {
+                        warn!("JetStream stream '{} > {}': {n}", name, stream.cfg.name);
+                    }
+                    let id = self.next_stream;
+                    self.next_stream += 1;
+                    if let Some(acc) = self.accounts.get_mut(&account) {
+                        acc.streams.insert(stream.cfg.name.clone(), id);
+                    }
+                    self.streams.insert(id, stream);
+                    found += 1;
+                }
+                // Never a failed start-up over one stream: it is left on disk, unserved.
+                Err(e) => error!(
+                    "JetStream could not recover the stream in {}: {e}",
+                    path.display()
+                ),
+            }
+        }
+        if found > 0 {
+            info!("  Restored {found} stream(s) for account {name:?}");
+        }
+    }
+
+    /// Adds a new stream's id (its subscriptions follow with [`Self::subscribe_stream`]).
+    pub(super) fn add_stream(&mut self, account: u32, stream: Stream) -> u32 {
+        let id = self.next_stream;
+        self.next_stream += 1;
+        if let Some(acc) = self.accounts.get_mut(&account) {
+            acc.streams.insert(stream.cfg.name.clone(), id);
+        }
+        self.streams.insert(id, stream);
+        id
+    }
+
+    pub(super) fn account_of(&self, stream: u32) -> Option<u32> {
+        self.accounts
+            .iter()
+            .find(|(_, a)| a.streams.values().any(|&s| s == stream))
+            .map(|(id, _)| *id)
+    }
+
+    /// Subscribes (or unsubscribes) a stream's subjects and, with `allow_direct`, its
+    /// direct-get subjects.
+    pub(super) fn subscribe_stream(&mut self, id: u32, add: bool) {
+        let Some(account) = self.account_of(id) else {
+            return;
+        };
+        let Some(stream) = self.streams.get(&id) else {
+            return;
+        };
+        let subs = self.stream_subs(account, id, stream, add);
+        self.outlet.subscribe(subs);
+    }
+
+    pub(super) fn stream_subs(
+        &self,
+        account: u32,
+        id: u32,
+        stream: &Stream,
+        add: bool,
+    ) -> Vec<InternalSub> {
+        let mut subs: Vec<InternalSub> = stream
+            .cfg
+            .subjects
+            .iter()
+            .map(|s| InternalSub {
+                account,
+                subject: s.clone().into_bytes(),
+                id: 2 * id,
+                add,
+            })
+            .collect();
+        if stream.cfg.allow_direct {
+            for prefix in self.api_prefixes() {
+                for subject in [
+                    format!("{prefix}DIRECT.GET.{}", stream.cfg.name),
+                    format!("{prefix}DIRECT.GET.{}.>", stream.cfg.name),
+                ] {
+                    subs.push(InternalSub {
+                        account,
+                        subject: subject.into_bytes(),
+                        id: 2 * id + 1,
+                        add,
+                    });
+                }
+            }
+        }
+        subs
+    }
+
+    pub(super) fn send_subs(&self, subs: Vec<InternalSub>) {
+        if !subs.is_empty() {
+            self.outlet.subscribe(subs);
+        }
+    }
+
+    /// Queues a reply (dropped when the request had no reply subject).
+    pub(super) fn reply(&mut self, account: u32, to: &[u8], headers: Vec<u8>, payload: Vec<u8>) {
+        if to.is_empty() {
+            return;
+        }
+        self.out.push(OutMsg {
+            account,
+            subject: to.to_vec(),
+            headers,
+            payload,
+        });
+    }
+
+    fn handle(&mut self, m: InMsg) {
+        self.stats_dirty = true;
+        if m.id == API_SUB {
+            self.api(&m);
+        } else if m.id % 2 == 0 {
+            self.publish(m.id / 2, &m);
+        } else {
+            self.direct_get(m.id / 2, &m);
+        }
+    }
+
+    /// Flushes (or syncs) what changed, then sends the round's replies.
+    fn finish_round(&mut self) {
+        let sync = self.settings.sync_always;
+        for s in self.streams.values_mut() {
+            if let Err(e) = s.make_safe(sync) {
+                error!("JetStream stream '{}' store error: {e}", s.cfg.name);
+            }
+        }
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            self.outlet.publish(out);
+            self.stats_dirty = true;
+        }
+    }
+
+    fn sync_all(&mut self) {
+        for s in self.streams.values_mut() {
+            if let Err(e) = s.make_safe(true) {
+                error!("JetStream stream '{}' sync error: {e}", s.cfg.name);
+            }
+        }
+    }
+
+    /// Runs until shutdown.
+    pub fn run(mut self, rx: Receiver<Inbound>) {
+        const EXPIRY_TICK: Duration = Duration::from_millis(250);
+        // Messages taken per round before the round is made safe and answered.
+        const ROUND: usize = 64;
+        let mut next_sync = Instant::now() + self.settings.sync_interval;
+        let mut next_expiry = Instant::now() + EXPIRY_TICK;
+        loop {
+            let wait = next_sync
+                .min(next_expiry)
+                .saturating_duration_since(Instant::now());
+            let mut batches = 0;
+            match rx.recv_timeout(wait) {
+                Ok(Inbound::Msgs(msgs)) => {
+                    msgs.into_iter().for_each(|m| self.handle(m));
+                    batches += 1;
+                }
+                Ok(Inbound::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let mut stop = false;
+            while batches < ROUND {
+                match rx.try_recv() {
+                    Ok(Inbound::Msgs(msgs)) => {
+                        msgs.into_iter().for_each(|m| self.handle(m));
+                        batches += 1;
+                    }
+                    Ok(Inbound::Shutdown) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.finish_round();
+            if stop {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next_expiry {
+                let ns = super::json::now_nanos();
+                for s in self.streams.values_mut() {
+                    self.stats_dirty |= s.expire(ns);
+                }
+                next_expiry = now + EXPIRY_TICK;
+                // Monitoring sees the state at most one tick old, whatever the load.
+                if self.stats_dirty {
+                    self.publish_stats();
+                    self.stats_dirty = false;
+                }
+            }
+            if now >= next_sync {
+                self.sync_all();
+                next_sync = now + self.settings.sync_interval;
+            }
+        }
+        self.finish_round();
+        self.sync_all();
+    }
+}

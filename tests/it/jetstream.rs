@@ -1,0 +1,658 @@
+//! JetStream streams against nats-server: the same requests and publishes, in the same
+//! order, to both servers, and the same answers byte for byte (times and the server name
+//! aside); a stream kept across `kill -9`; clients' own JetStream APIs.
+
+use std::time::Duration;
+
+use crate::harness::{natrium_bin, spawn, NatsServer, Proc, Raw, TempDir};
+
+/// One step of the corpus: subject, headers (`K: v` lines joined by `|`), body.
+type Step = (&'static str, &'static str, &'static str);
+
+const CORPUS: &[Step] = &[
+    ("$JS.API.INFO", "", ""),
+    ("$JS.API.INFO", "Nats-Required-Api-Level: 6", ""),
+    (
+        "$JS.API.STREAM.CREATE.S1",
+        "",
+        r#"{"name":"S1","subjects":["s1.>"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S1",
+        "",
+        r#"{"name":"S1","subjects":["s1.>"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S1",
+        "",
+        r#"{"name":"S1","subjects":["other"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S2",
+        "",
+        r#"{"name":"S2","subjects":["s1.a"]}"#,
+    ),
+    ("$JS.API.STREAM.CREATE.S3", "", r#"{"name":"S4"}"#),
+    ("$JS.API.STREAM.CREATE.S3", "", ""),
+    ("$JS.API.STREAM.CREATE.S3", "", r#"{"name":"S3","bogus":1}"#),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","retention":"bogus"}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","subjects":["a..b"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","subjects":["x.a","x.*"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","subjects":[">"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","subjects":["$JS.API.x"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","num_replicas":3}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","max_age":1000}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","sealed":true}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","deny_purge":true,"allow_rollup_hdrs":true}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S3",
+        "",
+        r#"{"name":"S3","discard_new_per_subject":true}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.M1",
+        "",
+        r#"{"name":"M1","storage":"memory","subjects":["m1.*"],"max_msgs":3,"allow_direct":true,"description":"a <memory> & stream","metadata":{"k":"v"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.AGE",
+        "",
+        r#"{"name":"AGE","max_age":60000000000}"#,
+    ),
+    ("s1.a", "", "m1"),
+    ("s1.b", "X-K: v1", "m2"),
+    ("s1.a", "Nats-Msg-Id: a", "m3"),
+    ("s1.a", "Nats-Msg-Id: a", "m3 again"),
+    ("s1.a", "Nats-Expected-Stream: nope", "x"),
+    ("s1.a", "Nats-Expected-Stream: S1", "ok"),
+    ("s1.a", "Nats-Expected-Last-Sequence: 1", "x"),
+    ("s1.b", "Nats-Expected-Last-Subject-Sequence: 2", "m5"),
+    ("s1.c", "Nats-Expected-Last-Subject-Sequence: 0", "m6"),
+    ("s1.c", "Nats-Expected-Last-Subject-Sequence: 0", "x"),
+    (
+        "s1.a",
+        "Nats-Expected-Last-Subject-Sequence-Subject: s1.b",
+        "x",
+    ),
+    ("s1.a", "Nats-Expected-Last-Msg-Id: zzz", "x"),
+    ("s1.a", "Nats-Rollup: sub", "x"),
+    ("s1.a", "Nats-TTL: 5s", "x"),
+    ("m1.x", "", "1"),
+    ("m1.x", "", "2"),
+    ("m1.y", "", "3"),
+    ("m1.x", "A: b", "4"),
+    ("$JS.API.STREAM.INFO.S1", "", ""),
+    ("$JS.API.STREAM.INFO.S1", "", "junk"),
+    (
+        "$JS.API.STREAM.INFO.S1",
+        "",
+        r#"{"subjects_filter":"s1.*"}"#,
+    ),
+    (
+        "$JS.API.STREAM.INFO.M1",
+        "",
+        r#"{"subjects_filter":">","offset":1}"#,
+    ),
+    ("$JS.API.STREAM.MSG.GET.S1", "", r#"{"seq":2}"#),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"last_by_subj":"s1.a"}"#,
+    ),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"last_by_subj":"s1.*"}"#,
+    ),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"next_by_subj":"s1.b","seq":3}"#,
+    ),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"next_by_subj":"s1.c"}"#,
+    ),
+    ("$JS.API.STREAM.MSG.GET.S1", "", r#"{"seq":99}"#),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"seq":1,"last_by_subj":"s1.a"}"#,
+    ),
+    ("$JS.API.STREAM.MSG.GET.S1", "", r#"{"seq":1,"batch":2}"#),
+    (
+        "$JS.API.STREAM.MSG.GET.S1",
+        "",
+        r#"{"seq":2,"no_hdr":true}"#,
+    ),
+    ("$JS.API.STREAM.MSG.GET.S1", "", r#"{}"#),
+    ("$JS.API.STREAM.MSG.DELETE.S1", "", r#"{"seq":2}"#),
+    ("$JS.API.STREAM.MSG.DELETE.S1", "", r#"{"seq":2}"#),
+    ("$JS.API.STREAM.MSG.DELETE.S1", "", ""),
+    (
+        "$JS.API.STREAM.MSG.DELETE.S1",
+        "",
+        r#"{"seq":3,"no_erase":true}"#,
+    ),
+    ("$JS.API.STREAM.INFO.S1", "", r#"{"deleted_details":true}"#),
+    ("$JS.API.DIRECT.GET.M1", "", r#"{"seq":2}"#),
+    ("$JS.API.DIRECT.GET.M1", "", r#"{"seq":4,"no_hdr":true}"#),
+    ("$JS.API.DIRECT.GET.M1.m1.x", "", ""),
+    ("$JS.API.DIRECT.GET.M1.m1.x", "", r#"{"seq":1}"#),
+    ("$JS.API.DIRECT.GET.M1", "", r#"{"seq":1}"#),
+    ("$JS.API.DIRECT.GET.M1", "", ""),
+    ("$JS.API.DIRECT.GET.M1", "", "{nope"),
+    ("$JS.API.DIRECT.GET.S1", "", r#"{"seq":1}"#),
+    ("$JS.API.CONSUMER.MSG.NEXT.S1.nope", "", ""),
+    ("$JS.API.STREAM.NAMES", "", ""),
+    ("$JS.API.STREAM.NAMES", "", r#"{"subject":"m1.x"}"#),
+    ("$JS.API.STREAM.NAMES", "", r#"{"subject":"nothing"}"#),
+    ("$JS.API.STREAM.NAMES", "", r#"{"offset":2}"#),
+    ("$JS.API.STREAM.LIST", "", r#"{"offset":2}"#),
+    ("$JS.API.STREAM.LIST", "", r#"{"offset":1000}"#),
+    ("$JS.API.STREAM.LIST", "", r#"{"bogus":true}"#),
+    ("$JS.API.STREAM.PURGE.S1", "", r#"{"seq":3,"keep":1}"#),
+    (
+        "$JS.API.STREAM.PURGE.S1",
+        "",
+        r#"{"filter":"s1.a","keep":1}"#,
+    ),
+    ("$JS.API.STREAM.INFO.S1", "", r#"{"subjects_filter":">"}"#),
+    ("$JS.API.STREAM.PURGE.S1", "", r#"{"seq":5}"#),
+    ("$JS.API.STREAM.PURGE.S1", "", ""),
+    ("$JS.API.STREAM.INFO.S1", "", ""),
+    ("s1.z", "", "after purge"),
+    (
+        "$JS.API.STREAM.UPDATE.S1",
+        "",
+        r#"{"name":"S1","subjects":["s1.>","more"],"max_msgs":10}"#,
+    ),
+    ("more", "", "via new subject"),
+    (
+        "$JS.API.STREAM.UPDATE.S1",
+        "",
+        r#"{"name":"S1","storage":"memory","subjects":["s1.>"]}"#,
+    ),
+    ("$JS.API.STREAM.UPDATE.S1", "", r#"{"name":"S2"}"#),
+    (
+        "$JS.API.STREAM.UPDATE.S1",
+        "",
+        r#"{"name":"S1","subjects":["m1.q"]}"#,
+    ),
+    ("$JS.API.STREAM.UPDATE.NOPE", "", r#"{"name":"NOPE"}"#),
+    (
+        "$JS.API.STREAM.UPDATE.M1",
+        "",
+        r#"{"name":"M1","storage":"memory","subjects":["m1.*"],"max_msgs":1,"allow_direct":true}"#,
+    ),
+    ("$JS.API.STREAM.INFO.M1", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.F",
+        "",
+        r#"{"name":"F","subjects":["f"],"first_seq":100}"#,
+    ),
+    ("f", "", "first"),
+    (
+        "$JS.API.STREAM.CREATE.DN",
+        "",
+        r#"{"name":"DN","subjects":["dn.*"],"max_msgs":1,"discard":"new"}"#,
+    ),
+    ("dn.a", "", "1"),
+    ("dn.a", "", "2"),
+    (
+        "$JS.API.STREAM.CREATE.DNB",
+        "",
+        r#"{"name":"DNB","subjects":["dnb"],"max_bytes":60,"discard":"new"}"#,
+    ),
+    ("dnb", "", "1"),
+    ("dnb", "", "2"),
+    (
+        "$JS.API.STREAM.CREATE.PS",
+        "",
+        r#"{"name":"PS","subjects":["ps.*"],"max_msgs_per_subject":1,"discard":"new","discard_new_per_subject":true}"#,
+    ),
+    ("ps.a", "", "1"),
+    ("ps.a", "", "2"),
+    ("ps.b", "", "3"),
+    (
+        "$JS.API.STREAM.CREATE.MS",
+        "",
+        r#"{"name":"MS","subjects":["ms"],"max_msg_size":4}"#,
+    ),
+    ("ms", "", "12345"),
+    ("ms", "", "1234"),
+    (
+        "$JS.API.STREAM.CREATE.RU",
+        "",
+        r#"{"name":"RU","subjects":["ru.*"],"allow_rollup_hdrs":true}"#,
+    ),
+    ("ru.a", "", "1"),
+    ("ru.a", "", "2"),
+    ("ru.b", "", "3"),
+    ("ru.a", "Nats-Rollup: sub", "4"),
+    ("ru.a", "Nats-Rollup: bogus", "5"),
+    ("$JS.API.STREAM.INFO.RU", "", r#"{"subjects_filter":">"}"#),
+    ("ru.b", "Nats-Rollup: all", "6"),
+    ("$JS.API.STREAM.INFO.RU", "", ""),
+    (
+        "$JS.API.STREAM.UPDATE.RU",
+        "",
+        r#"{"name":"RU","subjects":["ru.*"],"allow_rollup_hdrs":true,"sealed":true}"#,
+    ),
+    ("ru.c", "", "sealed"),
+    ("$JS.API.STREAM.PURGE.RU", "", ""),
+    ("$JS.API.STREAM.MSG.DELETE.RU", "", r#"{"seq":6}"#),
+    (
+        "$JS.API.STREAM.CREATE.DD",
+        "",
+        r#"{"name":"DD","subjects":["dd"],"deny_delete":true,"deny_purge":true}"#,
+    ),
+    ("dd", "", "1"),
+    ("$JS.API.STREAM.MSG.DELETE.DD", "", r#"{"seq":1}"#),
+    ("$JS.API.STREAM.PURGE.DD", "", ""),
+    (
+        "$JS.API.STREAM.UPDATE.DD",
+        "",
+        r#"{"name":"DD","subjects":["dd"]}"#,
+    ),
+    ("$JS.API.STREAM.DELETE.M1", "", ""),
+    ("$JS.API.STREAM.DELETE.M1", "", ""),
+    ("$JS.API.STREAM.INFO.M1", "", ""),
+    ("$JS.API.STREAM.LEADER.STEPDOWN.S1", "", ""),
+    ("$JS.API.STREAM.NAMES", "", ""),
+    ("$JS.API.INFO", "", "junk"),
+];
+
+fn start(js_dir: &std::path::Path, real: bool) -> Option<Proc> {
+    let dir = js_dir.to_str().expect("utf-8 path");
+    let args = ["-js", "-sd", dir, "-n", "n1"];
+    if real {
+        NatsServer::start(&args)
+    } else {
+        Some(spawn(&natrium_bin(), &args))
+    }
+}
+
+/// Replaces what differs between any two runs: times and sizes derived from them.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // An RFC 3339 time that is not Go's zero time: 20YY-MM-DDTHH:MM:SS[.f]Z
+        if b[i..].starts_with(b"20") && i + 20 <= b.len() && b[i + 10] == b'T' && b[i + 4] == b'-' {
+            let mut j = i + 19;
+            if j < b.len() && b[j] == b'.' {
+                j += 1;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+            }
+            if j < b.len() && b[j] == b'Z' {
+                out.push_str("<time>");
+                i = j + 1;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}
+
+/// Runs the corpus; each answer as `MSG|HMSG <subject>` and the normalized bytes, or
+/// `<none>`.
+fn run_corpus(srv: &Proc) -> Vec<String> {
+    let mut raw = Raw::connect(srv.addr());
+    raw.handshake(r#"{"verbose":false,"headers":true,"no_responders":true,"protocol":1}"#);
+    raw.send_str("SUB _R.> 1\r\nPING\r\n");
+    raw.expect("PONG\r\n");
+    let mut answers = Vec::new();
+    for (n, (subject, hdrs, body)) in CORPUS.iter().enumerate() {
+        let reply = format!("_R.{n}");
+        if hdrs.is_empty() {
+            raw.send_str(&format!(
+                "PUB {subject} {reply} {}\r\n{body}\r\n",
+                body.len()
+            ));
+        } else {
+            let block = format!("NATS/1.0\r\n{}\r\n\r\n", hdrs.replace('|', "\r\n"));
+            raw.send_str(&format!(
+                "HPUB {subject} {reply} {} {}\r\n{block}{body}\r\n",
+                block.len(),
+                block.len() + body.len()
+            ));
+        }
+        let answer = match raw.read_msg(Duration::from_secs(2)) {
+            Some((line, bytes)) => {
+                let mut parts = line.split(' ');
+                let kind = parts.next().unwrap_or_default();
+                let to = parts.next().unwrap_or_default();
+                assert_eq!(to, reply, "step {n} ({subject}): answer to another request");
+                format!("{kind} {}", normalize(&String::from_utf8_lossy(&bytes)))
+            }
+            None => "<none>".to_string(),
+        };
+        answers.push(format!("{n:3} {subject} {hdrs} {body}\n    => {answer}"));
+    }
+    answers
+}
+
+/// Every step of the corpus gets nats-server's answer.
+#[test]
+fn stream_api_answers_as_nats_server() {
+    let theirs_dir = TempDir::new("js-corpus-nats");
+    let ours_dir = TempDir::new("js-corpus-natrium");
+    let Some(theirs) = start(theirs_dir.path(), true) else {
+        return;
+    };
+    let want = run_corpus(&theirs);
+    drop(theirs);
+    let ours = start(ours_dir.path(), false).expect("natrium");
+    let got = run_corpus(&ours);
+    let mut diffs = Vec::new();
+    for (w, g) in want.iter().zip(&got) {
+        if w != g {
+            diffs.push(format!("nats-server: {w}\nnatrium:     {g}\n"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+/// async-nats's JetStream API end to end: a stream created, published to with acks, read
+/// back, purged and deleted.
+#[test]
+fn async_nats_streams_publish_get_purge() {
+    let dir = TempDir::new("js-async-nats");
+    let srv = start(dir.path(), false).expect("natrium");
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "ORDERS".into(),
+                subjects: vec!["orders.>".into()],
+                max_messages_per_subject: 5,
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        for i in 0..20u32 {
+            let ack = js
+                .publish(format!("orders.{}", i % 2), i.to_string().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+            assert_eq!(ack.stream, "ORDERS");
+            assert_eq!(ack.sequence, u64::from(i) + 1);
+        }
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.messages, 10, "5 per subject kept");
+        assert_eq!(info.state.first_sequence, 11);
+        assert_eq!(info.state.last_sequence, 20);
+        let last = stream
+            .get_last_raw_message_by_subject("orders.1")
+            .await
+            .expect("last");
+        assert_eq!(last.sequence, 20);
+        assert_eq!(&last.payload[..], b"19");
+        let m = stream.get_raw_message(12).await.expect("get 12");
+        assert_eq!(&m.payload[..], b"11");
+        assert!(stream.get_raw_message(3).await.is_err(), "evicted");
+        let purged = stream.purge().filter("orders.0").await.expect("purge");
+        assert_eq!(purged.purged, 5);
+        assert_eq!(stream.info().await.expect("info").state.messages, 5);
+        let names: Vec<String> = futures::TryStreamExt::try_collect(js.stream_names())
+            .await
+            .expect("names");
+        assert_eq!(names, vec!["ORDERS".to_string()]);
+        assert!(js.delete_stream("ORDERS").await.expect("delete").success);
+        assert!(js.get_stream("ORDERS").await.is_err());
+    });
+}
+
+/// What was acknowledged is there after `kill -9` and a restart (file streams; a memory
+/// stream starts empty, and its configuration is gone with it, as in nats-server).
+#[test]
+fn acknowledged_messages_survive_kill_9() {
+    let dir = TempDir::new("js-kill9");
+    let srv = start(dir.path(), false).expect("natrium");
+    let acked = crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "LOG".into(),
+            subjects: vec!["log.*".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "MEM".into(),
+            subjects: vec!["mem".into()],
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .expect("create memory");
+        js.publish("mem", "gone".into())
+            .await
+            .expect("pub")
+            .await
+            .expect("ack");
+        // Acks in flight as a fast publisher has them: many outstanding at once.
+        let mut pending = Vec::new();
+        for i in 0..2000u32 {
+            let f = js
+                .publish(format!("log.{}", i % 7), format!("entry {i}").into())
+                .await
+                .expect("publish");
+            pending.push(f);
+        }
+        let mut acked = Vec::new();
+        for f in pending {
+            acked.push(f.await.expect("ack").sequence);
+        }
+        let log = js.get_stream("LOG").await.expect("LOG");
+        assert!(log.delete_message(10).await.expect("delete 10"));
+        acked
+    });
+    assert_eq!(acked.len(), 2000);
+    drop(srv); // SIGKILL
+    let srv = start(dir.path(), false).expect("natrium again");
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("LOG").await.expect("recovered");
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.messages, 1999);
+        assert_eq!(info.state.last_sequence, 2000);
+        assert_eq!(info.state.deleted_count, Some(1));
+        for seq in [1u64, 9, 11, 1000, 2000] {
+            let m = stream.get_raw_message(seq).await.expect("acked message");
+            assert_eq!(m.payload, format!("entry {}", seq - 1).into_bytes());
+        }
+        assert!(
+            stream.get_raw_message(10).await.is_err(),
+            "deleted stays deleted"
+        );
+        assert!(
+            js.get_stream("MEM").await.is_err(),
+            "memory streams do not persist"
+        );
+        // Publishing goes on from where it was.
+        let ack = js
+            .publish("log.x", "after".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        assert_eq!(ack.sequence, 2001);
+    });
+}
+
+/// Damaged files never stop the server: a corrupt `meta.inf` leaves that stream out (and
+/// on disk), a corrupt record is dropped with what follows in its segment, and every
+/// other stream and message is served.
+#[test]
+fn damaged_store_files_do_not_stop_the_server() {
+    let dir = TempDir::new("js-damage");
+    let srv = start(dir.path(), false).expect("natrium");
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        for name in ["A", "B"] {
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+            for i in 0..10 {
+                js.publish(name, format!("{name}{i}").into())
+                    .await
+                    .expect("pub")
+                    .await
+                    .expect("ack");
+            }
+        }
+    });
+    drop(srv);
+    let streams = dir.path().join("jetstream").join("$G").join("streams");
+    std::fs::write(streams.join("A").join("meta.inf"), b"{\"created\":").expect("damage meta");
+    let seg = streams.join("B").join("msgs").join("1.blk");
+    let mut bytes = std::fs::read(&seg).expect("segment");
+    let len = bytes.len();
+    bytes[len - 3] ^= 0xff; // inside the last record
+    std::fs::write(&seg, bytes).expect("damage segment");
+    let srv = start(dir.path(), false).expect("natrium starts anyway");
+    assert!(srv.wait_log("could not recover the stream", Duration::from_secs(2)));
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        assert!(js.get_stream("A").await.is_err());
+        let mut b = js.get_stream("B").await.expect("B");
+        let info = b.info().await.expect("info");
+        assert_eq!(
+            info.state.messages, 9,
+            "the damaged last record is not served"
+        );
+        for seq in 1..=9u64 {
+            let m = b.get_raw_message(seq).await.expect("intact");
+            assert_eq!(m.payload, format!("B{}", seq - 1).into_bytes());
+        }
+    });
+    assert!(streams.join("A").join("meta.inf").exists(), "left on disk");
+}
+
+/// `/jsz` (plain, and with account, stream and config details) and `/varz` `jetstream` as
+/// nats-server writes them, after the same stream work (ids, times, paths and the
+/// machine-dependent size limits aside).
+#[test]
+fn jsz_and_varz_match_nats_server() {
+    let capture = |real: bool| -> Option<Vec<serde_json::Value>> {
+        let dir = TempDir::new("js-jsz");
+        let d = dir.path().to_str().expect("utf-8").to_string();
+        let args = ["-js", "-sd", &d, "-n", "n1", "-m", "-1"];
+        let srv = if real {
+            NatsServer::start(&args)?
+        } else {
+            spawn(&natrium_bin(), &args)
+        };
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
+        raw.send_str("SUB _R.> 1\r\n");
+        let create = r#"{"name":"S","subjects":["s.*"],"max_bytes":1000}"#;
+        raw.send_str(&format!(
+            "PUB $JS.API.STREAM.CREATE.S _R.1 {}\r\n{create}\r\n",
+            create.len()
+        ));
+        raw.read_msg(Duration::from_secs(2)).expect("created");
+        for i in 0..3 {
+            raw.send_str(&format!("PUB s.{i} _R.2 2\r\nhi\r\n"));
+            raw.read_msg(Duration::from_secs(2)).expect("ack");
+        }
+        let port = srv.monitor_port.expect("monitor");
+        // Monitoring figures may lag a round behind the acks.
+        std::thread::sleep(Duration::from_millis(600));
+        let mut out = Vec::new();
+        for path in ["/jsz", "/jsz?accounts=true&streams=true&config=true"] {
+            let body = crate::monitor::get(port, path).body;
+            out.push(serde_json::from_str(&body).expect("json"));
+        }
+        let varz: serde_json::Value =
+            serde_json::from_str(&crate::monitor::get(port, "/varz").body).expect("varz");
+        out.push(varz["jetstream"].clone());
+        Some(out)
+    };
+    fn scrub(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    match k.as_str() {
+                        "server_id" | "now" | "created" | "first_ts" | "last_ts" | "leader"
+                        | "store_dir" | "max_memory" | "max_storage" => {
+                            *x = serde_json::Value::Null
+                        }
+                        "metadata" => *x = serde_json::Value::Null,
+                        _ => scrub(x),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    let Some(mut theirs) = capture(true) else {
+        return;
+    };
+    let mut ours = capture(false).expect("natrium");
+    theirs.iter_mut().for_each(scrub);
+    ours.iter_mut().for_each(scrub);
+    for (t, o) in theirs.iter().zip(&ours) {
+        assert_eq!(o, t, "natrium:\n{o:#}\nnats-server:\n{t:#}");
+    }
+}
