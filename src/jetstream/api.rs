@@ -27,7 +27,11 @@ struct Obj(Vec<u8>);
 
 impl Obj {
     fn typed(kind: &str) -> Obj {
-        Obj(Vec::with_capacity(256)).field("type", &format!("{TYPE_PREFIX}{kind}"))
+        Obj::typed_as(&format!("{TYPE_PREFIX}{kind}"))
+    }
+
+    fn typed_as(full_type: &str) -> Obj {
+        Obj(Vec::with_capacity(256)).field("type", full_type)
     }
 
     fn field<T: Serialize + ?Sized>(mut self, key: &str, v: &T) -> Obj {
@@ -333,6 +337,31 @@ impl Service {
         o.field("ts", &Time::now())
     }
 
+    /// `$JS.EVENT.ADVISORY.STREAM.<CREATED|UPDATED|DELETED>.<stream>`, in the stream's
+    /// account, as nats-server sends them (`JSStreamActionAdvisory`).
+    fn stream_advisory(&mut self, account: u32, stream: &str, action: &str) {
+        let event = match action {
+            "create" => "CREATED",
+            "modify" => "UPDATED",
+            _ => "DELETED",
+        };
+        let mut o = Obj::typed_as("io.nats.jetstream.advisory.v1.stream_action")
+            .field("id", &nuid())
+            .field("timestamp", &Time::now())
+            .field("stream", stream)
+            .field("action", action);
+        if !self.settings.domain.is_empty() {
+            o = o.field("domain", &self.settings.domain);
+        }
+        let subject = format!("$JS.EVENT.ADVISORY.STREAM.{event}.{stream}");
+        self.out.push(super::service::OutMsg {
+            account,
+            subject: subject.into_bytes(),
+            headers: Vec::new(),
+            payload: o.done(),
+        });
+    }
+
     fn stream_id(&self, account: u32, name: &str) -> Option<u32> {
         self.accounts.get(&account)?.streams.get(name).copied()
     }
@@ -562,6 +591,7 @@ impl Service {
     fn stream_create(&mut self, m: &InMsg, name: &str, body: &[u8]) {
         let kind = "stream_create_response";
         let fail = |e: ApiError| Obj::typed(kind).field("error", &e).done();
+        let mut created = false;
         let result = (|| -> Result<u32, ApiError> {
             let req = self.read_config(name, body)?;
             if req.sealed {
@@ -603,6 +633,7 @@ impl Service {
             let stream = Stream::create(Some(dir), cfg).map_err(ApiError::stream_create)?;
             let id = self.add_stream(m.account, stream);
             self.subscribe_stream(id, true);
+            created = true;
             Ok(id)
         })();
         match result {
@@ -612,7 +643,10 @@ impl Service {
                 };
                 let o = self.stream_info(Obj::typed(kind), s, false, None, None);
                 let body = o.field("did_create", &true).done();
-                self.respond(m, body, false)
+                self.respond(m, body, false);
+                if created {
+                    self.stream_advisory(m.account, name, "create");
+                }
             }
             Err(e) => self.respond(m, fail(e), true),
         }
@@ -689,7 +723,8 @@ impl Service {
                 let body = self
                     .stream_info(Obj::typed(kind), s, false, None, None)
                     .done();
-                self.respond(m, body, false)
+                self.respond(m, body, false);
+                self.stream_advisory(m.account, name, "modify");
             }
             Err(e) => {
                 let body = Obj::typed(kind).field("error", &e).done();
@@ -815,7 +850,8 @@ impl Service {
             }
         }
         let body = Obj::typed(kind).field("success", &true).done();
-        self.respond(m, body, false)
+        self.respond(m, body, false);
+        self.stream_advisory(m.account, name, "delete");
     }
 
     fn stream_purge(&mut self, m: &InMsg, name: &str, body: &[u8]) {
@@ -1052,6 +1088,14 @@ impl Service {
             ),
         }
     }
+}
+
+/// A NUID-shaped id (22 characters of base 62), as nats-server gives events.
+fn nuid() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..22)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// nats-server's rule: `seq`, `last_by_subj` and `start_time` exclude each other;

@@ -292,6 +292,149 @@ const CORPUS: &[Step] = &[
         "",
         r#"{"name":"DD","subjects":["dd"]}"#,
     ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","subjects":["$SYS.x"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","subjects":["$SYS.ACCOUNT.x"]}"#,
+    ),
+    ("$JS.API.STREAM.DELETE.S5", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","max_age":1000000000,"duplicate_window":2000000000}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","duplicate_window":-1}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","duplicate_window":1000}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","max_age":-1}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","num_replicas":-1}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","num_replicas":6}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","subjects":["a","a"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","storage":"bogus"}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","discard":"bogus"}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","mirror_direct":true}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","pedantic":true,"max_msgs":-5}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","subjects":null,"max_msgs":null,"retention":"limits"}"#,
+    ),
+    ("$JS.API.STREAM.DELETE.S5", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.S5",
+        "",
+        r#"{"name":"S5","subjects":["s5"],"metadata":{"team":"a\u0026b"},"description":"five","max_msgs":100,"storage":"memory","max_bytes":100000}"#,
+    ),
+    ("s5", "Nats-Expected-Last-Sequence: 0", "first"),
+    ("s5", "Nats-Msg-Id: x", "second"),
+    ("s5", "Nats-Expected-Last-Msg-Id: x", "third"),
+    (
+        "s5",
+        "Nats-Msg-Id: x|Nats-Expected-Last-Sequence: 1",
+        "dup with a wrong sequence",
+    ),
+    (
+        "s5",
+        "Nats-Expected-Last-Subject-Sequence: abc",
+        "not a number",
+    ),
+    ("$JS.API.STREAM.INFO.S5", "", r#"{"bogus":1}"#),
+    ("$JS.API.STREAM.INFO.S5", "", r#"{"subjects_filter":"s5"}"#),
+    ("$JS.API.STREAM.NAMES", "", r#"{"offset":-3}"#),
+    (
+        "$JS.API.STREAM.MSG.GET.S5",
+        "",
+        r#"{"start_time":"2000-01-01T00:00:00Z"}"#,
+    ),
+    (
+        "$JS.API.STREAM.MSG.GET.S5",
+        "",
+        r#"{"start_time":"2000-01-01T00:00:00Z","seq":1}"#,
+    ),
+    ("$JS.API.STREAM.MSG.GET.NOPE", "", r#"{"seq":1}"#),
+    ("$JS.API.STREAM.PURGE.NOPE", "", ""),
+    ("$JS.API.STREAM.MSG.DELETE.NOPE", "", r#"{"seq":1}"#),
+    ("$JS.API.STREAM.DELETE.NOPE", "", ""),
+    (
+        "$JS.API.STREAM.INFO.NOPE",
+        "",
+        r#"{"deleted_details":true}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.PSO",
+        "",
+        r#"{"name":"PSO","subjects":["pso.*"],"max_msgs_per_subject":2,"allow_direct":true}"#,
+    ),
+    ("pso.a", "", "1"),
+    ("pso.a", "", "2"),
+    ("pso.b", "", "3"),
+    ("pso.a", "", "4"),
+    (
+        "$JS.API.STREAM.INFO.PSO",
+        "",
+        r#"{"subjects_filter":"pso.*"}"#,
+    ),
+    ("$JS.API.DIRECT.GET.PSO", "", r#"{"last_by_subj":"pso.a"}"#),
+    (
+        "$JS.API.DIRECT.GET.PSO",
+        "",
+        r#"{"next_by_subj":"pso.*","seq":1}"#,
+    ),
+    ("$JS.API.DIRECT.GET.PSO.pso.nothing", "", ""),
+    ("$JS.API.STREAM.PURGE.PSO", "", r#"{"filter":"pso.a"}"#),
+    ("$JS.API.STREAM.INFO.PSO", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.MB",
+        "",
+        r#"{"name":"MB","subjects":["mb"],"storage":"memory","max_bytes":40}"#,
+    ),
+    ("mb", "", "1"),
+    ("mb", "", "2"),
+    ("$JS.API.STREAM.INFO.MB", "", ""),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.INFO.M1", "", ""),
@@ -655,4 +798,155 @@ fn jsz_and_varz_match_nats_server() {
     for (t, o) in theirs.iter().zip(&ours) {
         assert_eq!(o, t, "natrium:\n{o:#}\nnats-server:\n{t:#}");
     }
+}
+
+/// The `nats` npm package's JetStream manager and publisher, against natrium and (the same
+/// script) nats-server.
+#[test]
+fn nats_npm_package_manages_streams() {
+    let node = crate::harness::root().join("tests/node");
+    assert!(
+        node.join("node_modules/nats").exists(),
+        "tests/node/node_modules is missing: run `make deps`"
+    );
+    let run = |srv: &Proc| {
+        let out = std::process::Command::new("node")
+            .arg("jetstream_streams.mjs")
+            .arg(srv.url())
+            .current_dir(&node)
+            .output()
+            .expect("node");
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let theirs_dir = TempDir::new("js-npm-nats");
+    if let Some(theirs) = start(theirs_dir.path(), true) {
+        let (out, err) = run(&theirs);
+        assert_eq!(out, "ok", "the script against nats-server: {err}");
+    }
+    let dir = TempDir::new("js-npm");
+    let ours = start(dir.path(), false).expect("natrium");
+    let (out, err) = run(&ours);
+    assert_eq!(out, "ok", "{err}");
+}
+
+/// Streams, messages, deletes and per-subject state come back after a clean stop
+/// (SIGTERM) as they were, checked message by message.
+#[test]
+fn streams_survive_a_clean_restart() {
+    let dir = TempDir::new("js-restart");
+    let mut srv = start(dir.path(), false).expect("natrium");
+    let before = crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "KEEP".into(),
+                subjects: vec!["keep.*".into()],
+                max_messages_per_subject: 3,
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        for i in 0..50u32 {
+            js.publish(format!("keep.{}", i % 5), format!("v{i}").into())
+                .await
+                .expect("pub")
+                .await
+                .expect("ack");
+        }
+        assert!(stream.delete_message(48).await.expect("delete"));
+        let mut msgs = Vec::new();
+        for seq in 1..=50u64 {
+            msgs.push(
+                stream
+                    .get_raw_message(seq)
+                    .await
+                    .ok()
+                    .map(|m| (m.subject.to_string(), m.payload)),
+            );
+        }
+        msgs
+    });
+    srv.signal("TERM");
+    assert!(
+        srv.wait_exit(Duration::from_secs(10)).is_some(),
+        "clean exit"
+    );
+    let srv = start(dir.path(), false).expect("natrium again");
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("KEEP").await.expect("recovered");
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.config.max_messages_per_subject, 3);
+        assert_eq!(info.state.messages, 14, "3 per subject, one deleted");
+        for (i, want) in before.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let got = stream
+                .get_raw_message(seq)
+                .await
+                .ok()
+                .map(|m| (m.subject.to_string(), m.payload));
+            assert_eq!(&got, want, "message {seq}");
+        }
+        // Per-subject state: the last of each subject, and the limit still applies.
+        let last = stream
+            .get_last_raw_message_by_subject("keep.3")
+            .await
+            .expect("last");
+        assert_eq!((last.sequence, &last.payload[..]), (49, &b"v48"[..]));
+        js.publish("keep.0", "new".into())
+            .await
+            .expect("pub")
+            .await
+            .expect("ack");
+        let info = stream.info().await.expect("info");
+        assert_eq!(info.state.messages, 14, "the oldest keep.0 made room");
+    });
+}
+
+/// Stream advisories on `$JS.EVENT.ADVISORY.STREAM.>`: created (not again for an identical
+/// create), updated, deleted, with nats-server's subjects and JSON (ids and times aside).
+#[test]
+fn stream_advisories_as_nats_server() {
+    let run = |real: bool| -> Option<Vec<String>> {
+        let dir = TempDir::new("js-advisories");
+        let srv = start(dir.path(), real)?;
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
+        raw.send_str("SUB $JS.EVENT.ADVISORY.STREAM.> 2\r\nSUB _R.> 1\r\nPING\r\n");
+        raw.expect("PONG\r\n");
+        let create = r#"{"name":"ADV","subjects":["adv"]}"#;
+        let update = r#"{"name":"ADV","subjects":["adv"],"max_msgs":5}"#;
+        for (subject, body) in [
+            ("$JS.API.STREAM.CREATE.ADV", create),
+            ("$JS.API.STREAM.CREATE.ADV", create),
+            ("$JS.API.STREAM.UPDATE.ADV", update),
+            ("$JS.API.STREAM.DELETE.ADV", ""),
+            ("$JS.API.STREAM.DELETE.ADV", ""),
+        ] {
+            raw.send_str(&format!("PUB {subject} _R.x {}\r\n{body}\r\n", body.len()));
+        }
+        let mut events = Vec::new();
+        while let Some((line, bytes)) = raw.read_msg(Duration::from_secs(1)) {
+            if line.split(' ').nth(2) != Some("2") {
+                continue;
+            }
+            let subject = line.split(' ').nth(1).unwrap_or_default().to_string();
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            v["id"] = serde_json::Value::from(v["id"].as_str().map_or(0, str::len));
+            v["timestamp"] = serde_json::Value::Null;
+            events.push(format!("{subject} {v}"));
+        }
+        Some(events)
+    };
+    let Some(theirs) = run(true) else {
+        return;
+    };
+    let ours = run(false).expect("natrium");
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    assert_eq!(ours, theirs);
 }

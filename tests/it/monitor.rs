@@ -818,8 +818,22 @@ fn dashboard_in_headless_chromium() {
         node.join("node_modules/playwright-core").exists(),
         "tests/node/node_modules/playwright-core is missing: run `make deps`"
     );
-    let srv = Natrium::start(&["-m", "-1", "--reactors", "2"]);
+    let store = crate::harness::TempDir::new("dashboard-js");
+    let store_dir = store.path().to_string_lossy().into_owned();
+    let srv = Natrium::start(&["-m", "-1", "--reactors", "2", "-js", "-sd", &store_dir]);
     let (port, mp) = (srv.port, mport(&srv));
+    // A stream for the JetStream section, with a few messages.
+    let mut js = connect(port, "dashboard-js");
+    let create = r#"{"name":"DASH","subjects":["dash.js.*"]}"#;
+    js.send_str(&format!(
+        "SUB _R.> 9\r\nPUB $JS.API.STREAM.CREATE.DASH _R.c {}\r\n{create}\r\n",
+        create.len()
+    ));
+    js.expect("did_create");
+    for i in 0..3 {
+        js.send_str(&format!("PUB dash.js.{i} _R.a 2\r\nhi\r\n"));
+        js.expect("\"seq\"");
+    }
     // A client that keeps publishing to itself while the page watches.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -862,6 +876,7 @@ fn dashboard_in_headless_chromium() {
         .env("PROFILE_DIR", &profile)
         .env("SCREENSHOT", &shot)
         .env("CLIENT_NAME", "dashboard-client")
+        .env("STREAM", "DASH")
         .output()
         .expect("node");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -1,7 +1,8 @@
 // Loads natrium's dashboard in headless Chromium (playwright-core, the system chromium),
 // waits for the live charts to show traffic and for a client's row in the connections
 // table, checks the table sorts, and saves a screenshot.
-// Env: MONITOR_URL, CHROMIUM, PROFILE_DIR, SCREENSHOT, CLIENT_NAME. Prints OK on success.
+// With STREAM set, the JetStream section lists that stream with its messages.
+// Env: MONITOR_URL, CHROMIUM, PROFILE_DIR, SCREENSHOT, CLIENT_NAME, STREAM. Prints OK on success.
 "use strict";
 const { chromium } = require("playwright-core");
 
@@ -48,6 +49,12 @@ async function main() {
     await page.click('#conns th[data-k="in_msgs"]');
     const first = await page.locator("#conns tbody tr").first().textContent();
     if (!first.includes(client)) throw new Error("sorting by msgs in did not put the publisher first: " + first);
+    if (process.env.STREAM) {
+      const srow = page.locator("#streams tbody tr", { hasText: process.env.STREAM });
+      await srow.first().waitFor({ timeout: 10000 });
+      const sc = await srow.first().locator("td").allTextContents();
+      if (!(parseFloat(sc[4]) > 0)) throw new Error("stream row shows no messages: " + sc.join(" | "));
+    }
     // The reactor chart has one series per reactor.
     const reactors = await page.evaluate(() => window.natriumDashboard.charts.reactors.series.length);
     if (reactors < 1) throw new Error("no reactor series");
