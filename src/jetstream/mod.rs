@@ -69,8 +69,19 @@ fn default_max_store(root: &std::path::Path) -> i64 {
 /// The service settings from the options (the store directory is created).
 pub fn settings(opts: &Options, server_name: &str) -> Result<service::Settings, String> {
     let (root, _) = store_root(opts);
-    std::fs::create_dir_all(&root)
-        .map_err(|e| format!("could not create storage directory - {e}"))?;
+    std::fs::create_dir_all(&root).map_err(|e| {
+        // Go's MkdirAll names the first directory it could not make.
+        let first_missing = root
+            .ancestors()
+            .take_while(|p| !p.exists())
+            .last()
+            .unwrap_or(&root);
+        format!(
+            "Can't start JetStream: could not create storage directory - mkdir {}: {}",
+            first_missing.display(),
+            go_errno(&e)
+        )
+    })?;
     let js = &opts.jetstream;
     let s = service::Settings {
         max_memory: js.max_memory.unwrap_or_else(default_max_memory),
@@ -102,6 +113,20 @@ pub fn log_start(s: &service::Settings, opts: &Options) {
     }
     log::info!("  API Level:       {}", crate::proto::info::JS_API_LEVEL);
     log::info!("----------------------------------------------------------------");
+}
+
+/// An OS error as Go writes it: "no such file or directory".
+fn go_errno(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// nats-server's `friendlyBytes`.

@@ -950,3 +950,33 @@ fn stream_advisories_as_nats_server() {
     assert_eq!(theirs.len(), 3, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+/// A store directory that cannot be created stops the start-up with nats-server's fatal
+/// line and exit status.
+#[test]
+fn unusable_store_directory_is_fatal_as_in_nats_server() {
+    let run = |bin: &std::path::Path| {
+        let out = std::process::Command::new(bin)
+            .args(["-js", "-sd", "/proc/natrium-no-such-dir", "-a", "127.0.0.1", "-p", "-1"])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let fatal = err
+            .lines()
+            .find_map(|l| l.split("[FTL] ").nth(1))
+            .unwrap_or_default()
+            .to_string();
+        (out.status.code(), fatal)
+    };
+    let ours = run(&natrium_bin());
+    assert_eq!(
+        ours,
+        (
+            Some(1),
+            "Can't start JetStream: could not create storage directory - mkdir /proc/natrium-no-such-dir: no such file or directory".to_string()
+        )
+    );
+    if let Some(nats) = crate::harness::nats_server_bin() {
+        assert_eq!(run(&nats), ours);
+    }
+}
