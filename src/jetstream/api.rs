@@ -241,7 +241,7 @@ fn b64(b: &[u8]) -> String {
 }
 
 /// The error shape of a pub ack: `{"error":{…},"stream":"S","seq":0}`.
-fn pub_ack_error(stream: &str, e: &ApiError) -> Vec<u8> {
+pub(super) fn pub_ack_error(stream: &str, e: &ApiError) -> Vec<u8> {
     Obj(Vec::new())
         .field("error", e)
         .field("stream", stream)
@@ -354,12 +354,13 @@ impl Service {
             o = o.field("domain", &self.settings.domain);
         }
         let subject = format!("$JS.EVENT.ADVISORY.STREAM.{event}.{stream}");
-        self.out.push(super::service::OutMsg {
-            account,
-            subject: subject.into_bytes(),
-            headers: Vec::new(),
-            payload: o.done(),
-        });
+        self.out
+            .push(super::service::Outgoing::Msg(super::service::OutMsg {
+                account,
+                subject: subject.into_bytes(),
+                headers: Vec::new(),
+                payload: o.done(),
+            }));
     }
 
     fn stream_id(&self, account: u32, name: &str) -> Option<u32> {
@@ -1004,9 +1005,21 @@ impl Service {
         let body = match outcome {
             Ingest::Stored(seq) => ack(&name, &domain, seq, false),
             Ingest::Duplicate(seq) => ack(&name, &domain, seq, true),
-            Ingest::Refused(e) => pub_ack_error(&name, &e),
+            Ingest::Refused(e) => {
+                return self.reply(m.account, &m.reply, Vec::new(), pub_ack_error(&name, &e))
+            }
         };
-        self.reply(m.account, &m.reply, Vec::new(), body);
+        // A success (or a duplicate of this round's message) waits for the write.
+        self.out.push(super::service::Outgoing::Ack {
+            stream: id,
+            name,
+            msg: super::service::OutMsg {
+                account: m.account,
+                subject: m.reply.clone(),
+                headers: Vec::new(),
+                payload: body,
+            },
+        });
     }
 
     /// `$JS.API.DIRECT.GET.<stream>[.<subject>]`: the message with its stream headers, or a

@@ -39,6 +39,18 @@ pub struct OutMsg {
     pub payload: Vec<u8>,
 }
 
+/// A reply of this round: an acknowledgement of a store change waits for that change to be
+/// made safe, and becomes an error ack when that fails.
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    Msg(OutMsg),
+    Ack {
+        stream: u32,
+        name: String,
+        msg: OutMsg,
+    },
+}
+
 /// An internal subscription to add or remove.
 #[derive(Debug, Clone)]
 pub struct InternalSub {
@@ -149,7 +161,7 @@ pub struct Service {
     pub(super) accounts: HashMap<u32, JsAccount>,
     pub(super) streams: HashMap<u32, Stream>,
     next_stream: u32,
-    pub(super) out: Vec<OutMsg>,
+    pub(super) out: Vec<Outgoing>,
     outlet: Box<dyn Outlet>,
     stats: SharedStats,
     /// Something changed since the stats were last published.
@@ -384,12 +396,12 @@ impl Service {
         if to.is_empty() {
             return;
         }
-        self.out.push(OutMsg {
+        self.out.push(Outgoing::Msg(OutMsg {
             account,
             subject: to.to_vec(),
             headers,
             payload,
-        });
+        }));
     }
 
     fn handle(&mut self, m: InMsg) {
@@ -403,19 +415,38 @@ impl Service {
         }
     }
 
-    /// Flushes (or syncs) what changed, then sends the round's replies.
+    /// Flushes (or syncs) what changed, then sends the round's replies: the acks of a
+    /// stream whose write failed say so instead of confirming.
     fn finish_round(&mut self) {
         let sync = self.settings.sync_always;
-        for s in self.streams.values_mut() {
+        let mut failed: HashMap<u32, String> = HashMap::new();
+        for (id, s) in self.streams.iter_mut() {
             if let Err(e) = s.make_safe(sync) {
                 error!("JetStream stream '{}' store error: {e}", s.cfg.name);
+                failed.insert(*id, e.to_string());
             }
         }
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.outlet.publish(out);
-            self.stats_dirty = true;
+        if self.out.is_empty() {
+            return;
         }
+        let out = std::mem::take(&mut self.out)
+            .into_iter()
+            .map(|o| match o {
+                Outgoing::Msg(m) => m,
+                Outgoing::Ack { stream, name, msg } => match failed.get(&stream) {
+                    Some(why) => OutMsg {
+                        payload: super::api::pub_ack_error(
+                            &name,
+                            &super::errors::ApiError::store_failed(why.clone()),
+                        ),
+                        ..msg
+                    },
+                    None => msg,
+                },
+            })
+            .collect();
+        self.outlet.publish(out);
+        self.stats_dirty = true;
     }
 
     fn sync_all(&mut self) {
@@ -484,5 +515,96 @@ impl Service {
         }
         self.finish_round();
         self.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::jetstream::config::{self, StreamConfig};
+    use crate::jetstream::store::fs::sim::SimFs;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<OutMsg>>>);
+
+    impl Outlet for Capture {
+        fn subscribe(&self, _subs: Vec<InternalSub>) {}
+        fn publish(&self, msgs: Vec<OutMsg>) {
+            self.0.lock().unwrap().extend(msgs);
+        }
+    }
+
+    fn publish(svc: &mut Service, stream: u32, n: u32) {
+        svc.handle(InMsg {
+            id: 2 * stream,
+            account: 0,
+            subject: b"f".to_vec(),
+            reply: format!("_R.{n}").into_bytes(),
+            headers: Vec::new(),
+            payload: b"x".to_vec(),
+        });
+    }
+
+    /// On a full disk the write fails and the publisher gets an error ack, never a
+    /// confirmation of a message that was not written.
+    #[test]
+    fn a_failed_write_is_never_acknowledged() {
+        let root = std::env::temp_dir().join(format!("natrium-svc-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let settings = Settings {
+            root: root.clone(),
+            sync_always: false,
+            sync_interval: Duration::from_secs(120),
+            strict: true,
+            domain: String::new(),
+            server_name: "t".into(),
+            max_memory: 1 << 30,
+            max_store: 1 << 30,
+        };
+        let capture = Capture::default();
+        let mut svc = Service::start(
+            settings,
+            &[(0, "$G".into())],
+            Box::new(capture.clone()),
+            SharedStats::default(),
+        );
+        let disk = SimFs::new();
+        let cfg = config::check(&StreamConfig {
+            name: "F".into(),
+            subjects: vec!["f".into()],
+            ..StreamConfig::default()
+        })
+        .unwrap();
+        let stream = Stream::create_on(Arc::new(disk.clone()), Some(root.join("F")), cfg).unwrap();
+        let id = svc.add_stream(0, stream);
+        let acks = |c: &Capture| -> Vec<String> {
+            c.0.lock()
+                .unwrap()
+                .drain(..)
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+                .collect()
+        };
+        publish(&mut svc, id, 1);
+        svc.finish_round();
+        assert_eq!(acks(&capture), [r#"{"stream":"F","seq":1}"#]);
+        disk.set_full(true);
+        publish(&mut svc, id, 2);
+        svc.finish_round();
+        let got = acks(&capture);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].starts_with(
+                r#"{"error":{"code":503,"err_code":10077,"description":"No space left on device"#
+            ) && got[0].ends_with(r#""stream":"F","seq":0}"#),
+            "{got:?}"
+        );
+        // Room again: the next publish is written (with the one before) and confirmed.
+        disk.set_full(false);
+        publish(&mut svc, id, 3);
+        svc.finish_round();
+        assert_eq!(acks(&capture), [r#"{"stream":"F","seq":3}"#]);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

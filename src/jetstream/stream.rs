@@ -17,7 +17,7 @@ use super::errors::ApiError;
 use super::headers;
 use super::json::{self, Time};
 use super::store::file::{self as file_store, FileStore};
-use super::store::fs::StdFs;
+use super::store::fs::{Fs, StdFs};
 use super::store::mem::MemStore;
 use super::store::{StoreError, StoredMsg, StreamStore};
 use crate::subject;
@@ -75,14 +75,14 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), String> {
 }
 
 fn open_store(
+    fs: Arc<dyn Fs>,
     cfg: &StreamConfig,
     dir: Option<&Path>,
 ) -> Result<(Box<dyn StreamStore + Send>, Vec<String>), String> {
     match (cfg.storage, dir) {
         (Storage::File, Some(dir)) => {
-            let (store, notes) =
-                FileStore::open(Arc::new(StdFs), dir, file_store::Config::default())
-                    .map_err(|e| e.to_string())?;
+            let (store, notes) = FileStore::open(fs, dir, file_store::Config::default())
+                .map_err(|e| e.to_string())?;
             Ok((Box::new(store), notes))
         }
         _ => Ok((Box::new(MemStore::new()), Vec::new())),
@@ -92,6 +92,16 @@ fn open_store(
 impl Stream {
     /// A new stream; a file stream's directory is created and its `meta.inf` written.
     pub fn create(dir: Option<PathBuf>, cfg: StreamConfig) -> Result<Stream, String> {
+        Stream::create_on(Arc::new(StdFs), dir, cfg)
+    }
+
+    /// [`Stream::create`] with the messages on the file layer `fs` (tests use a simulated
+    /// disk; `meta.inf` is always a real file).
+    pub fn create_on(
+        fs: Arc<dyn Fs>,
+        dir: Option<PathBuf>,
+        cfg: StreamConfig,
+    ) -> Result<Stream, String> {
         let created = json::now_nanos();
         let dir = if cfg.storage == Storage::File {
             dir
@@ -101,7 +111,7 @@ impl Stream {
         if let Some(d) = &dir {
             std::fs::create_dir_all(d).map_err(io_err)?;
         }
-        let (store, _) = open_store(&cfg, dir.as_deref())?;
+        let (store, _) = open_store(fs, &cfg, dir.as_deref())?;
         let mut s = Stream {
             cfg,
             created,
@@ -127,7 +137,7 @@ impl Stream {
     pub fn recover(dir: &Path) -> Result<(Stream, Vec<String>), String> {
         let raw = std::fs::read(dir.join(META)).map_err(io_err)?;
         let meta: Meta = serde_json::from_slice(&raw).map_err(io_err)?;
-        let (store, notes) = open_store(&meta.config, Some(dir))?;
+        let (store, notes) = open_store(Arc::new(StdFs), &meta.config, Some(dir))?;
         let mut s = Stream {
             cfg: meta.config,
             created: meta.created.0,

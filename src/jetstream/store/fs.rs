@@ -161,6 +161,8 @@ pub mod sim {
         pending_dir: Vec<DirOp>,
         next_id: u64,
         syncs: u64,
+        /// Writes fail as on a full disk.
+        full: bool,
     }
 
     /// The simulated disk; clones share it.
@@ -183,6 +185,11 @@ pub mod sim {
 
         fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// From now on, writes fail with "no space left on device" (or work again).
+        pub fn set_full(&self, full: bool) {
+            self.disk().full = full;
         }
 
         /// File and directory syncs so far.
@@ -242,6 +249,7 @@ pub mod sim {
                 pending_dir: Vec::new(),
                 next_id: d.next_id,
                 syncs: 0,
+                full: false,
             })))
         }
 
@@ -283,8 +291,15 @@ pub mod sim {
         }
     }
 
+    fn no_space() -> io::Error {
+        io::Error::from_raw_os_error(28)
+    }
+
     impl FsFile for SimFile {
         fn append(&mut self, data: &[u8]) -> io::Result<()> {
+            if self.fs.disk().full {
+                return Err(no_space());
+            }
             self.with(|f| {
                 let op = Op::Write(f.live.len() as u64, data.to_vec());
                 apply(&mut f.live, &op);
@@ -293,6 +308,9 @@ pub mod sim {
         }
 
         fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+            if self.fs.disk().full {
+                return Err(no_space());
+            }
             self.with(|f| {
                 let op = Op::Write(offset, data.to_vec());
                 apply(&mut f.live, &op);
