@@ -76,7 +76,10 @@ fn paged(o: Obj, total: usize, offset: usize, limit: usize) -> Obj {
 
 /// Decodes a request body: strictly (unknown fields refused) unless the server is not
 /// strict, in which case unknown top-level fields are dropped first.
-fn decode<T: for<'de> Deserialize<'de>>(body: &[u8], strict: bool) -> Result<T, ApiError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    strict: bool,
+) -> Result<T, ApiError> {
     let res = if strict {
         serde_json::from_slice::<T>(body)
     } else {
@@ -202,27 +205,27 @@ struct MsgDeleteRequest {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct MsgGetRequest {
+pub(super) struct MsgGetRequest {
     #[serde(default, deserialize_with = "json::nullable")]
-    seq: u64,
+    pub(super) seq: u64,
     #[serde(default, deserialize_with = "json::nullable")]
-    last_by_subj: String,
+    pub(super) last_by_subj: String,
     #[serde(default, deserialize_with = "json::nullable")]
-    next_by_subj: String,
+    pub(super) next_by_subj: String,
     #[serde(default, deserialize_with = "json::nullable")]
-    batch: i64,
+    pub(super) batch: i64,
     #[serde(default, deserialize_with = "json::nullable")]
-    max_bytes: i64,
+    pub(super) max_bytes: i64,
     #[serde(default)]
-    start_time: Option<Time>,
+    pub(super) start_time: Option<Time>,
     #[serde(default, deserialize_with = "json::nullable")]
-    multi_last: Vec<String>,
+    pub(super) multi_last: Vec<String>,
     #[serde(default, deserialize_with = "json::nullable")]
-    up_to_seq: u64,
+    pub(super) up_to_seq: u64,
     #[serde(default)]
-    up_to_time: Option<Time>,
+    pub(super) up_to_time: Option<Time>,
     #[serde(default, deserialize_with = "json::nullable")]
-    no_hdr: bool,
+    pub(super) no_hdr: bool,
 }
 
 #[derive(Serialize)]
@@ -933,7 +936,7 @@ impl Service {
 
     /// The message a get request names, or the error for it (shared by MSG.GET and the
     /// single form of DIRECT.GET).
-    fn find_msg(&mut self, id: u32, req: &MsgGetRequest) -> Result<StoredMsg, ApiError> {
+    pub(super) fn find_msg(&mut self, id: u32, req: &MsgGetRequest) -> Result<StoredMsg, ApiError> {
         let Some(s) = self.streams.get_mut(&id) else {
             return Err(ApiError::stream_not_found());
         };
@@ -1020,86 +1023,6 @@ impl Service {
                 payload: body,
             },
         });
-    }
-
-    /// `$JS.API.DIRECT.GET.<stream>[.<subject>]`: the message with its stream headers, or a
-    /// status.
-    pub(super) fn direct_get(&mut self, id: u32, m: &InMsg) {
-        if m.reply.is_empty() {
-            return;
-        }
-        let Some(name) = self.streams.get(&id).map(|s| s.cfg.name.clone()) else {
-            return;
-        };
-        let subject = String::from_utf8_lossy(&m.subject).into_owned();
-        let marker = format!(".DIRECT.GET.{name}");
-        let after = subject
-            .find(&marker)
-            .map(|i| &subject[i + marker.len()..])
-            .unwrap_or_default();
-        let status = |s: &str| headers::block(s, &[]);
-        let req = if let Some(last) = after.strip_prefix('.') {
-            if !m.payload.trim_ascii().is_empty() {
-                return self.reply(m.account, &m.reply, status("408 Bad Request"), Vec::new());
-            }
-            MsgGetRequest {
-                last_by_subj: last.to_string(),
-                ..MsgGetRequest::default()
-            }
-        } else {
-            if m.payload.trim_ascii().is_empty() {
-                return self.reply(m.account, &m.reply, status("408 Empty Request"), Vec::new());
-            }
-            match serde_json::from_slice::<MsgGetRequest>(&m.payload) {
-                Ok(r) => r,
-                Err(_) => {
-                    return self.reply(
-                        m.account,
-                        &m.reply,
-                        status("408 Malformed Request"),
-                        Vec::new(),
-                    )
-                }
-            }
-        };
-        if req.batch > 0
-            || !req.multi_last.is_empty()
-            || req.up_to_seq > 0
-            || req.up_to_time.is_some()
-        {
-            // Batched direct gets come with consumers' work (issue 19).
-            return self.reply(m.account, &m.reply, status("408 Bad Request"), Vec::new());
-        }
-        if !get_fields_agree(&req) {
-            return self.reply(m.account, &m.reply, status("408 Bad Request"), Vec::new());
-        }
-        match self.find_msg(id, &req) {
-            Ok(msg) => {
-                let payload = msg.payload;
-                if req.no_hdr {
-                    return self.reply(m.account, &m.reply, Vec::new(), payload);
-                }
-                let seq = msg.seq.to_string();
-                let ts = json::rfc3339(msg.ts);
-                let subj = String::from_utf8_lossy(&msg.subject).into_owned();
-                let hdrs = headers::extend(
-                    &msg.headers,
-                    &[
-                        ("Nats-Stream", &name),
-                        ("Nats-Subject", &subj),
-                        ("Nats-Sequence", &seq),
-                        ("Nats-Time-Stamp", &ts),
-                    ],
-                );
-                self.reply(m.account, &m.reply, hdrs, payload)
-            }
-            Err(_) => self.reply(
-                m.account,
-                &m.reply,
-                status("404 Message Not Found"),
-                Vec::new(),
-            ),
-        }
     }
 }
 

@@ -524,6 +524,63 @@ impl Stream {
         Ok(purged)
     }
 
+    /// The first sequence stored at or after `ts` (`last_seq + 1` when none is).
+    pub fn seq_from_time(&mut self, ts: i64) -> u64 {
+        let st = self.store.state();
+        let mut seq = st.first_seq;
+        while seq <= st.last_seq && st.msgs > 0 {
+            if let Ok(Some(m)) = self.store.load(seq) {
+                if m.ts >= ts {
+                    return seq;
+                }
+            }
+            seq += 1;
+        }
+        st.last_seq + 1
+    }
+
+    /// Messages at or after `seq` on subjects matching `filter` (all when empty).
+    pub fn num_pending(&mut self, seq: u64, filter: &[u8]) -> u64 {
+        let st = self.store.state();
+        let mut n = 0;
+        let mut s = seq.max(st.first_seq);
+        while s <= st.last_seq && st.msgs > 0 {
+            if let Ok(Some(m)) = self.store.load(s) {
+                if filter.is_empty() || subject::matches(filter, &m.subject) {
+                    n += 1;
+                }
+            }
+            s += 1;
+        }
+        n
+    }
+
+    /// For each subject matching any of `filters`, its last sequence at or below `up_to`;
+    /// in sequence order.
+    pub fn multi_last_seqs(
+        &mut self,
+        filters: &[String],
+        up_to: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let st = self.store.state();
+        let mut last: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut s = st.first_seq;
+        while s <= st.last_seq.min(up_to) && st.msgs > 0 {
+            if let Some(m) = self.store.load(s)? {
+                if filters
+                    .iter()
+                    .any(|f| subject::matches(f.as_bytes(), &m.subject))
+                {
+                    last.insert(m.subject, s);
+                }
+            }
+            s += 1;
+        }
+        let mut seqs: Vec<u64> = last.into_values().collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
     /// The sequences between first and last that are gone (`deleted_details`).
     pub fn deleted(&mut self) -> Vec<u64> {
         let st = self.store.state();

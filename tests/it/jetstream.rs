@@ -435,6 +435,78 @@ const CORPUS: &[Step] = &[
     ("mb", "", "1"),
     ("mb", "", "2"),
     ("$JS.API.STREAM.INFO.MB", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.DB",
+        "",
+        r#"{"name":"DB","subjects":["db.*"],"allow_direct":true}"#,
+    ),
+    ("db.a", "", "1"),
+    ("db.b", "X-H: y", "2"),
+    ("db.a", "", "3"),
+    ("db.c", "", "4"),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"seq":1,"batch":3}"#),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"next_by_subj":"db.a","batch":5}"#,
+    ),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"batch":2}"#),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"seq":2,"batch":3,"max_bytes":5}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"seq":1,"batch":2,"no_hdr":true}"#,
+    ),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"multi_last":["db.*"]}"#),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"multi_last":["db.a","db.c"],"batch":1}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"multi_last":["db.*"],"up_to_seq":2}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"multi_last":["db.*"],"seq":3}"#,
+    ),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"multi_last":["nothing"]}"#),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"multi_last":["db.*"],"next_by_subj":"db.a"}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"multi_last":["db.*"],"up_to_time":"2000-01-01T00:00:00Z"}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"start_time":"2000-01-01T00:00:00Z","batch":2}"#,
+    ),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"seq":1,"bogus":1}"#),
+    ("$JS.API.DIRECT.GET.DB", "", r#"{"seq":99,"batch":2}"#),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "",
+        r#"{"last_by_subj":"db.a","batch":2}"#,
+    ),
+    (
+        "$JS.API.DIRECT.GET.DB",
+        "Nats-Required-Api-Level: 9",
+        r#"{"seq":1}"#,
+    ),
+    ("$JS.API.DIRECT.GET.DB.db.b", "", "{}"),
+    ("$JS.API.DIRECT.GET.DB.db.b", "", r#"{"no_hdr":true}"#),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.INFO.M1", "", ""),
@@ -503,15 +575,25 @@ fn run_corpus(srv: &Proc) -> Vec<String> {
                 block.len() + body.len()
             ));
         }
-        let answer = match raw.read_msg(Duration::from_secs(2)) {
-            Some((line, bytes)) => {
-                let mut parts = line.split(' ');
-                let kind = parts.next().unwrap_or_default();
-                let to = parts.next().unwrap_or_default();
-                assert_eq!(to, reply, "step {n} ({subject}): answer to another request");
-                format!("{kind} {}", normalize(&String::from_utf8_lossy(&bytes)))
+        // Batched direct gets answer with several messages, up to an end marker or a status.
+        let batched = body.contains("\"batch\"") || body.contains("multi_last");
+        let mut parts_seen = Vec::new();
+        while let Some((line, bytes)) = raw.read_msg(Duration::from_secs(2)) {
+            let mut parts = line.split(' ');
+            let kind = parts.next().unwrap_or_default();
+            let to = parts.next().unwrap_or_default();
+            assert_eq!(to, reply, "step {n} ({subject}): answer to another request");
+            let text = normalize(&String::from_utf8_lossy(&bytes));
+            let last = !batched || text.starts_with("NATS/1.0 ");
+            parts_seen.push(format!("{kind} {text}"));
+            if last {
+                break;
             }
-            None => "<none>".to_string(),
+        }
+        let answer = if parts_seen.is_empty() {
+            "<none>".to_string()
+        } else {
+            parts_seen.join("\n       ")
         };
         answers.push(format!("{n:3} {subject} {hdrs} {body}\n    => {answer}"));
     }
@@ -957,7 +1039,15 @@ fn stream_advisories_as_nats_server() {
 fn unusable_store_directory_is_fatal_as_in_nats_server() {
     let run = |bin: &std::path::Path| {
         let out = std::process::Command::new(bin)
-            .args(["-js", "-sd", "/proc/natrium-no-such-dir", "-a", "127.0.0.1", "-p", "-1"])
+            .args([
+                "-js",
+                "-sd",
+                "/proc/natrium-no-such-dir",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                "-1",
+            ])
             .output()
             .expect("run");
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
