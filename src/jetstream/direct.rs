@@ -104,15 +104,19 @@ impl Service {
             if !seq && !last && !next && !multi && !time {
                 return answer(self, status("408 Empty Request"), Vec::new());
             }
-            if (seq && last)
-                || (seq && time)
-                || (time && last)
-                || (last && next)
-                || (last && req.batch > 0)
-                || (last && multi)
-                || (next && multi)
-                || (req.up_to_seq > 0 && req.up_to_time.is_some())
-            {
+            let batch = req.batch > 0;
+            let up_to_both = req.up_to_seq > 0 && req.up_to_time.is_some();
+            let conflicts = [
+                (seq, last),
+                (seq, time),
+                (time, last),
+                (last, next),
+                (last, batch),
+                (last, multi),
+                (next, multi),
+                (up_to_both, true),
+            ];
+            if conflicts.iter().any(|&(a, b)| a && b) {
                 return answer(self, status("408 Bad Request"), Vec::new());
             }
             req
