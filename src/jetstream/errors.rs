@@ -115,6 +115,9 @@ impl ApiError {
     pub fn rollup_invalid(value: &str) -> ApiError {
         e(500, 10111, format!("rollup value invalid: {value:?}"))
     }
+    pub fn ttl_invalid() -> ApiError {
+        e(400, 10165, "invalid per-message TTL")
+    }
     pub fn ttl_disabled() -> ApiError {
         e(400, 10166, "per-message TTL is disabled")
     }

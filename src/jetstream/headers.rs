@@ -49,6 +49,35 @@ fn append(out: &mut Vec<u8>, k: &str, v: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A header block with `name` set to `value` (replacing its first occurrence, or appended).
+pub fn set(block: &[u8], name: &str, value: &str) -> Vec<u8> {
+    if get(block, name).is_none() {
+        return extend(block, &[(name, value)]);
+    }
+    let mut out = Vec::with_capacity(block.len() + value.len());
+    let mut done = false;
+    for (i, line) in block.split(|&b| b == b'\n').enumerate() {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if i > 0 && !done {
+            if let Some(colon) = text.iter().position(|&b| b == b':') {
+                if &text[..colon] == name.as_bytes() {
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(value.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                    done = true;
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    // The split leaves an empty piece after the final newline.
+    out.pop();
+    out
+}
+
 /// A stored header block with more headers appended (before its closing blank line), or
 /// a new block of them when there was none.
 pub fn extend(stored: &[u8], pairs: &[(&str, &str)]) -> Vec<u8> {
@@ -81,6 +110,14 @@ mod tests {
         assert_eq!(
             extend(b"", &[("A", "1")]),
             b"NATS/1.0\r\nA: 1\r\n\r\n".to_vec()
+        );
+        assert_eq!(
+            set(b, "X", "z"),
+            b"NATS/1.0\r\nNats-Msg-Id: 1 \r\nX: z\r\n\r\n".to_vec()
+        );
+        assert_eq!(
+            set(b, "Y", "1"),
+            b"NATS/1.0\r\nNats-Msg-Id: 1 \r\nX: y\r\nY: 1\r\n\r\n".to_vec()
         );
         assert_eq!(
             block("404 Message Not Found", &[]),

@@ -20,6 +20,7 @@ use super::store::file::{self as file_store, FileStore};
 use super::store::fs::{Fs, StdFs};
 use super::store::mem::MemStore;
 use super::store::{StoreError, StoredMsg, StreamStore};
+use super::ttl::{self, Expiries};
 use crate::subject;
 
 const META: &str = "meta.inf";
@@ -50,6 +51,8 @@ pub struct Stream {
     dedupe: HashMap<String, u64>,
     dedupe_order: VecDeque<(i64, String)>,
     last_msg_id: String,
+    /// Messages with a `Nats-TTL`.
+    expiries: Expiries,
     /// Stored since the last flush.
     pub unflushed: bool,
     /// Flushed since the last sync.
@@ -120,6 +123,7 @@ impl Stream {
             dedupe: HashMap::new(),
             dedupe_order: VecDeque::new(),
             last_msg_id: String::new(),
+            expiries: Expiries::default(),
             unflushed: false,
             unsynced: false,
         };
@@ -146,11 +150,30 @@ impl Stream {
             dedupe: HashMap::new(),
             dedupe_order: VecDeque::new(),
             last_msg_id: String::new(),
+            expiries: Expiries::default(),
             unflushed: false,
             unsynced: false,
         };
         s.rebuild_dedupe();
+        s.rebuild_expiries();
         Ok((s, notes))
+    }
+
+    /// The TTLs of the stored messages, read back from their headers.
+    fn rebuild_expiries(&mut self) {
+        if !self.cfg.allow_msg_ttl {
+            return;
+        }
+        let st = self.store.state();
+        let mut seq = st.first_seq;
+        while seq <= st.last_seq && st.msgs > 0 {
+            if let Ok(Some(m)) = self.store.load(seq) {
+                if let Some(secs) = headers::get_str(&m.headers, "Nats-TTL").and_then(ttl::parse) {
+                    self.expiries.track(seq, m.ts, secs);
+                }
+            }
+            seq += 1;
+        }
     }
 
     /// The ids of the messages still inside the duplicate window, read back from the store.
@@ -226,11 +249,25 @@ impl Stream {
             Ok(None) => {}
             Err(e) => return Ingest::Refused(e),
         }
+        // A TTL below the subject delete marker TTL is raised to it, header and all.
+        let mut ttl_secs = headers::get_str(hdrs, "Nats-TTL")
+            .and_then(ttl::parse)
+            .unwrap_or(0);
+        let sdm_secs = self.cfg.subject_delete_marker_ttl / 1_000_000_000;
+        let raised;
+        let hdrs = if ttl_secs > 0 && ttl_secs < sdm_secs {
+            ttl_secs = sdm_secs;
+            raised = headers::set(hdrs, "Nats-TTL", &sdm_secs.to_string());
+            &raised[..]
+        } else {
+            hdrs
+        };
         let seq = match self.store.store(subject, hdrs, payload, now) {
             Ok(seq) => seq,
             Err(e) => return Ingest::Refused(ApiError::store_failed(e.to_string())),
         };
         self.unflushed = true;
+        self.expiries.track(seq, now, ttl_secs);
         let msg_id = headers::get_str(hdrs, "Nats-Msg-Id").unwrap_or_default();
         if !msg_id.is_empty() {
             self.dedupe.insert(msg_id.to_string(), seq);
@@ -315,6 +352,11 @@ impl Stream {
         }
         if hdrs.len() > u16::MAX as usize {
             return Err(ApiError::header_too_large());
+        }
+        if let Some(v) = headers::get_str(hdrs, "Nats-TTL") {
+            if ttl::parse(v).is_none() {
+                return Err(ApiError::ttl_invalid());
+            }
         }
         if self.cfg.discard == Discard::New {
             let st = self.store.state();
@@ -443,27 +485,55 @@ impl Stream {
         }
     }
 
-    /// Removes messages older than `max_age`; returns whether any went.
+    /// Removes messages older than `max_age` (but those whose TTL is `never`) and those
+    /// whose TTL has passed; returns whether any went. With subject delete markers, a
+    /// subject's last message is replaced by a marker (nats-server's `MaxAge` marker, a
+    /// roll-up of the subject with the marker TTL) instead.
     pub fn expire(&mut self, now: i64) -> bool {
-        if self.cfg.max_age <= 0 {
+        let mut victims = self.expiries.due(now);
+        if self.cfg.max_age > 0 {
+            let floor = now - self.cfg.max_age;
+            let st = self.store.state();
+            let mut seq = st.first_seq;
+            while seq <= st.last_seq && st.msgs > 0 {
+                match self.store.load(seq) {
+                    Ok(Some(m)) if m.ts >= floor => break,
+                    Ok(Some(_)) if !self.expiries.never_expires(seq) => victims.push(seq),
+                    _ => {}
+                }
+                seq += 1;
+            }
+        }
+        if victims.is_empty() {
             return false;
         }
-        let floor = now - self.cfg.max_age;
-        let mut any = false;
-        loop {
-            let st = self.store.state();
-            if st.msgs == 0 || st.first_ts >= floor {
-                break;
+        victims.sort_unstable();
+        victims.dedup();
+        let sdm_secs = self.cfg.subject_delete_marker_ttl / 1_000_000_000;
+        for seq in victims {
+            let Ok(Some(m)) = self.store.load(seq) else {
+                continue;
+            };
+            let marker = headers::get(&m.headers, "Nats-Marker-Reason").is_some();
+            if sdm_secs > 0 && !marker && self.store.subject_msgs(&m.subject) == 1 {
+                let hdrs = headers::block(
+                    "",
+                    &[
+                        ("Nats-Marker-Reason", "MaxAge"),
+                        ("Nats-TTL", &ttl::header_value(sdm_secs)),
+                        ("Nats-Rollup", "sub"),
+                    ],
+                );
+                if !matches!(self.ingest(&m.subject, &hdrs, b"", now), Ingest::Stored(_)) {
+                    let _ = self.store.remove(seq, false);
+                }
+            } else {
+                let _ = self.store.remove(seq, false);
             }
-            if !matches!(self.store.remove(st.first_seq, false), Ok(true)) {
-                break;
-            }
-            any = true;
+            self.expiries.forget(seq);
         }
-        if any {
-            self.unflushed = true;
-        }
-        any
+        self.unflushed = true;
+        true
     }
 
     /// `STREAM.PURGE`: everything (below `seq`, or all but the last `keep`), of the

@@ -507,6 +507,43 @@ const CORPUS: &[Step] = &[
     ),
     ("$JS.API.DIRECT.GET.DB.db.b", "", "{}"),
     ("$JS.API.DIRECT.GET.DB.db.b", "", r#"{"no_hdr":true}"#),
+    (
+        "$JS.API.STREAM.CREATE.TT",
+        "",
+        r#"{"name":"TT","subjects":["tt.*"],"allow_msg_ttl":true}"#,
+    ),
+    ("tt.a", "Nats-TTL: 500ms", "too short"),
+    ("tt.a", "Nats-TTL: abc", "not a duration"),
+    ("tt.a", "Nats-TTL: 0", "zero"),
+    ("tt.a", "Nats-TTL: never", "forever"),
+    ("tt.a", "Nats-TTL: 60", "a minute"),
+    ("tt.a", "Nats-TTL: 1h", "an hour"),
+    (
+        "$JS.API.STREAM.UPDATE.TT",
+        "",
+        r#"{"name":"TT","subjects":["tt.*"]}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.SD",
+        "",
+        r#"{"name":"SD","subjects":["sd.*"],"subject_delete_marker_ttl":60000000000}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.SD2",
+        "",
+        r#"{"name":"SD2","subject_delete_marker_ttl":500000000}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.SD3",
+        "",
+        r#"{"name":"SD3","subject_delete_marker_ttl":5000000000,"pedantic":true}"#,
+    ),
+    ("sd.a", "Nats-TTL: 1s", "raised to the marker TTL"),
+    (
+        "$JS.API.STREAM.MSG.GET.SD",
+        "",
+        r#"{"last_by_subj":"sd.a"}"#,
+    ),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.INFO.M1", "", ""),
@@ -1068,5 +1105,66 @@ fn unusable_store_directory_is_fatal_as_in_nats_server() {
     );
     if let Some(nats) = crate::harness::nats_server_bin() {
         assert_eq!(run(&nats), ours);
+    }
+}
+
+/// Messages expire by TTL and by `max_age` as in nats-server, a `never` TTL outlives
+/// `max_age`, and with subject delete markers the last message of a subject is replaced by
+/// nats-server's `MaxAge` marker, which expires in turn.
+#[test]
+fn ttls_max_age_and_delete_markers_as_nats_server() {
+    let run = |real: bool| -> Option<Vec<String>> {
+        let dir = TempDir::new("js-ttl");
+        let srv = start(dir.path(), real)?;
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
+        raw.send_str("SUB _R.> 1\r\nPING\r\n");
+        raw.expect("PONG\r\n");
+        let mut n = 0;
+        let mut ask = |raw: &mut Raw, subject: &str, hdrs: &str, body: &str| -> String {
+            n += 1;
+            if hdrs.is_empty() {
+                raw.send_str(&format!(
+                    "PUB {subject} _R.{n} {}\r\n{body}\r\n",
+                    body.len()
+                ));
+            } else {
+                let block = format!("NATS/1.0\r\n{hdrs}\r\n\r\n");
+                raw.send_str(&format!(
+                    "HPUB {subject} _R.{n} {} {}\r\n{block}{body}\r\n",
+                    block.len(),
+                    block.len() + body.len()
+                ));
+            }
+            let (_, bytes) = raw.read_msg(Duration::from_secs(2)).expect("answer");
+            normalize(&String::from_utf8_lossy(&bytes))
+        };
+        let mut out = Vec::new();
+        let create = r#"{"name":"X","subjects":["x.*"],"max_age":1500000000,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000}"#;
+        out.push(ask(&mut raw, "$JS.API.STREAM.CREATE.X", "", create));
+        out.push(ask(&mut raw, "x.a", "", "old"));
+        out.push(ask(&mut raw, "x.a", "", "older"));
+        out.push(ask(&mut raw, "x.b", "Nats-TTL: never", "kept"));
+        out.push(ask(&mut raw, "x.c", "Nats-TTL: 1s", "short"));
+        std::thread::sleep(Duration::from_millis(2600));
+        let info = r#"{"subjects_filter":">"}"#;
+        out.push(ask(&mut raw, "$JS.API.STREAM.INFO.X", "", info));
+        out.push(ask(
+            &mut raw,
+            "$JS.API.STREAM.MSG.GET.X",
+            "",
+            r#"{"last_by_subj":"x.a"}"#,
+        ));
+        // The markers expire after their own TTL (1 s) and leave nothing behind.
+        std::thread::sleep(Duration::from_millis(2600));
+        out.push(ask(&mut raw, "$JS.API.STREAM.INFO.X", "", info));
+        Some(out)
+    };
+    let Some(theirs) = run(true) else {
+        return;
+    };
+    let ours = run(false).expect("natrium");
+    for (t, o) in theirs.iter().zip(&ours) {
+        assert_eq!(o, t);
     }
 }
