@@ -1140,14 +1140,24 @@ fn ttls_max_age_and_delete_markers_as_nats_server() {
             normalize(&String::from_utf8_lossy(&bytes))
         };
         let mut out = Vec::new();
-        let create = r#"{"name":"X","subjects":["x.*"],"max_age":1500000000,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000}"#;
+        let create = r#"{"name":"X","subjects":["x.*"],"max_age":3000000000,"allow_msg_ttl":true,"subject_delete_marker_ttl":4000000000}"#;
+        let start = std::time::Instant::now();
+        let at = |secs: f64| {
+            let t = start + Duration::from_secs_f64(secs);
+            std::thread::sleep(t.saturating_duration_since(std::time::Instant::now()));
+        };
         out.push(ask(&mut raw, "$JS.API.STREAM.CREATE.X", "", create));
         out.push(ask(&mut raw, "x.a", "", "old"));
         out.push(ask(&mut raw, "x.a", "", "older"));
         out.push(ask(&mut raw, "x.b", "Nats-TTL: never", "kept"));
         out.push(ask(&mut raw, "x.c", "Nats-TTL: 1s", "short"));
-        std::thread::sleep(Duration::from_millis(2600));
         let info = r#"{"subjects_filter":">"}"#;
+        // Timeline: x.c's TTL passes at 1 s (a marker takes its place, gone by max_age at
+        // 4 s), x.a's messages reach max_age at 3 s (a marker, gone by max_age at 6 s), x.b
+        // never expires. Each look is well clear of the nearest expiry.
+        at(2.0);
+        out.push(ask(&mut raw, "$JS.API.STREAM.INFO.X", "", info));
+        at(5.0);
         out.push(ask(&mut raw, "$JS.API.STREAM.INFO.X", "", info));
         out.push(ask(
             &mut raw,
@@ -1155,8 +1165,7 @@ fn ttls_max_age_and_delete_markers_as_nats_server() {
             "",
             r#"{"last_by_subj":"x.a"}"#,
         ));
-        // The markers expire after their own TTL (1 s) and leave nothing behind.
-        std::thread::sleep(Duration::from_millis(2600));
+        at(8.0);
         out.push(ask(&mut raw, "$JS.API.STREAM.INFO.X", "", info));
         Some(out)
     };
