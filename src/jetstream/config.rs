@@ -563,8 +563,6 @@ pub fn unsupported(cfg: &StreamConfig) -> Option<&'static str> {
         Some("batch publish")
     } else if cfg.allow_msg_schedules {
         Some("message schedules")
-    } else if cfg.retention != Retention::Limits {
-        Some("interest and work-queue retention")
     } else {
         None
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{Discard, Storage, StreamConfig};
+use super::config::{Discard, Retention, Storage, StreamConfig};
 use super::errors::ApiError;
 use super::headers;
 use super::json::{self, Time};
@@ -224,6 +224,10 @@ impl Stream {
             self.cfg = old;
             return Err(e);
         }
+        if self.cfg.retention == Retention::Interest && old.retention != Retention::Interest {
+            // Nothing has interest in what is stored (there are no consumers yet).
+            let _ = self.store.purge();
+        }
         self.enforce_limits(None);
         self.expire(json::now_nanos());
         self.unflushed = true;
@@ -282,6 +286,10 @@ impl Stream {
             _ => {}
         }
         self.enforce_limits(Some(subject));
+        if self.cfg.retention == Retention::Interest {
+            // No consumer is interested (there are none yet): acknowledged, not kept.
+            let _ = self.store.compact(seq + 1);
+        }
         Ingest::Stored(seq)
     }
 
