@@ -569,10 +569,14 @@ impl Server {
         let jetstream_thread = match (js_settings, js_rx) {
             (Some(settings), Some(rx)) => {
                 let accounts = jetstream_accounts(&opts, &shared.auth());
+                let without: Vec<u32> = (0..shared.auth().accounts().len() as u32)
+                    .filter(|id| !accounts.iter().any(|(a, _, _)| a == id))
+                    .collect();
                 let outlet = Box::new(reactor::InternalOutlet(handles[0].clone()));
                 let service = crate::jetstream::service::Service::start(
                     settings,
                     &accounts,
+                    &without,
                     outlet,
                     shared.jetstream_stats.clone().unwrap_or_default(),
                 );
@@ -852,16 +856,23 @@ impl Server {
 /// The accounts JetStream serves, by number and name: `$G` when no accounts are
 /// configured, else those whose `jetstream` key enables it (nats-server's
 /// `enableJetStreamAccounts`).
-fn jetstream_accounts(opts: &Options, auth: &Auth) -> Vec<(u32, String)> {
+fn jetstream_accounts(
+    opts: &Options,
+    auth: &Auth,
+) -> Vec<(u32, String, crate::config::jetstream::AccountLimits)> {
     let names = auth.accounts();
     let id_of = |name: &str| names.iter().position(|n| n == name).map(|i| i as u32);
     if opts.accounts.is_empty() {
-        return vec![(0, crate::auth::GLOBAL_ACCOUNT.to_string())];
+        return vec![(
+            0,
+            crate::auth::GLOBAL_ACCOUNT.to_string(),
+            Default::default(),
+        )];
     }
     opts.accounts
         .iter()
         .filter(|a| a.jetstream)
-        .filter_map(|a| Some((id_of(&a.name)?, a.name.clone())))
+        .filter_map(|a| Some((id_of(&a.name)?, a.name.clone(), a.jetstream_limits)))
         .collect()
 }
 

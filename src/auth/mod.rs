@@ -891,6 +891,7 @@ mod tests {
             }],
             nkeys: Vec::new(),
             jetstream: false,
+            jetstream_limits: Default::default(),
         };
         let mut opts = Options {
             accounts: vec![acc("A", "a"), acc("B", "b")],

@@ -25,6 +25,7 @@ pub struct Account {
     pub nkeys: Vec<NkeyUser>,
     /// The account's `jetstream` key enables JetStream for it.
     pub jetstream: bool,
+    pub jetstream_limits: crate::config::jetstream::AccountLimits,
 }
 
 /// `publish` or `subscribe` permissions: subjects allowed and denied. Subscribe entries may

@@ -180,26 +180,89 @@ pub(crate) fn parse_jetstream(
     Some(o)
 }
 
-/// An account's `jetstream` key: whether it enables JetStream for the account. Its limits
-/// are not enforced yet (they are reported as unlimited).
-pub(crate) fn account_jetstream(r: &mut Reader, key: &Spanned<String>, v: &Spanned<Value>) -> bool {
+/// An account's JetStream limits (nats-server's `JetStreamAccountLimits`); -1 is
+/// unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+    pub memory_max_stream_bytes: i64,
+    pub store_max_stream_bytes: i64,
+    pub max_bytes_required: bool,
+}
+
+impl Default for AccountLimits {
+    fn default() -> Self {
+        AccountLimits {
+            max_memory: -1,
+            max_store: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            memory_max_stream_bytes: -1,
+            store_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
+    }
+}
+
+/// An account's `jetstream` key (nats-server's `parseJetStreamForAccount`): whether it
+/// enables JetStream for the account, and the limits of its block.
+pub(crate) fn account_jetstream(
+    r: &mut Reader,
+    key: &Spanned<String>,
+    v: &Spanned<Value>,
+) -> (bool, AccountLimits) {
+    let mut limits = AccountLimits::default();
     if let Some(on) = switch(&v.value) {
-        return on;
+        return (on, limits);
     }
-    match &v.value {
-        Value::Map(_) => {
-            r.ignore(key, "JetStream account limits");
-            true
-        }
-        other => {
-            r.error(
-                &key.pos,
-                format!(
-                    "Expected map, bool or string to define JetStream, got {}",
-                    super::cluster::go_type(other)
-                ),
-            );
-            false
+    let Value::Map(m) = &v.value else {
+        r.error(
+            &key.pos,
+            format!(
+                "Expected map, bool or string to define JetStream, got {}",
+                super::cluster::go_type(&v.value)
+            ),
+        );
+        return (false, limits);
+    };
+    for (i, (k, mv)) in m.iter().enumerate() {
+        let slot = match k.value.to_lowercase().as_str() {
+            "max_memory" | "max_mem" | "mem" | "memory" => &mut limits.max_memory,
+            "max_store" | "max_file" | "max_disk" | "store" | "disk" => &mut limits.max_store,
+            "max_streams" | "streams" => &mut limits.max_streams,
+            "max_consumers" | "consumers" => &mut limits.max_consumers,
+            "max_ack_pending" => &mut limits.max_ack_pending,
+            "mem_max_stream_bytes" | "memory_max_stream_bytes" => {
+                &mut limits.memory_max_stream_bytes
+            }
+            "disk_max_stream_bytes" | "store_max_stream_bytes" => {
+                &mut limits.store_max_stream_bytes
+            }
+            "max_bytes_required" | "max_stream_bytes" | "max_bytes" => {
+                if let Some(b) = r.boolean(k, mv) {
+                    limits.max_bytes_required = b;
+                }
+                continue;
+            }
+            "cluster_traffic" => {
+                r.ignore(k, "JetStream cluster traffic");
+                continue;
+            }
+            _ => {
+                if !m.is_used_variable(i) {
+                    r.unknown(k);
+                }
+                continue;
+            }
+        };
+        if let Some(n) = size(r, k, mv) {
+            *slot = n;
         }
     }
+    (true, limits)
 }

@@ -254,7 +254,8 @@ pub(crate) fn parse_accounts(
                         "mappings" | "maps" => r.ignore(k, "subject mappings"),
                         "limits" => r.ignore(k, "account limits"),
                         "jetstream" => {
-                            acc.jetstream = super::jetstream::account_jetstream(r, k, mv)
+                            (acc.jetstream, acc.jetstream_limits) =
+                                super::jetstream::account_jetstream(r, k, mv)
                         }
                         "msg_trace" => r.ignore(k, "message tracing"),
                         _ => {

@@ -131,6 +131,35 @@ impl ApiError {
     pub fn required_api_level() -> ApiError {
         e(412, 10185, "JetStream minimum api level required")
     }
+    pub fn account_resources_exceeded() -> ApiError {
+        e(400, 10002, "resource limits exceeded for account")
+    }
+    pub fn max_consumers_reached() -> ApiError {
+        e(400, 10026, "maximum consumers limit reached")
+    }
+    pub fn max_streams_reached() -> ApiError {
+        e(400, 10027, "maximum number of streams reached")
+    }
+    pub fn insufficient_memory() -> ApiError {
+        e(500, 10028, "insufficient memory resources available")
+    }
+    pub fn insufficient_storage() -> ApiError {
+        e(500, 10047, "insufficient storage resources available")
+    }
+    pub fn max_bytes_required() -> ApiError {
+        e(
+            400,
+            10113,
+            "account requires a stream config to have max bytes set",
+        )
+    }
+    pub fn max_stream_bytes_exceeded() -> ApiError {
+        e(
+            400,
+            10122,
+            "stream max bytes exceeds account limit max stream bytes",
+        )
+    }
     pub fn insufficient_resources() -> ApiError {
         e(503, 10023, "insufficient resources")
     }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use log::{error, info, warn};
 
 use super::stream::Stream;
+pub use crate::config::jetstream::AccountLimits;
 
 /// A message for the JetStream thread: `id` is the internal subscription it matched.
 #[derive(Debug)]
@@ -151,6 +152,7 @@ pub type SharedStats = std::sync::Arc<std::sync::Mutex<Stats>>;
 
 pub(super) struct JsAccount {
     pub name: String,
+    pub limits: AccountLimits,
     pub streams: BTreeMap<String, u32>,
     pub api_total: u64,
     pub api_errors: u64,
@@ -173,7 +175,8 @@ impl Service {
     /// subscribes what they need.
     pub fn start(
         settings: Settings,
-        accounts: &[(u32, String)],
+        accounts: &[(u32, String, AccountLimits)],
+        without_jetstream: &[u32],
         outlet: Box<dyn Outlet>,
         stats: SharedStats,
     ) -> Service {
@@ -188,11 +191,12 @@ impl Service {
             stats_dirty: false,
         };
         let mut subs = Vec::new();
-        for (id, name) in accounts {
+        for (id, name, limits) in accounts {
             s.accounts.insert(
                 *id,
                 JsAccount {
                     name: name.clone(),
+                    limits: *limits,
                     streams: BTreeMap::new(),
                     api_total: 0,
                     api_errors: 0,
@@ -209,6 +213,19 @@ impl Service {
                 }
             }
             s.recover_account(*id, name);
+        }
+        // The other accounts are told JetStream is not enabled for them (10039).
+        for id in without_jetstream {
+            for sub in API_SUBJECTS {
+                for prefix in s.api_prefixes() {
+                    subs.push(InternalSub {
+                        account: *id,
+                        subject: format!("{prefix}{sub}").into_bytes(),
+                        id: API_SUB,
+                        add: true,
+                    });
+                }
+            }
         }
         s.outlet.subscribe(subs);
         let ids: Vec<u32> = s.streams.keys().copied().collect();
@@ -566,7 +583,8 @@ mod tests {
         let capture = Capture::default();
         let mut svc = Service::start(
             settings,
-            &[(0, "$G".into())],
+            &[(0, "$G".into(), AccountLimits::default())],
+            &[],
             Box::new(capture.clone()),
             SharedStats::default(),
         );

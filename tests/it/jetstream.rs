@@ -628,12 +628,19 @@ fn normalize(text: &str) -> String {
 /// Runs the corpus; each answer as `MSG|HMSG <subject>` and the normalized bytes, or
 /// `<none>`.
 fn run_corpus(srv: &Proc) -> Vec<String> {
+    run_steps(srv, "", CORPUS)
+}
+
+/// Runs `steps` on one connection (logged in with `login`, e.g. `"user":"a","pass":"a",`).
+fn run_steps(srv: &Proc, login: &str, steps: &[Step]) -> Vec<String> {
     let mut raw = Raw::connect(srv.addr());
-    raw.handshake(r#"{"verbose":false,"headers":true,"no_responders":true,"protocol":1}"#);
+    raw.handshake(&format!(
+        r#"{{{login}"verbose":false,"headers":true,"no_responders":true,"protocol":1}}"#
+    ));
     raw.send_str("SUB _R.> 1\r\nPING\r\n");
     raw.expect("PONG\r\n");
     let mut answers = Vec::new();
-    for (n, (subject, hdrs, body)) in CORPUS.iter().enumerate() {
+    for (n, (subject, hdrs, body)) in steps.iter().enumerate() {
         let reply = format!("_R.{n}");
         if hdrs.is_empty() {
             raw.send_str(&format!(
@@ -1085,9 +1092,17 @@ fn stream_advisories_as_nats_server() {
         ] {
             raw.send_str(&format!("PUB {subject} _R.x {}\r\n{body}\r\n", body.len()));
         }
+        // Until all five answers are in (the last advisory is sent with the last answer,
+        // but after it), then what else arrives within half a second.
         let mut events = Vec::new();
-        while let Some((line, bytes)) = raw.read_msg(Duration::from_secs(1)) {
+        let mut answers = 0;
+        loop {
+            let wait = if answers < 5 { 5000 } else { 500 };
+            let Some((line, bytes)) = raw.read_msg(Duration::from_millis(wait)) else {
+                break;
+            };
             if line.split(' ').nth(2) != Some("2") {
+                answers += 1;
                 continue;
             }
             let subject = line.split(' ').nth(1).unwrap_or_default().to_string();
@@ -1212,4 +1227,113 @@ fn ttls_max_age_and_delete_markers_as_nats_server() {
     for (t, o) in theirs.iter().zip(&ours) {
         assert_eq!(o, t);
     }
+}
+
+/// Account limits (`accounts { A { jetstream { … } } }`) reported and enforced as
+/// nats-server does: stream counts, required and capped `max_bytes`, reservations, consumer
+/// caps, and account storage on publish; an account without JetStream.
+#[test]
+fn account_limits_as_nats_server() {
+    const LIMITED: &[Step] = &[
+        ("$JS.API.INFO", "", ""),
+        (
+            "$JS.API.STREAM.CREATE.limits",
+            "",
+            r#"{"name":"limits","subjects":["limits"]}"#,
+        ),
+        (
+            "$JS.API.STREAM.CREATE.limits",
+            "",
+            r#"{"name":"limits","subjects":["limits"],"max_bytes":65536}"#,
+        ),
+        (
+            "$JS.API.STREAM.CREATE.limits",
+            "",
+            r#"{"name":"limits","subjects":["limits"],"max_bytes":128}"#,
+        ),
+        ("limits", "", "x"),
+        ("limits", "", "x"),
+        ("limits", "", "x"),
+        ("$JS.API.STREAM.INFO.limits", "", ""),
+        ("limits", "", "x"),
+        (
+            "$JS.API.STREAM.CREATE.mem",
+            "",
+            r#"{"name":"mem","storage":"memory","max_bytes":4096}"#,
+        ),
+        (
+            "$JS.API.STREAM.CREATE.mem",
+            "",
+            r#"{"name":"mem","storage":"memory","max_bytes":1024,"max_consumers":50}"#,
+        ),
+        (
+            "$JS.API.STREAM.CREATE.mem",
+            "",
+            r#"{"name":"mem","storage":"memory","max_bytes":1024}"#,
+        ),
+        (
+            "$JS.API.STREAM.UPDATE.mem",
+            "",
+            r#"{"name":"mem","storage":"memory","max_bytes":4096}"#,
+        ),
+        ("$JS.API.INFO", "", ""),
+    ];
+    const TIGHT: &[Step] = &[
+        ("$JS.API.STREAM.CREATE.A", "", r#"{"name":"A"}"#),
+        (
+            "$JS.API.STREAM.CREATE.B",
+            "",
+            r#"{"name":"B","max_bytes":300}"#,
+        ),
+        (
+            "$JS.API.STREAM.CREATE.B",
+            "",
+            r#"{"name":"B","max_bytes":150}"#,
+        ),
+        ("$JS.API.STREAM.CREATE.C", "", r#"{"name":"C"}"#),
+        ("A", "", "0123456789012345678901234567890123456789"),
+        ("A", "", "0123456789012345678901234567890123456789"),
+        ("A", "", "0123456789012345678901234567890123456789"),
+        ("A", "", "0123456789012345678901234567890123456789"),
+        ("$JS.API.INFO", "", ""),
+    ];
+    const NONE: &[Step] = &[("$JS.API.INFO", "", ""), ("$JS.API.STREAM.NAMES", "", "")];
+    let run = |real: bool| -> Option<Vec<String>> {
+        let dir = TempDir::new("js-limits");
+        let conf = dir.path().join("limits.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "jetstream {{ store_dir: {:?} }}\n\
+                 accounts {{\n\
+                 \x20 JS {{ jetstream {{ max_mem: 64MB, max_file: 32MB, max_streams: 10, max_consumers: 20, max_ack_pending: 100, memory_max_stream_bytes: 2048, store_max_stream_bytes: 4096, max_stream_bytes: true }}, users [{{user: js, password: js}}] }}\n\
+                 \x20 TIGHT {{ jetstream {{ max_file: 200, max_streams: 2 }}, users [{{user: t, password: t}}] }}\n\
+                 \x20 NOJS {{ users [{{user: n, password: n}}] }}\n\
+                 }}\n",
+                dir.path().display()
+            ),
+        )
+        .expect("conf");
+        let args = ["-c", conf.to_str().expect("utf-8"), "-n", "n1"];
+        let srv = if real {
+            NatsServer::start(&args)?
+        } else {
+            spawn(&natrium_bin(), &args)
+        };
+        let mut out = run_steps(&srv, r#""user":"js","pass":"js","#, LIMITED);
+        out.extend(run_steps(&srv, r#""user":"t","pass":"t","#, TIGHT));
+        out.extend(run_steps(&srv, r#""user":"n","pass":"n","#, NONE));
+        Some(out)
+    };
+    let Some(theirs) = run(true) else {
+        return;
+    };
+    let ours = run(false).expect("natrium");
+    let diffs: Vec<String> = theirs
+        .iter()
+        .zip(&ours)
+        .filter(|(t, o)| t != o)
+        .map(|(t, o)| format!("nats-server: {t}\nnatrium:     {o}\n"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }

@@ -162,14 +162,53 @@ impl Service {
         }
     }
 
+    /// Whether the account's storage (or memory) limit has room for this message, as
+    /// nats-server's `wouldExceedLimits` counts it (what is stored, not reserved).
+    fn account_room(&self, account: u32, stream: u32, m: &InMsg) -> bool {
+        let Some(acc) = self.accounts.get(&account) else {
+            return true;
+        };
+        let Some(s) = self.streams.get(&stream) else {
+            return true;
+        };
+        let memory = !s.is_file();
+        let limit = if memory {
+            acc.limits.max_memory
+        } else {
+            acc.limits.max_store
+        };
+        if limit < 0 {
+            return true;
+        }
+        let used: u64 = acc
+            .streams
+            .values()
+            .filter_map(|id| self.streams.get(id))
+            .filter(|x| x.is_file() != memory)
+            .map(|x| x.store.state().bytes)
+            .sum();
+        let (sl, hl, pl) = (m.subject.len(), m.headers.len(), m.payload.len());
+        let size = if memory {
+            crate::jetstream::store::mem_store_size(sl, hl, pl)
+        } else {
+            crate::jetstream::store::file_store_size(sl, hl, pl)
+        };
+        (used + size) as i64 <= limit
+    }
+
     /// A publish to a stream's subjects: stored, then acknowledged after the round is
     /// made safe (when it has a reply subject and the stream acks).
     pub(crate) fn publish(&mut self, id: u32, m: &InMsg) {
+        let now = json::now_nanos();
+        let room = self.account_room(m.account, id, m);
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
-        let now = json::now_nanos();
-        let outcome = s.ingest(&m.subject, &m.headers, &m.payload, now);
+        let outcome = if room {
+            s.ingest(&m.subject, &m.headers, &m.payload, now)
+        } else {
+            Ingest::Refused(ApiError::account_resources_exceeded())
+        };
         if s.cfg.no_ack || m.reply.is_empty() {
             return;
         }

@@ -197,6 +197,11 @@ impl Service {
             }
         };
         if !self.accounts.contains_key(&m.account) {
+            let kind = response_type(&rest);
+            if kind != "system_response" {
+                let body = error_shaped(kind, &ApiError::not_enabled_for_account());
+                self.reply(m.account, &m.reply, Vec::new(), body);
+            }
             return;
         }
         if let Some(level) = headers::get_str(&m.headers, "Nats-Required-Api-Level") {
@@ -330,14 +335,14 @@ impl Service {
             .field(
                 "limits",
                 &Limits {
-                    max_memory: -1,
-                    max_storage: -1,
-                    max_streams: -1,
-                    max_consumers: -1,
-                    max_ack_pending: -1,
-                    memory_max_stream_bytes: -1,
-                    storage_max_stream_bytes: -1,
-                    max_bytes_required: false,
+                    max_memory: acc.limits.max_memory,
+                    max_storage: acc.limits.max_store,
+                    max_streams: acc.limits.max_streams,
+                    max_consumers: acc.limits.max_consumers,
+                    max_ack_pending: acc.limits.max_ack_pending,
+                    memory_max_stream_bytes: acc.limits.memory_max_stream_bytes,
+                    storage_max_stream_bytes: acc.limits.store_max_stream_bytes,
+                    max_bytes_required: acc.limits.max_bytes_required,
                 },
             );
         if !self.settings.domain.is_empty() {
@@ -363,6 +368,22 @@ pub(super) fn nuid() -> String {
     (0..22)
         .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
         .collect()
+}
+
+/// An error response with the zero values its response type always carries (paging,
+/// empty lists, `purged`), as nats-server's shared response structs give them.
+fn error_shaped(kind: &str, e: &ApiError) -> Vec<u8> {
+    let o = Obj::typed(kind).field("error", e);
+    match kind {
+        "stream_info_response" => paged(o, 0, 0, 0).done(),
+        "stream_names_response" => paged(o, 0, 0, 0).raw("streams", b"null").done(),
+        "stream_list_response" => paged(o, 0, 0, 0).raw("streams", b"[]").done(),
+        "consumer_names_response" | "consumer_list_response" => {
+            paged(o, 0, 0, 0).raw("consumers", b"[]").done()
+        }
+        "stream_purge_response" => o.field("purged", &0).done(),
+        _ => o.done(),
+    }
 }
 
 /// The response type of an API subject (for errors raised before dispatch).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::jetstream::config::{self, StreamConfig};
+use crate::jetstream::config::{self, Storage, StreamConfig};
 use crate::jetstream::errors::ApiError;
 use crate::jetstream::json::{self, Time};
 use crate::jetstream::service::{InMsg, Service};
@@ -50,6 +50,78 @@ pub(super) struct PurgeRequest {
 }
 
 impl Service {
+    /// The account's and the server's limits a stream configuration must fit
+    /// (nats-server's `maxBytesLimits` and `checkLimits`): `replacing` is the stream an
+    /// update replaces, whose reservation is not counted twice.
+    pub(crate) fn check_limits(
+        &self,
+        account: u32,
+        cfg: &StreamConfig,
+        replacing: Option<u32>,
+    ) -> Result<(), ApiError> {
+        let Some(acc) = self.accounts.get(&account) else {
+            return Ok(());
+        };
+        let lim = acc.limits;
+        if replacing.is_none() && lim.max_streams > 0 && acc.streams.len() as i64 >= lim.max_streams
+        {
+            return Err(ApiError::max_streams_reached());
+        }
+        let memory = cfg.storage == Storage::Memory;
+        let max_stream_bytes = if memory {
+            lim.memory_max_stream_bytes
+        } else {
+            lim.store_max_stream_bytes
+        };
+        if lim.max_bytes_required && cfg.max_bytes <= 0 {
+            return Err(ApiError::max_bytes_required());
+        }
+        if max_stream_bytes > 0 && cfg.max_bytes > max_stream_bytes {
+            return Err(ApiError::max_stream_bytes_exceeded());
+        }
+        if cfg.max_consumers > 0 && lim.max_consumers > 0 && cfg.max_consumers > lim.max_consumers {
+            return Err(ApiError::max_consumers_reached());
+        }
+        // Reservations: what the other streams of this storage set aside (`max_bytes`), in
+        // the account and in the whole server; a stream without `max_bytes` counts 1 byte.
+        let reserved = |only: Option<u32>| -> i64 {
+            self.streams
+                .iter()
+                .filter(|(id, _)| Some(**id) != replacing)
+                .filter(|(id, _)| only.is_none_or(|a| self.account_of(**id) == Some(a)))
+                .filter(|(_, s)| (s.cfg.storage == Storage::Memory) == memory)
+                .map(|(_, s)| s.cfg.max_bytes.max(0))
+                .sum()
+        };
+        let add = if cfg.max_bytes < 0 { 1 } else { cfg.max_bytes };
+        let refuse = || {
+            Err(if memory {
+                ApiError::insufficient_memory()
+            } else {
+                ApiError::insufficient_storage()
+            })
+        };
+        let account_max = if memory {
+            lim.max_memory
+        } else {
+            lim.max_store
+        };
+        let in_account = reserved(Some(account));
+        if account_max >= 0 && (in_account > account_max || add > account_max - in_account) {
+            return refuse();
+        }
+        let server_max = if memory {
+            self.settings.max_memory
+        } else {
+            self.settings.max_store
+        };
+        let in_server = reserved(None);
+        if in_server > server_max || add > server_max - in_server {
+            return refuse();
+        }
+        Ok(())
+    }
+
     pub(super) fn state_json(
         &self,
         s: &Stream,
@@ -226,6 +298,7 @@ impl Service {
                     _ => Err(ApiError::stream_name_exists()),
                 };
             }
+            self.check_limits(m.account, &cfg, None)?;
             if let Some(what) = config::unsupported(&cfg) {
                 return Err(ApiError::stream_create(format!(
                     "natrium does not support {what} yet"
@@ -291,6 +364,7 @@ impl Service {
                 return Err(ApiError::replicas_not_supported());
             }
             config::check_update(&old, &cfg)?;
+            self.check_limits(m.account, &cfg, Some(id))?;
             if let Some(what) = config::unsupported(&cfg) {
                 return Err(ApiError::stream_update(format!(
                     "natrium does not support {what} yet"
