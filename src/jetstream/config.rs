@@ -92,6 +92,36 @@ pub struct ConsumerLimits {
     pub max_ack_pending: i64,
 }
 
+/// `subject_transform`: incoming subjects rewritten before they are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectTransform {
+    #[serde(default, deserialize_with = "super::json::nullable")]
+    pub src: String,
+    #[serde(default, deserialize_with = "super::json::nullable")]
+    pub dest: String,
+}
+
+/// `republish`: stored messages published again on a transformed subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RePublish {
+    #[serde(
+        default,
+        deserialize_with = "super::json::nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub src: String,
+    #[serde(default, deserialize_with = "super::json::nullable")]
+    pub dest: String,
+    #[serde(
+        default,
+        deserialize_with = "super::json::nullable",
+        skip_serializing_if = "is_false"
+    )]
+    pub headers_only: bool,
+}
+
 /// nats-server's `StreamConfig`, in its field order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,9 +191,9 @@ pub struct StreamConfig {
     )]
     pub first_seq: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject_transform: Option<serde_json::Value>,
+    pub subject_transform: Option<SubjectTransform>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub republish: Option<serde_json::Value>,
+    pub republish: Option<RePublish>,
     #[serde(default, deserialize_with = "super::json::nullable")]
     pub allow_direct: bool,
     #[serde(default, deserialize_with = "super::json::nullable")]
@@ -493,6 +523,55 @@ pub fn check(config: &StreamConfig) -> Result<StreamConfig, ApiError> {
             "stream needs at least one configured subject or be a source/mirror",
         ));
     }
+    if let Some(t) = &cfg.subject_transform {
+        if !t.src.is_empty() && !subject::is_valid_subject(t.src.as_bytes()) {
+            return Err(ApiError::transform_source(&format!(
+                "invalid subject {}",
+                t.src
+            )));
+        }
+        if let Err(e) = super::transform::Transform::new(&t.src, &t.dest) {
+            return Err(ApiError::transform_destination(&e));
+        }
+    }
+    if let Some(rp) = cfg.republish.as_mut() {
+        if rp.src.is_empty() {
+            if strict {
+                return Err(pedantic("republish source can not be empty"));
+            }
+            rp.src = ">".into();
+        }
+        // A `>` to `>` republish aligned with a transform of the only stream subject
+        // republishes under the transformed subject.
+        if let Some(t) = &cfg.subject_transform {
+            if rp.dest == ">"
+                && rp.src == ">"
+                && cfg.subjects.len() == 1
+                && t.src == cfg.subjects[0]
+            {
+                if strict {
+                    return Err(pedantic("implicit republish based on subject transform"));
+                }
+                rp.src = t.dest.clone();
+                rp.dest = t.dest.clone();
+            }
+        }
+        let cycle = cfg
+            .subjects
+            .iter()
+            .any(|s| subject::subjects_collide(rp.dest.as_bytes(), s.as_bytes()));
+        if cycle {
+            return Err(invalid(
+                "stream configuration for republish destination forms a cycle",
+            ));
+        }
+        if super::transform::Transform::new(&rp.src, &rp.dest).is_err() {
+            return Err(invalid(format!(
+                "stream configuration for republish with transform from '{}' to '{}' not valid",
+                rp.src, rp.dest
+            )));
+        }
+    }
     if cfg
         .placement
         .as_ref()
@@ -553,10 +632,6 @@ pub fn unsupported(cfg: &StreamConfig) -> Option<&'static str> {
         Some("mirrors")
     } else if cfg.sources.is_some() {
         Some("sources")
-    } else if cfg.subject_transform.is_some() {
-        Some("subject transforms")
-    } else if cfg.republish.is_some() {
-        Some("republish")
     } else if cfg.allow_msg_counter {
         Some("message counters")
     } else if cfg.allow_atomic || cfg.allow_batched {

@@ -115,6 +115,12 @@ impl ApiError {
     pub fn rollup_invalid(value: &str) -> ApiError {
         e(500, 10111, format!("rollup value invalid: {value:?}"))
     }
+    pub fn transform_source(why: &str) -> ApiError {
+        e(400, 10155, format!("stream transform source: {why}"))
+    }
+    pub fn transform_destination(why: &str) -> ApiError {
+        e(400, 10156, format!("stream transform: {why}"))
+    }
     pub fn ttl_invalid() -> ApiError {
         e(400, 10165, "invalid per-message TTL")
     }

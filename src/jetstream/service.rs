@@ -408,6 +408,18 @@ impl Service {
         }
     }
 
+    /// Queues what a stream republished (in the stream's account).
+    pub(super) fn send_republished(&mut self, account: u32, msgs: Vec<(String, Vec<u8>, Vec<u8>)>) {
+        for (subject, headers, payload) in msgs {
+            self.out.push(Outgoing::Msg(OutMsg {
+                account,
+                subject: subject.into_bytes(),
+                headers,
+                payload,
+            }));
+        }
+    }
+
     /// Queues a reply (dropped when the request had no reply subject).
     pub(super) fn reply(&mut self, account: u32, to: &[u8], headers: Vec<u8>, payload: Vec<u8>) {
         if to.is_empty() {
@@ -515,8 +527,17 @@ impl Service {
             let now = Instant::now();
             if now >= next_expiry {
                 let ns = super::json::now_nanos();
-                for s in self.streams.values_mut() {
+                let mut republished = Vec::new();
+                for (id, s) in self.streams.iter_mut() {
                     self.stats_dirty |= s.expire(ns);
+                    if !s.republished.is_empty() {
+                        republished.push((*id, std::mem::take(&mut s.republished)));
+                    }
+                }
+                for (id, msgs) in republished {
+                    if let Some(account) = self.account_of(id) {
+                        self.send_republished(account, msgs);
+                    }
                 }
                 next_expiry = now + EXPIRY_TICK;
                 // Monitoring sees the state at most one tick old, whatever the load.

@@ -20,6 +20,7 @@ use super::store::file::{self as file_store, FileStore};
 use super::store::fs::{Fs, StdFs};
 use super::store::mem::MemStore;
 use super::store::{StoreError, StoredMsg, StreamStore};
+use super::transform::Transform;
 use super::ttl::{self, Expiries};
 use crate::subject;
 
@@ -53,6 +54,11 @@ pub struct Stream {
     last_msg_id: String,
     /// Messages with a `Nats-TTL`.
     expiries: Expiries,
+    /// `subject_transform` and `republish` (with `headers_only`).
+    input: Option<Transform>,
+    republish: Option<(Transform, bool)>,
+    /// Republished messages (subject, headers, payload) for the service to send.
+    pub republished: Vec<(String, Vec<u8>, Vec<u8>)>,
     /// Stored since the last flush.
     pub unflushed: bool,
     /// Flushed since the last sync.
@@ -124,10 +130,14 @@ impl Stream {
             dedupe_order: VecDeque::new(),
             last_msg_id: String::new(),
             expiries: Expiries::default(),
+            input: None,
+            republish: None,
+            republished: Vec::new(),
             unflushed: false,
             unsynced: false,
         };
         s.write_meta()?;
+        s.build_transforms();
         if s.cfg.first_seq > 1 && s.store.state().last_seq == 0 {
             s.store
                 .compact(s.cfg.first_seq)
@@ -151,12 +161,30 @@ impl Stream {
             dedupe_order: VecDeque::new(),
             last_msg_id: String::new(),
             expiries: Expiries::default(),
+            input: None,
+            republish: None,
+            republished: Vec::new(),
             unflushed: false,
             unsynced: false,
         };
         s.rebuild_dedupe();
         s.rebuild_expiries();
+        s.build_transforms();
         Ok((s, notes))
+    }
+
+    /// The transforms of the configuration (checked when it was accepted).
+    fn build_transforms(&mut self) {
+        self.input = self
+            .cfg
+            .subject_transform
+            .as_ref()
+            .and_then(|t| Transform::new(&t.src, &t.dest).ok());
+        self.republish = self.cfg.republish.as_ref().and_then(|r| {
+            Transform::new(&r.src, &r.dest)
+                .ok()
+                .map(|t| (t, r.headers_only))
+        });
     }
 
     /// The TTLs of the stored messages, read back from their headers.
@@ -224,6 +252,7 @@ impl Stream {
             self.cfg = old;
             return Err(e);
         }
+        self.build_transforms();
         if self.cfg.retention == Retention::Interest && old.retention != Retention::Interest {
             // Nothing has interest in what is stored (there are no consumers yet).
             let _ = self.store.purge();
@@ -248,6 +277,11 @@ impl Stream {
 
     /// Stores a published message, as nats-server's `processJetStreamMsg` checks it.
     pub fn ingest(&mut self, subject: &[u8], hdrs: &[u8], payload: &[u8], now: i64) -> Ingest {
+        let transformed = self
+            .input
+            .as_ref()
+            .and_then(|t| std::str::from_utf8(subject).ok().and_then(|s| t.apply(s)));
+        let subject = transformed.as_deref().map_or(subject, str::as_bytes);
         match self.check_publish(subject, hdrs, payload, now) {
             Ok(Some(dup)) => return Ingest::Duplicate(dup),
             Ok(None) => {}
@@ -266,12 +300,22 @@ impl Stream {
         } else {
             hdrs
         };
+        let last_on_subject = match &self.republish {
+            Some(_) => self
+                .store
+                .last_for_subject(subject)
+                .ok()
+                .flatten()
+                .map_or(0, |m| m.seq),
+            None => 0,
+        };
         let seq = match self.store.store(subject, hdrs, payload, now) {
             Ok(seq) => seq,
             Err(e) => return Ingest::Refused(ApiError::store_failed(e.to_string())),
         };
         self.unflushed = true;
         self.expiries.track(seq, now, ttl_secs);
+        self.queue_republish(subject, hdrs, payload, seq, now, last_on_subject);
         let msg_id = headers::get_str(hdrs, "Nats-Msg-Id").unwrap_or_default();
         if !msg_id.is_empty() {
             self.dedupe.insert(msg_id.to_string(), seq);
@@ -291,6 +335,52 @@ impl Stream {
             let _ = self.store.compact(seq + 1);
         }
         Ingest::Stored(seq)
+    }
+
+    /// Republishes a stored message on its transformed subject with nats-server's headers
+    /// (`Nats-Msg-Size` and no payload with `headers_only`).
+    fn queue_republish(
+        &mut self,
+        subject: &[u8],
+        hdrs: &[u8],
+        payload: &[u8],
+        seq: u64,
+        ts: i64,
+        last_on_subject: u64,
+    ) {
+        let Some((t, headers_only)) = &self.republish else {
+            return;
+        };
+        let subject = String::from_utf8_lossy(subject).into_owned();
+        let Some(to) = t.apply(&subject) else {
+            return;
+        };
+        if !crate::subject::is_valid_literal_subject(to.as_bytes()) {
+            return;
+        }
+        let (seq, ts, last) = (
+            seq.to_string(),
+            json::rfc3339(ts),
+            last_on_subject.to_string(),
+        );
+        let size = payload.len().to_string();
+        let mut pairs = vec![
+            ("Nats-Stream", self.cfg.name.as_str()),
+            ("Nats-Subject", subject.as_str()),
+            ("Nats-Sequence", seq.as_str()),
+            ("Nats-Time-Stamp", ts.as_str()),
+            ("Nats-Last-Sequence", last.as_str()),
+        ];
+        if *headers_only {
+            pairs.push(("Nats-Msg-Size", size.as_str()));
+        }
+        let out_headers = headers::extend(hdrs, &pairs);
+        let out_payload = if *headers_only {
+            Vec::new()
+        } else {
+            payload.to_vec()
+        };
+        self.republished.push((to, out_headers, out_payload));
     }
 
     /// The checks before a message is stored; `Ok(Some(seq))` for a duplicate.

@@ -580,6 +580,48 @@ const CORPUS: &[Step] = &[
     ),
     ("li", "", "3"),
     ("$JS.API.STREAM.INFO.LI", "", ""),
+    (
+        "$JS.API.STREAM.CREATE.ST",
+        "",
+        r#"{"name":"ST","subjects":["st.*"],"subject_transform":{"src":"st.*","dest":"stored.{{wildcard(1)}}"}}"#,
+    ),
+    ("st.x", "", "transformed"),
+    (
+        "$JS.API.STREAM.MSG.GET.ST",
+        "",
+        r#"{"last_by_subj":"stored.x"}"#,
+    ),
+    ("$JS.API.STREAM.INFO.ST", "", r#"{"subjects_filter":">"}"#),
+    (
+        "$JS.API.STREAM.CREATE.ST2",
+        "",
+        r#"{"name":"ST2","subjects":["st2.*"],"subject_transform":{"src":"st2.*","dest":"x.$2"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.ST2",
+        "",
+        r#"{"name":"ST2","subjects":["st2.*"],"subject_transform":{"src":"st2..x","dest":"x"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.RP",
+        "",
+        r#"{"name":"RP","subjects":["rpin.*"],"republish":{"src":"rpin.*","dest":"rpout.$1"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.RP2",
+        "",
+        r#"{"name":"RP2","subjects":["rp2.*"],"republish":{"dest":"rp2.x"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.RP2",
+        "",
+        r#"{"name":"RP2","subjects":["rp2.*"],"republish":{"src":"rp2.*","dest":"o.*"}}"#,
+    ),
+    (
+        "$JS.API.STREAM.CREATE.RP2",
+        "",
+        r#"{"name":"RP2","subjects":["rp2.*"],"republish":{"dest":"rp2out.>","headers_only":true}}"#,
+    ),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.DELETE.M1", "", ""),
     ("$JS.API.STREAM.INFO.M1", "", ""),
@@ -1336,4 +1378,83 @@ fn account_limits_as_nats_server() {
         .map(|(t, o)| format!("nats-server: {t}\nnatrium:     {o}\n"))
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// Republished messages, with and without `headers_only`, and through a subject transform,
+/// as nats-server sends them (times aside).
+#[test]
+fn republish_as_nats_server() {
+    let run = |real: bool| -> Option<Vec<String>> {
+        let dir = TempDir::new("js-republish");
+        let srv = start(dir.path(), real)?;
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
+        raw.send_str("SUB out.> 2\r\nSUB _R.> 1\r\nPING\r\n");
+        raw.expect("PONG\r\n");
+        let steps: &[(&str, &str, &str)] = &[
+            (
+                "$JS.API.STREAM.CREATE.R1",
+                "",
+                r#"{"name":"R1","subjects":["r1.*"],"republish":{"src":"r1.*","dest":"out.r1.{{wildcard(1)}}"}}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.R2",
+                "",
+                r#"{"name":"R2","subjects":["r2.>"],"republish":{"dest":"out.r2.>","headers_only":true}}"#,
+            ),
+            (
+                "$JS.API.STREAM.CREATE.R3",
+                "",
+                r#"{"name":"R3","subjects":["r3.*"],"subject_transform":{"src":"r3.*","dest":"t3.$1"},"republish":{"src":"t3.*","dest":"out.r3.$1"}}"#,
+            ),
+            ("r1.a", "", "one"),
+            ("r1.a", "X-Y: z", "two"),
+            ("r1.b", "", "three"),
+            ("r2.a.b", "", "hidden payload"),
+            ("r3.q", "", "via transform"),
+        ];
+        let mut out = Vec::new();
+        let mut collect = |raw: &mut Raw, until_answer: bool| loop {
+            let wait = if until_answer { 5000 } else { 500 };
+            let Some((line, bytes)) = raw.read_msg(Duration::from_millis(wait)) else {
+                break;
+            };
+            let mut parts = line.split(' ');
+            let (kind, subject, sid) = (parts.next(), parts.next(), parts.next());
+            if sid == Some("1") {
+                if until_answer {
+                    break;
+                }
+                continue;
+            }
+            out.push(format!(
+                "{} {} {}",
+                kind.unwrap_or_default(),
+                subject.unwrap_or_default(),
+                normalize(&String::from_utf8_lossy(&bytes))
+            ));
+        };
+        // One step at a time: a publish sent before its stream exists is not stored.
+        for (subject, hdrs, body) in steps {
+            if hdrs.is_empty() {
+                raw.send_str(&format!("PUB {subject} _R.x {}\r\n{body}\r\n", body.len()));
+            } else {
+                let block = format!("NATS/1.0\r\n{hdrs}\r\n\r\n");
+                raw.send_str(&format!(
+                    "HPUB {subject} _R.x {} {}\r\n{block}{body}\r\n",
+                    block.len(),
+                    block.len() + body.len()
+                ));
+            }
+            collect(&mut raw, true);
+        }
+        collect(&mut raw, false);
+        Some(out)
+    };
+    let Some(theirs) = run(true) else {
+        return;
+    };
+    assert_eq!(theirs.len(), 5, "{theirs:#?}");
+    let ours = run(false).expect("natrium");
+    assert_eq!(ours, theirs);
 }

@@ -201,7 +201,7 @@ impl Service {
     pub(crate) fn publish(&mut self, id: u32, m: &InMsg) {
         let now = json::now_nanos();
         let room = self.account_room(m.account, id, m);
-        let Some(s) = self.streams.get_mut(&id) else {
+        let Some(mut s) = self.streams.get_mut(&id) else {
             return;
         };
         let outcome = if room {
@@ -209,6 +209,14 @@ impl Service {
         } else {
             Ingest::Refused(ApiError::account_resources_exceeded())
         };
+        if !s.republished.is_empty() {
+            let republished = std::mem::take(&mut s.republished);
+            self.send_republished(m.account, republished);
+            let Some(again) = self.streams.get_mut(&id) else {
+                return;
+            };
+            s = again;
+        }
         if s.cfg.no_ack || m.reply.is_empty() {
             return;
         }
