@@ -165,6 +165,8 @@ pub struct Shared {
     pub jetstream: Option<std::sync::mpsc::Sender<crate::jetstream::Inbound>>,
     /// JetStream's figures for monitoring, when it is enabled.
     pub jetstream_stats: Option<crate::jetstream::SharedStats>,
+    /// Publishes queued for the JetStream thread (reactor 0 answers 429 past its bound).
+    pub jetstream_ingest: Option<Arc<crate::jetstream::IngestQueue>>,
 }
 
 /// What WebSocket connections need from the server (nats-server's `srvWebsocket`).
@@ -534,6 +536,12 @@ impl Server {
             ),
             jetstream: js_tx,
             jetstream_stats: js_settings.as_ref().map(|_| Default::default()),
+            jetstream_ingest: js_settings.as_ref().map(|_| {
+                Arc::new(crate::jetstream::IngestQueue::new(
+                    opts.jetstream.max_buffered_msgs,
+                    opts.jetstream.max_buffered_size,
+                ))
+            }),
         });
 
         info!("Starting natrium");
@@ -579,6 +587,7 @@ impl Server {
                     &without,
                     outlet,
                     shared.jetstream_stats.clone().unwrap_or_default(),
+                    shared.jetstream_ingest.clone().unwrap_or_default(),
                 );
                 Some(
                     std::thread::Builder::new()

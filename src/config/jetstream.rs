@@ -26,6 +26,10 @@ pub struct JetStreamOptions {
     pub domain: String,
     /// Unknown fields in API requests are errors.
     pub strict: bool,
+    /// `max_buffered_msgs` and `max_buffered_size`: how much published to streams may
+    /// wait for the JetStream thread before publishers get 429 (0: nats-server's default).
+    pub max_buffered_msgs: i64,
+    pub max_buffered_size: i64,
 }
 
 impl Default for JetStreamOptions {
@@ -38,6 +42,8 @@ impl Default for JetStreamOptions {
             sync_always: false,
             domain: String::new(),
             strict: true,
+            max_buffered_msgs: 0,
+            max_buffered_size: 0,
         }
     }
 }
@@ -157,9 +163,17 @@ pub(crate) fn parse_jetstream(
             "key" | "ek" | "encryption_key" | "prev_key" | "prev_ek" | "cipher" => {
                 r.ignore(k, "JetStream encryption")
             }
+            "max_buffered_msgs" => {
+                if let Some(n) = r.int(k, mv) {
+                    o.max_buffered_msgs = n;
+                }
+            }
+            "max_buffered_size" => {
+                if let Some(n) = size(r, k, mv) {
+                    o.max_buffered_size = n;
+                }
+            }
             "limits"
-            | "max_buffered_msgs"
-            | "max_buffered_size"
             | "request_queue_limit"
             | "info_queue_limit"
             | "max_outstanding_catchup"

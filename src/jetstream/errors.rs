@@ -121,6 +121,9 @@ impl ApiError {
     pub fn transform_destination(why: &str) -> ApiError {
         e(400, 10156, format!("stream transform: {why}"))
     }
+    pub fn too_many_requests() -> ApiError {
+        e(429, 10167, "too many requests")
+    }
     pub fn ttl_invalid() -> ApiError {
         e(400, 10165, "invalid per-message TTL")
     }

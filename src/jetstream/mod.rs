@@ -28,7 +28,9 @@ pub mod ttl;
 
 use std::path::PathBuf;
 
-pub use service::{InMsg, Inbound, InternalSub, OutMsg, Outlet, SharedStats, Stats};
+pub use service::{
+    ingest_size, InMsg, Inbound, IngestQueue, InternalSub, OutMsg, Outlet, SharedStats, Stats,
+};
 
 use crate::config::Options;
 

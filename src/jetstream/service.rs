@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
@@ -59,6 +61,67 @@ pub struct InternalSub {
     pub subject: Vec<u8>,
     pub id: u32,
     pub add: bool,
+    /// The stream's name for a stream's subscriptions (the reactor answers a publisher
+    /// it cannot queue in its name); empty for the API.
+    pub stream: String,
+}
+
+/// Publishes handed to the JetStream thread and not handled yet, bounded as nats-server
+/// bounds a stream's ingest queue (`max_buffered_msgs`, `max_buffered_size`): past it,
+/// reactor 0 answers the publisher `429 Too Many Requests` instead of queueing.
+#[derive(Debug)]
+pub struct IngestQueue {
+    msgs: AtomicU64,
+    bytes: AtomicU64,
+    max_msgs: u64,
+    max_bytes: u64,
+}
+
+impl Default for IngestQueue {
+    fn default() -> Self {
+        IngestQueue::new(0, 0)
+    }
+}
+
+impl IngestQueue {
+    /// nats-server's `streamDefaultMaxQueueMsgs` and `streamDefaultMaxQueueBytes`.
+    pub const DEFAULT_MSGS: u64 = 100_000;
+    pub const DEFAULT_BYTES: u64 = 128 << 20;
+
+    /// A queue bounded by `max_buffered_msgs` and `max_buffered_size` (0 or less: the
+    /// defaults).
+    pub fn new(max_msgs: i64, max_bytes: i64) -> IngestQueue {
+        let or_default = |v: i64, d: u64| if v > 0 { v as u64 } else { d };
+        IngestQueue {
+            msgs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            max_msgs: or_default(max_msgs, Self::DEFAULT_MSGS),
+            max_bytes: or_default(max_bytes, Self::DEFAULT_BYTES),
+        }
+    }
+
+    /// Takes a message of `bytes` into the queue, unless it is full.
+    pub fn try_add(&self, bytes: u64) -> bool {
+        if self.msgs.load(Ordering::Acquire) >= self.max_msgs
+            || self.bytes.load(Ordering::Acquire) >= self.max_bytes
+        {
+            return false;
+        }
+        self.msgs.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        true
+    }
+
+    /// A queued message was handled.
+    pub fn done(&self, bytes: u64) {
+        self.msgs.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// What a publish counts in the ingest queue.
+pub fn ingest_size(subject: &[u8], headers: &[u8], payload: &[u8]) -> u64 {
+    (subject.len() + headers.len() + payload.len()) as u64
 }
 
 pub enum Inbound {
@@ -166,6 +229,7 @@ pub struct Service {
     pub(super) out: Vec<Outgoing>,
     outlet: Box<dyn Outlet>,
     stats: SharedStats,
+    ingest: Arc<IngestQueue>,
     /// Something changed since the stats were last published.
     stats_dirty: bool,
 }
@@ -179,6 +243,7 @@ impl Service {
         without_jetstream: &[u32],
         outlet: Box<dyn Outlet>,
         stats: SharedStats,
+        ingest: Arc<IngestQueue>,
     ) -> Service {
         let mut s = Service {
             settings,
@@ -188,6 +253,7 @@ impl Service {
             out: Vec::new(),
             outlet,
             stats,
+            ingest,
             stats_dirty: false,
         };
         let mut subs = Vec::new();
@@ -209,6 +275,7 @@ impl Service {
                         subject: format!("{prefix}{sub}").into_bytes(),
                         id: API_SUB,
                         add: true,
+                        stream: String::new(),
                     });
                 }
             }
@@ -223,6 +290,7 @@ impl Service {
                         subject: format!("{prefix}{sub}").into_bytes(),
                         id: API_SUB,
                         add: true,
+                        stream: String::new(),
                     });
                 }
             }
@@ -382,6 +450,7 @@ impl Service {
                 subject: s.clone().into_bytes(),
                 id: 2 * id,
                 add,
+                stream: stream.cfg.name.clone(),
             })
             .collect();
         if stream.cfg.allow_direct {
@@ -395,6 +464,7 @@ impl Service {
                         subject: subject.into_bytes(),
                         id: 2 * id + 1,
                         add,
+                        stream: String::new(),
                     });
                 }
             }
@@ -439,6 +509,8 @@ impl Service {
             self.api(&m);
         } else if m.id % 2 == 0 {
             self.publish(m.id / 2, &m);
+            self.ingest
+                .done(ingest_size(&m.subject, &m.headers, &m.payload));
         } else {
             self.direct_get(m.id / 2, &m);
         }
@@ -608,6 +680,7 @@ mod tests {
             &[],
             Box::new(capture.clone()),
             SharedStats::default(),
+            Arc::default(),
         );
         let disk = SimFs::new();
         let cfg = config::check(&StreamConfig {

@@ -3,7 +3,7 @@
 //! matches them, collected per turn and handed over once; and what it publishes, delivered
 //! as if a client of the account had published it.
 
-use log::debug;
+use log::{debug, warn};
 
 use super::{Reactor, Target};
 use crate::jetstream::{InMsg, Inbound, InternalSub, OutMsg};
@@ -15,6 +15,13 @@ const INTERNAL_PUBLISHER: usize = usize::MAX - 1;
 impl Reactor {
     pub(super) fn apply_internal_subs(&mut self, subs: Vec<InternalSub>) {
         for s in subs {
+            if !s.stream.is_empty() {
+                if s.add {
+                    self.stream_names.insert(s.id, s.stream.clone());
+                } else {
+                    self.stream_names.remove(&s.id);
+                }
+            }
             let target = Target::Internal(s.id);
             if s.add {
                 if self
@@ -42,6 +49,36 @@ impl Reactor {
             return false;
         }
         let (headers, payload) = msg.data.split_at(msg.header_len.min(msg.data.len()));
+        if let (Some(name), Some(queue)) = (self.stream_names.get(&id), &self.ingest) {
+            if !queue.try_add(crate::jetstream::ingest_size(msg.subject, headers, payload)) {
+                // The JetStream thread is this far behind: answer as nats-server answers
+                // an overflowing ingest queue, and keep nothing of the message.
+                let now = std::time::Instant::now();
+                if self
+                    .ingest_warned
+                    .is_none_or(|at| now.duration_since(at).as_secs() >= 1)
+                {
+                    self.ingest_warned = Some(now);
+                    warn!(
+                        "Dropping messages due to excessive stream ingest rate on '{}' > '{name}': IPQ len limit reached",
+                        self.shared.auth().account_name(account)
+                    );
+                }
+                if !msg.reply.is_empty() {
+                    let body = crate::jetstream::api::pub_ack_error(
+                        name,
+                        &crate::jetstream::errors::ApiError::too_many_requests(),
+                    );
+                    self.ingest_refusals.push(OutMsg {
+                        account,
+                        subject: msg.reply.to_vec(),
+                        headers: b"NATS/1.0 429 Too Many Requests\r\n\r\n".to_vec(),
+                        payload: body,
+                    });
+                }
+                return true;
+            }
+        }
         self.to_jetstream.push(InMsg {
             id,
             account,
@@ -55,6 +92,10 @@ impl Reactor {
 
     /// Hands the turn's messages to the JetStream thread.
     pub(super) fn send_to_jetstream(&mut self) {
+        if !self.ingest_refusals.is_empty() {
+            let refusals = std::mem::take(&mut self.ingest_refusals);
+            self.publish_internal(refusals);
+        }
         if self.to_jetstream.is_empty() {
             return;
         }

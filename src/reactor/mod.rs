@@ -205,6 +205,14 @@ pub struct Reactor {
     /// this turn matched its internal subscriptions.
     jetstream: Option<std::sync::mpsc::Sender<crate::jetstream::Inbound>>,
     to_jetstream: Vec<crate::jetstream::InMsg>,
+    /// What is queued for it, and the stream names of its subscriptions (to answer a
+    /// publisher when the queue is full), and those answers.
+    ingest: Option<Arc<crate::jetstream::IngestQueue>>,
+    stream_names: FxHashMap<u32, String>,
+    ingest_refusals: Vec<crate::jetstream::OutMsg>,
+    /// When the last refusal was logged (at most one line a second, as nats-server's
+    /// `RateLimitWarnf`).
+    ingest_warned: Option<Instant>,
     poll: Poll,
     listener: Option<TcpListener>,
     /// The WebSocket listener (reactor 0 only, when configured).
@@ -337,8 +345,16 @@ impl Reactor {
         };
         let mut r = Reactor {
             id,
+            ingest: if id == 0 {
+                shared.jetstream_ingest.clone()
+            } else {
+                None
+            },
             jetstream,
             to_jetstream: Vec::new(),
+            stream_names: FxHashMap::default(),
+            ingest_refusals: Vec::new(),
+            ingest_warned: None,
             poll,
             listener,
             ws_listener: None,

@@ -1123,6 +1123,14 @@ fn stream_advisories_as_nats_server() {
         raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
         raw.send_str("SUB $JS.EVENT.ADVISORY.STREAM.> 2\r\nSUB _R.> 1\r\nPING\r\n");
         raw.expect("PONG\r\n");
+        let advisory = |line: &str, bytes: &[u8]| {
+            let subject = line.split(' ').nth(1).unwrap_or_default().to_string();
+            let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+            v["id"] = serde_json::Value::from(v["id"].as_str().map_or(0, str::len));
+            v["timestamp"] = serde_json::Value::Null;
+            format!("{subject} {v}")
+        };
+        let mut events = Vec::new();
         let create = r#"{"name":"ADV","subjects":["adv"]}"#;
         let update = r#"{"name":"ADV","subjects":["adv"],"max_msgs":5}"#;
         for (subject, body) in [
@@ -1133,25 +1141,24 @@ fn stream_advisories_as_nats_server() {
             ("$JS.API.STREAM.DELETE.ADV", ""),
         ] {
             raw.send_str(&format!("PUB {subject} _R.x {}\r\n{body}\r\n", body.len()));
-        }
-        // Until all five answers are in (the last advisory is sent with the last answer,
-        // but after it), then what else arrives within half a second.
-        let mut events = Vec::new();
-        let mut answers = 0;
-        loop {
-            let wait = if answers < 5 { 5000 } else { 500 };
-            let Some((line, bytes)) = raw.read_msg(Duration::from_millis(wait)) else {
-                break;
-            };
-            if line.split(' ').nth(2) != Some("2") {
-                answers += 1;
-                continue;
+            // One request at a time: nats-server runs pipelined API requests concurrently,
+            // and an update that overtakes its create is refused.
+            loop {
+                let (line, bytes) = raw
+                    .read_msg(Duration::from_millis(5000))
+                    .expect("an API answer");
+                if line.split(' ').nth(2) != Some("2") {
+                    break;
+                }
+                events.push(advisory(&line, &bytes));
             }
-            let subject = line.split(' ').nth(1).unwrap_or_default().to_string();
-            let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-            v["id"] = serde_json::Value::from(v["id"].as_str().map_or(0, str::len));
-            v["timestamp"] = serde_json::Value::Null;
-            events.push(format!("{subject} {v}"));
+        }
+        // The last advisory is sent with the last answer, but after it: what else arrives
+        // within half a second.
+        while let Some((line, bytes)) = raw.read_msg(Duration::from_millis(500)) {
+            if line.split(' ').nth(2) == Some("2") {
+                events.push(advisory(&line, &bytes));
+            }
         }
         Some(events)
     };
@@ -1457,4 +1464,78 @@ fn republish_as_nats_server() {
     assert_eq!(theirs.len(), 5, "{theirs:#?}");
     let ours = run(false).expect("natrium");
     assert_eq!(ours, theirs);
+}
+
+/// Past `max_buffered_msgs` publishes waiting for the store, a publisher is answered as
+/// nats-server answers an overflowing ingest queue (429 and a pub-ack error), nothing of
+/// the refused message is kept, and every message acknowledged is in the stream.
+#[test]
+fn an_overflowing_ingest_queue_answers_429_as_nats_server() {
+    const BURST: usize = 3000;
+    let run = |real: bool| -> Option<(usize, usize, Option<String>, u64)> {
+        let dir = TempDir::new("js-ingest");
+        let conf = dir.path().join("ingest.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "jetstream {{ store_dir: {:?}, max_buffered_msgs: 2 }}\n",
+                dir.path().display()
+            ),
+        )
+        .expect("conf");
+        let args = ["-c", conf.to_str().expect("utf-8"), "-n", "n1"];
+        let srv = if real {
+            NatsServer::start(&args)?
+        } else {
+            spawn(&natrium_bin(), &args)
+        };
+        let mut raw = Raw::connect(srv.addr());
+        raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
+        let create = r#"{"name":"IN","subjects":["in"]}"#;
+        raw.send_str(&format!(
+            "SUB _R.> 1\r\nPUB $JS.API.STREAM.CREATE.IN _R.c {}\r\n{create}\r\n",
+            create.len()
+        ));
+        raw.read_msg(Duration::from_secs(5)).expect("create answer");
+        let mut burst = String::new();
+        for i in 0..BURST {
+            burst.push_str(&format!("PUB in _R.{i} 1\r\nx\r\n"));
+        }
+        raw.send_str(&burst);
+        let (mut acked, mut refused, mut refusal) = (0, 0, None);
+        for _ in 0..BURST {
+            let (line, body) = raw.read_msg(Duration::from_secs(10)).expect("an answer");
+            let body = String::from_utf8_lossy(&body).to_string();
+            if line.starts_with("HMSG ") {
+                refused += 1;
+                refusal.get_or_insert(body);
+            } else if body.contains("\"seq\":") && !body.contains("error") {
+                acked += 1;
+            }
+        }
+        let info = "$JS.API.STREAM.INFO.IN";
+        raw.send_str(&format!("PUB {info} _R.i 0\r\n\r\n"));
+        let (_, body) = raw.read_msg(Duration::from_secs(5)).expect("info");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let stored = v["state"]["messages"].as_u64().unwrap_or(u64::MAX);
+        Some((acked, refused, refusal, stored))
+    };
+    let Some((_, _, their_refusal, _)) = run(true) else {
+        return;
+    };
+    let (acked, refused, refusal, stored) = run(false).expect("natrium");
+    assert_eq!(acked + refused, BURST, "every publish is answered once");
+    assert!(refused > 0, "a burst of {BURST} overflows a queue of 2");
+    assert_eq!(
+        stored, acked as u64,
+        "what was acknowledged and nothing else"
+    );
+    let expected = "NATS/1.0 429 Too Many Requests\r\n\r\n\
+                    {\"error\":{\"code\":429,\"err_code\":10167,\"description\":\"too many requests\"},\"stream\":\"IN\",\"seq\":0}";
+    assert_eq!(refusal.as_deref(), Some(expected));
+    // nats-server keeps up with this burst on most runs; when it does overflow, its
+    // answer is the same.
+    if let Some(theirs) = their_refusal {
+        assert_eq!(theirs, expected);
+    }
 }
