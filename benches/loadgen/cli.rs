@@ -77,7 +77,8 @@ Options (compare):
                          with TLS; the certificates are --tls-cert, --tls-key and --tls-ca,
                          or, without them, an ECDSA P-256 CA and server certificate made
                          with the openssl command in the output directory
-        --only GROUPS    comma-separated groups to run (default: single,cluster,leaf):
+        --only GROUPS    comma-separated groups to run (default:
+                         single,cluster,leaf,jetstream):
                            single   the one-server suite, idle RSS and idle connections
                            cluster  2-node clusters (natrium pair vs nats-server pair,
                                     publisher on A, subscriber on B), mixed pairs, and a
@@ -87,12 +88,17 @@ Options (compare):
                                     the leaf, idle leaf RSS; the same behind a natrium
                                     hub (natrium leaf vs nats-server leaf); and natrium
                                     hub + leaf vs nats-server hub + leaf
+                           jetstream (or js) one publisher to a file stream with
+                                    acks, 16 B and 1 KiB, --js-window in flight, default
+                                    sync and sync_interval: always; RSS of a server
+                                    holding 1,000,000 msgs (--quick: 100,000)
                            aarch64  (not in the default) the aarch64 static build
                                     (--aarch64 PATH, default
                                     target/aarch64-unknown-linux-musl/release/natrium)
                                     under qemu-aarch64 as a leaf of a nats-server hub:
                                     its RSS idle and under a 16 B hub->leaf stream
         --aarch64 PATH   the aarch64 natrium binary for --only aarch64
+        --js-window N    jetstream: publishes in flight awaiting their ack (default 256)
         --json           print the JSON document instead of the Markdown
         --time, --window apply to every scenario as above
 
@@ -140,6 +146,8 @@ pub struct Opts {
     /// `--only`: the compare groups to run; empty = the default ones.
     pub only: Vec<Group>,
     pub aarch64: Option<PathBuf>,
+    /// `--js-window`: the JetStream publisher's publishes awaiting an ack, at most.
+    pub js_window: u64,
     /// TLS: connect with TLS (compare: and start both servers with TLS).
     pub tls: bool,
     pub tls_ca: Option<PathBuf>,
@@ -179,6 +187,7 @@ impl Default for Opts {
             out: None,
             only: Vec::new(),
             aarch64: None,
+            js_window: 256,
             tls: false,
             tls_ca: None,
             tls_cert: None,
@@ -197,10 +206,11 @@ pub enum Group {
     Cluster,
     Leaf,
     Aarch64,
+    JetStream,
 }
 
 impl Group {
-    const DEFAULT: [Group; 3] = [Group::Single, Group::Cluster, Group::Leaf];
+    const DEFAULT: [Group; 4] = [Group::Single, Group::Cluster, Group::Leaf, Group::JetStream];
 
     fn parse(s: &str) -> Result<Group, String> {
         match s.trim() {
@@ -208,8 +218,9 @@ impl Group {
             "cluster" | "route" | "routes" => Ok(Group::Cluster),
             "leaf" | "leafnode" | "leafnodes" => Ok(Group::Leaf),
             "aarch64" => Ok(Group::Aarch64),
+            "jetstream" | "js" => Ok(Group::JetStream),
             other => Err(format!(
-                "--only: unknown group {other:?} (single, cluster, leaf, aarch64)"
+                "--only: unknown group {other:?} (single, cluster, leaf, jetstream, aarch64)"
             )),
         }
     }
@@ -306,6 +317,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 }
             }
             "--aarch64" => opts.aarch64 = Some(PathBuf::from(value()?)),
+            "--js-window" => opts.js_window = num(&flag, &value()?)?,
             "--quick" => opts.quick = true,
             "--json" => opts.json = true,
             "--rounds" => opts.rounds = Some(num(&flag, &value()?)?),
@@ -459,6 +471,11 @@ mod tests {
             panic!()
         };
         assert!(o.runs(Group::Single) && o.runs(Group::Leaf) && !o.runs(Group::Aarch64));
+        assert!(o.runs(Group::JetStream) && o.js_window == 256);
+        let Ok(Cmd::Compare(o)) = parse(&args("compare --only js --js-window 64")) else {
+            panic!()
+        };
+        assert!(o.runs(Group::JetStream) && !o.runs(Group::Single) && o.js_window == 64);
         assert!(parse(&args("compare --only bogus")).is_err());
         assert!(parse(&args("pub --bogus")).is_err());
         assert!(parse(&args("pub --msgs")).is_err());
@@ -496,6 +513,7 @@ mod tests {
             "--only",
             "--sub-server",
             "--aarch64",
+            "--js-window",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }

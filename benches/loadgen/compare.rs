@@ -13,7 +13,8 @@
 //!
 //! `--only` picks groups: `single` (all of the above), and the groups of several servers
 //! per side that [`crate::multi`] owns (`cluster`, `leaf`, and the optional `aarch64`),
-//! which run after the single-server phases of each round with the same alternation.
+//! which run after the single-server phases of each round with the same alternation, and
+//! `jetstream`, which [`crate::jetstream`] owns and which runs last in each round.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cli::{self, Group, Opts};
+use crate::jetstream;
 use crate::multi;
 use crate::procfs;
 use crate::progress::Progress;
@@ -120,6 +122,9 @@ struct Document {
     cluster_leaf_targets: Vec<MetricRow>,
     /// Notes on the cluster and leaf groups (queue spread, RSS under load).
     cluster_leaf_notes: Vec<String>,
+    /// Issue 18: JetStream publishing with acks, RSS holding a stream.
+    jetstream_targets: Vec<MetricRow>,
+    jetstream_notes: Vec<String>,
     scenarios: Vec<MetricRow>,
     problems: Vec<String>,
     runs: Vec<Run>,
@@ -473,6 +478,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         threads: 4,
     });
     let multi_env = multi::Env::new(opts, &natrium, &nats, &out_dir.join("topology"));
+    let js_env = jetstream::Env::new(opts, &natrium, &nats, &out_dir.join("jetstream"));
     let mut progress = Progress::new();
     let mut results: Results = BTreeMap::new();
     let mut idle_rss: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
@@ -575,6 +581,14 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         // Clusters and leaf nodes: systems of several servers, same alternation.
         multi::run_round(
             &multi_env,
+            round,
+            &mut results,
+            &mut round_runs,
+            &mut problems,
+            &mut progress,
+        );
+        jetstream::run_round(
+            &js_env,
             round,
             &mut results,
             &mut round_runs,
@@ -766,6 +780,9 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let (cluster_leaf_targets, more_scenarios, cluster_leaf_notes) =
         multi::rows(&multi_env, &results, &runs);
     scenarios.extend(more_scenarios);
+    let (jetstream_targets, js_scenarios, jetstream_notes) =
+        jetstream::rows(&js_env, &results, &runs);
+    scenarios.extend(js_scenarios);
 
     let doc = Document {
         tool: "natrium-bench compare",
@@ -779,6 +796,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         targets,
         cluster_leaf_targets,
         cluster_leaf_notes,
+        jetstream_targets,
+        jetstream_notes,
         scenarios,
         problems,
         runs,
@@ -820,7 +839,7 @@ fn spread(v: &[f64]) -> String {
 }
 
 /// The table of target rows: medians, spread, ratio, target, met.
-fn targets_table(rows: &[MetricRow]) -> String {
+pub fn targets_table(rows: &[MetricRow]) -> String {
     let mut t = Table::new(&[
         "metric",
         "unit",
@@ -900,6 +919,10 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
             }
         }
     }
+    s.push_str(&jetstream::section(
+        &doc.jetstream_targets,
+        &doc.jetstream_notes,
+    ));
     s.push_str("\n### Every scenario: headline rate and who used the CPU\n\n");
     s.push_str("CPU columns are % of one core over the measured phase (100 × cores = the whole machine), natrium run / nats-server run. \"busiest gen thread\" near 100 % would mean the generator limited the run; \"other CPU\" is what the rest of the machine used meanwhile (interference from other processes). \"not slower\": natrium's rate ≥ nats-server's (for latency: ≤).\n\n");
     let mut t = Table::new(&[

@@ -3,8 +3,9 @@
 //! ```text
 //!  main ─► cli (options, suite) ─► scenario::{flow, reqrep, conns} ─► report (table/JSON)
 //!                                └► compare (spawns natrium + nats-server, rounds, medians)
-//!                                     └► multi (cluster and leaf groups, their rows)
-//!                                         └► topology (processes, configs, readiness)
+//!                                     ├► multi (cluster and leaf groups, their rows)
+//!                                     │   └► topology (processes, configs, readiness)
+//!                                     └► jetstream (file streams, acks, RSS; scenario::jspub)
 //!  per connection: client (handshake) + frames (counting reader) ; hist ; procfs (CPU, RSS)
 //! ```
 //!
@@ -20,6 +21,7 @@ mod client;
 mod compare;
 mod frames;
 mod hist;
+mod jetstream;
 mod multi;
 mod procfs;
 mod progress;

@@ -8,6 +8,7 @@
 
 pub mod conns;
 pub mod flow;
+pub mod jspub;
 pub mod reqrep;
 
 use std::net::SocketAddr;
