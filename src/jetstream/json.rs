@@ -155,3 +155,239 @@ mod tests {
         assert_eq!(decode_error(&e), "json: unknown field \"bogus\"");
     }
 }
+
+/// Go's `encoding/json` syntax error for a body that is not JSON, as nats-server reports
+/// it (`<Go's text> at offset N`; a body cut short is Go's `unexpected EOF`). `None` when
+/// the body is well-formed JSON.
+pub fn go_syntax_error(body: &[u8]) -> Option<String> {
+    let mut p = GoScan { b: body, i: 0 };
+    p.ws();
+    let res = p.value().map(|_| p.ws());
+    match res {
+        Ok(()) => None,
+        Err(None) => Some("unexpected EOF".into()),
+        Err(Some((c, context))) => Some(format!(
+            "invalid character {} {context} at offset {}",
+            go_quote_char(c),
+            p.i + 1
+        )),
+    }
+}
+
+/// Go's `quoteChar`.
+fn go_quote_char(c: u8) -> String {
+    match c {
+        b'\'' => r"'\''".into(),
+        b'"' => "'\"'".into(),
+        c if c.is_ascii_graphic() || c == b' ' => format!("'{}'", c as char),
+        b'\n' => r"'\n'".into(),
+        b'\r' => r"'\r'".into(),
+        b'\t' => r"'\t'".into(),
+        c => format!("'\\x{c:02x}'"),
+    }
+}
+
+/// A syntax error: the offending byte and Go's context words; `None`: end of input.
+type ScanError = Option<(u8, String)>;
+
+struct GoScan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl GoScan<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Result<u8, ScanError> {
+        self.b.get(self.i).copied().ok_or(None)
+    }
+
+    fn value(&mut self) -> Result<(), ScanError> {
+        match self.peek()? {
+            b'{' => self.object(),
+            b'[' => self.array(),
+            b'"' => self.string(),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true", "in literal true (expecting '"),
+            b'f' => self.literal(b"false", "in literal false (expecting '"),
+            b'n' => self.literal(b"null", "in literal null (expecting '"),
+            c => Err(Some((c, "looking for beginning of value".into()))),
+        }
+    }
+
+    fn object(&mut self) -> Result<(), ScanError> {
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            match self.peek()? {
+                b'"' => self.string()?,
+                c => {
+                    return Err(Some((
+                        c,
+                        "looking for beginning of object key string".into(),
+                    )))
+                }
+            }
+            self.ws();
+            match self.peek()? {
+                b':' => self.i += 1,
+                c => return Err(Some((c, "after object key".into()))),
+            }
+            self.ws();
+            self.value()?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                c => return Err(Some((c, "after object key:value pair".into()))),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<(), ScanError> {
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.value()?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                c => return Err(Some((c, "after array element".into()))),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<(), ScanError> {
+        self.i += 1;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.i += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        b'u' => {
+                            self.i += 1;
+                            for _ in 0..4 {
+                                let c = self.peek()?;
+                                if !c.is_ascii_hexdigit() {
+                                    return Err(Some((
+                                        c,
+                                        "in \\u hexadecimal character escape".into(),
+                                    )));
+                                }
+                                self.i += 1;
+                            }
+                        }
+                        c => return Err(Some((c, "in string escape code".into()))),
+                    }
+                }
+                c if c < 0x20 => return Err(Some((c, "in string literal".into()))),
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<(), ScanError> {
+        if self.peek()? == b'-' {
+            self.i += 1;
+            match self.peek()? {
+                b'0'..=b'9' => {}
+                c => return Err(Some((c, "in numeric literal".into()))),
+            }
+        }
+        let digits = |s: &mut Self| {
+            while s.i < s.b.len() && s.b[s.i].is_ascii_digit() {
+                s.i += 1;
+            }
+        };
+        if self.peek()? == b'0' {
+            self.i += 1;
+        } else {
+            digits(self);
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            match self.peek()? {
+                b'0'..=b'9' => digits(self),
+                c => return Err(Some((c, "after decimal point in numeric literal".into()))),
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            match self.peek()? {
+                b'0'..=b'9' => digits(self),
+                c => return Err(Some((c, "in exponent of numeric literal".into()))),
+            }
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8], context: &'static str) -> Result<(), ScanError> {
+        for want in word {
+            let c = self.peek()?;
+            if c != *want {
+                return Err(Some((c, format!("{context}{}')", *want as char))));
+            }
+            self.i += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod go_syntax_tests {
+    use super::go_syntax_error;
+
+    #[test]
+    fn syntax_errors_read_as_go_words_them() {
+        assert_eq!(
+            go_syntax_error(b"{nope").as_deref(),
+            Some("invalid character 'n' looking for beginning of object key string at offset 2")
+        );
+        assert_eq!(
+            go_syntax_error(br#"{"a":1"#).as_deref(),
+            Some("unexpected EOF")
+        );
+        assert_eq!(
+            go_syntax_error(br#"{"a" 1}"#).as_deref(),
+            Some("invalid character '1' after object key at offset 6")
+        );
+        assert_eq!(
+            go_syntax_error(b"junk").as_deref(),
+            Some("invalid character 'j' looking for beginning of value at offset 1")
+        );
+        assert_eq!(
+            go_syntax_error(b"nul!").as_deref(),
+            Some("invalid character '!' in literal null (expecting 'l') at offset 4")
+        );
+        assert_eq!(go_syntax_error(br#"{"a":[1,2],"b":null}"#), None);
+    }
+}

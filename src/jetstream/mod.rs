@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod config;
+pub mod consumer;
 pub mod direct;
 pub mod errors;
 pub mod headers;

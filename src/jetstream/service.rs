@@ -23,7 +23,7 @@ use super::stream::Stream;
 pub use crate::config::jetstream::AccountLimits;
 
 /// A message for the JetStream thread: `id` is the internal subscription it matched.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InMsg {
     pub id: u32,
     pub account: u32,
@@ -38,6 +38,11 @@ pub struct InMsg {
 pub struct OutMsg {
     pub account: u32,
     pub subject: Vec<u8>,
+    /// The reply subject (a consumer's ack subject, a flow-control subject), or empty.
+    pub reply: Vec<u8>,
+    /// A consumer's message goes to `subject` (a deliver subject, a pull request's inbox)
+    /// but shows its stored subject, this one (nats-server's `pa.deliver`); empty: `subject`.
+    pub shown_as: Vec<u8>,
     pub headers: Vec<u8>,
     pub payload: Vec<u8>,
 }
@@ -64,6 +69,10 @@ pub struct InternalSub {
     /// The stream's name for a stream's subscriptions (the reactor answers a publisher
     /// it cannot queue in its name); empty for the API.
     pub stream: String,
+    /// Not a subscription but a watch on the interest in a literal subject (a push
+    /// consumer's deliver subject): reactor 0 reports it as a message to `id` with an empty
+    /// subject and the payload `1` (someone listens) or `0`, whenever it changes.
+    pub watch: bool,
 }
 
 /// Publishes handed to the JetStream thread and not handled yet, bounded as nats-server
@@ -135,28 +144,27 @@ pub trait Outlet: Send {
     fn publish(&self, msgs: Vec<OutMsg>);
 }
 
-/// The API subscription id; a stream `s` takes `2s` (its subjects) and `2s + 1` (direct
-/// get).
+/// The API subscription id. Every other id is an index (a stream's or a consumer's, from 1)
+/// shifted left by two, and one of these kinds.
 pub const API_SUB: u32 = 0;
+/// A stream's subjects.
+pub const KIND_STREAM: u32 = 0;
+/// A stream's direct-get subjects.
+pub const KIND_DIRECT: u32 = 1;
+/// A consumer's `MSG.NEXT` subject.
+pub const KIND_NEXT: u32 = 2;
+/// A consumer's ack and flow-control subjects, and the interest in its deliver subject.
+pub const KIND_CONSUMER: u32 = 3;
 
-/// The API subjects served ($JS.API.CONSUMER.MSG.NEXT and DIRECT.GET are not among them:
-/// nobody answering them is a 503, as in nats-server).
-const API_SUBJECTS: &[&str] = &[
-    "INFO",
-    "STREAM.>",
-    "CONSUMER.CREATE.>",
-    "CONSUMER.DURABLE.CREATE.>",
-    "CONSUMER.NAMES.>",
-    "CONSUMER.LIST.>",
-    "CONSUMER.INFO.>",
-    "CONSUMER.DELETE.>",
-    "CONSUMER.PAUSE.>",
-    "CONSUMER.UNPIN.>",
-    "CONSUMER.LEADER.STEPDOWN.>",
-    "META.>",
-    "SERVER.>",
-    "ACCOUNT.>",
-];
+/// The subscription id of `kind` for stream or consumer `index`.
+pub fn sub_id(index: u32, kind: u32) -> u32 {
+    (index << 2) | kind
+}
+
+/// The API subjects served: all of them, as nats-server subscribes `$JS.API.>` (reactor 0
+/// does not hand it `CONSUMER.MSG.NEXT` and `DIRECT.GET`, which are answered by a
+/// consumer's or a stream's own subscription, or by no one: a 503, as in nats-server).
+const API_SUBJECTS: &[&str] = &[">"];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -183,6 +191,7 @@ pub struct Stats {
     pub api_total: u64,
     pub api_errors: u64,
     pub streams: u64,
+    pub consumers: u64,
     pub messages: u64,
     pub bytes: u64,
     pub max_memory: i64,
@@ -232,6 +241,14 @@ pub struct Service {
     ingest: Arc<IngestQueue>,
     /// Something changed since the stats were last published.
     stats_dirty: bool,
+    pub(super) consumers: HashMap<u32, super::consumer::runtime::Consumer>,
+    /// Per stream: its consumers by name.
+    pub(super) consumer_names: HashMap<u32, BTreeMap<String, u32>>,
+    pub(super) next_consumer: u32,
+    /// Consumers that may have something to send after this round.
+    pub(super) consumers_to_serve: std::collections::BTreeSet<u32>,
+    /// When a consumer's timer is due next (ns).
+    pub(super) next_consumer_wake: Option<i64>,
 }
 
 impl Service {
@@ -255,6 +272,11 @@ impl Service {
             stats,
             ingest,
             stats_dirty: false,
+            consumers: HashMap::new(),
+            consumer_names: HashMap::new(),
+            next_consumer: 1,
+            consumers_to_serve: Default::default(),
+            next_consumer_wake: None,
         };
         let mut subs = Vec::new();
         for (id, name, limits) in accounts {
@@ -276,6 +298,7 @@ impl Service {
                         id: API_SUB,
                         add: true,
                         stream: String::new(),
+                        watch: false,
                     });
                 }
             }
@@ -291,6 +314,7 @@ impl Service {
                         id: API_SUB,
                         add: true,
                         stream: String::new(),
+                        watch: false,
                     });
                 }
             }
@@ -299,6 +323,9 @@ impl Service {
         let ids: Vec<u32> = s.streams.keys().copied().collect();
         for id in ids {
             s.subscribe_stream(id, true);
+            if let Some(account) = s.account_of(id) {
+                s.recover_consumers(id, account);
+            }
         }
         s.publish_stats();
         s
@@ -342,6 +369,7 @@ impl Service {
                     st.reserved_memory += reserve;
                 }
                 st.streams += 1;
+                st.consumers += s.consumer_count as u64;
                 st.messages += state.msgs;
                 st.bytes += state.bytes;
                 a.streams
@@ -355,7 +383,7 @@ impl Service {
     }
 
     /// `$JS.API.` and, with a domain, `$JS.<domain>.API.`.
-    fn api_prefixes(&self) -> Vec<String> {
+    pub(super) fn api_prefixes(&self) -> Vec<String> {
         let mut p = vec!["$JS.API.".to_string()];
         if !self.settings.domain.is_empty() {
             p.push(format!("$JS.{}.API.", self.settings.domain));
@@ -448,9 +476,10 @@ impl Service {
             .map(|s| InternalSub {
                 account,
                 subject: s.clone().into_bytes(),
-                id: 2 * id,
+                id: sub_id(id, KIND_STREAM),
                 add,
                 stream: stream.cfg.name.clone(),
+                watch: false,
             })
             .collect();
         if stream.cfg.allow_direct {
@@ -462,9 +491,10 @@ impl Service {
                     subs.push(InternalSub {
                         account,
                         subject: subject.into_bytes(),
-                        id: 2 * id + 1,
+                        id: sub_id(id, KIND_DIRECT),
                         add,
                         stream: String::new(),
+                        watch: false,
                     });
                 }
             }
@@ -484,6 +514,8 @@ impl Service {
             self.out.push(Outgoing::Msg(OutMsg {
                 account,
                 subject: subject.into_bytes(),
+                reply: Vec::new(),
+                shown_as: Vec::new(),
                 headers,
                 payload,
             }));
@@ -498,6 +530,8 @@ impl Service {
         self.out.push(Outgoing::Msg(OutMsg {
             account,
             subject: to.to_vec(),
+            reply: Vec::new(),
+            shown_as: Vec::new(),
             headers,
             payload,
         }));
@@ -507,18 +541,27 @@ impl Service {
         self.stats_dirty = true;
         if m.id == API_SUB {
             self.api(&m);
-        } else if m.id % 2 == 0 {
-            self.publish(m.id / 2, &m);
-            self.ingest
-                .done(ingest_size(&m.subject, &m.headers, &m.payload));
-        } else {
-            self.direct_get(m.id / 2, &m);
+            return;
+        }
+        let index = m.id >> 2;
+        match m.id & 3 {
+            KIND_STREAM => {
+                self.publish(index, &m);
+                self.ingest
+                    .done(ingest_size(&m.subject, &m.headers, &m.payload));
+            }
+            KIND_DIRECT => self.direct_get(index, &m),
+            KIND_NEXT => self.pull_request(index, &m),
+            _ => self.consumer_input(index, &m),
         }
     }
 
     /// Flushes (or syncs) what changed, then sends the round's replies: the acks of a
     /// stream whose write failed say so instead of confirming.
     fn finish_round(&mut self) {
+        if !self.consumers.is_empty() {
+            self.serve_consumers();
+        }
         let sync = self.settings.sync_always;
         let mut failed: HashMap<u32, String> = HashMap::new();
         for (id, s) in self.streams.iter_mut() {
@@ -566,9 +609,12 @@ impl Service {
         let mut next_sync = Instant::now() + self.settings.sync_interval;
         let mut next_expiry = Instant::now() + EXPIRY_TICK;
         loop {
-            let wait = next_sync
+            let mut wait = next_sync
                 .min(next_expiry)
                 .saturating_duration_since(Instant::now());
+            if let Some(w) = self.consumer_wait() {
+                wait = wait.min(w);
+            }
             let mut batches = 0;
             match rx.recv_timeout(wait) {
                 Ok(Inbound::Msgs(msgs)) => {
@@ -600,11 +646,18 @@ impl Service {
             if now >= next_expiry {
                 let ns = super::json::now_nanos();
                 let mut republished = Vec::new();
+                let mut shrank = Vec::new();
                 for (id, s) in self.streams.iter_mut() {
-                    self.stats_dirty |= s.expire(ns);
+                    if s.expire(ns) {
+                        self.stats_dirty = true;
+                        shrank.push(*id);
+                    }
                     if !s.republished.is_empty() {
                         republished.push((*id, std::mem::take(&mut s.republished)));
                     }
+                }
+                for id in shrank {
+                    self.stream_shrank(id);
                 }
                 for (id, msgs) in republished {
                     if let Some(account) = self.account_of(id) {
@@ -648,7 +701,7 @@ mod tests {
 
     fn publish(svc: &mut Service, stream: u32, n: u32) {
         svc.handle(InMsg {
-            id: 2 * stream,
+            id: sub_id(stream, KIND_STREAM),
             account: 0,
             subject: b"f".to_vec(),
             reply: format!("_R.{n}").into_bytes(),

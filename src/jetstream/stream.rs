@@ -63,6 +63,8 @@ pub struct Stream {
     pub unflushed: bool,
     /// Flushed since the last sync.
     pub unsynced: bool,
+    /// How many consumers it has (an interest stream keeps messages only for them).
+    pub consumer_count: usize,
 }
 
 fn io_err(e: impl std::fmt::Display) -> String {
@@ -135,6 +137,7 @@ impl Stream {
             republished: Vec::new(),
             unflushed: false,
             unsynced: false,
+            consumer_count: 0,
         };
         s.write_meta()?;
         s.build_transforms();
@@ -166,6 +169,7 @@ impl Stream {
             republished: Vec::new(),
             unflushed: false,
             unsynced: false,
+            consumer_count: 0,
         };
         s.rebuild_dedupe();
         s.rebuild_expiries();
@@ -253,8 +257,11 @@ impl Stream {
             return Err(e);
         }
         self.build_transforms();
-        if self.cfg.retention == Retention::Interest && old.retention != Retention::Interest {
-            // Nothing has interest in what is stored (there are no consumers yet).
+        if self.cfg.retention == Retention::Interest
+            && old.retention != Retention::Interest
+            && self.consumer_count == 0
+        {
+            // Nothing has interest in what is stored.
             let _ = self.store.purge();
         }
         self.enforce_limits(None);
@@ -269,6 +276,11 @@ impl Stream {
             Some(d) => std::fs::remove_dir_all(d).map_err(io_err),
             None => Ok(()),
         }
+    }
+
+    /// The stream's directory (file streams).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     pub fn is_file(&self) -> bool {
@@ -330,8 +342,8 @@ impl Stream {
             _ => {}
         }
         self.enforce_limits(Some(subject));
-        if self.cfg.retention == Retention::Interest {
-            // No consumer is interested (there are none yet): acknowledged, not kept.
+        if self.cfg.retention == Retention::Interest && self.consumer_count == 0 {
+            // No consumer is interested: acknowledged, not kept.
             let _ = self.store.compact(seq + 1);
         }
         Ingest::Stored(seq)

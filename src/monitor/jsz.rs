@@ -239,7 +239,7 @@ fn render(shared: &Shared, st: &Stats, q: &Query) -> Result<Vec<u8>, String> {
             default_max_consumers: DEFAULT_MAX_CONSUMERS,
         },
         streams: st.streams,
-        consumers: 0,
+        consumers: st.consumers,
         messages: st.messages,
         bytes: st.bytes,
         account_details: details,

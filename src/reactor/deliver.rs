@@ -291,7 +291,12 @@ impl Reactor {
     }
 
     /// Writes one delivery into a local subscriber's buffer.
-    fn deliver_local(&mut self, publisher: usize, key: usize, msg: &Message<'_>) -> bool {
+    pub(super) fn deliver_local(
+        &mut self,
+        publisher: usize,
+        key: usize,
+        msg: &Message<'_>,
+    ) -> bool {
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };

@@ -5,16 +5,49 @@
 
 use log::{debug, warn};
 
+use super::deliver::Groups;
+use super::interest::{Origin, Reach};
 use super::{Reactor, Target};
 use crate::jetstream::{InMsg, Inbound, InternalSub, OutMsg};
 use crate::proto::Message;
+use crate::subject::sublist::MatchResult;
 
 /// The "publisher" of internal messages: no connection has this token.
 const INTERNAL_PUBLISHER: usize = usize::MAX - 1;
 
+/// Pulls and direct gets are not API requests: the API subscription (`$JS.API.>`) lets them
+/// pass, to be taken by a consumer or a stream, or by no one (a 503).
+fn not_for_the_api(subject: &[u8]) -> bool {
+    memchr::memmem::find(subject, b".API.CONSUMER.MSG.NEXT.").is_some()
+        || memchr::memmem::find(subject, b".API.DIRECT.GET.").is_some()
+}
+
+/// A literal subject whose interest the JetStream thread wants to hear about.
+pub(super) struct InterestWatch {
+    account: u32,
+    subject: Vec<u8>,
+    id: u32,
+    /// The sublist generation last looked at (None: never, report the first look).
+    generation: Option<u64>,
+    listening: bool,
+}
+
 impl Reactor {
     pub(super) fn apply_internal_subs(&mut self, subs: Vec<InternalSub>) {
         for s in subs {
+            if s.watch {
+                self.interest_watches.retain(|w| w.id != s.id);
+                if s.add {
+                    self.interest_watches.push(InterestWatch {
+                        account: s.account,
+                        subject: s.subject,
+                        id: s.id,
+                        generation: None,
+                        listening: false,
+                    });
+                }
+                continue;
+            }
             if !s.stream.is_empty() {
                 if s.add {
                     self.stream_names.insert(s.id, s.stream.clone());
@@ -48,6 +81,9 @@ impl Reactor {
         if self.jetstream.is_none() {
             return false;
         }
+        if id == crate::jetstream::service::API_SUB && not_for_the_api(msg.subject) {
+            return false;
+        }
         let (headers, payload) = msg.data.split_at(msg.header_len.min(msg.data.len()));
         if let (Some(name), Some(queue)) = (self.stream_names.get(&id), &self.ingest) {
             if !queue.try_add(crate::jetstream::ingest_size(msg.subject, headers, payload)) {
@@ -72,6 +108,8 @@ impl Reactor {
                     self.ingest_refusals.push(OutMsg {
                         account,
                         subject: msg.reply.to_vec(),
+                        reply: Vec::new(),
+                        shown_as: Vec::new(),
                         headers: b"NATS/1.0 429 Too Many Requests\r\n\r\n".to_vec(),
                         payload: body,
                     });
@@ -90,8 +128,40 @@ impl Reactor {
         true
     }
 
+    /// Reports the watched subjects whose interest changed since the last turn.
+    fn check_interest_watches(&mut self) {
+        for i in 0..self.interest_watches.len() {
+            let account = self.interest_watches[i].account;
+            let generation = self.sublist_mut(account).generation();
+            if self.interest_watches[i].generation == Some(generation) {
+                continue;
+            }
+            let subject = std::mem::take(&mut self.interest_watches[i].subject);
+            let listening = self.sublist_mut(account).has_interest(&subject);
+            let w = &mut self.interest_watches[i];
+            w.subject = subject;
+            let first = w.generation.is_none();
+            w.generation = Some(generation);
+            if listening != w.listening || first {
+                w.listening = listening;
+                let (id, payload) = (w.id, if listening { b"1" } else { b"0" });
+                self.to_jetstream.push(InMsg {
+                    id,
+                    account,
+                    subject: Vec::new(),
+                    reply: Vec::new(),
+                    headers: Vec::new(),
+                    payload: payload.to_vec(),
+                });
+            }
+        }
+    }
+
     /// Hands the turn's messages to the JetStream thread.
     pub(super) fn send_to_jetstream(&mut self) {
+        if !self.interest_watches.is_empty() {
+            self.check_interest_watches();
+        }
         if !self.ingest_refusals.is_empty() {
             let refusals = std::mem::take(&mut self.ingest_refusals);
             self.publish_internal(refusals);
@@ -116,7 +186,7 @@ impl Reactor {
             let size_text = data.len().to_string();
             let msg = Message {
                 subject: &m.subject,
-                reply: b"",
+                reply: &m.reply,
                 header_len: m.headers.len(),
                 header_text: if m.headers.is_empty() {
                     b""
@@ -126,7 +196,46 @@ impl Reactor {
                 size_text: size_text.as_bytes(),
                 data: &data,
             };
-            self.deliver(INTERNAL_PUBLISHER, m.account, &msg);
+            if m.shown_as.is_empty() {
+                self.deliver(INTERNAL_PUBLISHER, m.account, &msg);
+            } else {
+                self.deliver_shown_as(m.account, &msg, &m.shown_as);
+            }
+        }
+    }
+
+    /// A consumer's message: matched on its deliver subject, shown to this reactor's
+    /// clients with its stored subject. Other reactors, routes and leaf connections are
+    /// given it on the deliver subject (they match what they are sent).
+    fn deliver_shown_as(&mut self, account: u32, msg: &Message<'_>, shown_as: &[u8]) {
+        self.sync_interest();
+        let result = self.sublist_mut(account).match_subject(msg.subject);
+        let shown = Message {
+            subject: shown_as,
+            ..*msg
+        };
+        let mut rest = MatchResult {
+            plain: Vec::new(),
+            queues: result.queues.clone(),
+        };
+        for t in &result.plain {
+            match *t {
+                Target::Local(key) => {
+                    self.deliver_local(INTERNAL_PUBLISHER, key, &shown);
+                }
+                other => rest.plain.push(other),
+            }
+        }
+        if !rest.plain.is_empty() || !rest.queues.is_empty() {
+            let reach = Reach::from(Origin::Client);
+            self.fan_out(
+                INTERNAL_PUBLISHER,
+                account,
+                msg,
+                &rest,
+                reach,
+                Groups::All(reach),
+            );
         }
     }
 }

@@ -210,6 +210,8 @@ pub struct Reactor {
     ingest: Option<Arc<crate::jetstream::IngestQueue>>,
     stream_names: FxHashMap<u32, String>,
     ingest_refusals: Vec<crate::jetstream::OutMsg>,
+    /// Subjects whose interest the JetStream thread watches (push consumers).
+    interest_watches: Vec<internal::InterestWatch>,
     /// When the last refusal was logged (at most one line a second, as nats-server's
     /// `RateLimitWarnf`).
     ingest_warned: Option<Instant>,
@@ -354,6 +356,7 @@ impl Reactor {
             to_jetstream: Vec::new(),
             stream_names: FxHashMap::default(),
             ingest_refusals: Vec::new(),
+            interest_watches: Vec::new(),
             ingest_warned: None,
             poll,
             listener,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::harness::{natrium_bin, spawn, NatsServer, Proc, Raw, TempDir};
 
 /// One step of the corpus: subject, headers (`K: v` lines joined by `|`), body.
-type Step = (&'static str, &'static str, &'static str);
+pub(crate) type Step = (&'static str, &'static str, &'static str);
 
 const CORPUS: &[Step] = &[
     ("$JS.API.INFO", "", ""),
@@ -630,7 +630,7 @@ const CORPUS: &[Step] = &[
     ("$JS.API.INFO", "", "junk"),
 ];
 
-fn start(js_dir: &std::path::Path, real: bool) -> Option<Proc> {
+pub(crate) fn start(js_dir: &std::path::Path, real: bool) -> Option<Proc> {
     let dir = js_dir.to_str().expect("utf-8 path");
     let args = ["-js", "-sd", dir, "-n", "n1"];
     if real {
@@ -641,7 +641,7 @@ fn start(js_dir: &std::path::Path, real: bool) -> Option<Proc> {
 }
 
 /// Replaces what differs between any two runs: times and sizes derived from them.
-fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let b = text.as_bytes();
     let mut i = 0;

@@ -15,6 +15,8 @@ mod core;
 mod cross;
 mod hostile;
 mod jetstream;
+mod jetstream_clients;
+mod jetstream_consumers;
 mod leaf;
 mod leaf_cluster;
 mod leaf_reload;

@@ -97,6 +97,7 @@ impl Service {
         match s.store.remove(req.seq, !req.no_erase) {
             Ok(true) => {
                 let body = Obj::typed(kind).field("success", &true).done();
+                self.stream_shrank(id);
                 self.respond(m, body, false)
             }
             Ok(false) => self.respond(m, fail(ApiError::sequence_not_found(req.seq)), false),
@@ -204,11 +205,22 @@ impl Service {
         let Some(mut s) = self.streams.get_mut(&id) else {
             return;
         };
+        let first_before = s.store.state().first_seq;
         let outcome = if room {
             s.ingest(&m.subject, &m.headers, &m.payload, now)
         } else {
             Ingest::Refused(ApiError::account_resources_exceeded())
         };
+        if let Ingest::Stored(_) = outcome {
+            // Limits may have taken older messages; a transform changes the subject.
+            let dropped =
+                s.store.state().first_seq != first_before || s.cfg.subject_transform.is_some();
+            self.stream_stored(id, &m.subject, dropped);
+            let Some(again) = self.streams.get_mut(&id) else {
+                return;
+            };
+            s = again;
+        }
         if !s.republished.is_empty() {
             let republished = std::mem::take(&mut s.republished);
             self.send_republished(m.account, republished);
@@ -236,6 +248,8 @@ impl Service {
             msg: crate::jetstream::service::OutMsg {
                 account: m.account,
                 subject: m.reply.clone(),
+                reply: Vec::new(),
+                shown_as: Vec::new(),
                 headers: Vec::new(),
                 payload: body,
             },

@@ -7,6 +7,7 @@
 //! - `streams`: stream create, update, info, names, list, delete, purge, advisories;
 //! - `messages`: message get and delete, and publishes to stream subjects (pub acks).
 
+mod consumers;
 mod messages;
 mod streams;
 
@@ -57,13 +58,6 @@ impl Obj {
         self
     }
 
-    pub(super) fn error(self, e: &Option<ApiError>) -> Obj {
-        match e {
-            Some(e) => self.field("error", e),
-            None => self,
-        }
-    }
-
     pub(super) fn done(mut self) -> Vec<u8> {
         if self.0.is_empty() {
             self.0.push(b'{');
@@ -106,7 +100,18 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
             }
         })
     };
-    res.map_err(|e| ApiError::invalid_json(&json::decode_error(&e)))
+    res.map_err(|e| {
+        let syntax = matches!(
+            e.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let text = if syntax {
+            json::go_syntax_error(body).unwrap_or_else(|| json::decode_error(&e))
+        } else {
+            json::decode_error(&e)
+        };
+        ApiError::invalid_json(&text)
+    })
 }
 
 /// nats-server's `isEmptyRequest`: no body, or a JSON object with nothing in it.
@@ -237,36 +242,14 @@ impl Service {
                     .done();
                 self.respond(m, body, true)
             }
-            ["CONSUMER", "CREATE", stream, ..] | ["CONSUMER", "DURABLE", "CREATE", stream, ..] => {
-                let e = if self.stream_id(m.account, stream).is_none() {
-                    ApiError::stream_not_found()
-                } else {
-                    ApiError::consumer_create("natrium does not support consumers yet")
-                };
-                let body = Obj::typed("consumer_create_response")
-                    .field("error", &e)
-                    .done();
-                self.respond(m, body, true)
+            ["CONSUMER", "CREATE", ..] | ["CONSUMER", "DURABLE", "CREATE", ..] => {
+                self.consumer_create(m, &tokens)
             }
-            ["CONSUMER", "NAMES", stream] | ["CONSUMER", "LIST", stream] => {
-                let list = tokens[1] == "LIST";
-                let kind = if list {
-                    "consumer_list_response"
-                } else {
-                    "consumer_names_response"
-                };
-                let limit = if list { LIST_LIMIT } else { NAMES_LIMIT };
-                let found = self.stream_id(m.account, stream).is_some();
-                let e = (!found).then(ApiError::stream_not_found);
-                let o = Obj::typed(kind).error(&e);
-                let o = if found {
-                    paged(o, 0, 0, limit)
-                } else {
-                    paged(o, 0, 0, 0)
-                };
-                let body = o.raw("consumers", b"[]").done();
-                self.respond(m, body, !found)
-            }
+            ["CONSUMER", "NAMES", stream] => self.consumer_names(m, stream, false),
+            ["CONSUMER", "LIST", stream] => self.consumer_names(m, stream, true),
+            ["CONSUMER", "INFO", stream, name] => self.consumer_info(m, stream, name),
+            ["CONSUMER", "DELETE", stream, name] => self.consumer_delete(m, stream, name),
+            ["CONSUMER", "PAUSE", stream, name] => self.consumer_pause(m, stream, name),
             ["CONSUMER", verb, stream, _] | ["CONSUMER", verb, "STEPDOWN", stream, _]
                 if matches!(*verb, "INFO" | "DELETE" | "PAUSE" | "UNPIN" | "LEADER") =>
             {
@@ -331,7 +314,14 @@ impl Service {
             .field("reserved_memory", &reserved_memory)
             .field("reserved_storage", &reserved_storage)
             .field("streams", &acc.streams.len())
-            .field("consumers", &0)
+            .field(
+                "consumers",
+                &acc.streams
+                    .values()
+                    .filter_map(|id| self.streams.get(id))
+                    .map(|s| s.consumer_count)
+                    .sum::<usize>(),
+            )
             .field(
                 "limits",
                 &Limits {
@@ -364,8 +354,13 @@ impl Service {
 
 /// A NUID-shaped id (22 characters of base 62), as nats-server gives events.
 pub(super) fn nuid() -> String {
+    short_id(22)
+}
+
+/// `n` random base-62 characters.
+pub(crate) fn short_id(n: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    (0..22)
+    (0..n)
         .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
         .collect()
 }

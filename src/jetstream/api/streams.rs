@@ -162,7 +162,7 @@ impl Service {
             subjects: subjects.filter(|m: &BTreeMap<String, u64>| !m.is_empty()),
             num_deleted: st.num_deleted,
             deleted: deleted.filter(|d| !d.is_empty()),
-            consumer_count: 0,
+            consumer_count: s.consumer_count as u64,
         };
         (state, total)
     }
@@ -230,6 +230,8 @@ impl Service {
             crate::jetstream::service::OutMsg {
                 account,
                 subject: subject.into_bytes(),
+                reply: Vec::new(),
+                shown_as: Vec::new(),
                 headers: Vec::new(),
                 payload: o.done(),
             },
@@ -525,6 +527,7 @@ impl Service {
             return self.respond(m, body, true);
         };
         self.subscribe_stream(id, false);
+        self.remove_stream_consumers(id);
         if let Some(acc) = self.accounts.get_mut(&m.account) {
             acc.streams.remove(name);
         }
@@ -575,6 +578,7 @@ impl Service {
                     .field("success", &true)
                     .field("purged", &n)
                     .done();
+                self.stream_shrank(id);
                 self.respond(m, body, false)
             }
             Err(e) => self.respond(m, fail(ApiError::stream_general(e.to_string())), false),

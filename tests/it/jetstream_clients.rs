@@ -1,0 +1,282 @@
+//! Consumers, Key-Value and Object Store through async-nats's own APIs on natrium: pull
+//! and push consumers with acks, a KV bucket (put, get, update by revision, delete, watch,
+//! keys, history), an object store (a multi-chunk object in and out), and a durable
+//! consumer's position kept across `kill -9`.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::harness::{natrium_bin, spawn, Proc, TempDir};
+
+fn start(dir: &std::path::Path) -> Proc {
+    let d = dir.to_str().expect("utf-8 path");
+    spawn(&natrium_bin(), &["-js", "-sd", d])
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A durable pull consumer: fetched in batches, acknowledged (double acks), and its info
+/// as the client reads it; then a push consumer on an inbox gets everything.
+#[test]
+fn async_nats_pull_and_push_consumers() {
+    use async_nats::jetstream::consumer::{self, pull, push, AckPolicy};
+    let dir = TempDir::new("js-consumers");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client.clone());
+        let stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "WORK".into(),
+                subjects: vec!["work.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        for i in 0..10u32 {
+            js.publish(format!("work.{i}"), i.to_string().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+        let puller: consumer::Consumer<pull::Config> = stream
+            .create_consumer(pull::Config {
+                durable_name: Some("PULLER".into()),
+                ack_policy: AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("pull consumer");
+        let mut batch = puller
+            .fetch()
+            .max_messages(4)
+            .messages()
+            .await
+            .expect("fetch");
+        let mut got = Vec::new();
+        while let Some(m) = tokio::time::timeout(WAIT, batch.next())
+            .await
+            .expect("in time")
+        {
+            let m = m.expect("message");
+            let info = m.info().expect("ack subject metadata");
+            got.push(info.stream_sequence);
+            m.double_ack().await.expect("double ack");
+        }
+        assert_eq!(got, [1, 2, 3, 4]);
+        let mut puller = puller;
+        let info = puller.info().await.expect("info");
+        assert_eq!(info.delivered.stream_sequence, 4);
+        assert_eq!(info.ack_floor.stream_sequence, 4);
+        assert_eq!(info.num_ack_pending, 0);
+        assert_eq!(info.num_pending, 6);
+        // The rest through the client's continuous pull.
+        let mut msgs = puller.messages().await.expect("messages");
+        for want in 5..=10u64 {
+            let m = tokio::time::timeout(WAIT, msgs.next())
+                .await
+                .expect("in time")
+                .expect("some")
+                .expect("message");
+            assert_eq!(m.info().expect("info").stream_sequence, want);
+            m.ack().await.expect("ack");
+        }
+        drop(msgs);
+
+        let pusher: consumer::Consumer<push::Config> = stream
+            .create_consumer(push::Config {
+                durable_name: Some("PUSHER".into()),
+                deliver_subject: client.new_inbox(),
+                ack_policy: AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("push consumer");
+        let mut pushed = pusher.messages().await.expect("push messages");
+        for want in 1..=10u64 {
+            let m = tokio::time::timeout(WAIT, pushed.next())
+                .await
+                .expect("in time")
+                .expect("some")
+                .expect("message");
+            assert_eq!(m.info().expect("info").stream_sequence, want);
+            assert_eq!(m.subject.as_str(), format!("work.{}", want - 1));
+            m.ack().await.expect("ack");
+        }
+    });
+}
+
+/// A Key-Value bucket as async-nats uses one.
+#[test]
+fn async_nats_key_value() {
+    let dir = TempDir::new("js-kv");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let kv = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: "settings".into(),
+                history: 5,
+                ..Default::default()
+            })
+            .await
+            .expect("bucket");
+        let r1 = kv.put("color", "red".into()).await.expect("put");
+        assert_eq!(
+            kv.get("color").await.expect("get"),
+            Some("red".into()),
+            "read back"
+        );
+        let r2 = kv.update("color", "blue".into(), r1).await.expect("update");
+        assert!(r2 > r1);
+        assert!(
+            kv.update("color", "green".into(), r1).await.is_err(),
+            "a stale revision is refused"
+        );
+        assert!(kv.create("color", "x".into()).await.is_err(), "exists");
+        kv.create("size", "L".into()).await.expect("create");
+        let mut watch = kv.watch("color").await.expect("watch");
+        kv.put("color", "violet".into()).await.expect("put");
+        let e = tokio::time::timeout(WAIT, watch.next())
+            .await
+            .expect("in time")
+            .expect("some")
+            .expect("entry");
+        assert_eq!(e.key, "color");
+        assert_eq!(e.value, "violet");
+        let mut keys: Vec<String> = kv
+            .keys()
+            .await
+            .expect("keys")
+            .map(|k| k.expect("key"))
+            .collect()
+            .await;
+        keys.sort();
+        assert_eq!(keys, ["color", "size"]);
+        let history: Vec<_> = kv
+            .history("color")
+            .await
+            .expect("history")
+            .map(|e| e.expect("entry").value)
+            .collect()
+            .await;
+        assert_eq!(history, ["red", "blue", "violet"]);
+        kv.delete("size").await.expect("delete");
+        assert_eq!(kv.get("size").await.expect("get"), None);
+    });
+}
+
+/// An object larger than one chunk goes in and comes out whole.
+#[test]
+fn async_nats_object_store() {
+    use tokio::io::AsyncReadExt;
+    let dir = TempDir::new("js-obj");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let store = js
+            .create_object_store(async_nats::jetstream::object_store::Config {
+                bucket: "files".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("object store");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut reader = data.as_slice();
+        let info = store.put("blob.bin", &mut reader).await.expect("put");
+        assert_eq!(info.size, data.len());
+        let mut obj = store.get("blob.bin").await.expect("get");
+        let mut back = Vec::new();
+        tokio::time::timeout(WAIT, obj.read_to_end(&mut back))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert_eq!(back.len(), data.len());
+        assert!(back == data, "same bytes");
+        let names: Vec<String> = store
+            .list()
+            .await
+            .expect("list")
+            .map(|o| o.expect("info").name)
+            .collect()
+            .await;
+        assert_eq!(names, ["blob.bin"]);
+    });
+}
+
+/// A durable consumer's acks and pending deliveries are there after `kill -9`.
+#[test]
+fn consumer_state_survives_kill_9() {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    let dir = TempDir::new("js-consumer-kill9");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "Q".into(),
+                subjects: vec!["q".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        for i in 0..10u32 {
+            js.publish("q", i.to_string().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+        let c = stream
+            .create_consumer(pull::Config {
+                durable_name: Some("D".into()),
+                ack_policy: AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        let mut batch = c.fetch().max_messages(5).messages().await.expect("fetch");
+        let mut n = 0;
+        while let Some(m) = tokio::time::timeout(WAIT, batch.next())
+            .await
+            .expect("in time")
+        {
+            n += 1;
+            // The first three acknowledged (and confirmed), the last two left pending.
+            if n <= 3 {
+                m.expect("message").double_ack().await.expect("double ack");
+            }
+        }
+        assert_eq!(n, 5);
+    });
+    drop(srv); // SIGKILL
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("Q").await.expect("stream");
+        let mut c: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("D").await.expect("consumer recovered");
+        let info = c.info().await.expect("info");
+        assert_eq!(info.delivered.stream_sequence, 5);
+        assert_eq!(info.ack_floor.stream_sequence, 3);
+        assert_eq!(info.num_ack_pending, 2);
+        assert_eq!(info.num_pending, 5);
+        let mut batch = c.fetch().max_messages(1).messages().await.expect("fetch");
+        let m = tokio::time::timeout(WAIT, batch.next())
+            .await
+            .expect("in time")
+            .expect("some")
+            .expect("message");
+        assert_eq!(
+            m.info().expect("info").stream_sequence,
+            6,
+            "goes on after 5"
+        );
+    });
+}
