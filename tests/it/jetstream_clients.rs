@@ -166,6 +166,20 @@ fn async_nats_key_value() {
         assert_eq!(history, ["red", "blue", "violet"]);
         kv.delete("size").await.expect("delete");
         assert_eq!(kv.get("size").await.expect("get"), None);
+        kv.purge("color").await.expect("purge");
+        assert_eq!(kv.get("color").await.expect("get"), None);
+        let left: Vec<_> = kv
+            .history("color")
+            .await
+            .expect("history")
+            .map(|e| e.expect("entry").operation)
+            .collect()
+            .await;
+        assert_eq!(
+            left,
+            [async_nats::jetstream::kv::Operation::Purge],
+            "a purge leaves only its marker"
+        );
     });
 }
 
@@ -185,7 +199,8 @@ fn async_nats_object_store() {
             })
             .await
             .expect("object store");
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        // 10 MB: 80 chunks of async-nats's 128 KiB.
+        let data: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut reader = data.as_slice();
         let info = store.put("blob.bin", &mut reader).await.expect("put");
         assert_eq!(info.size, data.len());
@@ -205,6 +220,94 @@ fn async_nats_object_store() {
             .collect()
             .await;
         assert_eq!(names, ["blob.bin"]);
+    });
+}
+
+/// Ordered consumers as async-nats drives them: pull-ordered and push-ordered (flow
+/// control and heartbeats on), each reading the whole stream in order; a push consumer with
+/// flow control gets a stream larger than its first window.
+#[test]
+fn async_nats_ordered_consumers_and_flow_control() {
+    use async_nats::jetstream::consumer::{pull, push, DeliverPolicy};
+    let dir = TempDir::new("js-ordered");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client.clone());
+        let stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "EVENTS".into(),
+                subjects: vec!["events.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        let big = vec![7u8; 60_000];
+        for i in 0..100u32 {
+            js.publish(format!("events.{}", i % 3), big.clone().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("ack");
+        }
+        let ordered = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("pull ordered");
+        let mut msgs = ordered.messages().await.expect("messages");
+        for want in 1..=100u64 {
+            let m = tokio::time::timeout(WAIT, msgs.next())
+                .await
+                .expect("in time")
+                .expect("some")
+                .expect("message");
+            assert_eq!(m.info().expect("info").stream_sequence, want);
+        }
+        drop(msgs);
+        let ordered = stream
+            .create_consumer(push::OrderedConfig {
+                deliver_subject: client.new_inbox(),
+                filter_subject: "events.1".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("push ordered");
+        let mut msgs = ordered.messages().await.expect("messages");
+        let mut seqs = Vec::new();
+        while seqs.len() < 33 {
+            let m = tokio::time::timeout(WAIT, msgs.next())
+                .await
+                .expect("in time")
+                .expect("some")
+                .expect("message");
+            assert_eq!(m.subject.as_str(), "events.1");
+            seqs.push(m.info().expect("info").stream_sequence);
+        }
+        assert_eq!(seqs, (0..33u64).map(|i| 3 * i + 2).collect::<Vec<_>>());
+        // 6 MB through a flow-controlled push consumer: past the 2 MiB first window only
+        // when the client answers the flow-control requests.
+        let fc = stream
+            .create_consumer(push::Config {
+                durable_name: Some("FC".into()),
+                deliver_subject: client.new_inbox(),
+                flow_control: true,
+                idle_heartbeat: Duration::from_millis(500),
+                ..Default::default()
+            })
+            .await
+            .expect("flow-controlled consumer");
+        let mut msgs = fc.messages().await.expect("messages");
+        for want in 1..=100u64 {
+            let m = tokio::time::timeout(WAIT, msgs.next())
+                .await
+                .expect("in time")
+                .expect("some")
+                .expect("message");
+            assert_eq!(m.info().expect("info").stream_sequence, want);
+        }
     });
 }
 
@@ -279,4 +382,37 @@ fn consumer_state_survives_kill_9() {
             "goes on after 5"
         );
     });
+}
+
+/// The `nats` npm package's consumers, KV and object store (`tests/node/jetstream_consumers.mjs`),
+/// checked against nats-server first.
+#[test]
+fn nats_npm_package_consumers_kv_and_object_store() {
+    let node = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    assert!(
+        node.join("node_modules/nats").exists(),
+        "tests/node/node_modules is missing: run `make deps`"
+    );
+    let run = |srv: &Proc| {
+        let out = std::process::Command::new("node")
+            .arg("jetstream_consumers.mjs")
+            .arg(srv.url())
+            .current_dir(&node)
+            .output()
+            .expect("node");
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let theirs_dir = TempDir::new("js-npm-consumers-nats");
+    let d = theirs_dir.path().to_str().expect("utf-8").to_string();
+    if let Some(theirs) = crate::harness::NatsServer::start(&["-js", "-sd", &d]) {
+        let (out, err) = run(&theirs);
+        assert_eq!(out, "ok", "the script against nats-server: {err}");
+    }
+    let dir = TempDir::new("js-npm-consumers");
+    let ours = start(dir.path());
+    let (out, err) = run(&ours);
+    assert_eq!(out, "ok", "{err}");
 }
