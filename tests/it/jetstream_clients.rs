@@ -416,3 +416,74 @@ fn nats_npm_package_consumers_kv_and_object_store() {
     let (out, err) = run(&ours);
     assert_eq!(out, "ok", "{err}");
 }
+
+/// A work-queue stream lets go of what its consumer acknowledged; an interest stream of
+/// what every consumer taking it acknowledged (a consumer filtered elsewhere does not hold
+/// it).
+#[test]
+fn work_queue_and_interest_streams_let_acknowledged_messages_go() {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use async_nats::jetstream::stream::RetentionPolicy;
+    let dir = TempDir::new("js-retention");
+    let srv = start(dir.path());
+    crate::harness::rt().block_on(async {
+        let client = async_nats::connect(srv.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        for (name, retention) in [
+            ("WQ", RetentionPolicy::WorkQueue),
+            ("INT", RetentionPolicy::Interest),
+        ] {
+            let mut stream = js
+                .create_stream(async_nats::jetstream::stream::Config {
+                    name: name.into(),
+                    subjects: vec![format!("{name}.>")],
+                    retention,
+                    ..Default::default()
+                })
+                .await
+                .expect("create");
+            let mut consumers = Vec::new();
+            let filters: &[&str] = if name == "WQ" {
+                &[">"]
+            } else {
+                &[">", ">", "a"]
+            };
+            for (i, f) in filters.iter().enumerate() {
+                consumers.push(
+                    stream
+                        .create_consumer(pull::Config {
+                            durable_name: Some(format!("C{i}")),
+                            ack_policy: AckPolicy::Explicit,
+                            filter_subject: format!("{name}.{f}"),
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("consumer"),
+                );
+            }
+            for _ in 0..4 {
+                js.publish(format!("{name}.b"), "x".into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("ack");
+            }
+            assert_eq!(stream.info().await.expect("info").state.messages, 4);
+            // Every consumer taking `.b` acknowledges the first two.
+            for c in consumers
+                .iter()
+                .filter(|c| !c.cached_info().config.filter_subject.ends_with(".a"))
+            {
+                let mut batch = c.fetch().max_messages(2).messages().await.expect("fetch");
+                while let Some(m) = tokio::time::timeout(WAIT, batch.next())
+                    .await
+                    .expect("in time")
+                {
+                    m.expect("message").double_ack().await.expect("ack");
+                }
+            }
+            let st = stream.info().await.expect("info").state.clone();
+            assert_eq!((st.messages, st.first_sequence), (2, 3), "{name}");
+        }
+    });
+}

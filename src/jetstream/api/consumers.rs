@@ -47,6 +47,14 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// The consumer indexes of a stream (no names copied: this runs on every publish).
+    fn consumer_ids(&self, stream: u32) -> Vec<u32> {
+        self.consumer_names
+            .get(&stream)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default()
+    }
+
     fn consumer_id(&self, stream: u32, name: &str) -> Option<u32> {
         self.consumer_names.get(&stream)?.get(name).copied()
     }
@@ -524,7 +532,7 @@ impl Service {
 
     /// Removes every consumer of a stream (the stream is going).
     pub(crate) fn remove_stream_consumers(&mut self, sid: u32) {
-        for cid in self.consumers_of(sid).into_values() {
+        for cid in self.consumer_ids(sid) {
             self.remove_consumer(cid);
         }
         self.consumer_names.remove(&sid);
@@ -674,15 +682,21 @@ impl Service {
     /// every consumer that takes it, for interest).
     fn retire_acked(&mut self, sid: u32, cid: u32, sseq: u64) {
         use crate::jetstream::config::Retention;
-        let Some(stream) = self.streams.get(&sid) else {
+        let Some(stream) = self.streams.get_mut(&sid) else {
             return;
         };
         let retention = stream.cfg.retention;
         if retention == Retention::Limits {
             return;
         }
+        let subject = match stream.store.load(sseq) {
+            Ok(Some(m)) => m.subject,
+            _ => return,
+        };
+        // Done with by a consumer that does not take it, or that acknowledged it.
         let acked_by_all = |c: &Consumer| {
-            c.ack_floor.stream_seq >= sseq
+            !c.takes(&subject)
+                || c.ack_floor.stream_seq >= sseq
                 || (c.delivered.stream_seq >= sseq && !c.pending.contains_key(&sseq))
         };
         let ids = self.consumers_of(sid);
@@ -717,7 +731,7 @@ impl Service {
 
     /// A message was stored in stream `sid`: its consumers may have something to send.
     pub(crate) fn stream_stored(&mut self, sid: u32, subject: &[u8], dropped: bool) {
-        for cid in self.consumers_of(sid).into_values() {
+        for cid in self.consumer_ids(sid) {
             if let Some(c) = self.consumers.get_mut(&cid) {
                 if dropped {
                     c.on_removed();
@@ -731,7 +745,7 @@ impl Service {
 
     /// Messages of stream `sid` went (purge, delete, expiry).
     pub(crate) fn stream_shrank(&mut self, sid: u32) {
-        for cid in self.consumers_of(sid).into_values() {
+        for cid in self.consumer_ids(sid) {
             if let Some(c) = self.consumers.get_mut(&cid) {
                 c.on_removed();
             }

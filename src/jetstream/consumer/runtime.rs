@@ -320,6 +320,11 @@ impl Consumer {
         self.cfg.filters().into_iter().map(str::to_string).collect()
     }
 
+    /// Its filters take messages on `subj`.
+    pub fn takes(&self, subj: &[u8]) -> bool {
+        self.matches(subj)
+    }
+
     fn matches(&self, subj: &[u8]) -> bool {
         let f = self.cfg.filters();
         f.is_empty() || f.iter().any(|f| subject::matches(f.as_bytes(), subj))
