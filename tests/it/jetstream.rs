@@ -1112,8 +1112,9 @@ fn streams_survive_a_clean_restart() {
     });
 }
 
-/// Stream advisories on `$JS.EVENT.ADVISORY.STREAM.>`: created (not again for an identical
-/// create), updated, deleted, with nats-server's subjects and JSON (ids and times aside).
+/// Stream and consumer advisories on `$JS.EVENT.ADVISORY.STREAM.>` and `CONSUMER.>`: created
+/// (not again for an identical create), updated, deleted (a stream's consumers go with it),
+/// with nats-server's subjects and JSON (ids and times aside).
 #[test]
 fn stream_advisories_as_nats_server() {
     let run = |real: bool| -> Option<Vec<String>> {
@@ -1121,7 +1122,9 @@ fn stream_advisories_as_nats_server() {
         let srv = start(dir.path(), real)?;
         let mut raw = Raw::connect(srv.addr());
         raw.handshake(r#"{"verbose":false,"headers":true,"protocol":1}"#);
-        raw.send_str("SUB $JS.EVENT.ADVISORY.STREAM.> 2\r\nSUB _R.> 1\r\nPING\r\n");
+        raw.send_str(
+            "SUB $JS.EVENT.ADVISORY.STREAM.> 2\r\nSUB $JS.EVENT.ADVISORY.CONSUMER.> 3\r\nSUB _R.> 1\r\nPING\r\n",
+        );
         raw.expect("PONG\r\n");
         let advisory = |line: &str, bytes: &[u8]| {
             let subject = line.split(' ').nth(1).unwrap_or_default().to_string();
@@ -1133,10 +1136,16 @@ fn stream_advisories_as_nats_server() {
         let mut events = Vec::new();
         let create = r#"{"name":"ADV","subjects":["adv"]}"#;
         let update = r#"{"name":"ADV","subjects":["adv"],"max_msgs":5}"#;
+        let consumer = r#"{"stream_name":"ADV","config":{"durable_name":"C"}}"#;
+        let consumer2 = r#"{"stream_name":"ADV","config":{"durable_name":"C2"}}"#;
         for (subject, body) in [
             ("$JS.API.STREAM.CREATE.ADV", create),
             ("$JS.API.STREAM.CREATE.ADV", create),
             ("$JS.API.STREAM.UPDATE.ADV", update),
+            ("$JS.API.CONSUMER.CREATE.ADV.C", consumer),
+            ("$JS.API.CONSUMER.CREATE.ADV.C", consumer),
+            ("$JS.API.CONSUMER.DELETE.ADV.C", ""),
+            ("$JS.API.CONSUMER.CREATE.ADV.C2", consumer2),
             ("$JS.API.STREAM.DELETE.ADV", ""),
             ("$JS.API.STREAM.DELETE.ADV", ""),
         ] {
@@ -1147,7 +1156,7 @@ fn stream_advisories_as_nats_server() {
                 let (line, bytes) = raw
                     .read_msg(Duration::from_millis(5000))
                     .expect("an API answer");
-                if line.split(' ').nth(2) != Some("2") {
+                if !matches!(line.split(' ').nth(2), Some("2" | "3")) {
                     break;
                 }
                 events.push(advisory(&line, &bytes));
@@ -1156,7 +1165,7 @@ fn stream_advisories_as_nats_server() {
         // The last advisory is sent with the last answer, but after it: what else arrives
         // within half a second.
         while let Some((line, bytes)) = raw.read_msg(Duration::from_millis(500)) {
-            if line.split(' ').nth(2) == Some("2") {
+            if matches!(line.split(' ').nth(2), Some("2" | "3")) {
                 events.push(advisory(&line, &bytes));
             }
         }
@@ -1166,7 +1175,7 @@ fn stream_advisories_as_nats_server() {
         return;
     };
     let ours = run(false).expect("natrium");
-    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    assert_eq!(theirs.len(), 7, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
 

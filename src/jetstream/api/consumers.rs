@@ -232,6 +232,7 @@ impl Service {
         self.stream_has_consumers(sid);
         self.save_consumer_meta(cid);
         self.subscribe_consumer(cid, true);
+        self.action_advisory(m.account, stream_name, Some(&name), "create");
         if let Some(c) = self.consumers.get_mut(&cid) {
             if !c.cfg.is_pull() {
                 c.awaiting_interest = Some(m.clone());
@@ -267,11 +268,13 @@ impl Service {
         let mut subs = Vec::new();
         // Push consumers too: a pull gets 409 "Consumer is push based".
         for prefix in self.api_prefixes() {
-            subs.push(sub(
-                format!("{prefix}CONSUMER.MSG.NEXT.{}.{}", c.stream_name, c.name),
-                sub_id(cid, KIND_NEXT),
-                false,
-            ));
+            for verb in ["MSG.NEXT", "RESET"] {
+                subs.push(sub(
+                    format!("{prefix}CONSUMER.{verb}.{}.{}", c.stream_name, c.name),
+                    sub_id(cid, KIND_NEXT),
+                    false,
+                ));
+            }
         }
         if !c.cfg.is_pull() {
             subs.push(sub(
@@ -511,6 +514,76 @@ impl Service {
         self.respond(m, o.done(), false);
     }
 
+    /// `CONSUMER.RESET.<s>.<c>` (a consumer's own subscription, as in nats-server): back to
+    /// `{"seq":N}`, or to just past the ack floor without one; the answer is the consumer's
+    /// info and `reset_seq`.
+    fn consumer_reset(&mut self, cid: u32, m: &InMsg) {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct ResetRequest {
+            #[serde(default, deserialize_with = "crate::jetstream::json::nullable")]
+            seq: u64,
+        }
+        let kind = "consumer_reset_response";
+        let fail = |e: &ApiError| {
+            Obj::typed(kind)
+                .field("error", e)
+                .field("reset_seq", &0)
+                .done()
+        };
+        let Some(account) = self.consumers.get(&cid).map(|c| c.account) else {
+            return;
+        };
+        let reply =
+            |svc: &mut Service, body: Vec<u8>| svc.reply(account, &m.reply, Vec::new(), body);
+        if crate::jetstream::headers::get_str(&m.headers, "Nats-Required-Api-Level").is_some_and(
+            |l| l.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64,
+        ) {
+            return reply(self, fail(&ApiError::required_api_level()));
+        }
+        let req: ResetRequest = if m.payload.is_empty() {
+            ResetRequest::default()
+        } else {
+            match serde_json::from_slice(&m.payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    // `json.Unmarshal` here, not the API's decoder: no offset.
+                    let text = json::go_syntax_error(&m.payload)
+                        .map(|t| match t.rfind(" at offset ") {
+                            Some(i) => t[..i].to_string(),
+                            None => t,
+                        })
+                        .unwrap_or_else(|| json::decode_error(&e));
+                    return reply(self, fail(&ApiError::invalid_json(&text)));
+                }
+            }
+        };
+        let now = json::now_nanos();
+        let Some(c) = self.consumers.get_mut(&cid) else {
+            return;
+        };
+        let Some(stream) = self.streams.get_mut(&c.stream) else {
+            return;
+        };
+        match c.reset(stream, req.seq, now) {
+            Ok(seq) => {
+                let mut body = self.consumer_info_body(cid, kind);
+                body.pop();
+                body.extend_from_slice(format!(",\"reset_seq\":{seq}}}").as_bytes());
+                self.wake_consumer(cid);
+                reply(self, body)
+            }
+            Err(why) => {
+                let e = ApiError {
+                    code: 400,
+                    err_code: 10204,
+                    description: format!("invalid reset: {why}"),
+                };
+                reply(self, fail(&e))
+            }
+        }
+    }
+
     /// Removes a consumer: its subscriptions, its waiting requests (told), its files.
     pub(crate) fn remove_consumer(&mut self, cid: u32) {
         self.subscribe_consumer(cid, false);
@@ -524,6 +597,7 @@ impl Service {
         if let Some(names) = self.consumer_names.get_mut(&c.stream) {
             names.remove(&c.name);
         }
+        self.action_advisory(c.account, &c.stream_name, Some(&c.name), "delete");
         self.stream_has_consumers(c.stream);
         if let Some(d) = dir {
             let _ = std::fs::remove_dir_all(d);
@@ -556,6 +630,9 @@ impl Service {
     pub(crate) fn pull_request(&mut self, cid: u32, m: &InMsg) {
         if m.reply.is_empty() {
             return;
+        }
+        if memchr::memmem::find(&m.subject, b".CONSUMER.RESET.").is_some() {
+            return self.consumer_reset(cid, m);
         }
         let now = json::now_nanos();
         let Some(c) = self.consumers.get_mut(&cid) else {

@@ -212,20 +212,43 @@ impl Service {
     /// `$JS.EVENT.ADVISORY.STREAM.<CREATED|UPDATED|DELETED>.<stream>`, in the stream's
     /// account, as nats-server sends them (`JSStreamActionAdvisory`).
     pub(super) fn stream_advisory(&mut self, account: u32, stream: &str, action: &str) {
+        self.action_advisory(account, stream, None, action);
+    }
+
+    /// `$JS.EVENT.ADVISORY.<STREAM|CONSUMER>.<CREATED|UPDATED|DELETED>.<stream>[.<consumer>]`
+    /// with nats-server's `stream_action` or `consumer_action` JSON.
+    pub(super) fn action_advisory(
+        &mut self,
+        account: u32,
+        stream: &str,
+        consumer: Option<&str>,
+        action: &str,
+    ) {
         let event = match action {
             "create" => "CREATED",
             "modify" => "UPDATED",
             _ => "DELETED",
         };
-        let mut o = Obj::typed_as("io.nats.jetstream.advisory.v1.stream_action")
+        let kind = if consumer.is_some() {
+            "consumer_action"
+        } else {
+            "stream_action"
+        };
+        let mut o = Obj::typed_as(&format!("io.nats.jetstream.advisory.v1.{kind}"))
             .field("id", &nuid())
             .field("timestamp", &Time::now())
-            .field("stream", stream)
-            .field("action", action);
+            .field("stream", stream);
+        if let Some(c) = consumer {
+            o = o.field("consumer", c);
+        }
+        o = o.field("action", action);
         if !self.settings.domain.is_empty() {
             o = o.field("domain", &self.settings.domain);
         }
-        let subject = format!("$JS.EVENT.ADVISORY.STREAM.{event}.{stream}");
+        let subject = match consumer {
+            Some(c) => format!("$JS.EVENT.ADVISORY.CONSUMER.{event}.{stream}.{c}"),
+            None => format!("$JS.EVENT.ADVISORY.STREAM.{event}.{stream}"),
+        };
         self.out.push(crate::jetstream::service::Outgoing::Msg(
             crate::jetstream::service::OutMsg {
                 account,

@@ -414,6 +414,51 @@ impl Consumer {
         self.ack_floor.stream_seq = floor;
     }
 
+    /// nats-server's `resetStartingSeq`: delivery starts again at `seq` (0: just past the
+    /// ack floor), with nothing pending; the sequence it starts at.
+    pub fn reset(&mut self, stream: &mut Stream, seq: u64, now: i64) -> Result<u64, String> {
+        let seq = if seq == 0 {
+            self.ack_floor.stream_seq + 1
+        } else {
+            match self.cfg.deliver_policy {
+                DeliverPolicy::All => seq,
+                DeliverPolicy::ByStartSequence if seq < self.cfg.opt_start_seq => {
+                    return Err("below start seq".into())
+                }
+                DeliverPolicy::ByStartSequence => seq,
+                DeliverPolicy::ByStartTime => {
+                    let ts = self
+                        .cfg
+                        .opt_start_time
+                        .as_deref()
+                        .and_then(crate::jetstream::json::parse_rfc3339)
+                        .unwrap_or(0);
+                    if seq < stream.seq_from_time(ts) {
+                        return Err("below start time".into());
+                    }
+                    seq
+                }
+                _ => return Err("not allowed".into()),
+            }
+        }
+        .max(1);
+        self.pending.clear();
+        self.deliveries.clear();
+        self.redeliver.clear();
+        self.skip.clear();
+        self.next = seq;
+        self.num_pending = None;
+        self.delivered = SeqPair {
+            consumer_seq: 0,
+            stream_seq: seq - 1,
+            last_active: 0,
+        };
+        self.ack_floor = self.delivered;
+        self.last_used = now;
+        self.dirty = true;
+        Ok(seq)
+    }
+
     /// Messages still to deliver (`num_pending`).
     pub fn num_pending(&mut self, stream: &mut Stream) -> u64 {
         if let Some(n) = self.num_pending {
