@@ -815,8 +815,12 @@ impl Service {
                 } else {
                     c.on_stored(subject);
                 }
+                // Only a consumer that can deliver now is woken: one with a waiting pull
+                // or a listening push one (idle consumers cost a publish nothing more).
+                if !c.waiting.is_empty() || (!c.cfg.is_pull() && c.listening) {
+                    self.consumers_to_serve.insert(cid);
+                }
             }
-            self.consumers_to_serve.insert(cid);
         }
     }
 

@@ -151,6 +151,9 @@ pub struct Consumer {
     /// `last_per_subject`: the sequences still to deliver before `next`.
     skip: VecDeque<u64>,
     pub pending: BTreeMap<u64, Pending>,
+    /// No pending message's ack deadline is earlier than this (ns; `i64::MAX`: none), so
+    /// an idle consumer is not scanned.
+    earliest_deadline: i64,
     /// Deliveries of messages delivered more than once.
     deliveries: HashMap<u64, u64>,
     redeliver: BTreeSet<u64>,
@@ -226,6 +229,7 @@ impl Consumer {
             next: 1,
             skip: VecDeque::new(),
             pending: BTreeMap::new(),
+            earliest_deadline: i64::MAX,
             deliveries: HashMap::new(),
             redeliver: BTreeSet::new(),
             waiting: VecDeque::new(),
@@ -288,6 +292,7 @@ impl Consumer {
             next: saved.next.max(1),
             skip: saved.skip.into(),
             pending,
+            earliest_deadline: now + ack_wait,
             deliveries: saved.redelivered.into_iter().collect(),
             redeliver: BTreeSet::new(),
             waiting: VecDeque::new(),
@@ -638,6 +643,7 @@ impl Consumer {
                     deadline: now + wait,
                 },
             );
+            self.earliest_deadline = self.earliest_deadline.min(now + wait);
         } else {
             self.ack_floor.consumer_seq = self.delivered.consumer_seq;
             self.ack_floor.stream_seq = self.delivered.stream_seq;
@@ -819,7 +825,10 @@ impl Consumer {
                         deliveries: self.deliveries.get(&sseq).copied().unwrap_or(1),
                     });
                     match delay {
-                        Some(d) => p.deadline = now + d,
+                        Some(d) => {
+                            p.deadline = now + d;
+                            self.earliest_deadline = self.earliest_deadline.min(now + d);
+                        }
                         None => {
                             p.deadline = i64::MAX;
                             self.redeliver.insert(sseq);
@@ -831,6 +840,8 @@ impl Consumer {
                 let wait = self.ack_wait_for(self.deliveries.get(&sseq).copied().unwrap_or(1));
                 if let Some(p) = self.pending.get_mut(&sseq) {
                     p.deadline = now + wait;
+                    self.earliest_deadline = self.earliest_deadline.min(now + wait);
+                    self.redeliver.remove(&sseq);
                 }
             }
             AckKind::Term(reason) => {
@@ -851,13 +862,20 @@ impl Consumer {
     /// Moves pending messages whose ack deadline passed to the redelivery queue; the
     /// earliest deadline left.
     pub fn check_ack_deadlines(&mut self, now: i64) {
+        if now < self.earliest_deadline {
+            return;
+        }
+        let mut earliest = i64::MAX;
         for (seq, p) in self.pending.iter_mut() {
             if p.deadline <= now {
                 // Due now; its next deadline is set when it is delivered again.
                 p.deadline = i64::MAX;
                 self.redeliver.insert(*seq);
+            } else {
+                earliest = earliest.min(p.deadline);
             }
         }
+        self.earliest_deadline = earliest;
     }
 
     /// The waiting requests whose time is up get their 408; heartbeats are sent to
@@ -930,10 +948,8 @@ impl Consumer {
                 take(r.last_sent + r.heartbeat);
             }
         }
-        if let Some(d) = self.pending.values().map(|p| p.deadline).min() {
-            if d != i64::MAX {
-                take(d);
-            }
+        if self.earliest_deadline != i64::MAX && !self.pending.is_empty() {
+            take(self.earliest_deadline);
         }
         if !self.cfg.is_pull() && self.cfg.idle_heartbeat > 0 && self.listening {
             take(self.last_push + self.cfg.idle_heartbeat);
