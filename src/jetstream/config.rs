@@ -626,7 +626,9 @@ fn check_subjects(cfg: &StreamConfig) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What natrium does not do yet, refused at create rather than accepted and ignored.
+/// What natrium does not do yet, refused at create rather than accepted and ignored
+/// (`allow_atomic` and `allow_msg_schedules` are accepted: the publishes that would use
+/// them are refused one by one).
 pub fn unsupported(cfg: &StreamConfig) -> Option<&'static str> {
     if cfg.mirror.is_some() {
         Some("mirrors")
@@ -634,10 +636,8 @@ pub fn unsupported(cfg: &StreamConfig) -> Option<&'static str> {
         Some("sources")
     } else if cfg.allow_msg_counter {
         Some("message counters")
-    } else if cfg.allow_atomic || cfg.allow_batched {
+    } else if cfg.allow_batched {
         Some("batch publish")
-    } else if cfg.allow_msg_schedules {
-        Some("message schedules")
     } else {
         None
     }

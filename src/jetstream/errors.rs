@@ -127,6 +127,12 @@ impl ApiError {
     pub fn ttl_invalid() -> ApiError {
         e(400, 10165, "invalid per-message TTL")
     }
+    pub fn atomic_publish_disabled() -> ApiError {
+        e(400, 10174, "atomic publish is disabled")
+    }
+    pub fn schedules_disabled() -> ApiError {
+        e(400, 10188, "message schedules is disabled")
+    }
     pub fn ttl_disabled() -> ApiError {
         e(400, 10166, "per-message TTL is disabled")
     }

@@ -305,7 +305,8 @@ impl Stream {
             .unwrap_or(0);
         let sdm_secs = self.cfg.subject_delete_marker_ttl / 1_000_000_000;
         let raised;
-        let hdrs = if ttl_secs > 0 && ttl_secs < sdm_secs {
+        // (Not with one message per subject: there is never an older one to mark.)
+        let hdrs = if ttl_secs > 0 && ttl_secs < sdm_secs && self.cfg.max_msgs_per_subject != 1 {
             ttl_secs = sdm_secs;
             raised = headers::set(hdrs, "Nats-TTL", &sdm_secs.to_string());
             &raised[..]
@@ -335,7 +336,11 @@ impl Stream {
         }
         self.last_msg_id = msg_id.to_string();
         match headers::get(hdrs, "Nats-Rollup") {
-            Some(b"sub") => self.roll_up_subject(subject, seq),
+            // nats-server purges with the subject as the filter (a wildcard subject takes
+            // every subject it matches), keeping the new message.
+            Some(b"sub") => {
+                let _ = self.purge(&String::from_utf8_lossy(subject), 0, 1);
+            }
             Some(b"all") => {
                 let _ = self.store.compact(seq);
             }
@@ -414,6 +419,22 @@ impl Stream {
             }
             if headers::get(hdrs, "Nats-TTL").is_some() && !self.cfg.allow_msg_ttl {
                 return Err(ApiError::ttl_disabled());
+            }
+            // Batches and schedules: refused as nats-server refuses them where they are off,
+            // and where they are on too, since natrium does not apply them yet.
+            if headers::get(hdrs, "Nats-Batch-Id").is_some() {
+                return Err(if self.cfg.allow_atomic {
+                    ApiError::stream_create("natrium does not support batch publish yet")
+                } else {
+                    ApiError::atomic_publish_disabled()
+                });
+            }
+            if headers::get(hdrs, "Nats-Schedule").is_some() {
+                return Err(if self.cfg.allow_msg_schedules {
+                    ApiError::stream_create("natrium does not support message schedules yet")
+                } else {
+                    ApiError::schedules_disabled()
+                });
             }
             let subj_seq = headers::get_str(hdrs, "Nats-Expected-Last-Subject-Sequence");
             let subj_override =
@@ -554,14 +575,6 @@ impl Stream {
             s += 1;
         }
         Ok(None)
-    }
-
-    fn roll_up_subject(&mut self, subject: &[u8], keep: u64) {
-        while let Ok(Some(m)) = self.store.first_for_subject(subject) {
-            if m.seq >= keep || !matches!(self.store.remove(m.seq, false), Ok(true)) {
-                break;
-            }
-        }
     }
 
     /// Applies `max_msgs`, `max_bytes` and `max_msgs_per_subject` by dropping the oldest

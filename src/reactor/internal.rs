@@ -84,6 +84,16 @@ impl Reactor {
         if id == crate::jetstream::service::API_SUB && not_for_the_api(msg.subject) {
             return false;
         }
+        // A pull whose reply subject nobody listens on is dropped, as nats-server drops a
+        // waiting request without interest, before it costs a delivery. (Interest another
+        // reactor announced before the pull is already here: peer channels keep order.)
+        if id & 3 == crate::jetstream::service::KIND_NEXT
+            && memchr::memmem::find(msg.subject, b".CONSUMER.MSG.NEXT.").is_some()
+            && !msg.reply.is_empty()
+            && !self.sublist_mut(account).has_interest(msg.reply)
+        {
+            return true;
+        }
         let (headers, payload) = msg.data.split_at(msg.header_len.min(msg.data.len()));
         if let (Some(name), Some(queue)) = (self.stream_names.get(&id), &self.ingest) {
             if !queue.try_add(crate::jetstream::ingest_size(msg.subject, headers, payload)) {

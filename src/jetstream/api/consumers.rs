@@ -824,13 +824,11 @@ impl Service {
         }
     }
 
-    /// Messages of stream `sid` went (purge, delete, expiry).
+    /// Messages of stream `sid` went, or came otherwise than by a publish (purge, delete,
+    /// expiry and its delete markers): counts are recomputed, and consumers that can deliver
+    /// look again.
     pub(crate) fn stream_shrank(&mut self, sid: u32) {
-        for cid in self.consumer_ids(sid) {
-            if let Some(c) = self.consumers.get_mut(&cid) {
-                c.on_removed();
-            }
-        }
+        self.stream_stored(sid, b"", true);
     }
 
     fn after_serve(&mut self, cid: u32) {
