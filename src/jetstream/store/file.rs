@@ -115,7 +115,10 @@ impl Segment {
 struct Subject {
     name: Box<[u8]>,
     msgs: u64,
+    /// 0: not known (found when asked, from `first_from` on).
     first: u64,
+    /// No message of the subject is below this: where a search for `first` starts.
+    first_from: u64,
     last: u64,
 }
 
@@ -304,6 +307,7 @@ impl FileStore {
             name: name.into(),
             msgs: 0,
             first: 0,
+            first_from: 0,
             last: 0,
         });
         self.subject_ids.insert(name.into(), id);
@@ -361,9 +365,11 @@ impl FileStore {
         if sub.msgs == 0 {
             self.state.num_subjects -= 1;
         } else if sub.first == seq {
-            // Found again when asked for ([`FileStore::first_for_subject`]): a purge removes
-            // many firsts, and scanning for each would be quadratic.
+            // Found again when asked for ([`FileStore::first_for_subject`]), searching from
+            // here on: a purge removes many firsts, and scanning for each would be quadratic,
+            // and so would scanning from the stream's first message each time.
             sub.first = 0;
+            sub.first_from = seq + 1;
         }
         Some((subject, bytes))
     }
@@ -642,7 +648,7 @@ impl FileStore {
         }
         let first = match s.first {
             0 => {
-                let (from, last) = (self.state.first_seq, s.last);
+                let (from, last) = (self.state.first_seq.max(s.first_from), s.last);
                 let found = self.next_of_subject(id, from, last);
                 self.subjects[id as usize].first = found;
                 found
