@@ -91,7 +91,9 @@ Options (compare):
                            jetstream (or js) one publisher to a file stream with
                                     acks, 16 B and 1 KiB, --js-window in flight, default
                                     sync and sync_interval: always; RSS of a server
-                                    holding 1,000,000 msgs (--quick: 100,000)
+                                    holding 1,000,000 msgs (--quick: 100,000); fetch
+                                    (pull, explicit acks) and push consumers, KV put and
+                                    direct get, 1,000 idle consumers (CPU, RSS)
                            aarch64  (not in the default) the aarch64 static build
                                     (--aarch64 PATH, default
                                     target/aarch64-unknown-linux-musl/release/natrium)

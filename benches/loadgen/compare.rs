@@ -122,7 +122,8 @@ struct Document {
     cluster_leaf_targets: Vec<MetricRow>,
     /// Notes on the cluster and leaf groups (queue spread, RSS under load).
     cluster_leaf_notes: Vec<String>,
-    /// Issue 18: JetStream publishing with acks, RSS holding a stream.
+    /// Issues 18 and 19: JetStream publishing with acks, RSS holding a stream, consumers,
+    /// KV, idle consumers.
     jetstream_targets: Vec<MetricRow>,
     jetstream_notes: Vec<String>,
     scenarios: Vec<MetricRow>,

@@ -1,6 +1,6 @@
-//! `compare`'s JetStream group (issue 18, acceptance 5): which servers are compared, how
-//! each run gets a fresh server with a fresh store directory and one file stream, the
-//! rounds' alternation, and the report rows.
+//! `compare`'s JetStream group (issue 18, acceptance 5; issue 19, acceptance 4): which
+//! servers are compared, how each run gets a fresh server with a fresh store directory and
+//! one file stream, the rounds' alternation, and the report rows.
 //!
 //! ```text
 //!  js_pub_16, js_pub_1024   one publisher, `--js-window` (256) publishes in flight, every
@@ -8,6 +8,19 @@
 //!                           natrium · nats-server · natrium sync always · nats-server sync always
 //!  js_rss                   natrium · nats-server: fill one stream with 1,000,000 × 16 B
 //!                           (acknowledged), close the clients, let RSS settle, read VmRSS
+//!  js_fetch_16, _1024       natrium · nats-server: fill N msgs (with acks, not measured), a
+//!                           durable pull consumer with explicit acks, then pull requests of
+//!                           256 with 2 in flight, every message acked, until all N arrived
+//!                           ([`crate::scenario::jsconsume`]); the consumer's ack floor must
+//!                           reach N
+//!  js_push_16, _1024        the same fill, then a push consumer to an inbox (ack none;
+//!  js_push_ack_16           explicit acks, acking each), measured from its create request
+//!  kv_put_16, kv_put_1024   a KV-shaped stream (KV_b); publishes to $KV.b.k<i % 1000> as
+//!                           js_pub does, `--js-window` in flight
+//!  kv_get                   one put per key of KV_b, then sequential direct gets of
+//!                           $KV.b.k<i % 1000>: latency ([`crate::scenario::kvget`])
+//!  idle_consumers           1,000 durable pull consumers on an empty stream: RSS before
+//!                           and 2 s after creating them, then server CPU over 5 s idle
 //! ```
 //!
 //! Every (item, server) pair starts its own process with its own store directory under the
@@ -18,6 +31,7 @@
 //! usual `-a 127.0.0.1 -p -1`; everything else is their default.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -28,7 +42,9 @@ use crate::compare::{
 };
 use crate::procfs;
 use crate::progress::Progress;
+use crate::scenario::jsconsume::{self, ConsumeSpec, Mode};
 use crate::scenario::jspub::{self, Api, JsPubSpec};
+use crate::scenario::kvget::{self, KvGetSpec};
 use crate::scenario::Outcome;
 use crate::topology::ServerProc;
 
@@ -41,6 +57,22 @@ pub const NATS_ALWAYS: &str = "nats-server (sync_interval: always)";
 const STREAM: &str = "BENCH";
 const STREAM_SUBJECTS: &str = "jsbench.>";
 const SUBJECT: &str = "jsbench.msgs";
+/// The KV items' bucket: its stream and the subject prefix of its keys.
+const KV_STREAM: &str = "KV_b";
+const KV_PREFIX: &str = "$KV.b";
+/// Keys the KV items put and get.
+const KV_KEYS: u64 = 1000;
+/// Value size of the `kv_get` bucket.
+const KV_GET_SIZE: usize = 16;
+/// The fetch items' pull requests: messages per request, requests outstanding.
+const FETCH_BATCH: u64 = 256;
+const FETCH_IN_FLIGHT: u64 = 2;
+/// `idle_consumers`: consumers created (nats-server 2.15.1's default cap per stream is
+/// 1,000), the wait after creating them, and the idle phase whose CPU is measured.
+const IDLE_CONSUMERS: u64 = 1000;
+const IDLE_WAIT: Duration = Duration::from_secs(2);
+const IDLE_CPU: Duration = Duration::from_secs(5);
+const IDLE_CPU_QUICK: Duration = Duration::from_secs(2);
 /// Upper bound on filling the RSS item's stream; a fill cut short fails the item, since
 /// RSS of a smaller stream is a different figure.
 const FILL_TIME: Duration = Duration::from_secs(180);
@@ -63,6 +95,26 @@ to the last ack. The RSS row fills a stream the same way, closes the clients, wa
 VmRSS is stable (≥ 2 s, then < 1 % change in 0.5 s) and reads it. Server order alternates \
 between rounds.";
 
+/// How the consumer and KV items (issue 19) are set up, for the report.
+pub const SETUP_19: &str = "Consumers and KV (issue 19), natrium and nats-server with their \
+default sync: the fetch and push rows first fill the stream with N messages as above (not \
+measured), then read it through one durable consumer. Fetch: `ack_policy: explicit`, pull \
+requests `{\"batch\":256,\"expires\":5000000000}` on `$JS.API.CONSUMER.MSG.NEXT`, 2 in flight, \
+every message acknowledged (an empty publish to its `$JS.ACK` reply, batched per read). Push: \
+the consumer is created (`deliver_subject` = an inbox the reading connection subscribed, \
+`ack_policy: none`, or `explicit` with every message acked) and timed from its create request. \
+Rates are first deliveries/s until all N arrived; deliveries must come in stream order without \
+redeliveries, and consumer info must then show all N delivered (and `num_ack_pending` 0, \
+`ack_floor.stream_seq` N). KV: the stream `{\"name\":\"KV_b\",\"subjects\":[\"$KV.b.>\"],\
+\"max_msgs_per_subject\":1,\"allow_rollup_hdrs\":true,\"deny_delete\":true,\"allow_direct\":true,\
+\"discard\":\"new\",\"storage\":\"file\"}`; puts go to `$KV.b.k<i mod 1000>` as the publish rows \
+do (ack window, acks checked; afterwards the stream must hold one message per key); gets are \
+`$JS.API.DIRECT.GET.KV_b.$KV.b.<key>` with an empty body, one at a time, over 1,000 keys of \
+16 B, each reply checked (no status, `Nats-Subject`, value size). Idle consumers: 1,000 durable \
+pull consumers (explicit acks) are created one by one on the empty stream; RSS is read before \
+(1 s after the stream was created) and 2 s after the last one, then the server's CPU over 5 s \
+with no client activity.";
+
 /// A server configuration under test.
 struct SystemDef {
     label: &'static str,
@@ -71,11 +123,39 @@ struct SystemDef {
     always: bool,
 }
 
-/// A publishing run, or a fill followed by the RSS reading.
+/// What an item measures.
+enum Kind {
+    /// Publishing (`js_pub_*` on the stream, `kv_put_*` on the bucket).
+    Pub(JsPubSpec),
+    /// A fill followed by the RSS reading.
+    Rss(JsPubSpec),
+    /// A fill, a durable pull consumer, then fetching.
+    Fetch { fill: JsPubSpec, spec: ConsumeSpec },
+    /// A fill, then a push consumer timed from its create request.
+    Push { fill: JsPubSpec, spec: ConsumeSpec },
+    /// One put per key, then sequential direct gets.
+    KvGet { fill: JsPubSpec, spec: KvGetSpec },
+    /// Durable pull consumers on an empty stream; RSS, then CPU while idle.
+    IdleConsumers { consumers: u64, idle: Duration },
+}
+
+impl Kind {
+    fn scenario(&self) -> &'static str {
+        match self {
+            Kind::Pub(_) | Kind::Rss(_) => "jspub",
+            Kind::Fetch { .. } | Kind::Push { .. } => "jsconsume",
+            Kind::KvGet { .. } => "kvget",
+            Kind::IdleConsumers { .. } => "jsidle",
+        }
+    }
+}
+
+/// One measured run per server.
 struct Item {
     key: &'static str,
-    spec: JsPubSpec,
-    rss: bool,
+    kind: Kind,
+    /// On the KV bucket's stream rather than the plain one.
+    kv: bool,
     /// Indexes into `Env::systems`.
     systems: Vec<usize>,
 }
@@ -89,6 +169,8 @@ pub struct Env {
     enabled: bool,
     window: u64,
     rss_msgs: u64,
+    /// `idle_consumers`' consumers.
+    consumers: u64,
 }
 
 impl Env {
@@ -114,42 +196,154 @@ impl Env {
             window,
             subject: SUBJECT.to_string(),
             stream: STREAM.to_string(),
+            keys: 0,
             time,
         };
+        let kv_spec = |name: &str, msgs, size, time| JsPubSpec {
+            subject: KV_PREFIX.to_string(),
+            stream: KV_STREAM.to_string(),
+            keys: KV_KEYS,
+            ..spec(name, msgs, size, time)
+        };
+        let fill_time = if q { FILL_TIME_QUICK } else { FILL_TIME };
+        // A fill that leaves exactly `msgs` in the stream: its warm-up publish is one.
+        let fill = |name: &str, msgs: u64, size| spec(name, msgs - 1, size, fill_time);
+        let consume = |name: &str, size, mode| ConsumeSpec {
+            name: name.to_string(),
+            size,
+            stream: STREAM.to_string(),
+            subject: SUBJECT.to_string(),
+            consumer: "C".to_string(),
+            mode,
+            time: opts.time(),
+        };
+        let fetch = Mode::Fetch {
+            batch: FETCH_BATCH,
+            in_flight: FETCH_IN_FLIGHT,
+        };
         let rss_msgs = if q { 100_000 } else { 1_000_000 };
+        let (consume_16, consume_1024) = if q {
+            (50_000, 20_000)
+        } else {
+            (500_000, 200_000)
+        };
+        let (put_16, put_1024) = if q {
+            (20_000, 5_000)
+        } else {
+            (1_000_000, 300_000)
+        };
+        let both = vec![0, 1];
         let items = vec![
             Item {
                 key: "js_pub_16",
-                spec: spec(
+                kind: Kind::Pub(spec(
                     "js_pub_16",
                     if q { 20_000 } else { 1_000_000 },
                     16,
                     opts.time(),
-                ),
-                rss: false,
+                )),
+                kv: false,
                 systems: vec![0, 1, 2, 3],
             },
             Item {
                 key: "js_pub_1024",
-                spec: spec(
+                kind: Kind::Pub(spec(
                     "js_pub_1024",
                     if q { 5_000 } else { 300_000 },
                     1024,
                     opts.time(),
-                ),
-                rss: false,
+                )),
+                kv: false,
                 systems: vec![0, 1, 2, 3],
             },
             Item {
                 key: "js_fill_16",
-                spec: spec(
-                    "js_fill_16",
-                    rss_msgs,
-                    16,
-                    if q { FILL_TIME_QUICK } else { FILL_TIME },
-                ),
-                rss: true,
-                systems: vec![0, 1],
+                kind: Kind::Rss(spec("js_fill_16", rss_msgs, 16, fill_time)),
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "js_fetch_16",
+                kind: Kind::Fetch {
+                    fill: fill("js_fetch_16_fill", consume_16, 16),
+                    spec: consume("js_fetch_16", 16, fetch),
+                },
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "js_fetch_1024",
+                kind: Kind::Fetch {
+                    fill: fill("js_fetch_1024_fill", consume_1024, 1024),
+                    spec: consume("js_fetch_1024", 1024, fetch),
+                },
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "js_push_16",
+                kind: Kind::Push {
+                    fill: fill("js_push_16_fill", consume_16, 16),
+                    spec: consume("js_push_16", 16, Mode::Push { ack: false }),
+                },
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "js_push_1024",
+                kind: Kind::Push {
+                    fill: fill("js_push_1024_fill", consume_1024, 1024),
+                    spec: consume("js_push_1024", 1024, Mode::Push { ack: false }),
+                },
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "js_push_ack_16",
+                kind: Kind::Push {
+                    fill: fill("js_push_ack_16_fill", consume_16, 16),
+                    spec: consume("js_push_ack_16", 16, Mode::Push { ack: true }),
+                },
+                kv: false,
+                systems: both.clone(),
+            },
+            Item {
+                key: "kv_put_16",
+                kind: Kind::Pub(kv_spec("kv_put_16", put_16, 16, opts.time())),
+                kv: true,
+                systems: both.clone(),
+            },
+            Item {
+                key: "kv_put_1024",
+                kind: Kind::Pub(kv_spec("kv_put_1024", put_1024, 1024, opts.time())),
+                kv: true,
+                systems: both.clone(),
+            },
+            Item {
+                key: "kv_get",
+                kind: Kind::KvGet {
+                    fill: kv_spec("kv_get_fill", KV_KEYS, KV_GET_SIZE, fill_time),
+                    spec: KvGetSpec {
+                        name: "kv_get".into(),
+                        gets: if q { 5_000 } else { 50_000 },
+                        keys: KV_KEYS,
+                        size: KV_GET_SIZE,
+                        stream: KV_STREAM.into(),
+                        prefix: KV_PREFIX.into(),
+                        time: opts.time(),
+                    },
+                },
+                kv: true,
+                systems: both.clone(),
+            },
+            Item {
+                key: "idle_consumers",
+                kind: Kind::IdleConsumers {
+                    consumers: IDLE_CONSUMERS,
+                    idle: if q { IDLE_CPU_QUICK } else { IDLE_CPU },
+                },
+                kv: false,
+                systems: both,
             },
         ];
         Env {
@@ -160,6 +354,7 @@ impl Env {
             enabled: opts.runs(Group::JetStream),
             window,
             rss_msgs,
+            consumers: IDLE_CONSUMERS,
         }
     }
 }
@@ -237,10 +432,37 @@ fn settled_rss(pid: u32) -> (Option<u64>, Duration) {
     (last, t0.elapsed())
 }
 
+/// The KV bucket's stream configuration.
+fn kv_config() -> serde_json::Value {
+    serde_json::json!({
+        "name": KV_STREAM,
+        "subjects": [format!("{KV_PREFIX}.>")],
+        "max_msgs_per_subject": 1,
+        "allow_rollup_hdrs": true,
+        "deny_delete": true,
+        "allow_direct": true,
+        "discard": "new",
+        "storage": "file",
+    })
+}
+
+/// Fills the stream with `fill` (acknowledged, not measured); returns how many messages it
+/// holds.
+fn fill_stream(fill: &JsPubSpec, addr: SocketAddr, api: &mut Api) -> Result<u64, String> {
+    let o = jspub::run(fill, addr, &[], api);
+    if !o.ok {
+        return Err(format!("filling the stream: {}", o.errors.join("; ")));
+    }
+    if !o.notes.is_empty() {
+        return Err(format!("filling the stream: {}", o.notes.join("; ")));
+    }
+    Ok(api.stream_state(&fill.stream)?.messages)
+}
+
 /// Runs one item on a fresh server: the outcome and the extra figures (KiB, bytes).
 fn run_item(def: &SystemDef, item: &Item, dir: PathBuf) -> (Outcome, BTreeMap<String, f64>) {
     let mut extra = BTreeMap::new();
-    let fail = |e: String| Outcome::failed(item.key.to_string(), "jspub", e);
+    let fail = |e: String| Outcome::failed(item.key.to_string(), item.kind.scenario(), e);
     let mut server = match JsServer::start(def, dir) {
         Ok(s) => s,
         Err(e) => return (fail(e), extra),
@@ -250,52 +472,76 @@ fn run_item(def: &SystemDef, item: &Item, dir: PathBuf) -> (Outcome, BTreeMap<St
     };
     let (addr, pid) = (proc.addr, proc.pid());
     let mut api = match Api::open(addr).and_then(|mut a| {
-        a.create_stream(STREAM, STREAM_SUBJECTS)?;
+        if item.kv {
+            a.create_stream_config(KV_STREAM, kv_config())?;
+        } else {
+            a.create_stream(STREAM, STREAM_SUBJECTS)?;
+        }
         Ok(a)
     }) {
         Ok(a) => a,
         Err(e) => return (fail(e), extra),
     };
-    let mut outcome = if item.rss {
-        std::thread::sleep(IDLE_SETTLE);
-        if let Some(r) = procfs::rss_kib(pid) {
-            extra.insert("js_rss_empty".into(), r as f64);
-        }
-        let stop = AtomicBool::new(false);
-        let peak = AtomicU64::new(0);
-        let o = std::thread::scope(|s| {
-            s.spawn(|| {
-                while !stop.load(Relaxed) {
-                    if let Some(r) = procfs::rss_kib(pid) {
-                        peak.fetch_max(r, Relaxed);
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            });
-            let o = jspub::run(&item.spec, addr, &[pid], &mut api);
-            stop.store(true, Relaxed);
-            o
-        });
-        if let Ok((_, bytes)) = api.stream_state(STREAM) {
-            extra.insert("js_stream_bytes".into(), bytes as f64);
-        }
-        // Only the server and its stream are left.
-        drop(api);
-        let (rss, took) = settled_rss(pid);
-        if o.ok {
-            if let Some(r) = rss {
-                extra.insert("js_rss_full".into(), r as f64);
+    let mut outcome = match &item.kind {
+        Kind::Pub(spec) => jspub::run(spec, addr, &[pid], &mut api),
+        Kind::Rss(spec) => {
+            std::thread::sleep(IDLE_SETTLE);
+            if let Some(r) = procfs::rss_kib(pid) {
+                extra.insert("js_rss_empty".into(), r as f64);
             }
-            extra.insert("js_rss_peak".into(), peak.load(Relaxed) as f64);
-            extra.insert("js_rss_settle_ms".into(), took.as_secs_f64() * 1e3);
-            extra.insert(
-                "js_disk_bytes".into(),
-                disk_bytes(&server.dir.join("store")) as f64,
-            );
+            let stop = AtomicBool::new(false);
+            let peak = AtomicU64::new(0);
+            let o = std::thread::scope(|s| {
+                s.spawn(|| {
+                    while !stop.load(Relaxed) {
+                        if let Some(r) = procfs::rss_kib(pid) {
+                            peak.fetch_max(r, Relaxed);
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                });
+                let o = jspub::run(spec, addr, &[pid], &mut api);
+                stop.store(true, Relaxed);
+                o
+            });
+            if let Ok(st) = api.stream_state(STREAM) {
+                extra.insert("js_stream_bytes".into(), st.bytes as f64);
+            }
+            // Only the server and its stream are left.
+            drop(api);
+            let (rss, took) = settled_rss(pid);
+            if o.ok {
+                if let Some(r) = rss {
+                    extra.insert("js_rss_full".into(), r as f64);
+                }
+                extra.insert("js_rss_peak".into(), peak.load(Relaxed) as f64);
+                extra.insert("js_rss_settle_ms".into(), took.as_secs_f64() * 1e3);
+                extra.insert(
+                    "js_disk_bytes".into(),
+                    disk_bytes(&server.dir.join("store")) as f64,
+                );
+            }
+            o
         }
-        o
-    } else {
-        jspub::run(&item.spec, addr, &[pid], &mut api)
+        Kind::Fetch { fill, spec } => fill_stream(fill, addr, &mut api)
+            .and_then(|n| {
+                let config = serde_json::json!({
+                    "durable_name": spec.consumer,
+                    "ack_policy": "explicit",
+                });
+                jsconsume::create_consumer(&mut api, &spec.stream, config)?;
+                Ok(n)
+            })
+            .map_or_else(fail, |n| jsconsume::run(spec, n, addr, &[pid], &mut api)),
+        Kind::Push { fill, spec } => fill_stream(fill, addr, &mut api)
+            .map_or_else(fail, |n| jsconsume::run(spec, n, addr, &[pid], &mut api)),
+        Kind::KvGet { fill, spec } => {
+            fill_stream(fill, addr, &mut api).map_or_else(fail, |_| kvget::run(spec, addr, &[pid]))
+        }
+        Kind::IdleConsumers { consumers, idle } => {
+            idle_consumers(item.key, *consumers, *idle, pid, &mut api, &mut extra)
+                .unwrap_or_else(fail)
+        }
     };
     if !proc_alive(&mut server) {
         let tail = server
@@ -307,8 +553,94 @@ fn run_item(def: &SystemDef, item: &Item, dir: PathBuf) -> (Outcome, BTreeMap<St
         outcome
             .errors
             .push(format!("the server exited; log tail:\n{tail}"));
+    } else if !outcome.ok {
+        // Why the server gave up on a client (a slow consumer, say), if it logged it.
+        let tail = server
+            .proc
+            .as_ref()
+            .map(ServerProc::log_tail)
+            .unwrap_or_default();
+        let warnings: Vec<&str> = tail
+            .lines()
+            .filter(|l| {
+                l.contains("[WRN]")
+                    || l.contains("[ERR]")
+                    || l.contains("WARN")
+                    || l.contains("ERROR")
+            })
+            .collect();
+        if !warnings.is_empty() {
+            outcome
+                .errors
+                .push(format!("server log: {}", warnings.join(" | ")));
+        }
     }
     (outcome, extra)
+}
+
+/// `idle_consumers`: RSS with the empty stream, `consumers` durable pull consumers created
+/// one by one, RSS [`IDLE_WAIT`] later, then the server's CPU over `idle`. The outcome's
+/// rate is consumers created per second; the figures go to `extra`.
+fn idle_consumers(
+    key: &str,
+    consumers: u64,
+    idle: Duration,
+    pid: u32,
+    api: &mut Api,
+    extra: &mut BTreeMap<String, f64>,
+) -> Result<Outcome, String> {
+    std::thread::sleep(IDLE_SETTLE);
+    let before = procfs::rss_kib(pid);
+    let sample = procfs::CpuSample::now(&[pid]);
+    let t0 = Instant::now();
+    for i in 0..consumers {
+        let config = serde_json::json!({
+            "durable_name": format!("idle{i}"),
+            "ack_policy": "explicit",
+        });
+        jsconsume::create_consumer(api, STREAM, config)
+            .map_err(|e| format!("consumer {} of {consumers}: {e}", i + 1))?;
+    }
+    let wall = t0.elapsed().as_secs_f64().max(1e-9);
+    let mut out = Outcome {
+        name: key.to_string(),
+        scenario: "jsidle".into(),
+        sent: consumers,
+        received: consumers,
+        expected: consumers,
+        wall_secs: wall,
+        rate: consumers as f64 / wall,
+        ..Default::default()
+    };
+    out.set_cpu(&sample, &[], consumers);
+    let info = api.request(&format!("$JS.API.STREAM.INFO.{STREAM}"), "")?;
+    let count = info["state"]["consumer_count"].as_u64();
+    if count != Some(consumers) {
+        out.errors.push(format!(
+            "stream info state.consumer_count is {count:?}, expected {consumers}"
+        ));
+    }
+    std::thread::sleep(IDLE_WAIT);
+    let after = procfs::rss_kib(pid);
+    let cpu0 = procfs::process_cpu(pid);
+    let t1 = Instant::now();
+    std::thread::sleep(idle);
+    let cpu1 = procfs::process_cpu(pid);
+    let secs = t1.elapsed().as_secs_f64();
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        let used = b.saturating_sub(a).as_secs_f64();
+        extra.insert("js_idle_cpu_pct".into(), used * 100.0 / secs);
+    }
+    if let (Some(a), Some(b)) = (before, after) {
+        extra.insert("js_consumers_rss_before".into(), a as f64);
+        extra.insert("js_consumers_rss_after".into(), b as f64);
+        extra.insert(
+            "js_consumer_rss_kib".into(),
+            (b as f64 - a as f64) / consumers.max(1) as f64,
+        );
+    }
+    out.ok = out.errors.is_empty();
+    Ok(out)
 }
 
 fn proc_alive(s: &mut JsServer) -> bool {
@@ -520,6 +852,7 @@ pub fn rows(
         rate,
         None,
     ));
+    rows_19(env, results, runs, &mut targets, &mut notes);
     let every = [
         ("js_pub_16", "js_pub_16", NATRIUM, NATS),
         ("js_pub_1024", "js_pub_1024", NATRIUM, NATS),
@@ -532,13 +865,26 @@ pub fn rows(
             NATS_ALWAYS,
         ),
         ("js_fill_16", "js_fill_16", NATRIUM, NATS),
+        ("js_fetch_16", "js_fetch_16", NATRIUM, NATS),
+        ("js_fetch_1024", "js_fetch_1024", NATRIUM, NATS),
+        ("js_push_16", "js_push_16", NATRIUM, NATS),
+        ("js_push_1024", "js_push_1024", NATRIUM, NATS),
+        ("js_push_ack_16", "js_push_ack_16", NATRIUM, NATS),
+        ("kv_put_16", "kv_put_16", NATRIUM, NATS),
+        ("kv_put_1024", "kv_put_1024", NATRIUM, NATS),
+        ("kv_get", "kv_get", NATRIUM, NATS),
+        ("idle_consumers", "idle_consumers", NATRIUM, NATS),
     ];
     for (key, name, a, b) in every {
         scen.push(cmp(
             results,
             &format!("{key}_rate"),
             &format!("{key}: rate"),
-            "msgs/s",
+            match key {
+                "kv_get" => "gets/s",
+                "idle_consumers" => "creates/s",
+                _ => "msgs/s",
+            },
             (a, name),
             (b, name),
             rate,
@@ -577,12 +923,146 @@ pub fn rows(
     (targets, scen, notes)
 }
 
+fn p50(o: &Outcome) -> Option<f64> {
+    o.latency.as_ref().map(|l| l.p50_us)
+}
+
+fn p99(o: &Outcome) -> Option<f64> {
+    o.latency.as_ref().map(|l| l.p99_us)
+}
+
+/// Issue 19's rows: consumers, KV, idle consumers.
+fn rows_19(
+    env: &Env,
+    results: &Results,
+    runs: &[Run],
+    targets: &mut Vec<MetricRow>,
+    notes: &mut Vec<String>,
+) {
+    let pair = |name: &str| ((NATRIUM, name.to_string()), (NATS, name.to_string()));
+    let one = |key: &str, label: String, unit: &str, name: &str, f, target| {
+        let ((a, an), (b, bn)) = pair(name);
+        cmp(results, key, &label, unit, (a, &an), (b, &bn), f, target)
+    };
+    let w = env.window;
+    for (size, label) in [("16", "16 B"), ("1024", "1 KiB")] {
+        targets.push(one(
+            &format!("js_fetch_{size}_rate"),
+            format!("fetch: pull consumer, batch {FETCH_BATCH}, {FETCH_IN_FLIGHT} requests in flight, explicit acks, {label}"),
+            "msgs/s",
+            &format!("js_fetch_{size}"),
+            rate,
+            Some((">=", 2.0)),
+        ));
+    }
+    for (size, label) in [("16", "16 B"), ("1024", "1 KiB")] {
+        targets.push(one(
+            &format!("js_push_{size}_rate"),
+            format!("push consumer to an inbox, ack none, {label}"),
+            "msgs/s",
+            &format!("js_push_{size}"),
+            rate,
+            Some((">=", 2.0)),
+        ));
+    }
+    for (size, label) in [("16", "16 B"), ("1024", "1 KiB")] {
+        targets.push(one(
+            &format!("kv_put_{size}_rate"),
+            format!("KV put over {KV_KEYS} keys with acks, {label}, {w} in flight"),
+            "msgs/s",
+            &format!("kv_put_{size}"),
+            rate,
+            Some((">=", 2.0)),
+        ));
+    }
+    targets.push(one(
+        "kv_get_p50",
+        format!("KV get (direct get, one at a time, {KV_GET_SIZE} B values): p50 latency"),
+        "µs",
+        "kv_get",
+        p50,
+        Some(("<=", 0.6)),
+    ));
+    targets.push(one(
+        "kv_get_p99",
+        "KV get: p99 latency".into(),
+        "µs",
+        "kv_get",
+        p99,
+        None,
+    ));
+    targets.push(one(
+        "kv_get_rate",
+        "KV get: gets/s".into(),
+        "gets/s",
+        "kv_get",
+        rate,
+        None,
+    ));
+    targets.push(one(
+        "js_push_ack_16_rate",
+        "push consumer, explicit acks (each acked), 16 B".into(),
+        "msgs/s",
+        "js_push_ack_16",
+        rate,
+        None,
+    ));
+    for name in ["js_fetch_16", "js_push_16", "kv_put_16"] {
+        targets.push(one(
+            &format!("{name}_cpu"),
+            format!("server CPU per msg, {name}"),
+            "ns",
+            name,
+            cpu,
+            None,
+        ));
+    }
+    let c = crate::report::num(env.consumers as f64);
+    let extra_row = |key: &str, label: String, unit: &str| {
+        row(
+            key,
+            &label,
+            unit,
+            extra_values(runs, NATRIUM, key),
+            extra_values(runs, NATS, key),
+            None,
+        )
+    };
+    targets.push(extra_row(
+        "js_idle_cpu_pct",
+        format!("server CPU while idle with {c} durable pull consumers"),
+        "% of a core",
+    ));
+    targets.push(extra_row(
+        "js_consumer_rss_kib",
+        format!("RSS per durable pull consumer ({c} created)"),
+        "KiB",
+    ));
+    targets.push(one(
+        "idle_consumers_rate",
+        format!("creating the {c} consumers, one request at a time"),
+        "creates/s",
+        "idle_consumers",
+        rate,
+        None,
+    ));
+    for sys in [NATRIUM, NATS] {
+        let b = crate::compare::median(&extra_values(runs, sys, "js_consumers_rss_before"));
+        let a = crate::compare::median(&extra_values(runs, sys, "js_consumers_rss_after"));
+        if let (Some(b), Some(a)) = (b, a) {
+            notes.push(format!(
+                "idle_consumers, {sys}: RSS {b:.0} KiB with the empty stream, {a:.0} KiB with the {c} consumers (medians)"
+            ));
+        }
+    }
+}
+
 /// The report's JetStream section.
 pub fn section(targets: &[MetricRow], notes: &[String]) -> String {
     if targets.is_empty() {
         return String::new();
     }
-    let mut s = format!("\n### JetStream (issue 18)\n\n{SETUP}\n\n");
+    let mut s = format!("\n### JetStream (issues 18 and 19)\n\n{SETUP}\n\n{SETUP_19}\n\n");
     s.push_str(&targets_table(targets));
     if !notes.is_empty() {
         s.push('\n');

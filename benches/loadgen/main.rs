@@ -5,7 +5,8 @@
 //!                                └► compare (spawns natrium + nats-server, rounds, medians)
 //!                                     ├► multi (cluster and leaf groups, their rows)
 //!                                     │   └► topology (processes, configs, readiness)
-//!                                     └► jetstream (file streams, acks, RSS; scenario::jspub)
+//!                                     └► jetstream (file streams, acks, RSS, consumers, KV;
+//!                                         scenario::{jspub, jsconsume, kvget})
 //!  per connection: client (handshake) + frames (counting reader) ; hist ; procfs (CPU, RSS)
 //! ```
 //!

@@ -1,6 +1,7 @@
 //! `jspub`: JetStream publishing with acknowledgements, as an asynchronous client does it:
 //! one publisher keeps at most `window` publishes outstanding, each with its own reply
 //! subject under one wildcard inbox subscription, and counts the pub acks that come back.
+//! With `keys`, publish `i` goes to `<subject>.k<i % keys>`: KV puts over that many keys.
 //! Also the JetStream API requests the group needs (create a stream, read its state).
 //!
 //! ```text
@@ -43,7 +44,7 @@ const API_HEAD: usize = 64 * 1024;
 /// No ack for this long while publishes are outstanding: the run fails.
 const STALL: Duration = Duration::from_secs(5);
 /// How long warm-up and API requests may take, retries included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of PUB frames written per `write` at most.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Errors recorded per run; the rest are counted.
@@ -58,8 +59,12 @@ pub struct JsPubSpec {
     pub size: usize,
     /// Publishes in flight at most.
     pub window: u64,
-    /// The subject published on (a subject of the stream).
+    /// The subject published on (a subject of the stream); with `keys`, the prefix of
+    /// the subjects.
     pub subject: String,
+    /// 0: every publish goes to `subject`. Otherwise publish `i` goes to
+    /// `<subject>.k<i % keys>` (a KV bucket's keys) and the warm-up to `<subject>.warm`.
+    pub keys: u64,
     /// The stream the acks must name.
     pub stream: String,
     /// Upper bound on the measured phase.
@@ -158,7 +163,7 @@ impl Sink for Acks {
 }
 
 /// A unique inbox prefix for this process and call.
-fn inbox(tag: &str) -> String {
+pub fn inbox(tag: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -169,7 +174,7 @@ fn inbox(tag: &str) -> String {
 }
 
 /// Reads once (the socket's read timeout applies) and parses; false on a timeout.
-fn read_some<S: Sink>(conn: &mut Conn, sink: &mut S) -> Result<bool, String> {
+pub fn read_some<S: Sink>(conn: &mut Conn, sink: &mut S) -> Result<bool, String> {
     match conn.frames.read_from(&mut conn.stream) {
         Ok(0) => Err("server closed the connection".into()),
         Ok(_) => {
@@ -187,7 +192,7 @@ fn read_some<S: Sink>(conn: &mut Conn, sink: &mut S) -> Result<bool, String> {
 }
 
 /// Answers the server's PINGs the sink counted.
-fn pong(conn: &mut Conn, pings: &mut u64) -> Result<(), String> {
+pub fn pong(conn: &mut Conn, pings: &mut u64) -> Result<(), String> {
     for _ in 0..std::mem::take(pings) {
         conn.stream
             .write_all(b"PONG\r\n")
@@ -200,9 +205,13 @@ fn pong(conn: &mut Conn, pings: &mut u64) -> Result<(), String> {
 /// its stream sequence.
 fn warm_up(conn: &mut Conn, acks: &mut Acks, spec: &JsPubSpec, inbox: &str) -> Result<u64, String> {
     let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let subject = if spec.keys == 0 {
+        spec.subject.clone()
+    } else {
+        format!("{}.warm", spec.subject)
+    };
     let frame = format!(
-        "PUB {} {inbox}.warm {}\r\n{}\r\n",
-        spec.subject,
+        "PUB {subject} {inbox}.warm {}\r\n{}\r\n",
         spec.size,
         "w".repeat(spec.size)
     );
@@ -292,7 +301,17 @@ fn run_inner(
             let until = sent + room.min(spec.msgs - sent);
             while sent < until && buf.len() < BATCH_BYTES {
                 // Infallible: writing into a Vec.
-                let _ = write!(buf, "PUB {} {inbox}.{sent} {}\r\n", spec.subject, spec.size);
+                let _ = if spec.keys == 0 {
+                    write!(buf, "PUB {} {inbox}.{sent} {}\r\n", spec.subject, spec.size)
+                } else {
+                    write!(
+                        buf,
+                        "PUB {}.k{} {inbox}.{sent} {}\r\n",
+                        spec.subject,
+                        sent % spec.keys,
+                        spec.size
+                    )
+                };
                 buf.extend_from_slice(&payload);
                 buf.extend_from_slice(b"\r\n");
                 sent += 1;
@@ -338,13 +357,21 @@ fn run_inner(
         acks.errors
             .push(format!("… and {} more errors", acks.more_errors));
     }
+    // Sequences start at 1 in an empty stream, so the last stored one is the count; with
+    // keys (one message per subject kept), the stream holds the warm-up and one per key.
+    let last = base + acks.acked;
+    let want = if spec.keys == 0 {
+        last
+    } else {
+        1 + spec.keys.min(acks.acked)
+    };
     match api.stream_state(&spec.stream) {
-        // Sequences start at 1 in an empty stream, so the last stored one is the count.
-        Ok((msgs, _)) if msgs == base + acks.acked => {}
-        Ok((msgs, _)) => acks.errors.push(format!(
-            "stream {} holds {msgs} messages, expected {} (the warm-up's seq {base} + {} acknowledged)",
+        Ok(st) if st.messages == want && st.last_seq == last => {}
+        Ok(st) => acks.errors.push(format!(
+            "stream {} holds {} messages up to seq {}, expected {want} up to seq {last} (the warm-up's seq {base} + {} acknowledged)",
             spec.stream,
-            base + acks.acked,
+            st.messages,
+            st.last_seq,
             acks.acked
         )),
         Err(e) => acks.errors.push(e),
@@ -384,6 +411,14 @@ impl Sink for Reply {
     fn wants_subject(&self) -> bool {
         true
     }
+}
+
+/// A stream's `state` as `$JS.API.STREAM.INFO` reports it, the fields the bench checks.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamState {
+    pub messages: u64,
+    pub bytes: u64,
+    pub last_seq: u64,
 }
 
 /// A connection for JetStream API requests.
@@ -454,22 +489,43 @@ impl Api {
 
     /// Creates a file stream `name` on `subjects`.
     pub fn create_stream(&mut self, name: &str, subjects: &str) -> Result<(), String> {
-        let body = serde_json::json!({
-            "name": name,
-            "subjects": [subjects],
-            "storage": "file",
-        })
-        .to_string();
-        self.request(&format!("$JS.API.STREAM.CREATE.{name}"), &body)
-            .map(|_| ())
+        self.create_stream_config(
+            name,
+            serde_json::json!({
+                "name": name,
+                "subjects": [subjects],
+                "storage": "file",
+            }),
+        )
     }
 
-    /// The stream's `state.messages` and `state.bytes`.
-    pub fn stream_state(&mut self, name: &str) -> Result<(u64, u64), String> {
+    /// Creates stream `name` with the stream configuration `config`.
+    pub fn create_stream_config(
+        &mut self,
+        name: &str,
+        config: serde_json::Value,
+    ) -> Result<(), String> {
+        self.request(
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &config.to_string(),
+        )
+        .map(|_| ())
+    }
+
+    /// The stream's `state`: messages, bytes, last sequence.
+    pub fn stream_state(&mut self, name: &str) -> Result<StreamState, String> {
         let v = self.request(&format!("$JS.API.STREAM.INFO.{name}"), "")?;
         let state = &v["state"];
-        match (state["messages"].as_u64(), state["bytes"].as_u64()) {
-            (Some(m), Some(b)) => Ok((m, b)),
+        match (
+            state["messages"].as_u64(),
+            state["bytes"].as_u64(),
+            state["last_seq"].as_u64(),
+        ) {
+            (Some(messages), Some(bytes), Some(last_seq)) => Ok(StreamState {
+                messages,
+                bytes,
+                last_seq,
+            }),
             _ => Err(format!("$JS.API.STREAM.INFO.{name}: no state in {v}")),
         }
     }

@@ -8,7 +8,9 @@
 
 pub mod conns;
 pub mod flow;
+pub mod jsconsume;
 pub mod jspub;
+pub mod kvget;
 pub mod reqrep;
 
 use std::net::SocketAddr;
