@@ -2,6 +2,7 @@
 //! requests (`pull`), and the delivery state machine (`runtime`). The API that creates
 //! them and the service glue that drives them live in `api::consumers`.
 
+mod checks;
 pub mod config;
 pub mod pull;
 pub mod runtime;
