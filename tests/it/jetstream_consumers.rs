@@ -1392,6 +1392,25 @@ const CORPUS: &[Step] = &[
     ),
     ("$JS.API.CONSUMER.RESET.C.RN", "", r#"{"seq":2}"#),
     ("$JS.API.CONSUMER.RESET.C.NOPE", "", r#"{"seq":2}"#),
+    // Unpin: the request's checks in nats-server's order, then the group.
+    (
+        "$JS.API.CONSUMER.CREATE.C.PG",
+        "",
+        r#"{"stream_name":"C","config":{"durable_name":"PG","ack_policy":"explicit","priority_groups":["A"],"priority_policy":"pinned_client"}}"#,
+    ),
+    ("$JS.API.CONSUMER.UNPIN.C.PG", "", ""),
+    ("$JS.API.CONSUMER.UNPIN.C.PG", "", "{bad"),
+    ("$JS.API.CONSUMER.UNPIN.C.PG", "", "{}"),
+    (
+        "$JS.API.CONSUMER.UNPIN.C.PG",
+        "",
+        r#"{"group":"no spaces"}"#,
+    ),
+    ("$JS.API.CONSUMER.UNPIN.NOPE.PG", "", r#"{"group":"A"}"#),
+    ("$JS.API.CONSUMER.UNPIN.C.NOPE", "", r#"{"group":"A"}"#),
+    ("$JS.API.CONSUMER.UNPIN.C.PG", "", r#"{"group":"B"}"#),
+    ("$JS.API.CONSUMER.UNPIN.C.D1", "", r#"{"group":"A"}"#),
+    ("$JS.API.CONSUMER.UNPIN.C.PG", "", r#"{"group":"A"}"#),
     // Pause (resume: nothing timed), the account, a stream deleted with its consumers.
     ("$JS.API.CONSUMER.PAUSE.C.D1", "", ""),
     ("$JS.API.CONSUMER.PAUSE.C.NOPE", "", ""),

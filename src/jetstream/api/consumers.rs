@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{decode, is_json_object, paged, Obj, LIST_LIMIT, NAMES_LIMIT};
 use crate::jetstream::consumer::config::{
-    check_create, check_request, check_update_bound, same_for_create, AckPolicy, ConsumerConfig,
-    CreateForm, CreateRequest,
+    check_create, check_request, check_update_bound, invalid_group_name, is_valid_group_name,
+    same_for_create, AckPolicy, ConsumerConfig, CreateForm, CreateRequest,
 };
 use crate::jetstream::consumer::runtime::{ack_tokens, AckKind, Consumer, Event, SavedState, Sink};
 use crate::jetstream::consumer::{pull, runtime};
@@ -352,7 +352,19 @@ impl Service {
                 .field("paused", &true)
                 .field("pause_remaining", &(c.paused_until - now));
         }
-        o.field("ts", &rfc3339(now)).done()
+        o = o.field("ts", &rfc3339(now));
+        // nats-server reports the first group only (no client is pinned here).
+        if let Some(g) = c.cfg.priority_groups.first() {
+            let group = Obj(Vec::new())
+                .field("group", g)
+                .field("pinned_ts", "0001-01-01T00:00:00Z")
+                .done();
+            let mut list = b"[".to_vec();
+            list.extend(group);
+            list.push(b']');
+            o = o.raw("priority_groups", &list);
+        }
+        o.done()
     }
 
     pub(super) fn consumer_info(&mut self, m: &InMsg, stream: &str, name: &str) {
@@ -582,6 +594,68 @@ impl Service {
                 reply(self, fail(&e))
             }
         }
+    }
+
+    /// `CONSUMER.UNPIN.<s>.<c>` `{"group":"…"}`: with nats-server's checks in its order. No
+    /// client is ever pinned here (priority groups are not applied), so there is nothing to
+    /// release and no advisory.
+    pub(super) fn consumer_unpin(&mut self, m: &InMsg, stream: &str, name: &str) {
+        #[derive(Deserialize, Default)]
+        struct UnpinRequest {
+            #[serde(default, deserialize_with = "crate::jetstream::json::nullable")]
+            group: String,
+        }
+        let kind = "consumer_unpin_response";
+        let fail = |e: &ApiError| Obj::typed(kind).field("error", e).done();
+        // `json.Unmarshal`: no offset, and "unexpected end of JSON input" for a short body.
+        let req: UnpinRequest = match serde_json::from_slice(&m.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let text = match json::go_syntax_error(&m.payload) {
+                    _ if m.payload.trim_ascii().is_empty() => {
+                        "unexpected end of JSON input".to_string()
+                    }
+                    Some(t) if t == "unexpected EOF" => "unexpected end of JSON input".into(),
+                    Some(t) => match t.rfind(" at offset ") {
+                        Some(i) => t[..i].to_string(),
+                        None => t,
+                    },
+                    None => json::decode_error(&e),
+                };
+                return self.respond(m, fail(&ApiError::invalid_json(&text)), true);
+            }
+        };
+        if req.group.is_empty() {
+            let e = ApiError::invalid_json("consumer group not specified");
+            return self.respond(m, fail(&e), true);
+        }
+        if !is_valid_group_name(&req.group) {
+            return self.respond(m, fail(&invalid_group_name()), true);
+        }
+        let found = self
+            .stream_id(m.account, stream)
+            .ok_or_else(ApiError::stream_not_found)
+            .and_then(|sid| {
+                self.consumer_id(sid, name)
+                    .ok_or_else(ApiError::consumer_not_found)
+            });
+        let cid = match found {
+            Ok(cid) => cid,
+            Err(e) => return self.respond(m, fail(&e), true),
+        };
+        let known = self
+            .consumers
+            .get(&cid)
+            .is_some_and(|c| c.cfg.priority_groups.contains(&req.group));
+        if !known {
+            let e = ApiError {
+                code: 400,
+                err_code: 10160,
+                description: "Provided priority group does not exist for this consumer".into(),
+            };
+            return self.respond(m, fail(&e), true);
+        }
+        self.respond(m, Obj::typed(kind).done(), false);
     }
 
     /// Removes a consumer: its subscriptions, its waiting requests (told), its files.

@@ -250,6 +250,7 @@ impl Service {
             ["CONSUMER", "INFO", stream, name] => self.consumer_info(m, stream, name),
             ["CONSUMER", "DELETE", stream, name] => self.consumer_delete(m, stream, name),
             ["CONSUMER", "PAUSE", stream, name] => self.consumer_pause(m, stream, name),
+            ["CONSUMER", "UNPIN", stream, name] => self.consumer_unpin(m, stream, name),
             ["CONSUMER", verb, stream, _] | ["CONSUMER", verb, "STEPDOWN", stream, _]
                 if matches!(*verb, "INFO" | "DELETE" | "PAUSE" | "UNPIN" | "LEADER") =>
             {

@@ -59,7 +59,17 @@ fn is_valid_asset_name(name: &str) -> bool {
 }
 
 /// nats-server's `validGroupName`: `^[a-zA-Z0-9/_=-]{1,16}$`.
-fn is_valid_group_name(name: &str) -> bool {
+/// 10162, for a priority group name [`is_valid_group_name`] refuses.
+pub fn invalid_group_name() -> ApiError {
+    e(
+        400,
+        10162,
+        "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters",
+    )
+}
+
+/// nats-server's `validGroupName`.
+pub fn is_valid_group_name(name: &str) -> bool {
     (1..=MAX_GROUP_NAME_LEN).contains(&name.len())
         && name
             .bytes()
@@ -789,11 +799,7 @@ fn check_priority(cfg: &ConsumerConfig) -> Result<(), ApiError> {
                 return Err(e(400, 10161, "Group name cannot be an empty string"));
             }
             if !is_valid_group_name(g) {
-                return Err(e(
-                    400,
-                    10162,
-                    "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters",
-                ));
+                return Err(invalid_group_name());
             }
         }
     } else {

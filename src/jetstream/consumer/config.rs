@@ -657,7 +657,8 @@ impl ConsumerConfig {
 }
 
 pub use super::checks::{
-    check_create, check_request, check_update, check_update_bound, same_for_create,
+    check_create, check_request, check_update, check_update_bound, invalid_group_name,
+    is_valid_group_name, same_for_create,
 };
 
 #[cfg(test)]
