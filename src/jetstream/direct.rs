@@ -52,10 +52,8 @@ impl Service {
         let answer = |svc: &mut Service, hdrs: Vec<u8>, payload: Vec<u8>| {
             svc.reply(m.account, &m.reply, hdrs, payload)
         };
-        if let Some(level) = headers::get_str(&m.headers, "Nats-Required-Api-Level") {
-            if level.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64 {
-                return answer(self, status("412 Required Api Level"), Vec::new());
-            }
+        if headers::requires_newer_api(&m.headers) {
+            return answer(self, status("412 Required Api Level"), Vec::new());
         }
         let subject = String::from_utf8_lossy(&m.subject).into_owned();
         let marker = format!(".DIRECT.GET.{name}");

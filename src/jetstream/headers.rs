@@ -26,6 +26,13 @@ pub fn get_str<'a>(block: &'a [u8], name: &str) -> Option<&'a str> {
     get(block, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
+/// The request asks for a newer JetStream API level than this server has
+/// (`Nats-Required-Api-Level`, nats-server's `errorOnRequiredApiLevel`).
+pub fn requires_newer_api(block: &[u8]) -> bool {
+    get_str(block, "Nats-Required-Api-Level")
+        .is_some_and(|l| l.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64)
+}
+
 /// Builds a header block: `NATS/1.0[ status]` then each pair.
 pub fn block(status: &str, pairs: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);

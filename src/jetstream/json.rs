@@ -174,6 +174,23 @@ pub fn go_syntax_error(body: &[u8]) -> Option<String> {
     }
 }
 
+/// What Go's `json.Unmarshal` says of a body serde refused (the handlers that use it rather
+/// than the API's decoder): syntax errors without an offset, and a short or empty body is
+/// `unexpected end of JSON input`.
+pub fn go_unmarshal_error(body: &[u8], e: &serde_json::Error) -> String {
+    if body.trim_ascii().is_empty() {
+        return "unexpected end of JSON input".into();
+    }
+    match go_syntax_error(body) {
+        Some(t) if t == "unexpected EOF" => "unexpected end of JSON input".into(),
+        Some(t) => match t.rfind(" at offset ") {
+            Some(i) => t[..i].to_string(),
+            None => t,
+        },
+        None => decode_error(e),
+    }
+}
+
 /// Go's `quoteChar`.
 fn go_quote_char(c: u8) -> String {
     match c {

@@ -548,9 +548,7 @@ impl Service {
         };
         let reply =
             |svc: &mut Service, body: Vec<u8>| svc.reply(account, &m.reply, Vec::new(), body);
-        if crate::jetstream::headers::get_str(&m.headers, "Nats-Required-Api-Level").is_some_and(
-            |l| l.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64,
-        ) {
+        if crate::jetstream::headers::requires_newer_api(&m.headers) {
             return reply(self, fail(&ApiError::required_api_level()));
         }
         let req: ResetRequest = if m.payload.is_empty() {
@@ -559,13 +557,7 @@ impl Service {
             match serde_json::from_slice(&m.payload) {
                 Ok(r) => r,
                 Err(e) => {
-                    // `json.Unmarshal` here, not the API's decoder: no offset.
-                    let text = json::go_syntax_error(&m.payload)
-                        .map(|t| match t.rfind(" at offset ") {
-                            Some(i) => t[..i].to_string(),
-                            None => t,
-                        })
-                        .unwrap_or_else(|| json::decode_error(&e));
+                    let text = json::go_unmarshal_error(&m.payload, &e);
                     return reply(self, fail(&ApiError::invalid_json(&text)));
                 }
             }
@@ -607,21 +599,10 @@ impl Service {
         }
         let kind = "consumer_unpin_response";
         let fail = |e: &ApiError| Obj::typed(kind).field("error", e).done();
-        // `json.Unmarshal`: no offset, and "unexpected end of JSON input" for a short body.
         let req: UnpinRequest = match serde_json::from_slice(&m.payload) {
             Ok(r) => r,
             Err(e) => {
-                let text = match json::go_syntax_error(&m.payload) {
-                    _ if m.payload.trim_ascii().is_empty() => {
-                        "unexpected end of JSON input".to_string()
-                    }
-                    Some(t) if t == "unexpected EOF" => "unexpected end of JSON input".into(),
-                    Some(t) => match t.rfind(" at offset ") {
-                        Some(i) => t[..i].to_string(),
-                        None => t,
-                    },
-                    None => json::decode_error(&e),
-                };
+                let text = json::go_unmarshal_error(&m.payload, &e);
                 return self.respond(m, fail(&ApiError::invalid_json(&text)), true);
             }
         };
@@ -715,11 +696,7 @@ impl Service {
         c.last_used = now;
         let early = if !c.cfg.is_pull() {
             Some("NATS/1.0 409 Consumer is push based\r\n\r\n")
-        } else if crate::jetstream::headers::get_str(&m.headers, "Nats-Required-Api-Level")
-            .is_some_and(|l| {
-                l.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64
-            })
-        {
+        } else if crate::jetstream::headers::requires_newer_api(&m.headers) {
             Some("NATS/1.0 412 Required Api Level\r\n\r\n")
         } else {
             None
@@ -850,13 +827,13 @@ impl Service {
                 || c.ack_floor.stream_seq >= sseq
                 || (c.delivered.stream_seq >= sseq && !c.pending.contains_key(&sseq))
         };
-        let ids = self.consumers_of(sid);
+        let ids = self.consumer_ids(sid);
         let done = match retention {
             Retention::WorkQueue => self.consumers.get(&cid).is_some_and(|c| {
                 c.cfg.ack_policy != AckPolicy::None && !c.pending.contains_key(&sseq)
             }),
             _ => ids
-                .values()
+                .iter()
                 .filter_map(|id| self.consumers.get(id))
                 .all(acked_by_all),
         };
@@ -866,7 +843,7 @@ impl Service {
                     s.unflushed = true;
                 }
             }
-            for id in ids.values() {
+            for id in &ids {
                 if *id != cid {
                     if let Some(c) = self.consumers.get_mut(id) {
                         c.on_removed();

@@ -209,14 +209,12 @@ impl Service {
             }
             return;
         }
-        if let Some(level) = headers::get_str(&m.headers, "Nats-Required-Api-Level") {
-            if level.parse::<i64>().unwrap_or(0) > crate::proto::info::JS_API_LEVEL as i64 {
-                let kind = response_type(&rest);
-                let body = Obj::typed(kind)
-                    .field("error", &ApiError::required_api_level())
-                    .done();
-                return self.respond(m, body, true);
-            }
+        if headers::requires_newer_api(&m.headers) {
+            let kind = response_type(&rest);
+            let body = Obj::typed(kind)
+                .field("error", &ApiError::required_api_level())
+                .done();
+            return self.respond(m, body, true);
         }
         let tokens: Vec<&str> = rest.split('.').collect();
         let body = &m.payload;

@@ -212,39 +212,7 @@ impl Consumer {
         cfg: ConsumerConfig,
         now: i64,
     ) -> Consumer {
-        let mut c = Consumer {
-            name,
-            stream_name: stream.cfg.name.clone(),
-            account,
-            stream: stream_id,
-            paused_until: cfg
-                .pause_until
-                .as_deref()
-                .and_then(crate::jetstream::json::parse_rfc3339)
-                .unwrap_or(0),
-            cfg,
-            created: now,
-            delivered: SeqPair::default(),
-            ack_floor: SeqPair::default(),
-            next: 1,
-            skip: VecDeque::new(),
-            pending: BTreeMap::new(),
-            earliest_deadline: i64::MAX,
-            deliveries: HashMap::new(),
-            redeliver: BTreeSet::new(),
-            waiting: VecDeque::new(),
-            listening: false,
-            last_push: now,
-            fc_outstanding: 0,
-            fc_window: FC_START,
-            fc_pending: None,
-            num_pending: None,
-            last_used: now,
-            dirty: true,
-            events: Vec::new(),
-            awaiting_interest: None,
-            blocked: false,
-        };
+        let mut c = Consumer::fresh(name, account, stream_id, stream, cfg, now, now);
         c.select_start(stream);
         c
     }
@@ -262,7 +230,13 @@ impl Consumer {
         now: i64,
     ) -> Consumer {
         let ack_wait = cfg.ack_wait.max(0);
-        let pending = saved
+        let mut c = Consumer::fresh(name, account, stream_id, stream, cfg, created, now);
+        c.delivered = saved.delivered;
+        c.ack_floor = saved.ack_floor;
+        c.next = saved.next.max(1);
+        c.skip = saved.skip.into();
+        // What was pending is redelivered one `ack_wait` after the restart.
+        c.pending = saved
             .pending
             .into_iter()
             .map(|(s, p)| {
@@ -275,6 +249,22 @@ impl Consumer {
                 )
             })
             .collect();
+        c.earliest_deadline = now + ack_wait;
+        c.deliveries = saved.redelivered.into_iter().collect();
+        c.dirty = false;
+        c
+    }
+
+    /// A consumer at the start of the stream with nothing delivered, waiting or pending.
+    fn fresh(
+        name: String,
+        account: u32,
+        stream_id: u32,
+        stream: &Stream,
+        cfg: ConsumerConfig,
+        created: i64,
+        now: i64,
+    ) -> Consumer {
         Consumer {
             name,
             stream_name: stream.cfg.name.clone(),
@@ -287,13 +277,13 @@ impl Consumer {
                 .unwrap_or(0),
             cfg,
             created,
-            delivered: saved.delivered,
-            ack_floor: saved.ack_floor,
-            next: saved.next.max(1),
-            skip: saved.skip.into(),
-            pending,
-            earliest_deadline: now + ack_wait,
-            deliveries: saved.redelivered.into_iter().collect(),
+            delivered: SeqPair::default(),
+            ack_floor: SeqPair::default(),
+            next: 1,
+            skip: VecDeque::new(),
+            pending: BTreeMap::new(),
+            earliest_deadline: i64::MAX,
+            deliveries: HashMap::new(),
             redeliver: BTreeSet::new(),
             waiting: VecDeque::new(),
             listening: false,
@@ -303,7 +293,7 @@ impl Consumer {
             fc_pending: None,
             num_pending: None,
             last_used: now,
-            dirty: false,
+            dirty: true,
             events: Vec::new(),
             awaiting_interest: None,
             blocked: false,
@@ -327,10 +317,6 @@ impl Consumer {
 
     /// Its filters take messages on `subj`.
     pub fn takes(&self, subj: &[u8]) -> bool {
-        self.matches(subj)
-    }
-
-    fn matches(&self, subj: &[u8]) -> bool {
         let f = self.cfg.filters();
         f.is_empty() || f.iter().any(|f| subject::matches(f.as_bytes(), subj))
     }
@@ -345,7 +331,7 @@ impl Consumer {
         };
         loop {
             let m = stream.next_matching(seq, &single).ok().flatten()?;
-            if self.matches(&m.subject) {
+            if self.takes(&m.subject) {
                 return Some(m);
             }
             seq = m.seq + 1;
@@ -489,7 +475,7 @@ impl Consumer {
 
     /// A message was stored in the stream.
     pub fn on_stored(&mut self, subj: &[u8]) {
-        if self.num_pending.is_some() && self.matches(subj) {
+        if self.num_pending.is_some() && self.takes(subj) {
             if let Some(n) = &mut self.num_pending {
                 *n += 1;
             }
