@@ -94,18 +94,29 @@ impl Reactor {
         result: &MatchResult<Target>,
     ) -> bool {
         let reach = Reach::from(Origin::Client);
-        self.fan_out(publisher, account, msg, result, reach, Groups::All(reach))
+        self.fan_out(
+            publisher,
+            account,
+            msg,
+            msg,
+            result,
+            reach,
+            Groups::All(reach),
+        )
     }
 
     /// Delivers a message to the targets of `result` that `plain` and `groups` allow: local
     /// subscribers directly, this reactor's routes and leaf connections with one message
     /// each, and each peer reactor with interest once, told what to do with it. Returns
-    /// whether anyone was given the message.
+    /// whether anyone was given the message. Local subscribers are given `shown`, which
+    /// differs from `msg` only for a JetStream delivery (see [`split_js_deliver`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fan_out(
         &mut self,
         publisher: usize,
         account: u32,
         msg: &Message<'_>,
+        shown: &Message<'_>,
         result: &MatchResult<Target>,
         plain: Reach,
         groups: Groups<'_>,
@@ -125,7 +136,7 @@ impl Reactor {
                 continue;
             }
             match *target {
-                Target::Local(key) => delivered |= self.deliver_local(publisher, key, msg),
+                Target::Local(key) => delivered |= self.deliver_local(publisher, key, shown),
                 Target::Internal(id) => delivered |= self.deliver_internal(id, account, msg),
                 Target::Remote {
                     reactor, origin, ..
@@ -146,7 +157,7 @@ impl Reactor {
                 },
             };
             match self.pick_member(publisher, &group.members, msg.subject, reach) {
-                Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, msg),
+                Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, shown),
                 Some(Target::Internal(id)) => delivered |= self.deliver_internal(id, account, msg),
                 Some(Target::Remote {
                     reactor, origin, ..
@@ -449,10 +460,12 @@ impl Reactor {
                     .iter()
                     .map(|(q, origin)| (*q, Reach::here(origin.bit()))),
             );
+            let shown = shown_locally(&fwd.msg);
             self.fan_out(
                 FROM_PEER,
                 fwd.account,
                 &fwd.msg,
+                &shown,
                 &result,
                 plain,
                 Groups::Named(&named),
@@ -491,7 +504,16 @@ impl Reactor {
         let (subject_buf, result) = self.lookup(account, msg.subject);
         let reach = Reach::from(origin);
         let named: Vec<(&[u8], Reach)> = queues.iter().map(|q| (*q, reach)).collect();
-        let delivered = self.fan_out(from, account, msg, &result, reach, Groups::Named(&named));
+        let shown = shown_locally(msg);
+        let delivered = self.fan_out(
+            from,
+            account,
+            msg,
+            &shown,
+            &result,
+            reach,
+            Groups::Named(&named),
+        );
         self.last_match = Some(LastMatch {
             account,
             subject: subject_buf,
@@ -511,8 +533,77 @@ pub(super) enum Groups<'g> {
     Named(&'g [(&'g [u8], Reach)]),
 }
 
+/// A JetStream consumer delivers on its deliver subject but shows the stored subject.
+/// Past this reactor (peer reactors, routes, leaf nodes) the stored subject rides at the
+/// end of the `$JS.ACK.` reply after an `@`, as nats-server sends it
+/// (`jsAckDeliverIdx`): the reply, and where the stored subject starts, when it does.
+pub(crate) fn split_js_deliver(reply: &[u8]) -> Option<(&[u8], &[u8])> {
+    if !reply.starts_with(b"$JS.ACK.") {
+        return None;
+    }
+    let mut dots = 0;
+    for (i, &b) in reply.iter().enumerate() {
+        match b {
+            b'.' => dots += 1,
+            b'@' if dots >= 8 && i + 1 < reply.len() => {
+                return Some((&reply[..i], &reply[i + 1..]))
+            }
+            b'@' if dots >= 8 => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The reply a JetStream delivery carries past this reactor: `reply@subject` (see
+/// [`split_js_deliver`]); an empty reply stays empty, as nats-server leaves it.
+pub(crate) fn join_js_deliver(reply: &[u8], subject: &[u8]) -> Vec<u8> {
+    if reply.is_empty() || split_js_deliver(reply).is_some() {
+        return reply.to_vec();
+    }
+    let mut joined = Vec::with_capacity(reply.len() + 1 + subject.len());
+    joined.extend_from_slice(reply);
+    joined.push(b'@');
+    joined.extend_from_slice(subject);
+    joined
+}
+
+/// `msg` as this server's clients see it when it came from a peer reactor, a route or a
+/// leaf connection: a JetStream delivery with its stored subject and plain ack reply.
+fn shown_locally<'m>(msg: &Message<'m>) -> Message<'m> {
+    match split_js_deliver(msg.reply) {
+        Some((reply, subject)) => Message {
+            subject,
+            reply,
+            ..*msg
+        },
+        None => *msg,
+    }
+}
+
 fn conn_entry(conns: &mut Vec<(usize, Vec<&[u8]>)>, conn: usize) {
     if !conns.iter().any(|(c, _)| *c == conn) {
         conns.push((conn, Vec::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{join_js_deliver, split_js_deliver};
+
+    #[test]
+    fn js_deliver_subject_rides_after_the_ack_reply() {
+        let ack = b"$JS.ACK.S.C.1.2.3.1700000000000000000.0";
+        let joined = join_js_deliver(ack, b"orders.new");
+        assert_eq!(
+            split_js_deliver(&joined),
+            Some((&ack[..], &b"orders.new"[..]))
+        );
+        assert_eq!(join_js_deliver(&joined, b"other"), joined, "joined once");
+        assert_eq!(join_js_deliver(b"", b"orders.new"), b"");
+        // Too few tokens before the `@`, not an ack, or nothing after it.
+        assert_eq!(split_js_deliver(b"$JS.ACK.S.C@x"), None);
+        assert_eq!(split_js_deliver(b"_INBOX.a.b.c.d.e.f.g.h@x"), None);
+        assert_eq!(split_js_deliver(b"$JS.ACK.S.C.1.2.3.4.5.6@"), None);
     }
 }

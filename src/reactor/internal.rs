@@ -10,7 +10,6 @@ use super::interest::{Origin, Reach};
 use super::{Reactor, Target};
 use crate::jetstream::{InMsg, Inbound, InternalSub, OutMsg};
 use crate::proto::Message;
-use crate::subject::sublist::MatchResult;
 
 /// The "publisher" of internal messages: no connection has this token.
 const INTERNAL_PUBLISHER: usize = usize::MAX - 1;
@@ -214,9 +213,9 @@ impl Reactor {
         }
     }
 
-    /// A consumer's message: matched on its deliver subject, shown to this reactor's
-    /// clients with its stored subject. Other reactors, routes and leaf connections are
-    /// given it on the deliver subject (they match what they are sent).
+    /// A consumer's message: matched on its deliver subject, shown to this server's
+    /// clients with its stored subject, and carried past this reactor with the stored
+    /// subject after the reply's `@` as nats-server carries it.
     fn deliver_shown_as(&mut self, account: u32, msg: &Message<'_>, shown_as: &[u8]) {
         self.sync_interest();
         let result = self.sublist_mut(account).match_subject(msg.subject);
@@ -224,28 +223,20 @@ impl Reactor {
             subject: shown_as,
             ..*msg
         };
-        let mut rest = MatchResult {
-            plain: Vec::new(),
-            queues: result.queues.clone(),
+        let reply = super::deliver::join_js_deliver(msg.reply, shown_as);
+        let on_hops = Message {
+            reply: &reply,
+            ..*msg
         };
-        for t in &result.plain {
-            match *t {
-                Target::Local(key) => {
-                    self.deliver_local(INTERNAL_PUBLISHER, key, &shown);
-                }
-                other => rest.plain.push(other),
-            }
-        }
-        if !rest.plain.is_empty() || !rest.queues.is_empty() {
-            let reach = Reach::from(Origin::Client);
-            self.fan_out(
-                INTERNAL_PUBLISHER,
-                account,
-                msg,
-                &rest,
-                reach,
-                Groups::All(reach),
-            );
-        }
+        let reach = Reach::from(Origin::Client);
+        self.fan_out(
+            INTERNAL_PUBLISHER,
+            account,
+            &on_hops,
+            &shown,
+            &result,
+            reach,
+            Groups::All(reach),
+        );
     }
 }

@@ -487,3 +487,145 @@ fn work_queue_and_interest_streams_let_acknowledged_messages_go() {
         }
     });
 }
+
+/// A consumer's messages show their stored subject wherever the subscriber is: on another
+/// reactor of the JetStream server, behind a natrium route and behind a nats-server route
+/// (which reads the subject from the ack reply's `@` suffix, as natrium does). A KV watch
+/// reads the key from that subject, so it is the check; a push consumer's queue group
+/// member on the JetStream server's first reactor is another.
+#[test]
+fn consumer_messages_keep_their_subject_across_reactors_and_routes() {
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    use crate::cluster::wait_mesh;
+    let dir = TempDir::new("js-shown-as");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (pa, pb, pc) = (
+        crate::harness::free_port(),
+        crate::harness::free_port(),
+        crate::harness::free_port(),
+    );
+    let listen = |p: u16| format!("nats://127.0.0.1:{p}");
+    let seed = listen(pa);
+    let (la, lb, lc) = (listen(pa), listen(pb), listen(pc));
+    let common = |cluster: &str, name: &str| -> Vec<String> {
+        [
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-m",
+            "-1",
+            "-n",
+            name,
+            "--cluster_name",
+            "js",
+            "--cluster",
+            cluster,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut a_args = common(&la, "A");
+    a_args.extend(["-js", "-sd", d, "--reactors", "2"].map(String::from));
+    let mut b_args = common(&lb, "B");
+    b_args.extend(["--routes".to_string(), seed.clone()]);
+    let mut c_args = common(&lc, "C");
+    c_args.extend(["--routes".to_string(), seed]);
+    let a = crate::cluster::Node::new(
+        spawn(&natrium_bin(), &refs(&a_args)),
+        "A",
+        TempDir::new("js-shown-as-a"),
+    );
+    let b = crate::cluster::Node::new(
+        spawn(&natrium_bin(), &refs(&b_args)),
+        "B",
+        TempDir::new("js-shown-as-b"),
+    );
+    let c = crate::harness::nats_server_bin().map(|bin| {
+        crate::cluster::Node::new(
+            spawn(&bin, &refs(&c_args)),
+            "C",
+            TempDir::new("js-shown-as-c"),
+        )
+    });
+    let mut nodes = vec![&a, &b];
+    nodes.extend(c.as_ref());
+    wait_mesh(&nodes, nodes.len() as u64 - 1);
+    crate::harness::rt().block_on(async {
+        // Connections to A alternate between its two reactors.
+        let mut clients = Vec::new();
+        for node in [&a, &a, &b].into_iter().chain(c.as_ref()) {
+            clients.push(async_nats::connect(node.url()).await.expect("connect"));
+        }
+        let js = async_nats::jetstream::new(clients[0].clone());
+        let kv = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: "where".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("bucket");
+        let mut watches = Vec::new();
+        for client in &clients {
+            let kv = async_nats::jetstream::new(client.clone())
+                .get_key_value("where")
+                .await
+                .expect("bucket from every server");
+            watches.push(kv.watch("color").await.expect("watch"));
+        }
+        kv.put("color", "teal".into()).await.expect("put");
+        for (i, watch) in watches.iter_mut().enumerate() {
+            let e = tokio::time::timeout(WAIT, watch.next())
+                .await
+                .unwrap_or_else(|_| panic!("watcher {i} in time"))
+                .expect("some")
+                .unwrap_or_else(|e| panic!("watcher {i}: {e}"));
+            assert_eq!(
+                (e.key.as_str(), &e.value[..]),
+                ("color", &b"teal"[..]),
+                "watcher {i}"
+            );
+        }
+
+        let stream = js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "ORDERS".into(),
+                subjects: vec!["orders.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("stream");
+        let mut member = clients[0]
+            .queue_subscribe("deliver.orders", "workers".into())
+            .await
+            .expect("queue subscribe");
+        clients[0].flush().await.expect("flush");
+        stream
+            .create_consumer(async_nats::jetstream::consumer::push::Config {
+                durable_name: Some("WORKERS".into()),
+                deliver_subject: "deliver.orders".into(),
+                deliver_group: Some("workers".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("push consumer");
+        js.publish("orders.new", "1".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        let m = tokio::time::timeout(WAIT, member.next())
+            .await
+            .expect("delivered in time")
+            .expect("some");
+        assert_eq!(m.subject.as_str(), "orders.new");
+        let reply = m.reply.expect("ack reply");
+        assert!(
+            reply.starts_with("$JS.ACK.ORDERS.WORKERS.") && !reply.contains('@'),
+            "{reply}"
+        );
+    });
+}
