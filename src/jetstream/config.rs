@@ -530,7 +530,7 @@ pub fn check(config: &StreamConfig) -> Result<StreamConfig, ApiError> {
                 t.src
             )));
         }
-        if let Err(e) = super::transform::Transform::new(&t.src, &t.dest) {
+        if let Err(e) = crate::subject::transform::Transform::new(&t.src, &t.dest) {
             return Err(ApiError::transform_destination(&e));
         }
     }
@@ -565,7 +565,7 @@ pub fn check(config: &StreamConfig) -> Result<StreamConfig, ApiError> {
                 "stream configuration for republish destination forms a cycle",
             ));
         }
-        if super::transform::Transform::new(&rp.src, &rp.dest).is_err() {
+        if crate::subject::transform::Transform::new(&rp.src, &rp.dest).is_err() {
             return Err(invalid(format!(
                 "stream configuration for republish with transform from '{}' to '{}' not valid",
                 rp.src, rp.dest

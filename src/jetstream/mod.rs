@@ -24,7 +24,6 @@ pub mod json;
 pub mod service;
 pub mod store;
 pub mod stream;
-pub mod transform;
 pub mod ttl;
 
 use std::path::PathBuf;

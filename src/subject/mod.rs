@@ -19,6 +19,7 @@
 //!   with an empty token matches nothing.
 
 pub mod sublist;
+pub mod transform;
 
 /// Token separator.
 const TSEP: u8 = b'.';
