@@ -530,7 +530,7 @@ pub fn check(config: &StreamConfig) -> Result<StreamConfig, ApiError> {
                 t.src
             )));
         }
-        if let Err(e) = crate::subject::transform::Transform::new(&t.src, &t.dest) {
+        if let Err(e) = crate::subject::transform::validate_mapping(&t.src, &t.dest) {
             return Err(ApiError::transform_destination(&e));
         }
     }

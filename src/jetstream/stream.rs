@@ -20,9 +20,9 @@ use super::store::file::{self as file_store, FileStore};
 use super::store::fs::{Fs, StdFs};
 use super::store::mem::MemStore;
 use super::store::{StoreError, StoredMsg, StreamStore};
-use crate::subject::transform::Transform;
 use super::ttl::{self, Expiries};
 use crate::subject;
+use crate::subject::transform::Transform;
 
 const META: &str = "meta.inf";
 
