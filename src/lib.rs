@@ -7,6 +7,7 @@
 //! [`websocket`] (the WebSocket listener's upgrade and framing), [`route`] (clustering),
 //! [`leaf`] (leaf nodes), [`jetstream`] (persistence: so far the stream store).
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod dialer;

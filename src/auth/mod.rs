@@ -41,6 +41,7 @@ pub use options::{
 use permissions::PermSet;
 use secret::{BcryptCache, Check};
 
+use crate::accounts::{AccountShares, Mapping, Sharing};
 use crate::config::Options;
 use crate::proto::info::ClientOptions;
 
@@ -139,8 +140,16 @@ pub struct Auth {
     pub bcrypt_cache: Arc<BcryptCache>,
     /// Account names by number; `$G` is 0. Only ever grows (see the module doc).
     accounts: Vec<String>,
+    /// What accounts import from one another, and their mappings.
+    pub sharing: Arc<Sharing>,
     /// The configuration this was built from, to tell whether a reload changes it.
-    source: (Option<Authorization>, Vec<Account>, String, bool),
+    source: (
+        Option<Authorization>,
+        Vec<Account>,
+        String,
+        bool,
+        Vec<Mapping>,
+    ),
 }
 
 impl std::fmt::Debug for Auth {
@@ -188,6 +197,11 @@ fn connection_types(list: &[String]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The cluster name a configuration gives this server (for cluster-scoped mappings).
+fn cluster_name(opts: &Options) -> &str {
+    opts.cluster.as_ref().map_or("", |c| c.name.as_str())
+}
+
 /// The number of account `name` (`None` or empty = `$G`) in `accounts`.
 fn account_of(a: &Option<String>, accounts: &[String]) -> Result<(String, u32), String> {
     let name = match a.as_deref() {
@@ -210,6 +224,7 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             Arc::new(BcryptCache::new()),
             &[],
+            (&opts.mappings, cluster_name(opts)),
         )
     }
 
@@ -222,6 +237,7 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             self.bcrypt_cache.clone(),
             &self.accounts,
+            (&opts.mappings, cluster_name(opts)),
         )
     }
 
@@ -234,6 +250,7 @@ impl Auth {
                 opts.accounts.clone(),
                 opts.no_auth_user.clone(),
                 opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
+                opts.mappings.clone(),
             )
     }
 
@@ -244,6 +261,7 @@ impl Auth {
         tls_map: bool,
         cache: Arc<BcryptCache>,
         prev_accounts: &[String],
+        (global_mappings, cluster): (&[Mapping], &str),
     ) -> Result<Built, String> {
         let mut warnings = Vec::new();
         let empty = Authorization::default();
@@ -349,6 +367,22 @@ impl Auth {
         }
         let required =
             !users.is_empty() || !nkeys.is_empty() || !a.user.is_empty() || !a.token.is_empty();
+        let global = AccountShares {
+            name: GLOBAL_ACCOUNT,
+            exports: &[],
+            imports: &[],
+            mappings: global_mappings,
+        };
+        let shares: Vec<AccountShares<'_>> = std::iter::once(global)
+            .chain(account_opts.iter().map(|acc| AccountShares {
+                name: &acc.name,
+                exports: &acc.exports,
+                imports: &acc.imports,
+                mappings: &acc.mappings,
+            }))
+            .collect();
+        let number = |name: &str| accounts.iter().position(|a| a == name).map(|i| i as u32);
+        let sharing = Sharing::build(&shares, number, cluster).map_err(|e| e.join("; "))?;
         Ok(Built {
             auth: Auth {
                 required,
@@ -364,11 +398,13 @@ impl Auth {
                 proxy_required: a.proxy_required,
                 bcrypt_cache: cache,
                 accounts,
+                sharing: Arc::new(sharing),
                 source: (
                     authz.cloned(),
                     account_opts.to_vec(),
                     no_auth_user.to_string(),
                     tls_map,
+                    global_mappings.to_vec(),
                 ),
             },
             warnings,
@@ -377,7 +413,15 @@ impl Auth {
 
     /// An `Auth` that requires nothing.
     pub fn open() -> Auth {
-        match Self::build(None, &[], "", false, Arc::new(BcryptCache::new()), &[]) {
+        match Self::build(
+            None,
+            &[],
+            "",
+            false,
+            Arc::new(BcryptCache::new()),
+            &[],
+            (&[], ""),
+        ) {
             Ok(b) => b.auth,
             // Building from nothing cannot fail; keep the signature panic free anyway.
             Err(_) => Auth {
@@ -394,7 +438,8 @@ impl Auth {
                 proxy_required: false,
                 bcrypt_cache: Arc::new(BcryptCache::new()),
                 accounts: vec![GLOBAL_ACCOUNT.to_string()],
-                source: (None, Vec::new(), String::new(), false),
+                sharing: Arc::new(Sharing::default()),
+                source: (None, Vec::new(), String::new(), false, Vec::new()),
             },
         }
     }
@@ -889,9 +934,7 @@ mod tests {
                 account: Some(name.into()),
                 ..Default::default()
             }],
-            nkeys: Vec::new(),
-            jetstream: false,
-            jetstream_limits: Default::default(),
+            ..Default::default()
         };
         let mut opts = Options {
             accounts: vec![acc("A", "a"), acc("B", "b")],

@@ -26,6 +26,9 @@ pub struct Account {
     /// The account's `jetstream` key enables JetStream for it.
     pub jetstream: bool,
     pub jetstream_limits: crate::config::jetstream::AccountLimits,
+    pub exports: Vec<crate::accounts::Export>,
+    pub imports: Vec<crate::accounts::Import>,
+    pub mappings: Vec<crate::accounts::Mapping>,
 }
 
 /// `publish` or `subscribe` permissions: subjects allowed and denied. Subscribe entries may

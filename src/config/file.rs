@@ -103,7 +103,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
-    (&["mappings", "maps"], "subject mappings"),
     (&["system_account", "system"], "the system account"),
     (
         &["no_system_account", "no_system", "no_sys_acc"],
@@ -599,8 +598,12 @@ impl Reader {
                     );
                 }
             }
+            "mappings" | "maps" => o.mappings = super::sharing::parse_mappings(self, v),
             "accounts" => {
                 let (accounts, users_pos) = security::parse_accounts(self, key, v);
+                if self.errors.is_empty() {
+                    super::sharing::check_accounts(self, key, &accounts);
+                }
                 o.accounts = accounts;
                 self.account_users_pos = users_pos;
             }
@@ -1042,8 +1045,8 @@ mod tests {
         r.unwrap();
         let names: Vec<&str> = o.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["A", "B"]);
-        // Account default permissions apply to its users without their own; imports,
-        // exports and JetStream are reported as ignored.
+        // Account default permissions apply to its users without their own; exports are
+        // read, nothing is ignored.
         let (o, r) = load_text(
             "accounts {\n  A {\n    default_permissions { publish: \"a.>\" }\n    \
              users [ {user: u, password: p}, {nkey: UCK5N7N66OBOINFXAYC2ACJQYFSOD4VYNU6APEJTAVFZB2SVHLKGEW7L} ]\n    \
@@ -1065,8 +1068,8 @@ mod tests {
             Some(vec!["a.>".to_string()])
         );
         assert_eq!(a.nkeys[0].account.as_deref(), Some("A"));
-        let features: Vec<&str> = r.ignored.iter().map(|i| i.feature).collect();
-        assert_eq!(features, ["account imports and exports"]);
+        assert!(r.ignored.is_empty(), "{:?}", r.ignored);
+        assert_eq!(a.exports[0].subject, "x.>");
         assert!(a.jetstream);
         o.validate().unwrap();
         // nats-server's errors.

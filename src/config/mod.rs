@@ -12,6 +12,7 @@ pub mod jetstream;
 pub mod leafnode;
 pub mod reload;
 pub mod security;
+pub mod sharing;
 pub mod websocket;
 
 use std::path::PathBuf;
@@ -112,6 +113,8 @@ pub struct Options {
     pub authorization: Option<security::Authorization>,
     /// The `accounts {}` block: accounts and the users bound to them.
     pub accounts: Vec<security::Account>,
+    /// The top-level `mappings {}`: the global account's subject mappings.
+    pub mappings: Vec<crate::accounts::Mapping>,
     /// The client `tls {}` block and the `--tls…` flags.
     pub tls: Option<security::TlsConfig>,
     pub allow_non_tls: bool,
@@ -194,6 +197,7 @@ impl Default for Options {
             lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
             authorization: None,
             accounts: Vec::new(),
+            mappings: Vec::new(),
             tls: None,
             allow_non_tls: false,
             no_auth_user: String::new(),

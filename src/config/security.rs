@@ -175,8 +175,8 @@ pub(crate) fn read_authorization(
 }
 
 /// nats-server's `parseAccounts`: an array of account names, or a map of accounts with their
-/// users. Keys natrium does not implement (imports, exports, mappings, limits, JetStream)
-/// are accepted and reported as ignored: without them an account is only more isolated.
+/// users, exports, imports and mappings. Keys natrium does not implement (limits, message
+/// tracing) are accepted and reported as ignored.
 /// Returns the accounts and where the first users list is (for the checks against the
 /// `authorization` block, which may come later in the file).
 pub(crate) fn parse_accounts(
@@ -250,8 +250,9 @@ pub(crate) fn parse_accounts(
                                 );
                             }
                         }
-                        "imports" | "exports" => r.ignore(k, "account imports and exports"),
-                        "mappings" | "maps" => r.ignore(k, "subject mappings"),
+                        "imports" => acc.imports = super::sharing::parse_imports(r, mv),
+                        "exports" => acc.exports = super::sharing::parse_exports(r, mv),
+                        "mappings" | "maps" => acc.mappings = super::sharing::parse_mappings(r, mv),
                         "limits" => r.ignore(k, "account limits"),
                         "jetstream" => {
                             (acc.jetstream, acc.jetstream_limits) =

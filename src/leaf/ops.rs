@@ -402,7 +402,10 @@ impl Reactor {
             Role::Leaf => Origin::Leaf,
             Role::Hub => Origin::Hub,
         };
-        self.deliver_from_peer(token, origin, account, msg, queues);
+        // Mappings apply where a message enters from a client or a leaf (nats-server).
+        let mut subject = Vec::new();
+        let msg = self.mapped(account, msg, &mut subject);
+        self.deliver_from_peer(token, origin, account, &msg, queues);
     }
 
     /// Writes `msg` to leaf connection `conn` (`LMSG`, or `HMSG` with headers), naming the

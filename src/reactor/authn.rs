@@ -193,7 +193,11 @@ impl Reactor {
     /// A reload changed users, credentials or permissions: new connections use `auth`, and
     /// each connected client is re-checked (nats-server's `reloadAuthorization`).
     pub(super) fn reload_auth(&mut self, auth: Arc<Auth>) {
+        let sharing_changed = !Arc::ptr_eq(&self.auth.sharing, &auth.sharing);
         self.auth = auth.clone();
+        if sharing_changed {
+            self.reinstall_sharing();
+        }
         if auth.required() {
             // Clients that have not sent CONNECT yet must now authenticate with it, in time.
             let deadline = std::time::Instant::now() + self.opts.effective_auth_timeout();

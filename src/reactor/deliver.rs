@@ -138,6 +138,7 @@ impl Reactor {
             match *target {
                 Target::Local(key) => delivered |= self.deliver_local(publisher, key, shown),
                 Target::Internal(id) => delivered |= self.deliver_internal(id, account, msg),
+                Target::Import(id) => delivered |= self.deliver_import(publisher, id, msg),
                 Target::Remote {
                     reactor, origin, ..
                 } => peers_by_origin[origin as usize] |= 1 << reactor,
@@ -159,6 +160,7 @@ impl Reactor {
             match self.pick_member(publisher, &group.members, msg.subject, reach) {
                 Some(Target::Local(key)) => delivered |= self.deliver_local(publisher, key, shown),
                 Some(Target::Internal(id)) => delivered |= self.deliver_internal(id, account, msg),
+                Some(Target::Import(id)) => delivered |= self.deliver_import(publisher, id, msg),
                 Some(Target::Remote {
                     reactor, origin, ..
                 }) => peer_queues.push((reactor as usize, &group.name, origin)),
@@ -231,7 +233,9 @@ impl Reactor {
         let behind_leaf = |t: &Target| match *t {
             Target::Leaf { .. } => true,
             Target::Remote { origin, .. } => matches!(origin, Origin::Leaf | Origin::Hub),
-            Target::Local(_) | Target::Internal(_) | Target::Route { .. } => false,
+            Target::Local(_) | Target::Internal(_) | Target::Import(_) | Target::Route { .. } => {
+                false
+            }
         };
         self.draw_member(publisher, members, subject, reach, |t| !behind_leaf(t))
             .or_else(|| self.draw_member(publisher, members, subject, reach, behind_leaf))
@@ -250,7 +254,7 @@ impl Reactor {
         let allowed = |t: &Target| reach.allows(t) && eligible(t);
         let weight = |t: &Target| match *t {
             _ if !allowed(t) => 0,
-            Target::Local(_) | Target::Internal(_) => 1u64,
+            Target::Local(_) | Target::Internal(_) | Target::Import(_) => 1u64,
             Target::Remote { weight, .. }
             | Target::Route { weight, .. }
             | Target::Leaf { weight, .. } => weight as u64,
@@ -276,7 +280,10 @@ impl Reactor {
                     && match *t {
                         Target::Local(key) => self.can_take(publisher, key, subject),
                         Target::Leaf { conn, .. } => conn != publisher,
-                        Target::Remote { .. } | Target::Route { .. } | Target::Internal(_) => true,
+                        Target::Remote { .. }
+                        | Target::Route { .. }
+                        | Target::Internal(_)
+                        | Target::Import(_) => true,
                     }
             })
     }
@@ -308,6 +315,20 @@ impl Reactor {
         key: usize,
         msg: &Message<'_>,
     ) -> bool {
+        let shown_msg;
+        let msg = match self.subs.get(key).and_then(|s| s.shown.as_ref()) {
+            // A stream import's shadow: not for requests of a service import, and shown
+            // with the import's subject.
+            Some(_) if self.sharing.in_service => return false,
+            Some(im) => {
+                shown_msg = (im.shown(msg.subject), *msg);
+                &Message {
+                    subject: &shown_msg.0,
+                    ..shown_msg.1
+                }
+            }
+            None => msg,
+        };
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };

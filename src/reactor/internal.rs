@@ -12,7 +12,7 @@ use crate::jetstream::{InMsg, Inbound, InternalSub, OutMsg};
 use crate::proto::Message;
 
 /// The "publisher" of internal messages: no connection has this token.
-const INTERNAL_PUBLISHER: usize = usize::MAX - 1;
+pub(super) const INTERNAL_PUBLISHER: usize = usize::MAX - 1;
 
 /// Pulls and direct gets are not API requests: the API subscription (`$JS.API.>`) lets them
 /// pass, to be taken by a consumer or a stream, or by no one (a 503).

@@ -37,6 +37,7 @@ mod links;
 mod ops;
 mod peers;
 mod reclaim;
+mod sharing;
 mod timers;
 
 use std::cmp::Reverse;
@@ -97,13 +98,15 @@ pub enum Target {
     Leaf { conn: usize, weight: u32, hub: bool },
     /// An internal subscription of the JetStream thread (reactor 0 only), by its id.
     Internal(u32),
+    /// A hook of accounts sharing on this reactor (`sharing::Hook`), by its index.
+    Import(u32),
 }
 
 impl Target {
     /// Whose interest this entry is.
     pub fn origin(&self) -> Origin {
         match *self {
-            Target::Local(_) | Target::Internal(_) => Origin::Client,
+            Target::Local(_) | Target::Internal(_) | Target::Import(_) => Origin::Client,
             Target::Route { .. } => Origin::Route,
             Target::Leaf { hub: true, .. } => Origin::Hub,
             Target::Leaf { .. } => Origin::Leaf,
@@ -123,6 +126,11 @@ pub struct Sub {
     /// Auto-unsubscribe after this many deliveries (0 = never).
     pub max: u64,
     pub delivered: u64,
+    /// A stream import's shadow subscription (in the exporting account): how what it gets
+    /// is shown to the subscriber.
+    pub shown: Option<Arc<crate::accounts::StreamImport>>,
+    /// The keys of this subscription's shadow subscriptions.
+    pub shadows: Vec<usize>,
 }
 
 /// Requests other threads send a reactor.
@@ -287,6 +295,8 @@ pub struct Reactor {
     pub(crate) stopping: bool,
     lame_duck: bool,
     pub counters: Counters,
+    /// Service-import hooks, reply mappings (see `sharing`).
+    pub(crate) sharing: sharing::SharingState,
 }
 
 /// Counters of this reactor, published to the shared atomics once per turn.
@@ -403,7 +413,9 @@ impl Reactor {
             stopping: false,
             lame_duck: false,
             counters: Counters::default(),
+            sharing: sharing::SharingState::default(),
         };
+        r.install_sharing();
         if let Some(l) = r.listener.as_mut() {
             r.poll
                 .registry()

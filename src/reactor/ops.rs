@@ -243,6 +243,8 @@ impl Reactor {
             let first = ping_interval.min(FIRST_CLIENT_PING);
             let jitter = Duration::from_nanos(fastrand::u64(0..=(first.as_nanos() / 5) as u64));
             conn.ping_at = now + first + jitter;
+            let since_accept = conn.started.elapsed().unwrap_or_default();
+            conn.rtt = Some(since_accept.max(Duration::from_nanos(1)));
         }
         if let Err(e) = conn.opts.apply_connect(json) {
             let label = conn.label().to_string();
@@ -368,6 +370,8 @@ impl Reactor {
             conn.queue_ok();
             self.mark_dirty(token);
         }
+        let mut subject = Vec::new();
+        let msg = &self.mapped(account, msg, &mut subject);
         let delivered = self.deliver(token, account, msg);
         if !delivered && !msg.reply.is_empty() {
             self.maybe_no_responders(token, msg);
@@ -450,6 +454,8 @@ impl Reactor {
                 queue: queue.map(Into::into),
                 max: 0,
                 delivered: 0,
+                shown: None,
+                shadows: Vec::new(),
             });
             if self
                 .sublist_mut(account)
@@ -469,6 +475,7 @@ impl Reactor {
                 conn.needs_interest_seq = seq;
             }
             self.note_interest(account, subject, queue, 1);
+            self.add_shadows(key);
         }
         if verbose {
             if let Some(conn) = self.conns.get_mut(token) {
@@ -516,6 +523,9 @@ impl Reactor {
             Target::Local(key),
         );
         self.note_interest(sub.account, &sub.subject, sub.queue.as_deref(), -1);
+        for shadow in sub.shadows {
+            self.remove_sub(shadow);
+        }
         if log::log_enabled!(log::Level::Trace) {
             if let Some(c) = self.conns.get(sub.conn) {
                 trace!(

@@ -27,6 +27,7 @@ mod overload;
 mod permissions;
 mod reactors;
 mod reload_auth;
+mod sharing;
 mod soak;
 mod tls;
 mod transcripts;
