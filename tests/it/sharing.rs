@@ -21,6 +21,7 @@ accounts {
       {service: "svc.stream", response_type: stream, response_threshold: "2s"}
       {service: "svc.wild.*", accounts: [B]}
       {service: "svc.nobody"}
+      {service: "svc.shared"}
     ]
     mappings {
       "old.*": "new.{{wildcard(1)}}"
@@ -36,6 +37,7 @@ accounts {
       {service: {account: A, subject: "svc.stream"}}
       {service: {account: A, subject: "svc.wild.*"}, to: "wild.*"}
       {service: {account: A, subject: "svc.nobody"}}
+      {service: {account: A, subject: "svc.shared"}, share: true}
     ]
   }
   C {
@@ -82,6 +84,20 @@ impl Client {
         msgs.join(" | ")
     }
 
+    /// Reads one request and returns its `Nats-Request-Info`, as JSON.
+    fn request_info(&mut self, what: &str) -> serde_json::Value {
+        let (_, body) = self
+            .raw
+            .read_msg(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("{what}: no request"));
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let info = body
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("Nats-Request-Info: "))
+            .unwrap_or_else(|| panic!("{what}: no Nats-Request-Info in {body:?}"));
+        serde_json::from_str(info).expect("Nats-Request-Info is JSON")
+    }
+
     /// Reads one request and returns its `MSG` line and reply subject.
     fn request(&mut self, what: &str) -> (String, String) {
         assert!(self.got.is_empty(), "{what}: unread {:?}", self.got);
@@ -92,6 +108,17 @@ impl Client {
         let reply = line.split(' ').nth(3).unwrap_or_default().to_string();
         let text = format!("{line}\r\n{}\r\n", String::from_utf8_lossy(&body));
         (split_messages(&normalise(&text)).join(" | "), reply)
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
@@ -163,7 +190,7 @@ fn scenario_on(addrs: [SocketAddr; 4], settle: Duration) -> Vec<String> {
     let mut b = Client::login(addrs[2], "b");
     let mut c = Client::login(addrs[3], "c");
     let mut seen = Vec::new();
-    a.send("SUB svc.echo 1\r\nSUB svc.stream 2\r\nSUB svc.wild.* 3\r\nSUB new.* 4\r\nSUB swapped.> 5\r\n");
+    a.send("SUB svc.echo 1\r\nSUB svc.stream 2\r\nSUB svc.wild.* 3\r\nSUB new.* 4\r\nSUB swapped.> 5\r\nSUB svc.shared 6\r\n");
     b.send("SUB fromA.events.> 1\r\nSUB priv.* 2\r\nSUB fromA.> 3\r\nSUB _INBOX.b.* 9\r\nSUB events.> 10\r\n");
     c.send("SUB events.* 1\r\nSUB priv.* 2\r\nSUB _INBOX.c.* 9\r\n");
     std::thread::sleep(settle);
@@ -199,6 +226,22 @@ fn scenario_on(addrs: [SocketAddr; 4], settle: Duration) -> Vec<String> {
     let (line, _) = a.request("wild");
     seen.push(format!("a got: {line}"));
     seen.push(format!("a: {}", a.take(settle)));
+
+    // A shared service: the requester's details, compared by key and type (values of
+    // what names the connection and the server differ between servers).
+    b.send("PUB svc.shared _INBOX.b.5 1\r\nq\r\n");
+    let info = a.request_info("shared");
+    let mut shape: Vec<String> = info
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "acc" | "user" | "kind" | "client_type" | "host" => format!("{k}={v}"),
+            _ => format!("{k}:{}", json_type(v)),
+        })
+        .collect();
+    shape.sort();
+    seen.push(format!("shared: {}", shape.join(" ")));
 
     // No responder behind an imported service.
     b.send("PUB svc.nobody _INBOX.b.4 0\r\n\r\n");
@@ -290,8 +333,15 @@ fn exports_and_imports_work_across_a_natrium_cluster() {
     ];
     crate::cluster::wait_mesh(&[&nodes[0], &nodes[1]], 1);
     let (one, two) = (nodes[0].proc.addr(), nodes[1].proc.addr());
+    // Only a shared request's details differ: a clustered server names its cluster.
+    let unclustered = |got: Vec<String>| -> Vec<String> {
+        got.into_iter()
+            .map(|s| s.replace(" cluster:string", ""))
+            .collect()
+    };
     let got = scenario_on([one, one, two, two], settle);
-    assert_eq!(got, want, "a, a2 on n1; b, c on n2");
+    assert!(got.iter().any(|s| s.contains("cluster:string")), "{got:?}");
+    assert_eq!(unclustered(got), want, "a, a2 on n1; b, c on n2");
     let got = scenario_on([two, one, two, one], settle);
-    assert_eq!(got, want, "a, b on n2; a2, c on n1");
+    assert_eq!(unclustered(got), want, "a, b on n2; a2, c on n1");
 }
