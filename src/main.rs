@@ -234,6 +234,10 @@ impl Process {
 }
 
 fn run(flags: &Flags) -> ExitCode {
+    // nats-server's Go runtime raises the soft descriptor limit to the hard one at start;
+    // under systemd's default (1024 soft) a server would otherwise refuse its 1,000th
+    // client where nats-server takes it.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     // Like nats-server, a configuration that cannot be used is reported on stderr before
     // any logging is set up (`natrium: a.conf:2:1: unknown field "foo"`), not as a log line.
     let (opts, report) = match load_options(flags) {

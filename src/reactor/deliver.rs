@@ -411,8 +411,7 @@ impl Reactor {
             // Write out what the socket takes now. A socket that takes nothing is tried
             // again only after another `threshold` bytes, not on every message.
             if let Err(e) = conn.write_pending() {
-                log::debug!("{} - Error flushing: {e}", conn.label());
-                self.close(token, CloseReason::WriteError);
+                self.write_failed(token, &e);
                 return;
             }
             conn.relieve_at = conn.pending() + threshold;

@@ -881,12 +881,22 @@ impl Reactor {
                     );
                 }
             }
-            Err(e) => {
-                debug!("{} - Error flushing: {e}", conn.label());
-                self.close(token, CloseReason::WriteError);
-            }
+            Err(e) => self.write_failed(token, &e),
         }
         self.resume_if_own_backlog_drained(token);
+    }
+
+    /// A write to connection `token` failed: its peer is gone. What is left unwritten is
+    /// dropped, so that the socket is released at the end of this turn even when it was
+    /// already closing (a client that sent its last commands and hung up).
+    pub(crate) fn write_failed(&mut self, token: usize, e: &std::io::Error) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        debug!("{} - Error flushing: {e}", conn.label());
+        conn.out.clear();
+        conn.out_pos = 0;
+        self.close(token, CloseReason::WriteError);
     }
 
     /// A publisher paused behind its own subscription (`Conn::waits_for_own_drain`) goes on

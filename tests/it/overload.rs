@@ -141,6 +141,50 @@ fn connection_storm_leaks_no_fds_or_memory() {
     raw.handshake(r#"{"verbose":false}"#);
 }
 
+/// A crowd of devices that connect, say `CONNECT {}` and `PING`, and hang up at once
+/// (without reading): the server gives their descriptors back within 0.3 s, as
+/// nats-server does, whatever it still had to write to them.
+#[test]
+fn dead_peers_are_released_at_once() {
+    const CROWD: usize = 3_000;
+    assert!(
+        raise_fd_limit(2 * CROWD as u64 + 1_000) > 2 * CROWD as u64,
+        "this test needs {} open files",
+        2 * CROWD
+    );
+    let srv = Natrium::start(&["-a", "127.0.0.1", "-p", "-1", "-m", "-1"]);
+    let monitor = srv.monitor_port.expect("monitor port");
+    let accepted = || crate::monitor::get_json(monitor, "/varz")["total_connections"].as_u64();
+    let fds0 = open_fds(&srv);
+    let mut crowd = Vec::with_capacity(CROWD);
+    let start = Instant::now();
+    while crowd.len() < CROWD && start.elapsed() < Duration::from_secs(30) {
+        let mut s = TcpStream::connect(srv.addr()).expect("connect");
+        let _ = s.write_all(b"CONNECT {}\r\nPING\r\n");
+        crowd.push(s);
+    }
+    assert_eq!(crowd.len(), CROWD, "connected in time");
+    let peak = open_fds(&srv);
+    drop(crowd);
+    let closed = Instant::now();
+    // Released: back to the descriptors before, with every connection accepted.
+    let mut fds = open_fds(&srv);
+    while (fds > fds0 || accepted() < Some(CROWD as u64))
+        && closed.elapsed() < Duration::from_secs(3)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+        fds = open_fds(&srv);
+    }
+    let took = closed.elapsed();
+    println!("{CROWD} dead peers released in {took:?} ({fds0} -> {peak} -> {fds} descriptors)");
+    assert_eq!(accepted(), Some(CROWD as u64), "all accepted");
+    assert!(fds <= fds0, "descriptors held: {fds0} -> {fds}");
+    assert!(
+        took <= Duration::from_millis(300),
+        "released after {took:?}"
+    );
+}
+
 #[test]
 fn flooding_publisher_meets_back_pressure_with_bounded_memory() {
     // A subscriber that reads slowly; the publisher writes as fast as it can. Server memory
