@@ -1,13 +1,13 @@
 //! Accounts that share: stream and service exports and imports (`prefix`, `to`, wildcard
 //! services, singleton and streamed responses, private exports) and subject mappings, over
-//! raw connections, on natrium (one and two reactors, and a natrium cluster) and on
-//! nats-server from the same configuration file: the same deliveries and replies, with the
-//! random `_R_.` reply tokens normalised.
+//! raw connections, on natrium (one and two reactors, a natrium cluster, a cluster of natrium
+//! and nats-server) and on nats-server from the same configuration file: the same
+//! deliveries, replies and request headers, with the random `_R_.` reply tokens normalised.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::harness::{nats_server_bin, Natrium, NatsServer, Raw, TempDir};
+use crate::harness::{natrium_bin, nats_server_bin, Natrium, NatsServer, Raw, TempDir};
 
 const CONF: &str = r#"
 listen: 127.0.0.1:-1
@@ -318,15 +318,15 @@ fn exports_and_imports_work_across_a_natrium_cluster() {
     let settle = Duration::from_millis(300);
     let want = scenario(single.addr(), settle);
     let (p1, p2) = (crate::harness::free_port(), crate::harness::free_port());
-    let node = |name: &str, listen: u16, seed: u16| {
+    let node = |name: &str, listen: u16, seed: u16, bin: &std::path::Path| {
         let text = format!(
             "{CONF}\nserver_name: {name}\ncluster {{\n  name: share\n  listen: 127.0.0.1:{listen}\n  routes: [nats-route://127.0.0.1:{seed}]\n}}\n"
         );
         let path = dir.write(&format!("{name}.conf"), &text);
-        Natrium::start(&["-c", path.to_str().expect("utf-8 path"), "-m", "-1"])
+        crate::harness::spawn(bin, &["-c", path.to_str().expect("utf-8 path"), "-m", "-1"])
     };
-    let n1 = node("n1", p1, p2);
-    let n2 = node("n2", p2, p1);
+    let n1 = node("n1", p1, p2, &natrium_bin());
+    let n2 = node("n2", p2, p1, &natrium_bin());
     let nodes = [
         crate::cluster::Node::new(n1, "n1", TempDir::new("sharing-n1")),
         crate::cluster::Node::new(n2, "n2", TempDir::new("sharing-n2")),
@@ -344,4 +344,31 @@ fn exports_and_imports_work_across_a_natrium_cluster() {
     assert_eq!(unclustered(got), want, "a, a2 on n1; b, c on n2");
     let got = scenario_on([two, one, two, one], settle);
     assert_eq!(unclustered(got), want, "a, b on n2; a2, c on n1");
+    drop(nodes);
+    // natrium beside nats-server: each applies the imports of its own clients.
+    if let Some(bin) = nats_server_bin() {
+        let (p3, p4) = (crate::harness::free_port(), crate::harness::free_port());
+        let mixed = [
+            crate::cluster::Node::new(
+                node("n3", p3, p4, &natrium_bin()),
+                "n3",
+                TempDir::new("sharing-n3"),
+            ),
+            crate::cluster::Node::new(node("n4", p4, p3, &bin), "n4", TempDir::new("sharing-n4")),
+        ];
+        crate::cluster::wait_mesh(&[&mixed[0], &mixed[1]], 1);
+        let (three, four) = (mixed[0].proc.addr(), mixed[1].proc.addr());
+        let got = scenario_on([three, three, four, four], settle);
+        assert_eq!(
+            unclustered(got),
+            want,
+            "a, a2 on natrium; b, c on nats-server"
+        );
+        let got = scenario_on([four, three, three, four], settle);
+        assert_eq!(
+            unclustered(got),
+            want,
+            "a, c on nats-server; a2, b on natrium"
+        );
+    }
 }
