@@ -133,6 +133,8 @@ pub struct Shared {
     next_cid: AtomicU64,
     clients: AtomicI64,
     pub total_connections: AtomicU64,
+    /// The sequence of this server's system-account messages (`server.seq`).
+    pub sys_seq: AtomicU64,
     pub stats: Vec<ReactorStats>,
     closed: Mutex<VecDeque<ClosedClient>>,
     /// Clients closed as stale (unanswered PINGs), for `/varz`.
@@ -515,6 +517,7 @@ impl Server {
             next_cid: AtomicU64::new(1),
             clients: AtomicI64::new(0),
             total_connections: AtomicU64::new(0),
+            sys_seq: AtomicU64::new(0),
             stats: (0..n).map(|_| ReactorStats::default()).collect(),
             closed: Mutex::new(VecDeque::new()),
             stale_connections: AtomicU64::new(0),

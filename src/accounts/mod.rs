@@ -12,6 +12,7 @@
 //!   a request there is re-published in the exporting account on the exported subject with a
 //!   `_R_.` reply of the reactor's own, which maps the answer back (`reactor::sharing`).
 
+pub mod events;
 pub mod shadow;
 
 use std::sync::Arc;

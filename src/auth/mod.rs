@@ -142,6 +142,8 @@ pub struct Auth {
     accounts: Vec<String>,
     /// What accounts import from one another, and their mappings.
     pub sharing: Arc<Sharing>,
+    /// The system account's number, unless `no_system_account`.
+    system: Option<u32>,
     /// The configuration this was built from, to tell whether a reload changes it.
     source: (
         Option<Authorization>,
@@ -197,6 +199,18 @@ fn connection_types(list: &[String]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The system account a configuration asks for: `system_account` or `$SYS`, none with
+/// `no_system_account`.
+fn system_account(opts: &Options) -> Option<&str> {
+    if opts.no_system_account {
+        None
+    } else if opts.system_account.is_empty() {
+        Some(crate::config::cluster::DEFAULT_SYSTEM_ACCOUNT)
+    } else {
+        Some(&opts.system_account)
+    }
+}
+
 /// The cluster name a configuration gives this server (for cluster-scoped mappings).
 fn cluster_name(opts: &Options) -> &str {
     opts.cluster.as_ref().map_or("", |c| c.name.as_str())
@@ -224,7 +238,7 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             Arc::new(BcryptCache::new()),
             &[],
-            (&opts.mappings, cluster_name(opts)),
+            (&opts.mappings, cluster_name(opts), system_account(opts)),
         )
     }
 
@@ -237,7 +251,7 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             self.bcrypt_cache.clone(),
             &self.accounts,
-            (&opts.mappings, cluster_name(opts)),
+            (&opts.mappings, cluster_name(opts), system_account(opts)),
         )
     }
 
@@ -261,7 +275,7 @@ impl Auth {
         tls_map: bool,
         cache: Arc<BcryptCache>,
         prev_accounts: &[String],
-        (global_mappings, cluster): (&[Mapping], &str),
+        (global_mappings, cluster, system): (&[Mapping], &str, Option<&str>),
     ) -> Result<Built, String> {
         let mut warnings = Vec::new();
         let empty = Authorization::default();
@@ -279,6 +293,19 @@ impl Auth {
                 accounts.push(acc.name.clone());
             }
         }
+        // nats-server creates the system account unless told not to.
+        let system = match system {
+            Some(name) => {
+                if !accounts.iter().any(|a| a == name) {
+                    if name != crate::config::cluster::DEFAULT_SYSTEM_ACCOUNT {
+                        return Err(format!("system account {name:?} not found"));
+                    }
+                    accounts.push(name.to_string());
+                }
+                accounts.iter().position(|a| a == name).map(|i| i as u32)
+            }
+            None => None,
+        };
         // Users of the `authorization` block get its default permissions; account users
         // already have their account's (applied when the file was read).
         let all_users = a
@@ -399,6 +426,7 @@ impl Auth {
                 bcrypt_cache: cache,
                 accounts,
                 sharing: Arc::new(sharing),
+                system,
                 source: (
                     authz.cloned(),
                     account_opts.to_vec(),
@@ -420,7 +448,7 @@ impl Auth {
             false,
             Arc::new(BcryptCache::new()),
             &[],
-            (&[], ""),
+            (&[], "", None),
         ) {
             Ok(b) => b.auth,
             // Building from nothing cannot fail; keep the signature panic free anyway.
@@ -439,6 +467,7 @@ impl Auth {
                 bcrypt_cache: Arc::new(BcryptCache::new()),
                 accounts: vec![GLOBAL_ACCOUNT.to_string()],
                 sharing: Arc::new(Sharing::default()),
+                system: None,
                 source: (None, Vec::new(), String::new(), false, Vec::new()),
             },
         }
@@ -448,6 +477,11 @@ impl Auth {
     /// has had, in the order they first appeared.
     pub fn accounts(&self) -> &[String] {
         &self.accounts
+    }
+
+    /// The system account's number, unless there is none.
+    pub fn system_account(&self) -> Option<u32> {
+        self.system
     }
 
     /// The name of account number `id`.
@@ -942,18 +976,19 @@ mod tests {
         };
         let first = Auth::from_options(&opts).unwrap().auth;
         assert!(first.required());
-        assert_eq!(first.accounts(), ["$G", "A", "B"]);
+        // The system account comes after the configured ones.
+        assert_eq!(first.accounts(), ["$G", "A", "B", "$SYS"]);
         let b = first.user("b").unwrap();
         assert_eq!((b.account.as_str(), b.account_id), ("B", 2));
         // A reload that drops A and adds C keeps B's number and gives C a new one.
         opts.accounts = vec![acc("C", "c"), acc("B", "b")];
         assert!(first.differs(&opts));
         let second = first.rebuild(&opts).unwrap().auth;
-        assert_eq!(second.accounts(), ["$G", "A", "B", "C"]);
+        assert_eq!(second.accounts(), ["$G", "A", "B", "$SYS", "C"]);
         assert_eq!(second.user("b").unwrap().account_id, 2);
-        assert_eq!(second.user("c").unwrap().account_id, 3);
+        assert_eq!(second.user("c").unwrap().account_id, 4);
         assert!(second.user("a").is_none());
-        assert_eq!(second.account_name(3), "C");
+        assert_eq!(second.account_name(4), "C");
     }
 
     #[test]

@@ -103,11 +103,6 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
-    (&["system_account", "system"], "the system account"),
-    (
-        &["no_system_account", "no_system", "no_sys_acc"],
-        "the system account",
-    ),
     (
         &["resolver", "account_resolver", "accounts_resolver"],
         "operator mode",
@@ -524,6 +519,10 @@ impl Reader {
                 }
             }
             "no_auth_user" => set(&mut o.no_auth_user, self.string(key, v)),
+            "system_account" | "system" => set(&mut o.system_account, self.string(key, v)),
+            "no_system_account" | "no_system" | "no_sys_acc" => {
+                set(&mut o.no_system_account, self.boolean(key, v))
+            }
             "no_header_support" => set(&mut o.no_header_support, self.boolean(key, v)),
             "max_closed_clients" => {
                 if let Some(n) = self.int(key, v) {

@@ -113,6 +113,10 @@ pub struct Options {
     pub authorization: Option<security::Authorization>,
     /// The `accounts {}` block: accounts and the users bound to them.
     pub accounts: Vec<security::Account>,
+    /// `system_account`: the system account's name (empty: `$SYS`).
+    pub system_account: String,
+    /// `no_system_account`: no system account at all.
+    pub no_system_account: bool,
     /// The top-level `mappings {}`: the global account's subject mappings.
     pub mappings: Vec<crate::accounts::Mapping>,
     /// The client `tls {}` block and the `--tls…` flags.
@@ -198,6 +202,8 @@ impl Default for Options {
             authorization: None,
             accounts: Vec::new(),
             mappings: Vec::new(),
+            system_account: String::new(),
+            no_system_account: false,
             tls: None,
             allow_non_tls: false,
             no_auth_user: String::new(),

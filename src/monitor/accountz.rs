@@ -1,5 +1,5 @@
-//! `/accountz` and `/accstatz`. natrium has one account, nats-server's global account `$G`
-//! (no system account yet), so these describe it alone.
+//! `/accountz` and `/accstatz`. They describe nats-server's global account `$G` alone
+//! (and name the system account).
 
 use std::time::SystemTime;
 
@@ -14,6 +14,8 @@ use crate::server::Shared;
 pub struct Accountz {
     pub server_id: String,
     pub now: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,9 +41,18 @@ pub fn list(shared: &Shared) -> Accountz {
     Accountz {
         server_id: shared.server_id.clone(),
         now: format::rfc3339(SystemTime::now()),
+        system_account: system_account(shared),
         accounts: Some(vec![GLOBAL_ACCOUNT.to_string()]),
         account_detail: None,
     }
+}
+
+/// The system account's name, when there is one.
+pub fn system_account(shared: &Shared) -> String {
+    let auth = shared.auth();
+    auth.system_account()
+        .map(|id| auth.account_name(id).to_string())
+        .unwrap_or_default()
 }
 
 /// Whether `acc` names an account natrium has.
@@ -59,6 +70,7 @@ pub fn detail(shared: &Shared, stats: Stats) -> Accountz {
     Accountz {
         server_id: shared.server_id.clone(),
         now: format::rfc3339(SystemTime::now()),
+        system_account: system_account(shared),
         accounts: None,
         account_detail: Some(AccountInfo {
             account_name: GLOBAL_ACCOUNT.to_string(),

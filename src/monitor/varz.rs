@@ -311,6 +311,8 @@ pub struct Varz {
     pub http_req_stats: BTreeMap<String, u64>,
     pub config_load_time: String,
     pub config_digest: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
     pub slow_consumer_stats: PerKind,
     pub stale_connection_stats: PerKind,
     pub disk_io_wait_stats: DiskIoWaitStats,
@@ -424,6 +426,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
         http_req_stats: req_stats.clone(),
         config_load_time: format::rfc3339(shared.config_time()),
         config_digest: String::new(),
+        system_account: super::accountz::system_account(shared),
         slow_consumer_stats: PerKind {
             clients: slow
                 .saturating_sub(shared.total(|s| &s.slow_routes))

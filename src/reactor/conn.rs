@@ -112,6 +112,8 @@ pub struct Conn {
     pub rtt: Option<Duration>,
     pub rtt_start: Option<Instant>,
     pub first_pong_sent: bool,
+    /// Its connect event was published (so it gets a disconnect event).
+    pub announced: bool,
     pub stats: ConnStats,
     /// The nonce sent in INFO (nkeys configured), which an nkey client signs.
     pub nonce: Option<Box<str>>,
@@ -189,6 +191,7 @@ impl Conn {
             rtt: None,
             rtt_start: None,
             first_pong_sent: false,
+            announced: false,
             stats: ConnStats::default(),
             nonce: None,
             user: None,

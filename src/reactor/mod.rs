@@ -38,6 +38,7 @@ mod ops;
 mod peers;
 mod reclaim;
 mod sharing;
+mod system;
 mod timers;
 
 use std::cmp::Reverse;
@@ -416,6 +417,7 @@ impl Reactor {
             sharing: sharing::SharingState::default(),
         };
         r.install_sharing();
+        r.install_system();
         if let Some(l) = r.listener.as_mut() {
             r.poll
                 .registry()
@@ -953,6 +955,10 @@ impl Reactor {
             return;
         }
         debug!("{} - Client connection closed: {reason}", conn.label());
+        self.disconnect_event(token, reason);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         let sids: Vec<usize> = conn.subs.drain().map(|(_, k)| k).collect();
         let mut record = ClosedClient::from_conn(conn, reason);
         record.num_subs = sids.len();

@@ -291,6 +291,7 @@ impl Reactor {
         }
         self.mark_dirty(token);
         self.arm_timer(token);
+        self.connect_event(token);
     }
 
     fn on_ping(&mut self, token: usize) {

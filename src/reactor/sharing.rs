@@ -32,6 +32,8 @@ pub(crate) enum Hook {
     Responses,
     /// A service import a reload removed.
     Retired,
+    /// A server request of the system account (reactor 0).
+    System(super::system::SysRequest),
 }
 
 /// A request's reply, waiting for its answers.
@@ -59,41 +61,6 @@ pub(crate) struct SharingState {
 
 /// The header a service import adds to each request.
 const REQUEST_INFO: &str = "Nats-Request-Info";
-
-/// nats-server's `ClientInfo` as far as a request's header carries it, fields in its order.
-#[derive(serde::Serialize, Default)]
-struct RequestInfo<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    host: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    id: u64,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    acc: &'a str,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    user: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    lang: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    ver: String,
-    #[serde(skip_serializing_if = "is_zero")]
-    rtt: u64,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    server: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    cluster: String,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    client_type: &'static str,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -235,6 +202,7 @@ impl Reactor {
         let si = match self.sharing.hooks.get(id as usize) {
             Some(Hook::Service(si)) => si.clone(),
             Some(Hook::Responses) => return self.deliver_answer(msg),
+            Some(Hook::System(kind)) => return self.answer_system(*kind, msg),
             Some(Hook::Retired) | None => return false,
         };
         if !self.applies_service_imports(publisher) {
@@ -292,38 +260,8 @@ impl Reactor {
     /// The `Nats-Request-Info` JSON for a request by `publisher` (nats-server's
     /// `getClientInfo`, detailed when the import shares).
     fn request_info(&self, publisher: usize, share: bool) -> Option<String> {
-        let c = self.conns.get(publisher)?;
-        let mut info = RequestInfo {
-            acc: self.auth.account_name(c.account),
-            rtt: c.rtt.map_or(0, |d| d.as_nanos() as u64),
-            ..RequestInfo::default()
-        };
-        if share {
-            info.start = Some(crate::monitor::format::rfc3339(c.started));
-            info.host = c.peer.ip().to_string();
-            info.id = c.cid;
-            info.user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
-            info.name = c.opts.name.clone();
-            info.lang = c.opts.lang.clone();
-            info.ver = c.opts.version.clone();
-            info.server = if self.opts.server_name.is_empty() {
-                self.shared.server_id.clone()
-            } else {
-                self.opts.server_name.clone()
-            };
-            info.cluster = self
-                .opts
-                .cluster
-                .as_ref()
-                .map(|c| c.name.clone())
-                .unwrap_or_default();
-            info.kind = "Client";
-            info.client_type = if c.transport.is_websocket() {
-                "websocket"
-            } else {
-                "nats"
-            };
-        }
+        let mut info = self.client_info(publisher, share)?;
+        info.name_tag.clear();
         serde_json::to_string(&info).ok()
     }
 

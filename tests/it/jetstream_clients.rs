@@ -528,9 +528,16 @@ fn consumer_messages_keep_their_subject_across_reactors_and_routes() {
         .map(|s| s.to_string())
         .collect()
     };
-    let mut a_args = common(&la, "A");
+    // Without a system account on the natrium side: a nats-server without JetStream that
+    // learns from a server ping that a peer has it answers its own clients' JetStream
+    // requests itself (10039, not enabled for the account) instead of routing them.
+    let no_sys = dir.write("no-sys.conf", "no_system_account: true\n");
+    let no_sys = no_sys.to_str().expect("utf-8 path").to_string();
+    let mut a_args = vec!["-c".to_string(), no_sys.clone()];
+    a_args.extend(common(&la, "A"));
     a_args.extend(["-js", "-sd", d, "--reactors", "2"].map(String::from));
-    let mut b_args = common(&lb, "B");
+    let mut b_args = vec!["-c".to_string(), no_sys];
+    b_args.extend(common(&lb, "B"));
     b_args.extend(["--routes".to_string(), seed.clone()]);
     let mut c_args = common(&lc, "C");
     c_args.extend(["--routes".to_string(), seed]);

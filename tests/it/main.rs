@@ -29,6 +29,7 @@ mod reactors;
 mod reload_auth;
 mod sharing;
 mod soak;
+mod system;
 mod tls;
 mod transcripts;
 mod websocket;

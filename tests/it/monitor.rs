@@ -274,10 +274,7 @@ fn shape_diff(path: &str, theirs: &Value, ours: &Value, out: &mut Vec<String>) {
 const ALLOWED: &[&str] = &[
     "/varz .git_commit: missing",
     "/varz .feature_flags: missing",
-    "/varz .system_account: missing",
     "/varz .natrium_version: extra",
-    "/accountz .system_account: missing",
-    "/accountz?acc=$G .system_account: missing",
     "/accountz?acc=$G .account_detail.imports: missing",
 ];
 

@@ -1,0 +1,286 @@
+//! The system account on a reactor: the connect and disconnect events of its clients
+//! (`$SYS.ACCOUNT.<acc>.CONNECT`/`DISCONNECT`), and on reactor 0 the answers to server
+//! pings (`$SYS.REQ.SERVER.PING[.STATSZ|.IDZ]`, `$SYS.REQ.SERVER.<id>.STATSZ|IDZ`), whose
+//! subscriptions are announced to the peers and routes so that a ping anywhere in a cluster
+//! reaches every server once. JSON shapes are in [`crate::accounts::events`].
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::sharing::Hook;
+use super::{Reactor, Target};
+use crate::accounts::events::{
+    ClientInfo, ConnectEvent, DataStats, DisconnectEvent, ServerId, ServerInfo, Statsz, StatszMsg,
+    CONNECT_EVENT, DISCONNECT_EVENT, FEATURE_FLAGS,
+};
+use crate::monitor::format::rfc3339;
+use crate::proto::errors::CloseReason;
+use crate::proto::Message;
+
+/// What a server request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SysRequest {
+    Statsz,
+    Idz,
+}
+
+impl Reactor {
+    /// The system account's number, when there is one.
+    fn system_account(&self) -> Option<u32> {
+        self.auth.system_account()
+    }
+
+    /// nats-server's `ClientInfo` of connection `token`: the account and RTT, and when
+    /// `detailed` who it is and where.
+    pub(crate) fn client_info(&self, token: usize, detailed: bool) -> Option<ClientInfo> {
+        let c = self.conns.get(token)?;
+        let acc = self.auth.account_name(c.account).to_string();
+        let mut info = ClientInfo {
+            rtt: c.rtt.map_or(0, |d| d.as_nanos() as u64),
+            ..ClientInfo::default()
+        };
+        if detailed {
+            info.start = Some(rfc3339(c.started));
+            info.host = c.peer.ip().to_string();
+            info.id = c.cid;
+            info.user = c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+            info.name = c.opts.name.clone();
+            info.lang = c.opts.lang.clone();
+            info.ver = c.opts.version.clone();
+            info.server = self.server_name();
+            info.cluster = self.cluster_name();
+            info.name_tag = acc.clone();
+            info.kind = "Client";
+            info.client_type = if c.transport.is_websocket() {
+                "websocket"
+            } else {
+                "nats"
+            };
+        }
+        info.acc = acc;
+        Some(info)
+    }
+
+    fn server_name(&self) -> String {
+        if self.opts.server_name.is_empty() {
+            self.shared.server_id.clone()
+        } else {
+            self.opts.server_name.clone()
+        }
+    }
+
+    fn cluster_name(&self) -> String {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|c| c.registry.name())
+            .unwrap_or_default()
+    }
+
+    /// This server as events and replies name it, with the next sequence number.
+    fn server_info(&self) -> ServerInfo {
+        let info = self.shared.info();
+        ServerInfo {
+            name: self.server_name(),
+            host: info.host.clone(),
+            id: self.shared.server_id.clone(),
+            cluster: self.cluster_name(),
+            domain: String::new(),
+            ver: crate::config::NATS_COMPAT_VERSION.to_string(),
+            feature_flags: FEATURE_FLAGS.iter().map(|f| (*f, false)).collect(),
+            jetstream: self.shared.jetstream.is_some(),
+            flags: u64::from(self.shared.jetstream.is_some()),
+            seq: self.shared.sys_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            time: rfc3339(SystemTime::now()),
+        }
+    }
+
+    /// Publishes `json` on `subject` in the system account, if anyone listens.
+    fn publish_system(&mut self, subject: &[u8], reply: &[u8], json: &[u8]) {
+        let Some(sys) = self.system_account() else {
+            return;
+        };
+        let size = json.len().to_string();
+        let msg = Message {
+            subject,
+            reply,
+            header_len: 0,
+            header_text: b"",
+            size_text: size.as_bytes(),
+            data: json,
+        };
+        self.deliver(super::internal::INTERNAL_PUBLISHER, sys, &msg);
+    }
+
+    /// Whether anything in the system account listens on `subject`.
+    fn system_listens(&mut self, subject: &[u8]) -> bool {
+        let Some(sys) = self.system_account() else {
+            return false;
+        };
+        self.sync_interest();
+        let r = self.sublist_mut(sys).match_subject(subject);
+        !(r.plain.is_empty() && r.queues.is_empty())
+    }
+
+    /// A client as events describe it (the server is named beside it).
+    fn event_client(&self, token: usize) -> Option<ClientInfo> {
+        let mut client = self.client_info(token, true)?;
+        client.server.clear();
+        client.cluster.clear();
+        Some(client)
+    }
+
+    /// A client finished CONNECT: its connect event.
+    pub(super) fn connect_event(&mut self, token: usize) {
+        let Some(acc) = self.conns.get(token).map(|c| c.account) else {
+            return;
+        };
+        if self.system_account().is_none() {
+            return;
+        }
+        let subject = format!("$SYS.ACCOUNT.{}.CONNECT", self.auth.account_name(acc));
+        if let Some(c) = self.conns.get_mut(token) {
+            c.announced = true;
+        }
+        if !self.system_listens(subject.as_bytes()) {
+            return;
+        }
+        let Some(mut client) = self.event_client(token) else {
+            return;
+        };
+        // nats-server sends it before the RTT is known.
+        client.rtt = 0;
+        let event = ConnectEvent {
+            kind: CONNECT_EVENT,
+            id: crate::nkey::nuid(),
+            timestamp: rfc3339(SystemTime::now()),
+            server: self.server_info(),
+            client,
+        };
+        if let Ok(json) = serde_json::to_vec(&event) {
+            self.publish_system(subject.as_bytes(), b"", &json);
+        }
+    }
+
+    /// A client that had its connect event is closing: its disconnect event.
+    pub(super) fn disconnect_event(&mut self, token: usize, reason: CloseReason) {
+        let Some(c) = self.conns.get(token).filter(|c| c.announced) else {
+            return;
+        };
+        let (acc, stats) = (c.account, c.stats);
+        let subject = format!("$SYS.ACCOUNT.{}.DISCONNECT", self.auth.account_name(acc));
+        if !self.system_listens(subject.as_bytes()) {
+            return;
+        }
+        let Some(mut client) = self.event_client(token) else {
+            return;
+        };
+        let now = rfc3339(SystemTime::now());
+        client.stop = Some(now.clone());
+        let event = DisconnectEvent {
+            kind: DISCONNECT_EVENT,
+            id: crate::nkey::nuid(),
+            timestamp: now,
+            server: self.server_info(),
+            client,
+            sent: DataStats {
+                msgs: stats.in_msgs,
+                bytes: stats.in_bytes,
+            },
+            received: DataStats {
+                msgs: stats.out_msgs,
+                bytes: stats.out_bytes,
+            },
+            reason: reason.as_str().to_string(),
+        };
+        if let Ok(json) = serde_json::to_vec(&event) {
+            self.publish_system(subject.as_bytes(), b"", &json);
+        }
+    }
+
+    /// Reactor 0 answers the server pings of the system account.
+    pub(super) fn install_system(&mut self) {
+        let Some(sys) = self.system_account() else {
+            return;
+        };
+        if self.id != 0 {
+            return;
+        }
+        let id = self.shared.server_id.clone();
+        let subjects = [
+            ("$SYS.REQ.SERVER.PING".to_string(), SysRequest::Statsz),
+            (
+                "$SYS.REQ.SERVER.PING.STATSZ".to_string(),
+                SysRequest::Statsz,
+            ),
+            ("$SYS.REQ.SERVER.PING.IDZ".to_string(), SysRequest::Idz),
+            (format!("$SYS.REQ.SERVER.{id}.STATSZ"), SysRequest::Statsz),
+            (format!("$SYS.REQ.SERVER.{id}.IDZ"), SysRequest::Idz),
+        ];
+        for (subject, kind) in subjects {
+            let hook = self.sharing.hooks.len() as u32;
+            self.sharing.hooks.push(Hook::System(kind));
+            if self
+                .sublist_mut(sys)
+                .insert(subject.as_bytes(), None, Target::Import(hook))
+                .is_ok()
+            {
+                self.note_interest(sys, subject.as_bytes(), None, 1);
+            }
+        }
+    }
+
+    /// Answers a server request on its reply subject.
+    pub(super) fn answer_system(&mut self, kind: SysRequest, msg: &Message<'_>) -> bool {
+        if msg.reply.is_empty() {
+            return true;
+        }
+        let json = match kind {
+            SysRequest::Idz => serde_json::to_vec(&ServerId {
+                name: self.server_name(),
+                host: self.shared.info().host.clone(),
+                id: self.shared.server_id.clone(),
+            }),
+            SysRequest::Statsz => serde_json::to_vec(&StatszMsg {
+                server: self.server_info(),
+                statsz: self.statsz(),
+            }),
+        };
+        let reply = msg.reply.to_vec();
+        if let Ok(json) = json {
+            self.publish_system(&reply, b"", &json);
+        }
+        true
+    }
+
+    /// nats-server's `ServerStats`, from the figures `/varz` has.
+    fn statsz(&self) -> Statsz {
+        let v = crate::monitor::varz::build(&self.shared, &Default::default(), 0.0);
+        let sent = DataStats {
+            msgs: v.out_msgs,
+            bytes: v.out_bytes,
+        };
+        let received = DataStats {
+            msgs: v.in_msgs,
+            bytes: v.in_bytes,
+        };
+        Statsz {
+            start: v.start,
+            mem: v.mem,
+            cores: v.cores,
+            cpu: v.cpu,
+            connections: v.connections,
+            total_connections: v.total_connections,
+            active_accounts: self.auth.accounts().len() as u64,
+            subscriptions: v.subscriptions,
+            sent,
+            sent_to_clients: sent,
+            received,
+            received_from_clients: received,
+            slow_consumers: v.slow_consumers,
+            routes: Vec::new(),
+            active_servers: 1 + v.routes,
+            gomaxprocs: v.gomaxprocs,
+        }
+    }
+}
