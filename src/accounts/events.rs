@@ -153,6 +153,14 @@ pub struct StatszMsg {
     pub statsz: Statsz,
 }
 
+/// nats-server's `ServerAPIResponse`: the answer to a `…PING.<X>` request other than
+/// STATSZ and IDZ.
+#[derive(Serialize, Debug)]
+pub struct ApiResponse<T: Serialize> {
+    pub server: ServerInfo,
+    pub data: T,
+}
+
 /// The answer to `…PING.IDZ` (`ServerID`).
 #[derive(Serialize, Debug)]
 pub struct ServerId {

@@ -15,6 +15,9 @@ use crate::server::Shared;
 #[derive(Debug, Serialize)]
 pub struct HealthStatus {
     pub status: &'static str,
+    /// Set only where the status code is not the HTTP one (a `$SYS` HEALTHZ answer).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub status_code: u16,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -26,6 +29,10 @@ pub struct HealthzError {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub error: String,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 const NOT_READY: &str = "failed to be ready for connections after 1ms: server";
@@ -44,12 +51,14 @@ pub fn check(shared: &Shared, q: &Query) -> Result<(u16, HealthStatus), String> 
         let hs = if details {
             HealthStatus {
                 status: "error",
+                status_code: 0,
                 error: String::new(),
                 errors: vec![HealthzError { kind, error: msg }],
             }
         } else {
             HealthStatus {
                 status: "error",
+                status_code: 0,
                 error: msg,
                 errors: Vec::new(),
             }
@@ -84,6 +93,7 @@ pub fn check(shared: &Shared, q: &Query) -> Result<(u16, HealthStatus), String> 
         200,
         HealthStatus {
             status: "ok",
+            status_code: 0,
             error: String::new(),
             errors: Vec::new(),
         },

@@ -10,8 +10,8 @@ use std::time::SystemTime;
 use super::sharing::Hook;
 use super::{Reactor, Target};
 use crate::accounts::events::{
-    ClientInfo, ConnectEvent, DataStats, DisconnectEvent, ServerId, ServerInfo, Statsz, StatszMsg,
-    CONNECT_EVENT, DISCONNECT_EVENT, FEATURE_FLAGS,
+    ApiResponse, ClientInfo, ConnectEvent, DataStats, DisconnectEvent, ServerId, ServerInfo,
+    Statsz, StatszMsg, CONNECT_EVENT, DISCONNECT_EVENT, FEATURE_FLAGS,
 };
 use crate::monitor::format::rfc3339;
 use crate::proto::errors::CloseReason;
@@ -22,6 +22,8 @@ use crate::proto::Message;
 pub(crate) enum SysRequest {
     Statsz,
     Idz,
+    Varz,
+    Healthz,
 }
 
 impl Reactor {
@@ -207,16 +209,16 @@ impl Reactor {
             return;
         }
         let id = self.shared.server_id.clone();
-        let subjects = [
-            ("$SYS.REQ.SERVER.PING".to_string(), SysRequest::Statsz),
-            (
-                "$SYS.REQ.SERVER.PING.STATSZ".to_string(),
-                SysRequest::Statsz,
-            ),
-            ("$SYS.REQ.SERVER.PING.IDZ".to_string(), SysRequest::Idz),
-            (format!("$SYS.REQ.SERVER.{id}.STATSZ"), SysRequest::Statsz),
-            (format!("$SYS.REQ.SERVER.{id}.IDZ"), SysRequest::Idz),
-        ];
+        let mut subjects = vec![("$SYS.REQ.SERVER.PING".to_string(), SysRequest::Statsz)];
+        for (name, kind) in [
+            ("STATSZ", SysRequest::Statsz),
+            ("IDZ", SysRequest::Idz),
+            ("VARZ", SysRequest::Varz),
+            ("HEALTHZ", SysRequest::Healthz),
+        ] {
+            subjects.push((format!("$SYS.REQ.SERVER.PING.{name}"), kind));
+            subjects.push((format!("$SYS.REQ.SERVER.{id}.{name}"), kind));
+        }
         for (subject, kind) in subjects {
             let hook = self.sharing.hooks.len() as u32;
             self.sharing.hooks.push(Hook::System(kind));
@@ -245,6 +247,23 @@ impl Reactor {
                 server: self.server_info(),
                 statsz: self.statsz(),
             }),
+            SysRequest::Varz => serde_json::to_vec(&ApiResponse {
+                server: self.server_info(),
+                data: crate::monitor::varz::build(&self.shared, &Default::default(), 0.0),
+            }),
+            SysRequest::Healthz => {
+                let query = crate::monitor::query::Query::parse("");
+                match crate::monitor::healthz::check(&self.shared, &query) {
+                    Ok((code, mut health)) => {
+                        health.status_code = code;
+                        serde_json::to_vec(&ApiResponse {
+                            server: self.server_info(),
+                            data: health,
+                        })
+                    }
+                    Err(_) => return true,
+                }
+            }
         };
         let reply = msg.reply.to_vec();
         if let Ok(json) = json {

@@ -72,6 +72,13 @@ fn observe(addr: SocketAddr) -> Vec<Value> {
     if got[3].get("statsz").is_some() {
         got.swap(2, 3);
     }
+    for x in ["HEALTHZ", "VARZ"] {
+        sys.send_str(&format!("PUB $SYS.REQ.SERVER.PING.{x} _INBOX.me 0\r\n\r\n"));
+        let (_, body) = sys
+            .read_msg(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no {x} answer"));
+        got.push(serde_json::from_slice(&body).expect("JSON"));
+    }
     got
 }
 
@@ -94,16 +101,25 @@ fn system_account_events_and_pings_like_nats_server() {
     assert_eq!(got[1]["sent"]["msgs"], 1, "what the client published");
     assert_eq!(got[2]["statsz"]["total_connections"], 2);
     assert_eq!(got[3]["name"], "S1");
+    assert_eq!(got[4]["data"]["status"], "ok");
     if nats_server_bin().is_some() {
         let theirs = NatsServer::start(&["-c", conf]).expect("nats-server");
         let want = observe(theirs.addr());
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        // The events, the ping, IDZ and HEALTHZ answers: the same keys and types.
+        for (i, (g, w)) in got.iter().zip(&want).enumerate().take(5) {
             assert_eq!(
                 shape(g),
                 shape(w),
                 "document {i}: natrium {g}\nnats-server {w}"
             );
         }
+        // VARZ: the envelope, and the varz /varz serves (tests/it/monitor.rs compares that).
+        assert_eq!(shape(&got[5]["server"]), shape(&want[5]["server"]));
+        assert_eq!(
+            got[5]["data"]["system_account"],
+            want[5]["data"]["system_account"]
+        );
+        assert_eq!(got[5]["data"]["server_name"], "S1");
     }
 }
 
