@@ -57,6 +57,8 @@ pub(crate) struct SharingState {
     depth: u8,
     /// A service request is being delivered: stream imports do not re-export it.
     pub in_service: bool,
+    /// The wait before the next periodic statsz of the system account (reactor 0).
+    pub statsz_wait: std::time::Duration,
 }
 
 /// The header a service import adds to each request.

@@ -4,8 +4,9 @@
 //! subscriptions are announced to the peers and routes so that a ping anywhere in a cluster
 //! reaches every server once. JSON shapes are in [`crate::accounts::events`].
 
+use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::sharing::Hook;
 use super::{Reactor, Target};
@@ -16,6 +17,12 @@ use crate::accounts::events::{
 use crate::monitor::format::rfc3339;
 use crate::proto::errors::CloseReason;
 use crate::proto::Message;
+
+/// The timer entry of the periodic `$SYS.SERVER.<id>.STATSZ` (reactor 0): not a connection.
+pub(crate) const STATSZ_TIMER: usize = usize::MAX - 8;
+/// nats-server sends its first statsz after 250 ms and doubles the wait up to 10 s.
+const STATSZ_FIRST: Duration = Duration::from_millis(250);
+const STATSZ_EVERY: Duration = Duration::from_secs(10);
 
 /// What a server request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +226,9 @@ impl Reactor {
             subjects.push((format!("$SYS.REQ.SERVER.PING.{name}"), kind));
             subjects.push((format!("$SYS.REQ.SERVER.{id}.{name}"), kind));
         }
+        self.sharing.statsz_wait = STATSZ_FIRST;
+        self.timers
+            .push(Reverse((Instant::now() + STATSZ_FIRST, STATSZ_TIMER, 0)));
         for (subject, kind) in subjects {
             let hook = self.sharing.hooks.len() as u32;
             self.sharing.hooks.push(Hook::System(kind));
@@ -230,6 +240,23 @@ impl Reactor {
                 self.note_interest(sys, subject.as_bytes(), None, 1);
             }
         }
+    }
+
+    /// The periodic statsz, to whoever listens (nats-server's `heartbeatStatsz`).
+    pub(super) fn publish_statsz(&mut self, now: Instant) {
+        let subject = format!("$SYS.SERVER.{}.STATSZ", self.shared.server_id);
+        if self.system_listens(subject.as_bytes()) {
+            let msg = StatszMsg {
+                server: self.server_info(),
+                statsz: self.statsz(),
+            };
+            if let Ok(json) = serde_json::to_vec(&msg) {
+                self.publish_system(subject.as_bytes(), b"", &json);
+            }
+        }
+        let wait = self.sharing.statsz_wait;
+        self.sharing.statsz_wait = (wait * 2).min(STATSZ_EVERY);
+        self.timers.push(Reverse((now + wait, STATSZ_TIMER, 0)));
     }
 
     /// Answers a server request on its reply subject.

@@ -33,6 +33,10 @@ impl Reactor {
             due.push((at, token, cid));
         }
         for (at, token, cid) in due {
+            if token == super::system::STATSZ_TIMER {
+                self.publish_statsz(now);
+                continue;
+            }
             let Some(conn) = self.conns.get(token) else {
                 continue;
             };
