@@ -168,3 +168,65 @@ pub struct ServerId {
     pub host: String,
     pub id: String,
 }
+
+/// The answer to `$SYS.REQ.USER.INFO` (nats-server's `UserInfo`).
+#[derive(Serialize, Debug)]
+pub struct UserInfo {
+    pub user: String,
+    pub account: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionsJson>,
+}
+
+/// nats-server's `Permissions` as JSON.
+#[derive(Serialize, Debug)]
+pub struct PermissionsJson {
+    pub publish: Option<SubjectPermissionJson>,
+    pub subscribe: Option<SubjectPermissionJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responses: Option<ResponsesJson>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SubjectPermissionJson {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ResponsesJson {
+    pub max: i64,
+    /// Nanoseconds.
+    pub ttl: i64,
+}
+
+impl PermissionsJson {
+    pub fn from_config(p: &crate::auth::Permissions) -> PermissionsJson {
+        let subject = |s: &crate::auth::SubjectPermission| SubjectPermissionJson {
+            allow: s.allow.clone().unwrap_or_default(),
+            deny: s.deny.clone(),
+        };
+        PermissionsJson {
+            publish: p.publish.as_ref().map(subject),
+            subscribe: p.subscribe.as_ref().map(subject),
+            // With nats-server's defaults filled in, as it holds them.
+            responses: p.response.as_ref().map(|r| ResponsesJson {
+                max: match r.max_msgs {
+                    0 => crate::auth::options::DEFAULT_ALLOW_RESPONSE_MAX_MSGS,
+                    n => n,
+                },
+                ttl: match r.expires {
+                    Some(d) if d.is_zero() => {
+                        crate::auth::options::DEFAULT_ALLOW_RESPONSE_EXPIRATION.as_nanos() as i64
+                    }
+                    Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+                    None => -1,
+                },
+            }),
+        }
+    }
+}

@@ -88,6 +88,8 @@ pub struct UserEntry {
     /// The account's number in [`Auth::accounts`].
     pub account_id: u32,
     pub perms: Option<Arc<PermSet>>,
+    /// The permissions as configured (what `$SYS.REQ.USER.INFO` reports).
+    pub permissions: Option<Permissions>,
     allowed_types: Vec<String>,
     pub proxy_required: bool,
 }
@@ -341,6 +343,7 @@ impl Auth {
                     u.permissions.as_ref().or(default_perms),
                     &mut warnings,
                 )?,
+                permissions: u.permissions.as_ref().or(default_perms).cloned(),
                 allowed_types: connection_types(&u.allowed_connection_types)?,
                 proxy_required: u.proxy_required,
             };
@@ -364,6 +367,7 @@ impl Auth {
                     n.permissions.as_ref().or(default_perms),
                     &mut warnings,
                 )?,
+                permissions: n.permissions.as_ref().or(default_perms).cloned(),
                 allowed_types: connection_types(&n.allowed_connection_types)?,
                 proxy_required: n.proxy_required,
             };

@@ -204,7 +204,7 @@ impl Reactor {
         let si = match self.sharing.hooks.get(id as usize) {
             Some(Hook::Service(si)) => si.clone(),
             Some(Hook::Responses) => return self.deliver_answer(msg),
-            Some(Hook::System(kind)) => return self.answer_system(*kind, msg),
+            Some(Hook::System(kind)) => return self.answer_system(publisher, *kind, msg),
             Some(Hook::Retired) | None => return false,
         };
         if !self.applies_service_imports(publisher) {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::sharing::Hook;
 use super::{Reactor, Target};
 use crate::accounts::events::{
-    ApiResponse, ClientInfo, ConnectEvent, DataStats, DisconnectEvent, ServerId, ServerInfo,
-    Statsz, StatszMsg, CONNECT_EVENT, DISCONNECT_EVENT, FEATURE_FLAGS,
+    ApiResponse, ClientInfo, ConnectEvent, DataStats, DisconnectEvent, PermissionsJson, ServerId,
+    ServerInfo, Statsz, StatszMsg, UserInfo, CONNECT_EVENT, DISCONNECT_EVENT, FEATURE_FLAGS,
 };
 use crate::monitor::format::rfc3339;
 use crate::proto::errors::CloseReason;
@@ -24,6 +24,8 @@ pub(crate) const STATSZ_TIMER: usize = usize::MAX - 8;
 const STATSZ_FIRST: Duration = Duration::from_millis(250);
 const STATSZ_EVERY: Duration = Duration::from_secs(10);
 
+const USER_INFO: &str = "$SYS.REQ.USER.INFO";
+
 /// What a server request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SysRequest {
@@ -31,6 +33,8 @@ pub(crate) enum SysRequest {
     Idz,
     Varz,
     Healthz,
+    /// `$SYS.REQ.USER.INFO`, in every account, answered where it is asked.
+    UserInfo,
 }
 
 impl Reactor {
@@ -207,11 +211,13 @@ impl Reactor {
         }
     }
 
-    /// Reactor 0 answers the server pings of the system account.
+    /// Reactor 0 answers the server pings of the system account; every reactor answers
+    /// `$SYS.REQ.USER.INFO`.
     pub(super) fn install_system(&mut self) {
         let Some(sys) = self.system_account() else {
             return;
         };
+        self.install_user_info();
         if self.id != 0 {
             return;
         }
@@ -259,10 +265,67 @@ impl Reactor {
         self.timers.push(Reverse((now + wait, STATSZ_TIMER, 0)));
     }
 
+    /// Every account may ask `$SYS.REQ.USER.INFO` who it is, on every reactor (nats-server
+    /// imports it into each account; the answer is local).
+    fn install_user_info(&mut self) {
+        for account in 0..self.auth.accounts().len() as u32 {
+            let hook = self.sharing.hooks.len() as u32;
+            self.sharing.hooks.push(Hook::System(SysRequest::UserInfo));
+            let _ =
+                self.sublist_mut(account)
+                    .insert(USER_INFO.as_bytes(), None, Target::Import(hook));
+        }
+    }
+
+    /// The answer to `$SYS.REQ.USER.INFO` from `publisher`, in its account.
+    fn answer_user_info(&mut self, publisher: usize, msg: &Message<'_>) -> bool {
+        let Some(c) = self.conns.get(publisher) else {
+            return false;
+        };
+        let account = self.auth.account_name(c.account).to_string();
+        let data = UserInfo {
+            user: c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
+            account_name: account.clone(),
+            account,
+            permissions: c
+                .user
+                .as_ref()
+                .and_then(|u| u.permissions.as_ref())
+                .map(PermissionsJson::from_config),
+        };
+        let acc = c.account;
+        let answer = ApiResponse {
+            server: self.server_info(),
+            data,
+        };
+        let Ok(json) = serde_json::to_vec(&answer) else {
+            return false;
+        };
+        let size = json.len().to_string();
+        let reply = Message {
+            subject: msg.reply,
+            reply: b"",
+            header_len: 0,
+            header_text: b"",
+            size_text: size.as_bytes(),
+            data: &json,
+        };
+        self.deliver(super::internal::INTERNAL_PUBLISHER, acc, &reply);
+        true
+    }
+
     /// Answers a server request on its reply subject.
-    pub(super) fn answer_system(&mut self, kind: SysRequest, msg: &Message<'_>) -> bool {
+    pub(super) fn answer_system(
+        &mut self,
+        publisher: usize,
+        kind: SysRequest,
+        msg: &Message<'_>,
+    ) -> bool {
         if msg.reply.is_empty() {
             return true;
+        }
+        if kind == SysRequest::UserInfo {
+            return self.answer_user_info(publisher, msg);
         }
         let json = match kind {
             SysRequest::Idz => serde_json::to_vec(&ServerId {
@@ -278,6 +341,7 @@ impl Reactor {
                 server: self.server_info(),
                 data: crate::monitor::varz::build(&self.shared, &Default::default(), 0.0),
             }),
+            SysRequest::UserInfo => return false,
             SysRequest::Healthz => {
                 let query = crate::monitor::query::Query::parse("");
                 match crate::monitor::healthz::check(&self.shared, &query) {

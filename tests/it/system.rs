@@ -14,7 +14,10 @@ listen: 127.0.0.1:-1
 server_name: S1
 accounts {
   SYS { users [ {user: sys, password: p} ] }
-  A { users [ {user: a, password: p} ] }
+  A {
+    users [ {user: a, password: p, permissions: {
+      publish: {allow: ["x", "$SYS.REQ.USER.INFO", "_INBOX.>"]}, subscribe: {deny: ["y"]} } } ]
+  }
 }
 system_account: SYS
 "#;
@@ -86,6 +89,13 @@ fn observe(addr: SocketAddr) -> Vec<Value> {
         .expect("a periodic statsz");
     assert!(line.starts_with("MSG $SYS.SERVER."), "{line}");
     got.push(serde_json::from_slice(&body).expect("JSON"));
+    // Who am I, from an account that is not the system account.
+    let mut a = login(addr, "a");
+    a.send_str("SUB _INBOX.ui 1\r\nPUB $SYS.REQ.USER.INFO _INBOX.ui 0\r\n\r\n");
+    let (_, body) = a
+        .read_msg(Duration::from_secs(5))
+        .expect("a USER.INFO answer");
+    got.push(serde_json::from_slice(&body).expect("JSON"));
     got
 }
 
@@ -110,6 +120,8 @@ fn system_account_events_and_pings_like_nats_server() {
     assert_eq!(got[3]["name"], "S1");
     assert_eq!(got[4]["data"]["status"], "ok");
     assert!(got[6]["statsz"]["connections"].is_number());
+    assert_eq!(got[7]["data"]["account"], "A");
+    assert_eq!(got[7]["data"]["permissions"]["subscribe"]["deny"][0], "y");
     if nats_server_bin().is_some() {
         let theirs = NatsServer::start(&["-c", conf]).expect("nats-server");
         let want = observe(theirs.addr());
@@ -122,6 +134,7 @@ fn system_account_events_and_pings_like_nats_server() {
                 "document {i}: natrium {g}\nnats-server {w}"
             );
         }
+        assert_eq!(got[7]["data"], want[7]["data"], "USER.INFO");
         // VARZ: the envelope, and the varz /varz serves (tests/it/monitor.rs compares that).
         assert_eq!(shape(&got[5]["server"]), shape(&want[5]["server"]));
         assert_eq!(
