@@ -13,6 +13,7 @@
 //!   `_R_.` reply of the reactor's own, which maps the answer back (`reactor::sharing`).
 
 pub mod events;
+pub mod jwt;
 pub mod shadow;
 
 use std::sync::Arc;

@@ -25,6 +25,7 @@
 //! token as `[REDACTED]`, as nats-server does.
 
 pub mod certmap;
+pub mod operator;
 pub mod options;
 pub mod permissions;
 pub mod secret;
@@ -90,6 +91,8 @@ pub struct UserEntry {
     pub perms: Option<Arc<PermSet>>,
     /// The permissions as configured (what `$SYS.REQ.USER.INFO` reports).
     pub permissions: Option<Permissions>,
+    /// A user JWT's expiry (seconds since the epoch); 0: none.
+    pub expires: i64,
     allowed_types: Vec<String>,
     pub proxy_required: bool,
 }
@@ -146,6 +149,8 @@ pub struct Auth {
     pub sharing: Arc<Sharing>,
     /// The system account's number, unless `no_system_account`.
     system: Option<u32>,
+    /// Operator mode: the trusted operators' accounts (clients log in with a user JWT).
+    trust: Option<operator::Trust>,
     /// The configuration this was built from, to tell whether a reload changes it.
     source: (
         Option<Authorization>,
@@ -213,6 +218,14 @@ fn system_account(opts: &Options) -> Option<&str> {
     }
 }
 
+/// Operator mode's configuration: the operators' JWTs and the preloaded accounts' (key, JWT).
+type OperatorMode<'a> = (&'a [String], &'a [(String, String)]);
+
+/// Operator mode's operators and preloaded accounts, when configured.
+fn operator_mode(opts: &Options) -> Option<OperatorMode<'_>> {
+    (!opts.operators.is_empty()).then_some((&opts.operators, &opts.resolver_preload))
+}
+
 /// The cluster name a configuration gives this server (for cluster-scoped mappings).
 fn cluster_name(opts: &Options) -> &str {
     opts.cluster.as_ref().map_or("", |c| c.name.as_str())
@@ -240,7 +253,12 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             Arc::new(BcryptCache::new()),
             &[],
-            (&opts.mappings, cluster_name(opts), system_account(opts)),
+            (
+                &opts.mappings,
+                cluster_name(opts),
+                system_account(opts),
+                operator_mode(opts),
+            ),
         )
     }
 
@@ -253,7 +271,12 @@ impl Auth {
             opts.tls.as_ref().is_some_and(|t| t.verify_and_map),
             self.bcrypt_cache.clone(),
             &self.accounts,
-            (&opts.mappings, cluster_name(opts), system_account(opts)),
+            (
+                &opts.mappings,
+                cluster_name(opts),
+                system_account(opts),
+                operator_mode(opts),
+            ),
         )
     }
 
@@ -277,7 +300,12 @@ impl Auth {
         tls_map: bool,
         cache: Arc<BcryptCache>,
         prev_accounts: &[String],
-        (global_mappings, cluster, system): (&[Mapping], &str, Option<&str>),
+        (global_mappings, cluster, system, operator): (
+            &[Mapping],
+            &str,
+            Option<&str>,
+            Option<OperatorMode<'_>>,
+        ),
     ) -> Result<Built, String> {
         let mut warnings = Vec::new();
         let empty = Authorization::default();
@@ -295,6 +323,27 @@ impl Auth {
                 accounts.push(acc.name.clone());
             }
         }
+        let trust = match operator {
+            Some((operators, preload)) => Some(operator::Trust::build(
+                operators,
+                preload,
+                |key| match accounts.iter().position(|a| a == key) {
+                    Some(i) => i as u32,
+                    None => {
+                        accounts.push(key.to_string());
+                        accounts.len() as u32 - 1
+                    }
+                },
+            )?),
+            None => None,
+        };
+        // The operator may name the system account.
+        let system = match (&trust, system) {
+            (Some(t), Some(crate::config::cluster::DEFAULT_SYSTEM_ACCOUNT)) => {
+                t.system_account.as_deref().or(system)
+            }
+            (_, s) => s,
+        };
         // nats-server creates the system account unless told not to.
         let system = match system {
             Some(name) => {
@@ -344,6 +393,7 @@ impl Auth {
                     &mut warnings,
                 )?,
                 permissions: u.permissions.as_ref().or(default_perms).cloned(),
+                expires: 0,
                 allowed_types: connection_types(&u.allowed_connection_types)?,
                 proxy_required: u.proxy_required,
             };
@@ -368,6 +418,7 @@ impl Auth {
                     &mut warnings,
                 )?,
                 permissions: n.permissions.as_ref().or(default_perms).cloned(),
+                expires: 0,
                 allowed_types: connection_types(&n.allowed_connection_types)?,
                 proxy_required: n.proxy_required,
             };
@@ -396,8 +447,11 @@ impl Auth {
         if plaintext {
             warnings.push(PLAINTEXT_WARNING.to_string());
         }
-        let required =
-            !users.is_empty() || !nkeys.is_empty() || !a.user.is_empty() || !a.token.is_empty();
+        let required = !users.is_empty()
+            || !nkeys.is_empty()
+            || !a.user.is_empty()
+            || !a.token.is_empty()
+            || trust.is_some();
         let global = AccountShares {
             name: GLOBAL_ACCOUNT,
             exports: &[],
@@ -417,7 +471,7 @@ impl Auth {
         Ok(Built {
             auth: Auth {
                 required,
-                nonce: !nkeys.is_empty(),
+                nonce: !nkeys.is_empty() || trust.is_some(),
                 users,
                 user_index,
                 nkeys,
@@ -431,6 +485,7 @@ impl Auth {
                 accounts,
                 sharing: Arc::new(sharing),
                 system,
+                trust,
                 source: (
                     authz.cloned(),
                     account_opts.to_vec(),
@@ -452,7 +507,7 @@ impl Auth {
             false,
             Arc::new(BcryptCache::new()),
             &[],
-            (&[], "", None),
+            (&[], "", None, None),
         ) {
             Ok(b) => b.auth,
             // Building from nothing cannot fail; keep the signature panic free anyway.
@@ -472,6 +527,7 @@ impl Auth {
                 accounts: vec![GLOBAL_ACCOUNT.to_string()],
                 sharing: Arc::new(Sharing::default()),
                 system: None,
+                trust: None,
                 source: (None, Vec::new(), String::new(), false, Vec::new()),
             },
         }
@@ -536,6 +592,13 @@ impl Auth {
     pub fn authenticate(&self, opts: &mut ClientOptions, p: &Presented<'_>) -> Verdict {
         if !self.required {
             return Verdict::Allowed(None);
+        }
+        if let Some(trust) = &self.trust {
+            let verdict = trust.authenticate(&opts.jwt, p.nonce.as_bytes(), &opts.sig);
+            if let Verdict::Allowed(Some(u)) = &verdict {
+                opts.nkey = u.name.clone();
+            }
+            return verdict;
         }
         let no_creds =
             |o: &ClientOptions| o.user.is_empty() && o.pass.is_empty() && o.auth_token.is_empty();

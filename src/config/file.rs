@@ -103,12 +103,7 @@ const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
-    (
-        &["resolver", "account_resolver", "accounts_resolver"],
-        "operator mode",
-    ),
     (&["resolver_tls"], "operator mode"),
-    (&["resolver_preload"], "operator mode"),
     (&["resolver_pinned_accounts"], "operator mode"),
     (&["default_sentinel"], "operator mode"),
     (
@@ -578,9 +573,27 @@ impl Reader {
                     o.tls = tls.is_configured().then_some(tls);
                 }
             }
-            "operator" | "operators" | "roots" | "root" | "root_operators" | "root_operator"
-            | "trusted" | "trusted_keys" => {
-                // Operator mode: every client must present a JWT the operator signed.
+            "operator" | "operators" | "roots" | "root" | "root_operators" | "root_operator" => {
+                let tokens: Vec<&str> = match &v.value {
+                    Value::String(s) => vec![s.as_str()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|e| match &e.value {
+                            Value::String(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for t in tokens.into_iter().filter(|t| !t.is_empty()) {
+                    match crate::accounts::jwt::read_token(t) {
+                        Ok(jwt) => o.operators.push(jwt),
+                        Err(e) => self.error(&key.pos, format!("error parsing operator JWT: {e}")),
+                    }
+                }
+            }
+            "trusted" | "trusted_keys" => {
+                // Raw trusted keys: every client must present a JWT those keys signed.
                 let configured = match &v.value {
                     Value::String(s) => !s.is_empty(),
                     Value::Array(a) => !a.is_empty(),
@@ -590,11 +603,34 @@ impl Reader {
                     self.error(
                         &key.pos,
                         format!(
-                            "{} (operator mode, JWT authentication) is not supported by natrium \
+                            "{} (JWT authentication by trusted keys) is not supported by natrium \
                              yet: refusing to start a server that would not check client JWTs",
                             key.value
                         ),
                     );
+                }
+            }
+            "resolver" | "account_resolver" | "accounts_resolver" => {
+                // Only the memory resolver; the others would leave accounts unresolved.
+                let memory =
+                    matches!(&v.value, Value::String(s) if s.eq_ignore_ascii_case("MEMORY"));
+                if !memory {
+                    self.error(
+                        &key.pos,
+                        format!(
+                            "{}: only the MEMORY resolver is supported by natrium yet",
+                            key.value
+                        ),
+                    );
+                }
+            }
+            "resolver_preload" => {
+                if let Some(m) = self.map(key, v) {
+                    for (k, jv) in m.iter() {
+                        if let Value::String(jwt) = &jv.value {
+                            o.resolver_preload.push((k.value.clone(), jwt.clone()));
+                        }
+                    }
                 }
             }
             "mappings" | "maps" => o.mappings = super::sharing::parse_mappings(self, v),
@@ -1017,12 +1053,13 @@ mod tests {
         assert!(o.accounts[0].jetstream);
         o.validate().unwrap();
 
-        let e = errs(load_corpus("launchers/operator.conf").1);
-        assert_eq!(e.len(), 1);
-        assert!(
-            e[0].starts_with("2:1: operator (operator mode, JWT authentication)"),
-            "{e:?}"
-        );
+        // Operator mode is read; its JWTs are checked when the server builds its trust
+        // (this one's signature is not one).
+        let (o, r) = load_corpus("launchers/operator.conf");
+        assert!(r.is_ok(), "{:?}", errs(r));
+        assert_eq!((o.operators.len(), o.resolver_preload.len()), (1, 1));
+        let e = crate::auth::Auth::from_options(&o).err().expect("a forged operator JWT");
+        assert!(e.starts_with("operator JWT: "), "{e}");
 
         // A timeout alone sets the auth timeout and asks for no authentication.
         let (o, r) = load_text("authorization { timeout: 0.5 }");

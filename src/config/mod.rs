@@ -113,6 +113,10 @@ pub struct Options {
     pub authorization: Option<security::Authorization>,
     /// The `accounts {}` block: accounts and the users bound to them.
     pub accounts: Vec<security::Account>,
+    /// `operator`: the trusted operators' JWTs (operator mode).
+    pub operators: Vec<String>,
+    /// `resolver_preload`: account public key → account JWT (with `resolver: MEMORY`).
+    pub resolver_preload: Vec<(String, String)>,
     /// `system_account`: the system account's name (empty: `$SYS`).
     pub system_account: String,
     /// `no_system_account`: no system account at all.
@@ -203,6 +207,8 @@ impl Default for Options {
             accounts: Vec::new(),
             mappings: Vec::new(),
             system_account: String::new(),
+            operators: Vec::new(),
+            resolver_preload: Vec::new(),
             no_system_account: false,
             tls: None,
             allow_non_tls: false,

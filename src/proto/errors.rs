@@ -19,6 +19,7 @@ pub const STALE_CONNECTION: &str = "Stale Connection";
 /// `-ERR` texts that leave the connection open.
 pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";
 pub const INVALID_SUBJECT: &str = "Invalid Subject";
+pub const AUTH_EXPIRED: &str = "User Authentication Expired";
 pub const MAX_SUBSCRIPTIONS: &str = "maximum subscriptions exceeded";
 
 /// Why a connection closed: nats-server's `ClosedState`, with its display strings.
@@ -27,6 +28,8 @@ pub enum CloseReason {
     ClientClosed,
     AuthenticationTimeout,
     AuthenticationViolation,
+    /// A user JWT's expiry passed while connected.
+    AuthenticationExpired,
     TlsHandshakeError,
     SlowConsumerPendingBytes,
     SlowConsumerWriteDeadline,
@@ -61,6 +64,7 @@ impl CloseReason {
             CloseReason::ClientClosed => "Client Closed",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

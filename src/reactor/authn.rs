@@ -167,6 +167,11 @@ impl Reactor {
         // A re-check after a reload keeps the account (a client whose user moved to
         // another account is closed instead), so its subscriptions stay where they are.
         conn.account = user.as_ref().map_or(0, |u| u.account_id);
+        // A user JWT that expires closes the connection then (nats-server).
+        conn.auth_expires = user.as_ref().filter(|u| u.expires > 0).map(|u| {
+            let left = u.expires.saturating_sub(crate::accounts::jwt::now_secs());
+            std::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64)
+        });
         conn.user = user;
         conn.parser.set_expect_connect(false);
     }

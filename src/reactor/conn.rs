@@ -104,6 +104,8 @@ pub struct Conn {
     pub pings_out: u32,
     pub ping_at: Instant,
     pub auth_deadline: Option<Instant>,
+    /// When the user's JWT expires.
+    pub auth_expires: Option<Instant>,
     /// When a write that has made no progress since becomes a slow consumer.
     pub write_deadline_at: Option<Instant>,
     /// Last time the client sent messages, subscriptions or a PING (nats-server's `lastIn`).
@@ -185,6 +187,7 @@ impl Conn {
             pings_out: 0,
             ping_at: now + ping_interval,
             auth_deadline: None,
+            auth_expires: None,
             write_deadline_at: None,
             last_in: now,
             last_activity: SystemTime::now(),
@@ -244,6 +247,7 @@ impl Conn {
         let mut t = self.ping_at;
         for d in [
             self.auth_deadline,
+            self.auth_expires,
             self.drain_deadline,
             self.write_deadline_at,
             self.tls_deadline,

@@ -134,6 +134,13 @@ impl Reactor {
             self.close(token, CloseReason::AuthenticationTimeout);
             return;
         }
+        if conn.auth_expires.is_some_and(|d| d <= now) {
+            conn.auth_expires = None;
+            conn.queue_err(errors::AUTH_EXPIRED);
+            debug!("{} - {}", conn.label(), errors::AUTH_EXPIRED);
+            self.close(token, CloseReason::AuthenticationExpired);
+            return;
+        }
         if conn.peer_deadline.is_some_and(|d| d <= now) {
             conn.peer_deadline = None;
             let awaiting_connect_info = conn

@@ -1,0 +1,145 @@
+//! Operator (JWT) mode with the memory resolver: trusted operators (`operator`), the
+//! account JWTs they signed (`resolver: MEMORY` with `resolver_preload`), and a client's
+//! user JWT checked at CONNECT — signed by its account (or one of the account's signing
+//! keys, naming the account in `issuer_account`), not expired, and the server's nonce
+//! signed with the user's key (`sig`) — as nats-server's `processClientOrLeafAuthentication`
+//! checks them. The user's permissions come from its JWT (`pub`/`sub`).
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::{Permissions, SubjectPermission, UserEntry, Verdict};
+use crate::accounts::jwt::{self, Claims};
+
+/// An account of operator mode: its public key (its name) and who may sign its users.
+#[derive(Debug, Clone)]
+pub struct JwtAccount {
+    pub id: u32,
+    /// The account key and its signing keys.
+    signers: Vec<String>,
+}
+
+/// The trusted operators and their accounts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    accounts: FxHashMap<String, JwtAccount>,
+    /// The system account an operator names (`system_account` in its claims).
+    pub system_account: Option<String>,
+}
+
+impl Trust {
+    /// Reads the operators and the preloaded accounts; `number` gives each account (by its
+    /// public key) its number. Errors are start-up errors.
+    pub fn build(
+        operators: &[String],
+        preload: &[(String, String)],
+        mut number: impl FnMut(&str) -> u32,
+    ) -> Result<Trust, String> {
+        let mut keys = Vec::new();
+        let mut trust = Trust::default();
+        for token in operators {
+            let op = jwt::decode(token).map_err(|e| format!("operator JWT: {e}"))?;
+            if op.kind != "operator" {
+                return Err(format!("operator JWT: not an operator but {:?}", op.kind));
+            }
+            if let Some(sys) = op.nats.get("system_account").and_then(|v| v.as_str()) {
+                trust.system_account.get_or_insert_with(|| sys.to_string());
+            }
+            keys.push(op.sub.clone());
+            keys.extend(op.signing_keys());
+        }
+        for (key, token) in preload {
+            let acc = jwt::decode(token).map_err(|e| format!("resolver_preload {key}: {e}"))?;
+            if acc.kind != "account" || acc.sub != *key {
+                return Err(format!(
+                    "resolver_preload {key}: not the account JWT of {key}"
+                ));
+            }
+            if !keys.contains(&acc.iss) {
+                return Err(format!(
+                    "resolver_preload {key}: issuer {} is not a trusted operator",
+                    acc.iss
+                ));
+            }
+            let mut signers = vec![acc.sub.clone()];
+            signers.extend(acc.signing_keys());
+            trust.accounts.insert(
+                key.clone(),
+                JwtAccount {
+                    id: number(key),
+                    signers,
+                },
+            );
+        }
+        Ok(trust)
+    }
+
+    /// Checks a client's user JWT and nonce signature.
+    pub fn authenticate(&self, user_jwt: &str, nonce: &[u8], sig: &str) -> Verdict {
+        if user_jwt.is_empty() {
+            return Verdict::Denied("no user JWT presented in operator mode");
+        }
+        let Ok(claims) = jwt::decode(user_jwt) else {
+            return Verdict::Denied("user JWT not valid");
+        };
+        if claims.kind != "user" {
+            return Verdict::Denied("JWT is not a user JWT");
+        }
+        if claims.expired_at(jwt::now_secs()) {
+            return Verdict::Denied("User authentication expired");
+        }
+        let account_key = claims.issuer_account().unwrap_or(&claims.iss).to_string();
+        let Some(account) = self.accounts.get(&account_key) else {
+            return Verdict::Denied("account of the user JWT not found");
+        };
+        if !account.signers.contains(&claims.iss) {
+            return Verdict::Denied("user JWT issuer is not the account or its signing key");
+        }
+        // A bearer token needs no signature of the nonce.
+        let bearer = claims
+            .nats
+            .get("bearer_token")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false);
+        if !bearer {
+            if let Err(why) = crate::nkey::verify_signature(&claims.sub, nonce, sig) {
+                return Verdict::Denied(why);
+            }
+        }
+        let permissions = permissions(&claims);
+        let perms = match super::compile_perms("user JWT", permissions.as_ref(), &mut Vec::new()) {
+            Ok(p) => p,
+            Err(_) => return Verdict::Denied("user JWT permissions not valid"),
+        };
+        Verdict::Allowed(Some(Arc::new(UserEntry {
+            name: claims.sub.clone(),
+            is_nkey: true,
+            password: String::new(),
+            account: account_key,
+            account_id: account.id,
+            perms,
+            permissions,
+            expires: claims.exp,
+            allowed_types: Vec::new(),
+            proxy_required: false,
+        })))
+    }
+}
+
+/// A user JWT's `pub`/`sub` as configuration permissions.
+fn permissions(c: &Claims) -> Option<Permissions> {
+    let subject = |which: &str| {
+        c.permission(which)
+            .map(|(allow, deny)| SubjectPermission { allow, deny })
+    };
+    let (publish, subscribe) = (subject("pub"), subject("sub"));
+    if publish.is_none() && subscribe.is_none() {
+        return None;
+    }
+    Some(Permissions {
+        publish,
+        subscribe,
+        response: None,
+    })
+}

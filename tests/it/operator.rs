@@ -1,0 +1,197 @@
+//! Operator (JWT) mode with the memory resolver, compared with nats-server: an operator, an
+//! account and users made in the test (v2 claims signed with the nkeys crate), clients that
+//! log in with a user JWT and the nonce signed by their seed, a user JWT with permissions,
+//! a forged one, an expired one, a bearer token, and a user whose JWT expires while it is
+//! connected (`-ERR 'User Authentication Expired'`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use data_encoding::BASE64URL_NOPAD;
+use nkeys::KeyPair;
+use serde_json::{json, Value};
+
+use crate::harness::{nats_server_bin, Natrium, NatsServer, Raw, TempDir};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A v2 JWT of `claims` signed by `signer`.
+fn encode(signer: &KeyPair, mut claims: Value) -> String {
+    claims["iss"] = json!(signer.public_key());
+    claims["iat"] = json!(now());
+    claims["jti"] = json!(format!("JTI{}", fastrand::u64(..)));
+    let header = BASE64URL_NOPAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = BASE64URL_NOPAD.encode(claims.to_string().as_bytes());
+    let signed = format!("{header}.{body}");
+    let sig = signer.sign(signed.as_bytes()).expect("sign");
+    format!("{signed}.{}", BASE64URL_NOPAD.encode(&sig))
+}
+
+fn user_jwt(account: &KeyPair, user: &KeyPair, extra: Value, exp: Option<i64>) -> String {
+    // No limits, as `nsc` writes them (nats-server reads absent limits as zero).
+    let mut nats = json!({"type": "user", "version": 2, "pub": {}, "sub": {},
+                          "subs": -1, "data": -1, "payload": -1});
+    if let (Value::Object(n), Value::Object(e)) = (&mut nats, extra) {
+        n.extend(e);
+    }
+    let mut c = json!({"sub": user.public_key(), "name": "u", "nats": nats});
+    if let Some(exp) = exp {
+        c["exp"] = json!(exp);
+    }
+    encode(account, c)
+}
+
+/// Connects with `jwt`, signing the nonce with `signer` (none: a bearer token), then runs
+/// `ops`; returns what came back up to the PONG (or everything, if it closed).
+fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> String {
+    let mut raw = Raw::connect(addr);
+    let info: Value =
+        serde_json::from_str(raw.info.trim_start_matches("INFO ").trim()).expect("INFO");
+    let nonce = info["nonce"]
+        .as_str()
+        .expect("a nonce in operator mode")
+        .to_string();
+    let sig = signer
+        .map(|k| BASE64URL_NOPAD.encode(&k.sign(nonce.as_bytes()).expect("sign")))
+        .unwrap_or_default();
+    raw.send_str(&format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\n{ops}PING\r\n"
+    ));
+    let out = raw.drain_for(Duration::from_millis(400));
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+#[test]
+fn operator_mode_logins_like_nats_server() {
+    let operator = KeyPair::new_operator();
+    let account = KeyPair::new_account();
+    let account_jwt = encode(
+        &operator,
+        json!({"sub": account.public_key(), "name": "A",
+               "nats": {"type": "account", "version": 2,
+                        "limits": {"subs": -1, "conn": -1, "imports": -1, "exports": -1,
+                                   "data": -1, "payload": -1, "wildcards": true}}}),
+    );
+    let operator_jwt = encode(
+        &operator,
+        json!({"sub": operator.public_key(), "name": "O", "nats": {"type": "operator", "version": 2}}),
+    );
+    let dir = TempDir::new("operator");
+    let conf = dir.write(
+        "op.conf",
+        &format!(
+            "listen: 127.0.0.1:-1\noperator: {operator_jwt}\nresolver: MEMORY\n\
+             resolver_preload: {{ {}: \"{account_jwt}\" }}\n",
+            account.public_key()
+        ),
+    );
+    let conf = conf.to_str().expect("utf-8 path");
+    let good = KeyPair::new_user();
+    let good_jwt = user_jwt(&account, &good, json!({}), None);
+    let limited = KeyPair::new_user();
+    let limited_jwt = user_jwt(
+        &account,
+        &limited,
+        json!({"pub": {"allow": ["ok.>"]}, "sub": {"deny": ["secret"]}}),
+        None,
+    );
+    let expired = KeyPair::new_user();
+    let expired_jwt = user_jwt(&account, &expired, json!({}), Some(now() - 10));
+    let bearer = KeyPair::new_user();
+    let bearer_jwt = user_jwt(&account, &bearer, json!({"bearer_token": true}), None);
+    let stranger = KeyPair::new_account();
+    let forged_jwt = user_jwt(&stranger, &good, json!({}), None);
+
+    let run = |addr: SocketAddr| -> Vec<String> {
+        vec![
+            session(addr, &good_jwt, Some(&good), "SUB x 1\r\nPUB x 2\r\nhi\r\n"),
+            session(
+                addr,
+                &limited_jwt,
+                Some(&limited),
+                "SUB ok.1 1\r\nPUB ok.1 1\r\na\r\nPUB no 1\r\nb\r\nSUB secret 2\r\n",
+            ),
+            session(addr, &good_jwt, Some(&limited), ""),
+            session(addr, &expired_jwt, Some(&expired), ""),
+            session(addr, &bearer_jwt, None, ""),
+            session(addr, &good_jwt, None, ""),
+            session(addr, &forged_jwt, Some(&good), ""),
+        ]
+    };
+    let mine = Natrium::start(&["-c", conf]);
+    let got = run(mine.addr());
+    assert_eq!(got[0], "MSG x 1 2|hi|PONG", "a user of the account");
+    assert!(got[1].contains("MSG ok.1 1 1"), "{}", got[1]);
+    assert!(
+        got[1].contains("Permissions Violation for Publish to \"no\""),
+        "{}",
+        got[1]
+    );
+    for (i, what) in [
+        (2, "the nonce signed by another key"),
+        (3, "an expired JWT"),
+        (5, "no signature"),
+        (6, "a JWT of an untrusted account"),
+    ] {
+        assert_eq!(got[i], "-ERR 'Authorization Violation'", "{what}");
+    }
+    assert_eq!(got[4], "PONG", "a bearer token needs no signature");
+    if nats_server_bin().is_some() {
+        let theirs = NatsServer::start(&["-c", conf]).expect("nats-server");
+        assert_eq!(got, run(theirs.addr()), "natrium vs nats-server");
+    }
+}
+
+#[test]
+fn a_user_jwt_that_expires_closes_its_connection() {
+    let operator = KeyPair::new_operator();
+    let account = KeyPair::new_account();
+    let account_jwt = encode(
+        &operator,
+        json!({"sub": account.public_key(), "name": "A", "nats": {"type": "account", "version": 2}}),
+    );
+    let operator_jwt = encode(
+        &operator,
+        json!({"sub": operator.public_key(), "name": "O", "nats": {"type": "operator", "version": 2}}),
+    );
+    let dir = TempDir::new("operator-exp");
+    let conf = dir.write(
+        "op.conf",
+        &format!(
+            "listen: 127.0.0.1:-1\noperator: {operator_jwt}\nresolver: MEMORY\n\
+             resolver_preload: {{ {}: \"{account_jwt}\" }}\n",
+            account.public_key()
+        ),
+    );
+    let srv = Natrium::start(&["-c", conf.to_str().expect("utf-8 path")]);
+    let user = KeyPair::new_user();
+    let jwt = user_jwt(&account, &user, json!({}), Some(now() + 2));
+    let mut raw = Raw::connect(srv.addr());
+    let info: Value =
+        serde_json::from_str(raw.info.trim_start_matches("INFO ").trim()).expect("INFO");
+    let nonce = info["nonce"].as_str().expect("nonce").to_string();
+    let sig = BASE64URL_NOPAD.encode(&user.sign(nonce.as_bytes()).expect("sign"));
+    raw.send_str(&format!(
+        "CONNECT {{\"jwt\":\"{jwt}\",\"sig\":\"{sig}\",\"verbose\":false}}\r\nPING\r\n"
+    ));
+    raw.expect("PONG\r\n");
+    let started = std::time::Instant::now();
+    let line = raw
+        .read_line(Duration::from_secs(5))
+        .expect("an error at expiry");
+    assert_eq!(line, "-ERR 'User Authentication Expired'");
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(raw.is_closed(Duration::from_secs(2)), "closed after it");
+}
