@@ -131,12 +131,12 @@ check: fmt-check clippy test doc
 ## the input is left in fuzz/artifacts/<target>/. See docs/reliability.md.
 FUZZ_SECS ?= 60
 FUZZ_TOOLCHAIN ?= nightly
-FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame peer_parser
+FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame peer_parser jwt
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz:
 	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
-	  case $$t in conf) dict=-dict=conf.dict;; sublist) dict=;; *) dict=-dict=nats.dict;; esac; \
+	  case $$t in conf) dict=-dict=conf.dict;; sublist|jwt) dict=;; *) dict=-dict=nats.dict;; esac; \
 	  mkdir -p corpus/$$t; dirs="corpus/$$t seeds/$$t"; \
 	  if [ -d regressions/$$t ]; then dirs="$$dirs regressions/$$t"; fi; \
 	  echo "== fuzz $$t for $(FUZZ_SECS)s"; \
