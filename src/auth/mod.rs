@@ -93,6 +93,8 @@ pub struct UserEntry {
     pub permissions: Option<Permissions>,
     /// A user JWT's expiry (seconds since the epoch); 0: none.
     pub expires: i64,
+    /// A user JWT's limits, with its account's applied.
+    pub jwt_limits: Option<operator::JwtLimits>,
     allowed_types: Vec<String>,
     pub proxy_required: bool,
 }
@@ -394,6 +396,7 @@ impl Auth {
                 )?,
                 permissions: u.permissions.as_ref().or(default_perms).cloned(),
                 expires: 0,
+                jwt_limits: None,
                 allowed_types: connection_types(&u.allowed_connection_types)?,
                 proxy_required: u.proxy_required,
             };
@@ -419,6 +422,7 @@ impl Auth {
                 )?,
                 permissions: n.permissions.as_ref().or(default_perms).cloned(),
                 expires: 0,
+                jwt_limits: None,
                 allowed_types: connection_types(&n.allowed_connection_types)?,
                 proxy_required: n.proxy_required,
             };

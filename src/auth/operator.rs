@@ -18,6 +18,43 @@ pub struct JwtAccount {
     pub id: u32,
     /// The account key and its signing keys.
     signers: Vec<String>,
+    /// Its `limits.subs` and `limits.payload` (unlimited where the JWT gives none).
+    limits: JwtLimits,
+}
+
+/// Subscriptions and payload a connection may have, nats's way: -1 is no limit, 0 none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwtLimits {
+    pub subs: i64,
+    pub payload: i64,
+}
+
+/// nats-server's `minLimit`: `limit` applies unless it is -1, if tighter than `value`.
+pub fn min_limit(value: i64, limit: i64) -> i64 {
+    if limit != -1 && (value == -1 || value > limit) {
+        limit
+    } else {
+        value
+    }
+}
+
+/// `subs` and `payload` of a limits object; `missing` for absent ones (v1 tokens read
+/// absent limits as none, v2 as zero, as the jwt library decodes them).
+fn limits_in(v: Option<&serde_json::Value>, missing: i64) -> JwtLimits {
+    let get = |k: &str| {
+        v.and_then(|l| l.get(k))
+            .and_then(|n| n.as_i64())
+            .unwrap_or(missing)
+    };
+    JwtLimits {
+        subs: get("subs"),
+        payload: get("payload"),
+    }
+}
+
+/// Whether a token is a v2 one (`nats.version` 2).
+fn is_v2(c: &Claims) -> bool {
+    c.nats.get("version").and_then(|v| v.as_i64()).unwrap_or(1) >= 2
 }
 
 /// The trusted operators and their accounts.
@@ -69,6 +106,7 @@ impl Trust {
                 JwtAccount {
                     id: number(key),
                     signers,
+                    limits: limits_in(acc.nats.get("limits"), -1),
                 },
             );
         }
@@ -121,6 +159,15 @@ impl Trust {
             perms,
             permissions,
             expires: claims.exp,
+            jwt_limits: Some({
+                // A user's limits sit directly in `nats`.
+                let missing = if is_v2(&claims) { 0 } else { -1 };
+                let user = limits_in(Some(&claims.nats), missing);
+                JwtLimits {
+                    subs: min_limit(user.subs, account.limits.subs),
+                    payload: min_limit(user.payload, account.limits.payload),
+                }
+            }),
             allowed_types: Vec::new(),
             proxy_required: false,
         })))

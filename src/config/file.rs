@@ -1058,7 +1058,9 @@ mod tests {
         let (o, r) = load_corpus("launchers/operator.conf");
         assert!(r.is_ok(), "{:?}", errs(r));
         assert_eq!((o.operators.len(), o.resolver_preload.len()), (1, 1));
-        let e = crate::auth::Auth::from_options(&o).err().expect("a forged operator JWT");
+        let e = crate::auth::Auth::from_options(&o)
+            .err()
+            .expect("a forged operator JWT");
         assert!(e.starts_with("operator JWT: "), "{e}");
 
         // A timeout alone sets the auth timeout and asks for no authentication.

@@ -10,6 +10,7 @@ use log::{debug, error, info};
 use super::conn::PendingAuth;
 use super::{Control, Reactor};
 use crate::auth::certmap::CertNames;
+use crate::auth::operator::min_limit;
 use crate::auth::permissions::ConnPerms;
 use crate::auth::secret::{Job, POOL};
 use crate::auth::{self, Auth, ConnType, Presented, UserEntry, Verdict, GLOBAL_ACCOUNT};
@@ -172,6 +173,20 @@ impl Reactor {
             let left = u.expires.saturating_sub(crate::accounts::jwt::now_secs());
             std::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64)
         });
+        // nats-server's `applyAccountLimits`: the JWT's limits, tightened by the server's.
+        conn.jwt_limits = user.as_ref().and_then(|u| u.jwt_limits).map(|l| {
+            let server = |n: i64| if n <= 0 { -1 } else { n };
+            crate::auth::operator::JwtLimits {
+                subs: min_limit(l.subs, server(self.opts.max_subscriptions)),
+                payload: min_limit(l.payload, server(self.opts.max_payload)),
+            }
+        });
+        if let Some(l) = conn.jwt_limits {
+            conn.parser.set_limits(crate::proto::parser::Limits {
+                max_control_line: self.opts.max_control_line,
+                max_payload: l.payload,
+            });
+        }
         conn.user = user;
         conn.parser.set_expect_connect(false);
     }

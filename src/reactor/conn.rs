@@ -106,6 +106,8 @@ pub struct Conn {
     pub auth_deadline: Option<Instant>,
     /// When the user's JWT expires.
     pub auth_expires: Option<Instant>,
+    /// A user JWT's limits, with the server's applied (subscriptions, payload; -1: none).
+    pub jwt_limits: Option<crate::auth::operator::JwtLimits>,
     /// When a write that has made no progress since becomes a slow consumer.
     pub write_deadline_at: Option<Instant>,
     /// Last time the client sent messages, subscriptions or a PING (nats-server's `lastIn`).
@@ -188,6 +190,7 @@ impl Conn {
             ping_at: now + ping_interval,
             auth_deadline: None,
             auth_expires: None,
+            jwt_limits: None,
             write_deadline_at: None,
             last_in: now,
             last_activity: SystemTime::now(),

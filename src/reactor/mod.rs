@@ -1044,7 +1044,7 @@ impl Reactor {
         for (_, c) in self.conns.iter_mut() {
             c.parser.set_limits(Limits {
                 max_control_line: limits.max_control_line,
-                max_payload: limits.max_payload,
+                max_payload: c.jwt_limits.map_or(limits.max_payload, |l| l.payload),
             });
         }
         self.opts = opts;

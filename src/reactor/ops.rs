@@ -437,7 +437,11 @@ impl Reactor {
             self.mark_dirty(token);
             return;
         }
-        if max_subs > 0 && conn.subs.len() as i64 >= max_subs {
+        let over = match conn.jwt_limits {
+            Some(l) => l.subs != -1 && conn.subs.len() as i64 >= l.subs,
+            None => max_subs > 0 && conn.subs.len() as i64 >= max_subs,
+        };
+        if over {
             error!("{} - {}", conn.label(), errors::MAX_SUBSCRIPTIONS);
             conn.queue_err(errors::MAX_SUBSCRIPTIONS);
             self.mark_dirty(token);
