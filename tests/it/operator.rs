@@ -109,16 +109,13 @@ fn operator_mode_logins_like_nats_server() {
     let bearer = KeyPair::new_user();
     let bearer_jwt = user_jwt(&account, &bearer, json!({"bearer_token": true}), None);
     let small = KeyPair::new_user();
-    let mut small_jwt = user_jwt(&account, &small, json!({}), None);
-    small_jwt = {
-        // One subscription, payloads up to 4 bytes.
-        let nats = json!({"type": "user", "version": 2, "pub": {}, "sub": {},
-                          "subs": 1, "data": -1, "payload": 4});
-        encode(
-            &account,
-            json!({"sub": small.public_key(), "name": "small", "nats": nats}),
-        )
-    };
+    // One subscription, payloads up to 4 bytes.
+    let small_jwt = encode(
+        &account,
+        json!({"sub": small.public_key(), "name": "small",
+               "nats": {"type": "user", "version": 2, "pub": {}, "sub": {},
+                        "subs": 1, "data": -1, "payload": 4}}),
+    );
     let unlimited_v2 = KeyPair::new_user();
     let no_limits_jwt = encode(
         &account,
