@@ -19,7 +19,7 @@ pub mod shadow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::subject::transform::Transform;
+use crate::subject::transform::{transform_tokenize, transform_untokenize, Transform};
 
 pub use shadow::shadow_subject;
 
@@ -183,40 +183,6 @@ pub struct AccountShares<'a> {
     pub mappings: &'a [Mapping],
 }
 
-/// `*` tokens of an import's `to` become `$1`, `$2`… (nats-server's `transformTokenize`).
-fn tokenize_wildcards(to: &str) -> String {
-    let mut n = 0;
-    to.split('.')
-        .map(|t| {
-            if t == "*" {
-                n += 1;
-                format!("${n}")
-            } else {
-                t.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// `$N` and `{{wildcard(N)}}` tokens become `*` (nats-server's `transformUntokenize`).
-fn untokenize_wildcards(to: &str) -> String {
-    to.split('.')
-        .map(|t| {
-            let wildcard = t
-                .strip_prefix('$')
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-                || (t.starts_with("{{") && t.to_ascii_lowercase().contains("wildcard"));
-            if wildcard {
-                "*"
-            } else {
-                t
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// Whether `export` (an exported subject) covers what `subject` asks for.
 fn export_covers(export: &str, subject: &str) -> bool {
     crate::subject::is_subset_match(subject.as_bytes(), export.as_bytes())
@@ -286,7 +252,7 @@ impl Sharing {
                         im.to.clone()
                     };
                     let transform = if local != im.subject && local.contains(['*', '>']) {
-                        match Transform::new(&local, &tokenize_wildcards(&im.subject)) {
+                        match Transform::new(&local, &transform_tokenize(&im.subject)) {
                             Ok(t) => Some(t),
                             Err(e) => {
                                 errors.push(format!(
@@ -326,10 +292,10 @@ impl Sharing {
                     };
                     let wild = im.subject.contains(['*', '>']);
                     let (transform, reverse, to) = if wild && to != im.subject {
-                        match Transform::new_strict(&im.subject, &tokenize_wildcards(&to)) {
+                        match Transform::new_strict(&im.subject, &transform_tokenize(&to)) {
                             Ok(t) => {
                                 let r = t.reverse();
-                                (Some(t), r, untokenize_wildcards(&to))
+                                (Some(t), r, transform_untokenize(&to).0)
                             }
                             Err(e) => {
                                 errors.push(format!(

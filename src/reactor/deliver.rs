@@ -315,22 +315,24 @@ impl Reactor {
         key: usize,
         msg: &Message<'_>,
     ) -> bool {
+        let Some(sub) = self.subs.get_mut(key) else {
+            return false;
+        };
+        let shown_subject;
         let shown_msg;
-        let msg = match self.subs.get(key).and_then(|s| s.shown.as_ref()) {
+        let msg = match &sub.shown {
             // A stream import's shadow: not for requests of a service import, and shown
             // with the import's subject.
             Some(_) if self.sharing.in_service => return false,
             Some(im) => {
-                shown_msg = (im.shown(msg.subject), *msg);
-                &Message {
-                    subject: &shown_msg.0,
-                    ..shown_msg.1
-                }
+                shown_subject = im.shown(msg.subject);
+                shown_msg = Message {
+                    subject: &shown_subject,
+                    ..*msg
+                };
+                &shown_msg
             }
             None => msg,
-        };
-        let Some(sub) = self.subs.get_mut(key) else {
-            return false;
         };
         let token = sub.conn;
         let Some(conn) = self.conns.get_mut(token) else {
