@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::conf::{self, ConfError, Map, Spanned, Value};
-use super::file::{go_duration, Reader};
+use super::file::{go_duration, lower, Reader};
 use super::security::{self, SubjectPermission, TlsConfig, TlsContext};
 use super::{Options, WriteTimeoutPolicy, DEFAULT_HOST};
 
@@ -811,10 +811,6 @@ pub(crate) fn go_type(v: &Value) -> &'static str {
         Value::Array(_) => "[]interface {}",
         Value::Map(_) => "map[string]interface {}",
     }
-}
-
-fn lower(key: &Spanned<String>) -> String {
-    key.value.to_lowercase()
 }
 
 /// Reads a `cluster {}` block (nats-server's `parseCluster`): errors and warnings go to

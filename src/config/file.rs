@@ -689,6 +689,11 @@ impl Reader {
     }
 }
 
+/// A configuration key as nats-server matches it (`strings.ToLower`).
+pub(crate) fn lower(key: &Spanned<String>) -> String {
+    key.value.to_lowercase()
+}
+
 fn set<T>(slot: &mut T, v: Option<T>) {
     if let Some(v) = v {
         *slot = v;

@@ -16,7 +16,7 @@ use super::cluster::{
     go_type, parse_compression, parse_server_url, Compression, CompressionMode, RouteUrl,
 };
 use super::conf::{ConfError, Spanned, Value};
-use super::file::Reader;
+use super::file::{lower, Reader};
 use super::security::{self, TlsConfig, TlsContext};
 use super::{Options, WriteTimeoutPolicy, DEFAULT_HOST};
 
@@ -398,10 +398,6 @@ pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
     let minor = parts.next()?.parse().ok()?;
     let patch = parts.next()?.parse().ok()?;
     parts.next().is_none().then_some((major, minor, patch))
-}
-
-fn lower(key: &Spanned<String>) -> String {
-    key.value.to_lowercase()
 }
 
 /// Reads a `leafnodes {}` block (nats-server's `parseLeafNodes`). Defaults are filled in by

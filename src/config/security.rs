@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::conf::{self, Map, Spanned, Value};
-use super::file::Reader;
+use super::file::{lower, Reader};
 
 /// The authorization option types are the engine's own (`crate::auth::options`): this
 /// module only fills them in from the file.
@@ -61,10 +61,6 @@ impl TlsConfig {
     pub fn is_configured(&self) -> bool {
         *self != TlsConfig::default()
     }
-}
-
-fn lower(key: &Spanned<String>) -> String {
-    key.value.to_lowercase()
 }
 
 /// The top-level `authorization {}` block: [`read_authorization`] plus the checks

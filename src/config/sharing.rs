@@ -4,12 +4,8 @@
 //! export that allows it is checked once every account is read ([`crate::accounts`]).
 
 use super::conf::{Map, Spanned, Value};
-use super::file::Reader;
+use super::file::{lower, Reader};
 use crate::accounts::{Export, Import, MapDest, Mapping, ResponseType};
-
-fn lower(key: &Spanned<String>) -> String {
-    key.value.to_ascii_lowercase()
-}
 
 /// Go's `%T` of a configuration value, as nats-server's messages print it.
 fn go_type(v: &Value) -> &'static str {
@@ -24,32 +20,44 @@ fn go_type(v: &Value) -> &'static str {
     }
 }
 
-/// `exports: [ {stream: …} | {service: …, response_type, response_threshold, accounts} ]`.
-pub(crate) fn parse_exports(r: &mut Reader, v: &Spanned<Value>) -> Vec<Export> {
+/// The entries of an `exports` or `imports` array (`what`: "Exports" or "Imports"), each a
+/// map read by `entry` at its position.
+fn parse_entries<T>(
+    r: &mut Reader,
+    v: &Spanned<Value>,
+    what: &str,
+    mut entry: impl FnMut(&mut Reader, &Map, &super::conf::Pos) -> Option<T>,
+) -> Vec<T> {
     let Value::Array(items) = &v.value else {
         r.error(
             &v.pos,
-            format!("Exports should be an array, got {}", go_type(&v.value)),
+            format!("{what} should be an array, got {}", go_type(&v.value)),
         );
         return Vec::new();
     };
+    let item = what.trim_end_matches('s');
     let mut out = Vec::new();
-    for item in items {
-        let Value::Map(m) = &item.value else {
+    for it in items {
+        let Value::Map(m) = &it.value else {
             r.error(
-                &item.pos,
+                &it.pos,
                 format!(
-                    "Export Items should be a map with type entry, got {}",
-                    go_type(&item.value)
+                    "{item} Items should be a map with type entry, got {}",
+                    go_type(&it.value)
                 ),
             );
             continue;
         };
-        if let Some(e) = parse_export(r, m) {
+        if let Some(e) = entry(r, m, &it.pos) {
             out.push(e);
         }
     }
     out
+}
+
+/// `exports: [ {stream: …} | {service: …, response_type, response_threshold, accounts} ]`.
+pub(crate) fn parse_exports(r: &mut Reader, v: &Spanned<Value>) -> Vec<Export> {
+    parse_entries(r, v, "Exports", |r, m, _| parse_export(r, m))
 }
 
 fn parse_export(r: &mut Reader, m: &Map) -> Option<Export> {
@@ -174,30 +182,7 @@ fn parse_export(r: &mut Reader, m: &Map) -> Option<Export> {
 /// `imports: [ {stream: {account, subject}, prefix|to} | {service: {account, subject}, to,
 /// share} ]`.
 pub(crate) fn parse_imports(r: &mut Reader, v: &Spanned<Value>) -> Vec<Import> {
-    let Value::Array(items) = &v.value else {
-        r.error(
-            &v.pos,
-            format!("Imports should be an array, got {}", go_type(&v.value)),
-        );
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let Value::Map(m) = &item.value else {
-            r.error(
-                &item.pos,
-                format!(
-                    "Import Items should be a map with type entry, got {}",
-                    go_type(&item.value)
-                ),
-            );
-            continue;
-        };
-        if let Some(im) = parse_import(r, m, &item.pos) {
-            out.push(im);
-        }
-    }
-    out
+    parse_entries(r, v, "Imports", parse_import)
 }
 
 fn parse_import(r: &mut Reader, m: &Map, at: &super::conf::Pos) -> Option<Import> {

@@ -70,29 +70,41 @@ fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> 
         .join("|")
 }
 
-#[test]
-fn operator_mode_logins_like_nats_server() {
+/// A configuration in `dir` trusting a new operator that signed `account` (with `limits`,
+/// none when null), preloaded in the memory resolver.
+fn trusting_conf(dir: &TempDir, account: &KeyPair, limits: Value) -> std::path::PathBuf {
     let operator = KeyPair::new_operator();
-    let account = KeyPair::new_account();
+    let mut nats = json!({"type": "account", "version": 2});
+    if !limits.is_null() {
+        nats["limits"] = limits;
+    }
     let account_jwt = encode(
         &operator,
-        json!({"sub": account.public_key(), "name": "A",
-               "nats": {"type": "account", "version": 2,
-                        "limits": {"subs": -1, "conn": -1, "imports": -1, "exports": -1,
-                                   "data": -1, "payload": -1, "wildcards": true}}}),
+        json!({"sub": account.public_key(), "name": "A", "nats": nats}),
     );
     let operator_jwt = encode(
         &operator,
         json!({"sub": operator.public_key(), "name": "O", "nats": {"type": "operator", "version": 2}}),
     );
-    let dir = TempDir::new("operator");
-    let conf = dir.write(
+    dir.write(
         "op.conf",
         &format!(
             "listen: 127.0.0.1:-1\noperator: {operator_jwt}\nresolver: MEMORY\n\
              resolver_preload: {{ {}: \"{account_jwt}\" }}\n",
             account.public_key()
         ),
+    )
+}
+
+#[test]
+fn operator_mode_logins_like_nats_server() {
+    let account = KeyPair::new_account();
+    let dir = TempDir::new("operator");
+    let conf = trusting_conf(
+        &dir,
+        &account,
+        json!({"subs": -1, "conn": -1, "imports": -1, "exports": -1,
+               "data": -1, "payload": -1, "wildcards": true}),
     );
     let conf = conf.to_str().expect("utf-8 path");
     let good = KeyPair::new_user();
@@ -194,25 +206,9 @@ fn operator_mode_logins_like_nats_server() {
 
 #[test]
 fn a_user_jwt_that_expires_closes_its_connection() {
-    let operator = KeyPair::new_operator();
     let account = KeyPair::new_account();
-    let account_jwt = encode(
-        &operator,
-        json!({"sub": account.public_key(), "name": "A", "nats": {"type": "account", "version": 2}}),
-    );
-    let operator_jwt = encode(
-        &operator,
-        json!({"sub": operator.public_key(), "name": "O", "nats": {"type": "operator", "version": 2}}),
-    );
     let dir = TempDir::new("operator-exp");
-    let conf = dir.write(
-        "op.conf",
-        &format!(
-            "listen: 127.0.0.1:-1\noperator: {operator_jwt}\nresolver: MEMORY\n\
-             resolver_preload: {{ {}: \"{account_jwt}\" }}\n",
-            account.public_key()
-        ),
-    );
+    let conf = trusting_conf(&dir, &account, Value::Null);
     let srv = Natrium::start(&["-c", conf.to_str().expect("utf-8 path")]);
     let user = KeyPair::new_user();
     let jwt = user_jwt(&account, &user, json!({}), Some(now() + 2));
