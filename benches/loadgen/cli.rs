@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::scenario::conns::{ConnSpec, IdleSpec};
+use crate::scenario::crowd::{CrowdSpec, Shape};
 use crate::scenario::flow::{FlowSpec, Kind};
 use crate::scenario::reqrep::ReqRepSpec;
 use crate::scenario::{parse_size, Spec};
@@ -28,6 +29,16 @@ Scenarios:
               delivered exactly once in the group
     reqrep    one requester, one responder, one request in flight: latency
               percentiles (p50/p99/p99.9) and requests/s
+    m2m       many to many: --pubs P (default 64) publishers, publisher i -> subject
+              <subject>.i -> subscriber i
+    fanin     --pubs P (default 64) publishers -> 1 subscriber
+    fanout-wide
+              1 publisher -> --subs N (default 64) subscribers
+    reqrep-many
+              --pubs P (default 32) requesters, one request in flight each, -> a
+              queue group of --subs N (default 4) responders: latency and requests/s
+              (these four poll all their connections from --threads W threads,
+              default 2; --window bounds the bytes in flight over all publishers)
     conn      connection rate: connect, read INFO, CONNECT, PING/PONG, close,
               back to back on K threads
     idle      open C idle connections (handshake done) and read the server's RSS
@@ -42,10 +53,12 @@ Options (scenarios and all):
     -n, --msgs N         messages to publish in total; requests for reqrep
                          (default: 2,000,000; reqrep 20,000)
     -z, --size BYTES     payload size: 16, 128, 1k, 16KiB, 1MiB (default 16; reqrep 128)
-        --pubs M         publishers for pub (default 1)
-        --subs N         subscribers for fanout, members for queue (default 4)
+        --pubs M         publishers for pub (default 1), m2m, fanin, reqrep-many
+        --subs N         subscribers for fanout, members for queue (default 4),
+                         fanout-wide, reqrep-many
         --conns C        connections for conn (default 5,000) and idle (default 10,000)
-        --threads K      worker threads for conn and idle (default 1 for conn, 4 for idle)
+        --threads K      worker threads for conn and idle (default 1 for conn, 4 for
+                         idle) and the many-client scenarios (default 2)
         --window BYTES   how far publishers may run ahead of the slowest subscriber,
                          in wire bytes; 0 = unlimited (default 8MiB)
         --subject S      subject to publish on (default bench.subject)
@@ -78,11 +91,15 @@ Options (compare):
                          or, without them, an ECDSA P-256 CA and server certificate made
                          with the openssl command in the output directory
         --only GROUPS    comma-separated groups to run (default:
-                         single,cluster,leaf,jetstream):
+                         single,crowd,cluster,leaf,jetstream):
                            single   the one-server suite, idle RSS and idle connections
                            cluster  2-node clusters (natrium pair vs nats-server pair,
                                     publisher on A, subscriber on B), mixed pairs, and a
                                     queue group over a 3-node cluster
+                           crowd    many clients: 64 -> 64 pairs (16 B, 1 KiB),
+                                    fan-in 64 -> 1, fan-out 1 -> 64 (16 B, 16 KiB),
+                                    32 requesters -> 4 responders, and fan-out 1 -> 4
+                                    and a queue group of 4 with 16 KiB
                            leaf     a nats-server hub with a natrium leaf vs with a
                                     nats-server leaf: hub->leaf stream, req/rep through
                                     the leaf, idle leaf RSS; the same behind a natrium
@@ -126,8 +143,9 @@ pub struct Opts {
     pub sub_servers: Vec<String>,
     pub msgs: Option<u64>,
     pub size: Option<usize>,
-    pub pubs: usize,
-    pub subs: usize,
+    /// `--pubs`, `--subs`: each scenario has its own default.
+    pub pubs: Option<usize>,
+    pub subs: Option<usize>,
     pub conns: Option<u64>,
     pub threads: Option<usize>,
     pub window: u64,
@@ -169,8 +187,8 @@ impl Default for Opts {
             sub_servers: Vec::new(),
             msgs: None,
             size: None,
-            pubs: 1,
-            subs: 4,
+            pubs: None,
+            subs: None,
             conns: None,
             threads: None,
             window: 8 * 1024 * 1024,
@@ -205,6 +223,7 @@ impl Default for Opts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
     Single,
+    Crowd,
     Cluster,
     Leaf,
     Aarch64,
@@ -212,17 +231,24 @@ pub enum Group {
 }
 
 impl Group {
-    const DEFAULT: [Group; 4] = [Group::Single, Group::Cluster, Group::Leaf, Group::JetStream];
+    const DEFAULT: [Group; 5] = [
+        Group::Single,
+        Group::Crowd,
+        Group::Cluster,
+        Group::Leaf,
+        Group::JetStream,
+    ];
 
     fn parse(s: &str) -> Result<Group, String> {
         match s.trim() {
             "single" => Ok(Group::Single),
+            "crowd" | "many" => Ok(Group::Crowd),
             "cluster" | "route" | "routes" => Ok(Group::Cluster),
             "leaf" | "leafnode" | "leafnodes" => Ok(Group::Leaf),
             "aarch64" => Ok(Group::Aarch64),
             "jetstream" | "js" => Ok(Group::JetStream),
             other => Err(format!(
-                "--only: unknown group {other:?} (single, cluster, leaf, jetstream, aarch64)"
+                "--only: unknown group {other:?} (single, crowd, cluster, leaf, jetstream, aarch64)"
             )),
         }
     }
@@ -292,8 +318,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             "--sub-server" => opts.sub_servers.push(value()?),
             "-n" | "--msgs" => opts.msgs = Some(num(&flag, &value()?)?),
             "-z" | "--size" => opts.size = Some(parse_size(&value()?)?),
-            "--pubs" => opts.pubs = num(&flag, &value()?)?,
-            "--subs" => opts.subs = num(&flag, &value()?)?,
+            "--pubs" => opts.pubs = Some(num(&flag, &value()?)?),
+            "--subs" => opts.subs = Some(num(&flag, &value()?)?),
             "--conns" => opts.conns = Some(num(&flag, &value()?)?),
             "--threads" => opts.threads = Some(num(&flag, &value()?)?),
             "--window" => opts.window = parse_size(&value()?)? as u64,
@@ -344,8 +370,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     let Some(command) = command else {
         return Ok(Cmd::Help);
     };
-    if opts.pubs == 0 {
-        return Err("--pubs must be at least 1".into());
+    if opts.pubs == Some(0) || opts.subs == Some(0) {
+        return Err("--pubs and --subs must be at least 1".into());
     }
     let specs = match command.as_str() {
         "compare" => return Ok(Cmd::Compare(opts)),
@@ -361,11 +387,35 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 .msgs
                 .unwrap_or(if opts.quick { 50_000 } else { 2_000_000 }),
             size: opts.size.unwrap_or(16),
-            pubs: if command == "pub" { opts.pubs } else { 1 },
-            subs: opts.subs,
+            pubs: if command == "pub" {
+                opts.pubs.unwrap_or(1)
+            } else {
+                1
+            },
+            subs: opts.subs.unwrap_or(4),
             window: opts.window,
             subject: opts.subject.clone(),
         })],
+        "m2m" | "fanin" | "fanout-wide" | "reqrep-many" => {
+            let (shape, pubs, subs, size, msgs) = match command.as_str() {
+                "m2m" => (Shape::ManyToMany, 64, 64, 16, 2_000_000),
+                "fanin" => (Shape::FanIn, 64, 1, 16, 2_000_000),
+                "fanout-wide" => (Shape::FanOut, 1, 64, 16, 100_000),
+                _ => (Shape::ReqRep, 32, 4, 128, 100_000),
+            };
+            vec![Spec::Crowd(CrowdSpec {
+                shape,
+                pubs: opts.pubs.unwrap_or(pubs),
+                subs: opts.subs.unwrap_or(subs),
+                size: opts.size.unwrap_or(size),
+                msgs: opts
+                    .msgs
+                    .unwrap_or(if opts.quick { msgs / 50 } else { msgs }),
+                window: opts.window,
+                subject: opts.subject.clone(),
+                workers: opts.threads.unwrap_or(crate::crowd::WORKERS),
+            })]
+        }
         "reqrep" => vec![Spec::ReqRep(ReqRepSpec {
             requests: opts.msgs.unwrap_or(if opts.quick { 500 } else { 20_000 }),
             size: opts.size.unwrap_or(128),

@@ -244,6 +244,14 @@ impl Conn {
         }
     }
 
+    /// The TCP socket and the reader, for a caller that polls many connections itself.
+    pub fn into_plain(self) -> Result<(TcpStream, Frames), String> {
+        match self.stream {
+            Stream::Plain(s) => Ok((s, self.frames)),
+            Stream::Tls(_) => Err("this scenario does not support TLS".into()),
+        }
+    }
+
     /// Subscribes and waits until the server has processed the SUB.
     pub fn subscribe(
         &mut self,

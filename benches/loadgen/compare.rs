@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cli::{self, Group, Opts};
+use crate::crowd;
 use crate::jetstream;
 use crate::multi;
 use crate::procfs;
@@ -122,6 +123,8 @@ struct Document {
     cluster_leaf_targets: Vec<MetricRow>,
     /// Notes on the cluster and leaf groups (queue spread, RSS under load).
     cluster_leaf_notes: Vec<String>,
+    /// Issue 22: many clients, large messages to several receivers.
+    crowd_targets: Vec<MetricRow>,
     /// Issues 18 and 19: JetStream publishing with acks, RSS holding a stream, consumers,
     /// KV, idle consumers.
     jetstream_targets: Vec<MetricRow>,
@@ -473,7 +476,17 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     };
     let natrium_bin = describe(&natrium, &out_dir, NATRIUM);
     let nats_bin = describe(&nats, &out_dir, NATS);
-    let suite: Vec<Spec> = cli::suite(opts, false);
+    // The load phase runs the single-server suite and the crowd group's scenarios.
+    let suite: Vec<Spec> = if opts.runs(Group::Single) {
+        cli::suite(opts, false)
+    } else {
+        Vec::new()
+    };
+    let crowd_suite: Vec<Spec> = if opts.runs(Group::Crowd) {
+        crowd::suite(opts)
+    } else {
+        Vec::new()
+    };
     let idle_spec = Spec::Idle(crate::scenario::conns::IdleSpec {
         conns: idle_conns,
         threads: 4,
@@ -501,15 +514,14 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         // connections); then load, both servers fresh and running side by side. Keeping
         // them apart means no server carries another phase's allocations or after-effects
         // (closing 10,000 connections) into the next measurement.
-        let groups: Vec<(Phase, Vec<&'static str>)> = if opts.runs(Group::Single) {
-            vec![
-                (Phase::Memory, vec![order[0]]),
-                (Phase::Memory, vec![order[1]]),
-                (Phase::Load, order.to_vec()),
-            ]
-        } else {
-            Vec::new()
-        };
+        let mut groups: Vec<(Phase, Vec<&'static str>)> = Vec::new();
+        if opts.runs(Group::Single) {
+            groups.push((Phase::Memory, vec![order[0]]));
+            groups.push((Phase::Memory, vec![order[1]]));
+        }
+        if opts.runs(Group::Single) || opts.runs(Group::Crowd) {
+            groups.push((Phase::Load, order.to_vec()));
+        }
         for (phase, group) in groups {
             let mut servers: BTreeMap<&'static str, ServerProc> = BTreeMap::new();
             for &name in &group {
@@ -529,7 +541,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                     }
                     vec![&idle_spec]
                 }
-                Phase::Load => suite.iter().collect(),
+                Phase::Load => suite.iter().chain(&crowd_suite).collect(),
             };
             for spec in specs {
                 for &name in &group {
@@ -732,12 +744,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     }
 
     let mut scenarios = Vec::new();
-    let single_specs: Vec<&Spec> = if single {
-        std::iter::once(&idle_spec).chain(suite.iter()).collect()
-    } else {
-        Vec::new()
-    };
-    for spec in single_specs {
+    let idle_first = single.then_some(&idle_spec);
+    for spec in idle_first.into_iter().chain(&suite).chain(&crowd_suite) {
         let name = spec.name();
         let sample = results
             .get(&(NATRIUM, name.clone()))
@@ -778,6 +786,11 @@ pub fn run(opts: &Opts) -> Result<(), String> {
             ));
         }
     }
+    let crowd_targets = if opts.runs(Group::Crowd) {
+        crowd::rows(opts, &results)
+    } else {
+        Vec::new()
+    };
     let (cluster_leaf_targets, more_scenarios, cluster_leaf_notes) =
         multi::rows(&multi_env, &results, &runs);
     scenarios.extend(more_scenarios);
@@ -795,6 +808,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         natrium: natrium_bin,
         nats_server: nats_bin,
         targets,
+        crowd_targets,
         cluster_leaf_targets,
         cluster_leaf_notes,
         jetstream_targets,
@@ -907,6 +921,7 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
         s.push_str("### Targets (issue 3)\n\n");
         s.push_str(&targets_table(&doc.targets));
     }
+    s.push_str(&crowd::section(&doc.crowd_targets));
     if !doc.cluster_leaf_targets.is_empty() {
         s.push_str(&format!(
             "\n### Clusters and leaf nodes (issues 16 and 17)\n\n{}\n\n",

@@ -20,6 +20,7 @@
 mod cli;
 mod client;
 mod compare;
+mod crowd;
 mod frames;
 mod hist;
 mod jetstream;

@@ -95,7 +95,7 @@ pub fn rate_unit(o: &Outcome) -> &'static str {
     match o.scenario.as_str() {
         "pub" => "msgs/s",
         "pubsub" | "queue" | "jspub" => "msgs/s",
-        "fanout" => "deliveries/s",
+        "fanout" | "m2m" | "fanin" => "deliveries/s",
         "reqrep" => "req/s",
         _ => "conns/s",
     }

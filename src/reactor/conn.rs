@@ -4,7 +4,7 @@
 //!
 //! Memory per idle connection is kept small on purpose: input is read into the reactor's
 //! shared scratch buffer and only the tail of an incomplete operation is copied into
-//! `inbuf`; `out` is released once flushed if it grew large.
+//! `inbuf`; `out` is released once drained and idle if it grew large.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,8 +21,9 @@ use crate::proto::parser::Parser;
 pub use crate::transport::ReadOutcome;
 use crate::transport::Transport;
 
-/// An outbound buffer larger than this is freed rather than kept once it has drained.
-const KEEP_OUT_CAPACITY: usize = 64 * 1024;
+/// An outbound buffer larger than this is kept only while its connection is busy (see
+/// [`super::reclaim`]); smaller ones stay with their connection.
+pub const KEEP_OUT_CAPACITY: usize = 64 * 1024;
 
 /// Traffic counters of one connection (nats-server's in/out msgs and bytes).
 #[derive(Debug, Default, Clone, Copy)]
@@ -98,6 +99,8 @@ pub struct Conn {
     pub last_progress: Instant,
     /// Pending bytes at which the next mid-turn write is attempted (0: the default level).
     pub relieve_at: usize,
+    /// Listed in the reactor's buffers to release once idle (see [`super::reclaim`]).
+    pub big_out_listed: bool,
     /// Interest sequence the peers must acknowledge before this client's next PONG.
     pub needs_interest_seq: u64,
     pub deferred_pongs: u32,
@@ -183,6 +186,7 @@ impl Conn {
             stalled: false,
             waits_for_own_drain: false,
             last_progress: now,
+            big_out_listed: false,
             relieve_at: 0,
             needs_interest_seq: 0,
             deferred_pongs: 0,
@@ -303,11 +307,7 @@ impl Conn {
             self.out_pos += n;
             self.last_progress = Instant::now();
         }
-        if self.out.capacity() > KEEP_OUT_CAPACITY {
-            super::reclaim::release(std::mem::take(&mut self.out));
-        } else {
-            self.out.clear();
-        }
+        self.out.clear();
         self.out_pos = 0;
         self.relieve_at = 0;
         self.transport.flush_records()

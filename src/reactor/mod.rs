@@ -249,6 +249,10 @@ pub struct Reactor {
     next_target: usize,
     scratch: Vec<u8>,
     dirty: Vec<usize>,
+    /// Connections holding a drained outbound buffer past `KEEP_OUT_CAPACITY`, and when
+    /// they are next looked at (see [`reclaim`]).
+    big_out: Vec<usize>,
+    big_out_sweep: Option<Instant>,
     pending_reads: Vec<usize>,
     /// Publishers paused until the next turn because a subscriber is behind.
     stalled: Vec<usize>,
@@ -387,6 +391,8 @@ impl Reactor {
             next_target: 0,
             scratch: vec![0; SCRATCH_SIZE],
             dirty: Vec::new(),
+            big_out: Vec::new(),
+            big_out_sweep: None,
             pending_reads: Vec::new(),
             stalled: Vec::new(),
             congested: false,
@@ -516,6 +522,7 @@ impl Reactor {
             self.send_batches();
             self.send_to_jetstream();
             self.flush_dirty();
+            self.sweep_big_out();
             self.finish_closes();
             self.shared.publish(
                 self.id,
@@ -552,6 +559,10 @@ impl Reactor {
             t = Some(t.map_or(Duration::from_millis(50), |d| {
                 d.min(Duration::from_millis(50))
             }));
+        }
+        if let Some(at) = self.big_out_sweep {
+            let d = at.saturating_duration_since(now);
+            t = Some(t.map_or(d, |t| t.min(d)));
         }
         t
     }
@@ -842,6 +853,17 @@ impl Reactor {
     }
 
     fn flush(&mut self, token: usize) {
+        self.write_out(token);
+        if self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.out.is_empty() && c.out.capacity() > conn::KEEP_OUT_CAPACITY)
+        {
+            self.keep_big_out(token);
+        }
+    }
+
+    fn write_out(&mut self, token: usize) {
         let write_deadline = self.opts.write_deadline;
         let Some(conn) = self.conns.get_mut(token) else {
             return;

@@ -7,6 +7,7 @@
 //! whether the generator or the server was the bottleneck.
 
 pub mod conns;
+pub mod crowd;
 pub mod flow;
 pub mod jsconsume;
 pub mod jspub;
@@ -72,6 +73,7 @@ impl Ctx {
 #[derive(Clone, Debug)]
 pub enum Spec {
     Flow(flow::FlowSpec),
+    Crowd(crowd::CrowdSpec),
     ReqRep(reqrep::ReqRepSpec),
     Conn(conns::ConnSpec),
     Idle(conns::IdleSpec),
@@ -81,6 +83,7 @@ impl Spec {
     pub fn run(&self, ctx: &mut Ctx) -> Outcome {
         let out = match self {
             Spec::Flow(s) => flow::run(s, ctx),
+            Spec::Crowd(s) => crowd::run(s, ctx),
             Spec::ReqRep(s) => reqrep::run(s, ctx),
             Spec::Conn(s) => conns::run_conn(s, ctx),
             Spec::Idle(s) => conns::run_idle(s, ctx),
@@ -93,6 +96,7 @@ impl Spec {
     pub fn name(&self) -> String {
         match self {
             Spec::Flow(s) => s.name(),
+            Spec::Crowd(s) => s.name(),
             Spec::ReqRep(s) => format!("reqrep_{}", s.size),
             Spec::Conn(s) => format!("conn_t{}", s.threads),
             Spec::Idle(_) => "idle".into(),
@@ -102,6 +106,7 @@ impl Spec {
     pub fn scenario(&self) -> &'static str {
         match self {
             Spec::Flow(s) => s.kind.as_str(),
+            Spec::Crowd(s) => s.scenario(),
             Spec::ReqRep(_) => "reqrep",
             Spec::Conn(_) => "conn",
             Spec::Idle(_) => "idle",
