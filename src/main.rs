@@ -290,6 +290,7 @@ fn run(flags: &Flags) -> ExitCode {
         notify::spawn_watchdog(move || alive.load(Ordering::Acquire));
     }
     info!("Server is ready");
+    natrium::service::footprint::drop_startup_text();
 
     let server = Arc::new(server);
     let mut lame_duck = false;
