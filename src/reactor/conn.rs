@@ -22,7 +22,7 @@ pub use crate::transport::ReadOutcome;
 use crate::transport::Transport;
 
 /// An outbound buffer larger than this is kept only while its connection is busy (see
-/// [`super::reclaim`]); smaller ones stay with their connection.
+/// `reactor::reclaim`); smaller ones stay with their connection.
 pub const KEEP_OUT_CAPACITY: usize = 64 * 1024;
 
 /// Traffic counters of one connection (nats-server's in/out msgs and bytes).
@@ -99,7 +99,7 @@ pub struct Conn {
     pub last_progress: Instant,
     /// Pending bytes at which the next mid-turn write is attempted (0: the default level).
     pub relieve_at: usize,
-    /// Listed in the reactor's buffers to release once idle (see [`super::reclaim`]).
+    /// Listed in the reactor's buffers to release once idle (see `reactor::reclaim`).
     pub big_out_listed: bool,
     /// Interest sequence the peers must acknowledge before this client's next PONG.
     pub needs_interest_seq: u64,
