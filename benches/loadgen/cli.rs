@@ -490,6 +490,27 @@ mod tests {
     }
 
     #[test]
+    fn many_client_scenarios_and_their_defaults() {
+        let crowd = |line: &str| match parse(&args(line)) {
+            Ok(Cmd::Run { specs, .. }) => match &specs[..] {
+                [Spec::Crowd(c)] => c.clone(),
+                _ => panic!("{line}: one crowd spec"),
+            },
+            _ => panic!("{line}: parse failed"),
+        };
+        let m = crowd("m2m");
+        assert_eq!(
+            (m.shape, m.pubs, m.size, m.name().as_str()),
+            (Shape::ManyToMany, 64, 16, "m2m64_16")
+        );
+        let f = crowd("fanout-wide -z 16KiB --subs 32");
+        assert_eq!(f.name(), "fanout32_16384");
+        let r = crowd("reqrep-many --threads 3");
+        assert_eq!((r.name().as_str(), r.workers), ("reqrep32x4_128", 3));
+        assert_eq!(crowd("fanin --pubs 8").name(), "fanin8_16");
+    }
+
+    #[test]
     fn scenario_and_options() {
         let Ok(Cmd::Run { specs, opts }) = parse(&args(
             "pubsub --server nats://127.0.0.1:5000 -n 1_000 --size=16KiB --json --pid 42",

@@ -103,3 +103,40 @@ fn natrium_bench_subcommand_runs_the_generator() {
         .expect("run natrium bench");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The many-client scenarios (`compare --only crowd`) against a real natrium: every
+/// subscriber hears every publisher's whole stream, in order, and every request is
+/// answered.
+#[test]
+fn many_client_scenarios_lose_nothing() {
+    let server = Natrium::start(&[]);
+    for (scenario, pubs, subs, delivered_per_msg) in [
+        ("m2m", 8, 8, 1),
+        ("fanin", 8, 1, 1),
+        ("fanout-wide", 1, 8, 8),
+        ("reqrep-many", 8, 2, 1),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_natrium-bench"))
+            .args([scenario, "--json", "--time", "5", "-n", "4000"])
+            .args(["--pubs", &pubs.to_string(), "--subs", &subs.to_string()])
+            .args(["--server", &server.url()])
+            .output()
+            .expect("run natrium-bench");
+        assert!(
+            out.status.success(),
+            "{scenario}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let r = &doc["results"][0];
+        assert_eq!(r["ok"], true, "{scenario}: {r}");
+        assert_eq!(r["sent"], 4000, "{scenario}: {r}");
+        assert_eq!(
+            r["received"].as_u64(),
+            Some(4000 * delivered_per_msg),
+            "{scenario}: {r}"
+        );
+        assert_eq!(r["publishers"], pubs, "{scenario}: {r}");
+        assert_eq!(r["subscribers"], subs, "{scenario}: {r}");
+    }
+}
