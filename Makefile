@@ -8,7 +8,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: all build release run test deps chromium cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak client-suites fuzz miri
+.PHONY: all build release run test deps chromium mosquitto cross-deps cross cross-test-bin check fmt fmt-check clippy doc clean bench soak client-suites fuzz miri
 
 AARCH64 := aarch64-unknown-linux-musl
 ARMV7 := armv7-unknown-linux-musleabihf
@@ -30,8 +30,14 @@ run:
 	$(CARGO) run --release --
 
 ## Install the non-Rust clients the integration tests drive, headless Chromium for the
-## browser tests, and the cross toolchain for the edge build test.
-deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium cross-deps
+## browser tests, Debian's mosquitto (clients for the MQTT tests, the broker for `make
+## bench`), and the cross toolchain for the edge build test.
+deps: tests/node/node_modules/.deps-stamp .python-deps-stamp chromium mosquitto cross-deps
+
+mosquitto:
+	@if [ ! -x /usr/bin/mosquitto_pub ] || [ ! -x /usr/sbin/mosquitto ]; then \
+		apt-get update -qq && apt-get install -y --no-install-recommends mosquitto mosquitto-clients; \
+	fi
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -131,7 +137,7 @@ check: fmt-check clippy test doc
 ## the input is left in fuzz/artifacts/<target>/. See docs/reliability.md.
 FUZZ_SECS ?= 60
 FUZZ_TOOLCHAIN ?= nightly
-FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame peer_parser jwt
+FUZZ_TARGETS ?= parser parser_split sublist connect_json conf ws_frame peer_parser jwt mqtt_packet
 FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz:

@@ -15,6 +15,7 @@ pub mod jetstream;
 pub mod leaf;
 pub mod logging;
 pub mod monitor;
+pub mod mqtt;
 pub mod nkey;
 pub mod proto;
 pub mod reactor;

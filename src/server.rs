@@ -92,6 +92,8 @@ pub struct ClosedClient {
     /// Its subscriptions when it closed (kept only while closed connections are kept).
     pub subscriptions: Vec<SubInfo>,
     pub websocket: bool,
+    /// An MQTT client's client ID.
+    pub mqtt_client: Option<String>,
 }
 
 impl ClosedClient {
@@ -119,6 +121,7 @@ impl ClosedClient {
             num_subs: c.subs.len(),
             subscriptions: Vec::new(),
             websocket: c.transport.is_websocket(),
+            mqtt_client: c.mqtt.as_ref().map(|m| m.client_id.clone()),
         }
     }
 }
@@ -153,6 +156,8 @@ pub struct Shared {
     auth: RwLock<Arc<Auth>>,
     /// The WebSocket listener's settings, when it runs.
     pub websocket: Option<Arc<WsRuntime>>,
+    /// The MQTT listener's settings and shared MQTT state, when it runs.
+    pub mqtt: Option<Arc<crate::mqtt::MqttRuntime>>,
     /// The cluster, when this server is in one.
     pub cluster: Option<Arc<crate::route::Cluster>>,
     /// The leaf-node side (listener, remotes), when configured.
@@ -437,11 +442,19 @@ impl Server {
         let (ws_listener, websocket, websocket_addr) =
             match opts.websocket.as_ref().filter(|w| w.enabled()) {
                 Some(w) => {
-                    let (l, rt, bound) = websocket_listener(w)?;
+                    let mqtt = opts.mqtt.as_ref().is_some_and(|m| m.port.is_some());
+                    let (l, rt, bound) = websocket_listener(w, mqtt)?;
                     (Some(l), Some(Arc::new(rt)), Some(bound))
                 }
                 None => (None, None, None),
             };
+        let (mqtt_listener, mqtt) = match opts.mqtt.as_ref().filter(|m| m.port.is_some()) {
+            Some(m) => {
+                let (l, rt) = mqtt_listener(m)?;
+                (Some(l), Some(Arc::new(rt)))
+            }
+            None => (None, None),
+        };
         // Outgoing connections (routes, leaf remotes) are dialled on one thread, started
         // below when there is anything to dial.
         let (dialer, dial_requests) = std::sync::mpsc::channel();
@@ -528,6 +541,7 @@ impl Server {
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
             websocket: websocket.clone(),
+            mqtt: mqtt.clone(),
             cluster: cluster.as_ref().map(|c| c.cluster.clone()),
             leafnodes: leafnodes.as_ref().map(|(l, _)| l.clone()),
             dialer: dialer.clone(),
@@ -604,6 +618,7 @@ impl Server {
         let mut threads = Vec::with_capacity(n);
         let mut listener = Some(listener);
         let mut ws_listener = ws_listener.map(mio::net::TcpListener::from_std);
+        let mut mqtt_listener = mqtt_listener.map(mio::net::TcpListener::from_std);
         let (cluster_listener, cluster) = match cluster {
             Some(b) => {
                 let l = b.listener.try_clone().map_err(|e| e.to_string())?;
@@ -629,6 +644,9 @@ impl Server {
             if let Some(l) = ws_listener.take() {
                 r.set_websocket_listener(l).map_err(|e| e.to_string())?;
             }
+            if let Some(l) = mqtt_listener.take() {
+                r.set_mqtt_listener(l).map_err(|e| e.to_string())?;
+            }
             if let Some(l) = cluster_listener.take() {
                 r.set_cluster_listener(mio::net::TcpListener::from_std(l))
                     .map_err(|e| e.to_string())?;
@@ -653,6 +671,14 @@ impl Server {
             if ws.tls.is_none() {
                 warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
             }
+        }
+        if let Some(m) = &mqtt {
+            // nats-server's line, written with the configured host.
+            let proto = if m.tls.is_some() { "tls" } else { "mqtt" };
+            info!(
+                "Listening for MQTT clients on {proto}://{}:{}",
+                m.host, m.port
+            );
         }
         if let Some(l) = &leafnodes {
             l.log_listening();
@@ -923,6 +949,7 @@ impl Drop for Shared {
 /// Binds the WebSocket listener and builds what its connections need.
 fn websocket_listener(
     w: &crate::websocket::WebsocketOptions,
+    mqtt: bool,
 ) -> Result<(std::net::TcpListener, WsRuntime, SocketAddr), String> {
     let host = if w.host.is_empty() {
         crate::config::DEFAULT_HOST.to_string()
@@ -940,13 +967,48 @@ fn websocket_listener(
     };
     let connect_urls = connect_urls(&w.advertise, &host, bound.port());
     let rt = WsRuntime {
-        config: crate::websocket::WsConfig::new(w),
+        config: crate::websocket::WsConfig {
+            mqtt,
+            ..crate::websocket::WsConfig::new(w)
+        },
         tls,
         host,
         port: bound.port(),
         connect_urls,
     };
     Ok((listener, rt, bound))
+}
+
+/// Binds the MQTT listener and builds what its connections need.
+fn mqtt_listener(
+    m: &crate::config::mqtt::MqttOptions,
+) -> Result<(std::net::TcpListener, crate::mqtt::MqttRuntime), String> {
+    let host = if m.host.is_empty() {
+        crate::config::DEFAULT_HOST.to_string()
+    } else {
+        m.host.clone()
+    };
+    let fail = |e: String| format!("Unable to listen for MQTT connections: {e}");
+    let addr = resolve(&host, m.port.unwrap_or(0)).map_err(fail)?;
+    let (listener, bound) = listen_tcp(addr).map_err(|e| fail(e.to_string()))?;
+    let (tls, tls_timeout) = match &m.tls {
+        Some(t) => (
+            Some(crate::tls::server_config(t).map_err(|e| format!("mqtt: {e}"))?),
+            crate::tls::timeout(t),
+        ),
+        None => (None, Duration::from_secs(2)),
+    };
+    let rt = crate::mqtt::MqttRuntime {
+        state: crate::mqtt::shared::MqttShared::default(),
+        tls,
+        tls_timeout,
+        auth_timeout: m.auth_timeout,
+        reject_qos2_publish: m.reject_qos2_publish,
+        downgrade_qos2_subscribe: m.downgrade_qos2_subscribe,
+        host,
+        port: bound.port(),
+    };
+    Ok((listener, rt))
 }
 
 /// The URLs a listener is reached at, as nats-server advertises them to clients and peers

@@ -55,6 +55,7 @@ pub enum ConnType {
     Standard,
     Websocket,
     Leafnode,
+    Mqtt,
 }
 
 impl ConnType {
@@ -63,6 +64,7 @@ impl ConnType {
             ConnType::Standard => "STANDARD",
             ConnType::Websocket => "WEBSOCKET",
             ConnType::Leafnode => "LEAFNODE",
+            ConnType::Mqtt => "MQTT",
         }
     }
 }

@@ -8,7 +8,7 @@
 //! - **warnings** are nats-server's own (a bare integer where a duration is expected: "should
 //!   be converted to a duration"); the server starts, `-t` fails, as with nats-server;
 //! - **ignored** keys are those nats-server knows but natrium does not implement yet
-//!   (`gateway`, `jetstream`, `mqtt`, …): they are accepted so that configurations
+//!   (`gateway`, `server_tags`, `ocsp`, …): they are accepted so that configurations
 //!   written for nats-server start, and named in one start-up warning and by `-t`.
 //!
 //! Failing closed: a security setting natrium cannot enforce (operator (JWT) mode,
@@ -100,7 +100,6 @@ pub fn apply(map: &Map, opts: &mut Options) -> Result<Report, Vec<ConfError>> {
 const NOT_IMPLEMENTED: &[(&[&str], &str)] = &[
     (&["gateway"], "gateways (superclusters)"),
     (&["default_js_domain"], "JetStream"),
-    (&["mqtt"], "MQTT"),
     (&["server_tags"], "server tags"),
     (&["server_metadata"], "server metadata"),
     (&["resolver_tls"], "operator mode"),
@@ -568,6 +567,11 @@ impl Reader {
                     }
                 }
             },
+            "mqtt" => {
+                if let Some(m) = super::mqtt::parse_mqtt(self, key, v) {
+                    o.mqtt = Some(m);
+                }
+            }
             "tls" => {
                 if let Some(tls) = security::parse_tls(self, key, v) {
                     o.tls = tls.is_configured().then_some(tls);
@@ -1164,12 +1168,12 @@ mod tests {
 
     #[test]
     fn ignored_summary_names_each_key() {
-        let (_, r) = load_text("gateway { name: x }\nmqtt { port: 1883 }");
+        let (_, r) = load_text("gateway { name: x }\nserver_tags: [a]");
         let s = r.unwrap().ignored_summary().unwrap();
         assert_eq!(
             s,
             "Ignoring configuration that natrium does not implement yet: t.conf:1:1: \"gateway\" \
-             (gateways (superclusters)), t.conf:2:1: \"mqtt\" (MQTT)"
+             (gateways (superclusters)), t.conf:2:1: \"server_tags\" (server tags)"
         );
     }
 

@@ -10,6 +10,7 @@ pub mod conf;
 pub mod file;
 pub mod jetstream;
 pub mod leafnode;
+pub mod mqtt;
 pub mod reload;
 pub mod security;
 pub mod sharing;
@@ -139,6 +140,9 @@ pub struct Options {
     /// The `leafnodes {}` block; `None` when it configures nothing.
     pub leafnodes: Option<leafnode::LeafOptions>,
 
+    /// The `mqtt {}` block; `None` without one. The listener runs when it has a port.
+    pub mqtt: Option<mqtt::MqttOptions>,
+
     /// natrium's own: event-loop threads; None = number of cores, capped.
     pub reactors: Option<usize>,
 }
@@ -217,6 +221,7 @@ impl Default for Options {
             websocket: None,
             cluster: None,
             leafnodes: None,
+            mqtt: None,
             reactors: None,
         }
     }
@@ -293,6 +298,10 @@ impl Options {
         // nats-server checks the cluster before the WebSocket block (`validateOptions`).
         if let Some(c) = &self.cluster {
             c.validate(Some(cluster::DEFAULT_SYSTEM_ACCOUNT))?;
+        }
+        // Then MQTT (`validateMQTTOptions`), then WebSocket.
+        if let Some(m) = &self.mqtt {
+            m.validate(self)?;
         }
         if let Some(ws) = &self.websocket {
             ws.validate()?;

@@ -37,6 +37,9 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     if let Some(l) = new.leafnodes.as_mut().filter(|l| l.port == Some(0)) {
         l.port = old.leafnodes.as_ref().and_then(|o| o.port);
     }
+    if let Some(m) = new.mqtt.as_mut().filter(|m| m.port == Some(0)) {
+        m.port = old.mqtt.as_ref().and_then(|o| o.port);
+    }
     if new.http_port == Some(0) && old.http_port.is_some() {
         new.http_port = old.http_port;
     }
@@ -169,6 +172,7 @@ pub fn diff(old: &Options, new: &mut Options) -> Result<Vec<Change>, String> {
     if leaf_changes(old, new)? {
         changes.push(Change("Reloaded: leafnodes".to_string()));
     }
+    changes.extend(mqtt_changes(old, new)?);
     if old.pid_file != new.pid_file {
         note!("pid_file", path_text(&new.pid_file));
     }
@@ -472,6 +476,121 @@ fn leaf_changes(old: &Options, new: &Options) -> Result<bool, String> {
     Ok(true)
 }
 
+/// The MQTT part of a reload, as nats-server's `diffOptions` decides it: `ack_wait`,
+/// `max_ack_pending`, `stream_replicas`, `consumer_memory_storage` and
+/// `consumer_inactive_threshold` reload (for new subscriptions and sessions); anything else
+/// changed is refused, naming the first field that differs in nats-server's `MQTTOpts`
+/// order. When anything changed, nats-server logs all six reloadable values
+/// (`consumer_replicas` is always 0: it is not read).
+///
+/// nats-server also reloads the `tls {}` certificates (not its `timeout`, `verify_and_map`
+/// or `pinned_certs`); natrium refuses any TLS change, as for the client port.
+fn mqtt_changes(old: &Options, new: &Options) -> Result<Vec<Change>, String> {
+    let none = super::mqtt::MqttOptions::default();
+    let o = old.mqtt.as_ref().unwrap_or(&none);
+    let n = new.mqtt.as_ref().unwrap_or(&none);
+    if o == n {
+        return Ok(Vec::new());
+    }
+    let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
+    let secret = || "[REDACTED]".to_string();
+    // (field, changed, old, new); secrets are compared, never shown.
+    let fields: [(&str, bool, String, String); 12] = [
+        ("Host", o.host != n.host, o.host.clone(), n.host.clone()),
+        (
+            "Port",
+            o.port != n.port,
+            port_text(o.port),
+            port_text(n.port),
+        ),
+        (
+            "NoAuthUser",
+            o.no_auth_user != n.no_auth_user,
+            o.no_auth_user.clone(),
+            n.no_auth_user.clone(),
+        ),
+        (
+            "Username",
+            o.username != n.username,
+            o.username.clone(),
+            n.username.clone(),
+        ),
+        ("Password", o.password != n.password, secret(), secret()),
+        ("Token", o.token != n.token, secret(), secret()),
+        (
+            "JsDomain",
+            o.js_domain != n.js_domain,
+            o.js_domain.clone(),
+            n.js_domain.clone(),
+        ),
+        (
+            "AuthTimeout",
+            o.auth_timeout != n.auth_timeout,
+            show(&o.auth_timeout),
+            show(&n.auth_timeout),
+        ),
+        (
+            "TLSConfig",
+            o.tls != n.tls,
+            tls_text(&o.tls),
+            tls_text(&n.tls),
+        ),
+        (
+            "JSAPITimeout",
+            o.js_api_timeout != n.js_api_timeout,
+            go_duration(o.js_api_timeout),
+            go_duration(n.js_api_timeout),
+        ),
+        (
+            "rejectQoS2Pub",
+            o.reject_qos2_publish != n.reject_qos2_publish,
+            o.reject_qos2_publish.to_string(),
+            n.reject_qos2_publish.to_string(),
+        ),
+        (
+            "downgradeQoS2Sub",
+            o.downgrade_qos2_subscribe != n.downgrade_qos2_subscribe,
+            o.downgrade_qos2_subscribe.to_string(),
+            n.downgrade_qos2_subscribe.to_string(),
+        ),
+    ];
+    // Turning the listener on or off is a port change, whatever else came with it.
+    let first = if o.port.is_some() != n.port.is_some() {
+        fields.iter().find(|(f, _, _, _)| *f == "Port")
+    } else {
+        fields.iter().find(|(_, changed, _, _)| *changed)
+    };
+    if let Some((field, _, a, b)) = first {
+        return Err(format!(
+            "config reload not supported for MQTT: field {field:?}: old={a}, new={b}"
+        ));
+    }
+    let threshold = n.consumer_inactive_threshold.unwrap_or_default();
+    Ok(vec![
+        Change(format!(
+            "Reloaded: MQTT ack_wait = {}",
+            go_duration(n.ack_wait)
+        )),
+        Change(format!(
+            "Reloaded: MQTT max_ack_pending = {}",
+            n.max_ack_pending
+        )),
+        Change(format!(
+            "Reloaded: MQTT stream_replicas = {}",
+            n.stream_replicas
+        )),
+        Change("Reloaded: MQTT consumer_replicas = 0".to_string()),
+        Change(format!(
+            "Reloaded: MQTT consumer_memory_storage = {}",
+            n.consumer_memory_storage
+        )),
+        Change(format!(
+            "Reloaded: MQTT consumer_inactive_threshold = {}",
+            go_duration(threshold)
+        )),
+    ])
+}
+
 /// nats-server's refusal for a changed field of `leafnodes {}`: the first one of its
 /// order that differs (`fallback` when none of those does).
 fn leaf_field_error(
@@ -535,6 +654,13 @@ fn not_supported<T: std::fmt::Display + ?Sized>(field: &str, old: &T, new: &T) -
 
 fn port_text(p: Option<u16>) -> String {
     p.unwrap_or(0).to_string()
+}
+
+fn tls_text(t: &Option<super::security::TlsConfig>) -> String {
+    match t {
+        Some(t) => format!("tls {{ cert_file: {:?} }}", t.cert_file),
+        None => "none".to_string(),
+    }
 }
 
 fn path_text(p: &Option<std::path::PathBuf>) -> String {
@@ -879,5 +1005,69 @@ mod tests {
         let mut new = opts(&BASE.replace("16222", "-1"));
         assert_eq!(diff(&old, &mut new), Ok(vec![]));
         assert_eq!(new.cluster.unwrap().port, Some(40425));
+    }
+
+    /// nats-server's `diffOptions` for `mqtt`: the JetStream-side settings reload (and all
+    /// six are logged), the listener and logins do not.
+    #[test]
+    fn mqtt_changes_as_nats_server_allows_them() {
+        let old = opts("mqtt { port: 1883 }");
+        let mut new = opts(
+            "mqtt { port: 1883, ack_wait: \"10s\", max_ack_pending: 10, stream_replicas: 3, \
+             consumer_memory_storage: true, consumer_inactive_threshold: \"1h\" }",
+        );
+        assert_eq!(
+            texts(&diff(&old, &mut new).unwrap()),
+            [
+                "Reloaded: MQTT ack_wait = 10s",
+                "Reloaded: MQTT max_ack_pending = 10",
+                "Reloaded: MQTT stream_replicas = 3",
+                "Reloaded: MQTT consumer_replicas = 0",
+                "Reloaded: MQTT consumer_memory_storage = true",
+                "Reloaded: MQTT consumer_inactive_threshold = 1h0m0s",
+            ]
+        );
+        assert_eq!(diff(&old, &mut old.clone()).unwrap(), []);
+        // An empty block is no block.
+        assert_eq!(diff(&opts("port: 4222"), &mut opts("mqtt {}")).unwrap(), []);
+        for (text, err) in [
+            ("mqtt { port: 1884 }", "field \"Port\": old=1883, new=1884"),
+            ("port: 4222", "field \"Port\": old=1883, new=0"),
+            (
+                "mqtt { port: 1883, host: 127.0.0.1 }",
+                "field \"Host\": old=0.0.0.0, new=127.0.0.1",
+            ),
+            (
+                "mqtt { port: 1883, authorization { user: u, password: p } }",
+                "field \"Username\": old=, new=u",
+            ),
+            (
+                "mqtt { port: 1883, authorization { token: t } }",
+                "field \"Token\": old=[REDACTED], new=[REDACTED]",
+            ),
+            (
+                "mqtt { port: 1883, js_domain: hub }",
+                "field \"JsDomain\": old=, new=hub",
+            ),
+            (
+                "mqtt { port: 1883, tls { cert_file: c.pem, key_file: k.pem } }",
+                "field \"TLSConfig\": old=none, new=tls { cert_file: \"c.pem\" }",
+            ),
+            (
+                "mqtt { port: 1883, reject_qos2_publish: true }",
+                "field \"rejectQoS2Pub\": old=false, new=true",
+            ),
+        ] {
+            assert_eq!(
+                diff(&old, &mut opts(text)).unwrap_err(),
+                format!("config reload not supported for MQTT: {err}"),
+                "{text}"
+            );
+        }
+        // A random port keeps the running one.
+        let running = opts("mqtt { port: 1883 }");
+        let mut new = opts("mqtt { port: -1 }");
+        assert_eq!(diff(&running, &mut new).unwrap(), []);
+        assert_eq!(new.mqtt.unwrap().port, Some(1883));
     }
 }

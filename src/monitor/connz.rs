@@ -4,6 +4,7 @@
 //! 1, only `cid`/`start` sort ascending (and `uptime`, which nats-server does not reverse),
 //! and `stop`/`reason` are only valid with `state=closed`.
 
+use super::format::is_zero;
 use std::cmp::Reverse;
 use std::time::{Duration, SystemTime};
 
@@ -46,10 +47,6 @@ pub struct SubDetail {
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
     pub cid: u64,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
 }
 
 impl SubDetail {
@@ -113,6 +110,9 @@ pub struct ConnInfo {
     /// The account's name tag, with `auth` (open connections only, as nats-server).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name_tag: String,
+    /// An MQTT client's client ID.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mqtt_client: String,
     #[serde(skip)]
     key: SortKey,
 }
@@ -183,6 +183,8 @@ pub struct Params {
     pub state: State,
     pub user: String,
     pub acc: String,
+    /// Only the MQTT client with this client ID (`mqtt_client`).
+    pub mqtt_client: String,
     /// The accounts the server knows (set by the caller; `acc` must name one of them).
     pub known_accounts: Vec<String>,
 }
@@ -236,6 +238,7 @@ impl Params {
             cid,
             state,
             user: q.get("user").to_string(),
+            mqtt_client: q.get("mqtt_client").to_string(),
             acc: q.get("acc").to_string(),
             known_accounts: vec![GLOBAL_ACCOUNT.to_string()],
         })
@@ -259,13 +262,23 @@ impl Params {
     }
 }
 
+/// `/connz` `type`: what the client speaks and over what (nats-server's `clientTypeStringMap`).
+fn conn_type(websocket: bool, mqtt: bool) -> &'static str {
+    match (mqtt, websocket) {
+        (true, _) => "mqtt",
+        (false, true) => "websocket",
+        (false, false) => "nats",
+    }
+}
+
 fn open_info(c: &ConnSnap, now: SystemTime, p: &Params) -> ConnInfo {
     let since = |t: SystemTime| now.duration_since(t).unwrap_or_default();
     let (list, detail) = subs_lists(&c.subs, c.cid, p.subs, false);
     ConnInfo {
         cid: c.cid,
         kind: "Client",
-        conn_type: if c.websocket { "websocket" } else { "nats" },
+        conn_type: conn_type(c.websocket, c.mqtt_client.is_some()),
+        mqtt_client: c.mqtt_client.clone().unwrap_or_default(),
         ip: c.ip.to_string(),
         port: c.port,
         start: format::rfc3339(c.start),
@@ -318,7 +331,8 @@ fn closed_info(c: &ClosedClient, p: &Params) -> ConnInfo {
     ConnInfo {
         cid: c.cid,
         kind: "Client",
-        conn_type: if c.websocket { "websocket" } else { "nats" },
+        conn_type: conn_type(c.websocket, c.mqtt_client.is_some()),
+        mqtt_client: c.mqtt_client.clone().unwrap_or_default(),
         ip: c.peer.ip().to_canonical().to_string(),
         port: c.peer.port(),
         start: format::rfc3339(c.started),
@@ -420,6 +434,9 @@ pub fn build(
     let mut found_open = false;
     if p.state != State::Closed {
         for c in snaps.iter().flat_map(|s| s.conns.iter()) {
+            if !p.mqtt_client.is_empty() && c.mqtt_client.as_deref() != Some(&p.mqtt_client) {
+                continue;
+            }
             found_open = true;
             list.push(open_info(c, now, p));
         }
@@ -431,6 +448,9 @@ pub fn build(
                 continue;
             }
             if !p.user.is_empty() && c.user != p.user {
+                continue;
+            }
+            if !p.mqtt_client.is_empty() && c.mqtt_client.as_deref() != Some(&p.mqtt_client) {
                 continue;
             }
             list.push(closed_info(c, p));

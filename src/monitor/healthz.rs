@@ -4,6 +4,7 @@
 //! server"}` (nats-server's `readyForConnections` failure; its body and status code, not
 //! 503). Without JetStream the `js-*` options change nothing, as in nats-server.
 
+use super::format::is_zero;
 use std::sync::atomic::Ordering;
 
 use log::warn;
@@ -29,10 +30,6 @@ pub struct HealthzError {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub error: String,
-}
-
-fn is_zero(n: &u16) -> bool {
-    *n == 0
 }
 
 const NOT_READY: &str = "failed to be ready for connections after 1ms: server";

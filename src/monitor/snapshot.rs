@@ -83,6 +83,8 @@ pub struct ConnSnap {
     pub subs: Vec<SubInfo>,
     /// A WebSocket client (`/connz` `type` "websocket").
     pub websocket: bool,
+    /// An MQTT client's client ID (`/connz` `type` "mqtt", `mqtt_client`).
+    pub mqtt_client: Option<String>,
 }
 
 /// One registered route connection (`/routez`).
@@ -212,6 +214,7 @@ pub fn take(r: &Reactor, req: &SnapRequest) -> ReactorSnap {
                 account,
                 subs,
                 websocket: c.transport.is_websocket(),
+                mqtt_client: c.mqtt.as_ref().map(|m| m.client_id.clone()),
             });
         }
     }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::format::is_zero;
 use super::format::{self, go_float};
 use super::procstat;
 use crate::config::{WriteTimeoutPolicy, NATS_COMPAT_VERSION, VERSION};
@@ -22,6 +23,52 @@ pub const TLS_TIMEOUT_SECS: f64 = 2.0;
 /// `leaf`, `mqtt`, `websocket`, `jetstream` on a server without them).
 #[derive(Debug, Serialize, Default, Clone, Copy)]
 pub struct Disabled {}
+
+/// `/varz` `mqtt` (nats-server's `MQTTOptsVarz`): all omitted without an MQTT listener.
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct MqttVarz {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub port: u16,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub no_auth_user: String,
+    #[serde(skip_serializing_if = "is_zero", serialize_with = "go_float")]
+    pub auth_timeout: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_map: bool,
+    #[serde(skip_serializing_if = "is_zero", serialize_with = "go_float")]
+    pub tls_timeout: f64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub js_domain: String,
+    /// Nanoseconds, as Go's `time.Duration` marshals.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ack_wait: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_ack_pending: u16,
+}
+
+impl MqttVarz {
+    fn new(opts: &crate::config::Options, shared: &Shared) -> MqttVarz {
+        let (Some(m), Some(rt)) = (opts.mqtt.as_ref(), shared.mqtt.as_ref()) else {
+            return MqttVarz::default();
+        };
+        MqttVarz {
+            host: m.host.clone(),
+            port: rt.port,
+            no_auth_user: m.no_auth_user.clone(),
+            auth_timeout: m.auth_timeout.map_or(0.0, |d| d.as_secs_f64()),
+            tls_map: m.tls.as_ref().is_some_and(|t| t.verify_and_map),
+            tls_timeout: m
+                .tls
+                .as_ref()
+                .map_or(0.0, |t| crate::tls::timeout(t).as_secs_f64()),
+            js_domain: m.js_domain.clone(),
+            ack_wait: m.ack_wait.as_nanos() as i64,
+            max_ack_pending: m.max_ack_pending,
+        }
+    }
+}
 
 fn empty_when_off<S: serde::Serializer>(
     v: &Option<super::jsz::VarzJetStream>,
@@ -60,13 +107,13 @@ pub struct ClusterVarz {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub addr: String,
     /// The bound route port; -1 for a random one not bound yet.
-    #[serde(skip_serializing_if = "is_zero_i32")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub cluster_port: i32,
-    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero")]
     pub auth_timeout: f64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
-    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero")]
     pub tls_timeout: f64,
     #[serde(skip_serializing_if = "is_false")]
     pub tls_required: bool,
@@ -89,11 +136,11 @@ pub struct ClusterVarz {
 pub struct LeafVarz {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub host: String,
-    #[serde(skip_serializing_if = "is_zero_i32")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub port: i32,
-    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero")]
     pub auth_timeout: f64,
-    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float", skip_serializing_if = "is_zero")]
     pub tls_timeout: f64,
     #[serde(skip_serializing_if = "is_false")]
     pub tls_required: bool,
@@ -219,20 +266,8 @@ impl ClusterVarz {
     }
 }
 
-fn is_zero_i32(v: &i32) -> bool {
-    *v == 0
-}
-
-fn is_zero_f64(v: &f64) -> bool {
-    *v == 0.0
-}
-
 fn is_false(v: &bool) -> bool {
     !*v
-}
-
-fn is_zero(v: &i64) -> bool {
-    *v == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -275,7 +310,7 @@ pub struct Varz {
     pub cluster: ClusterVarz,
     pub gateway: Disabled,
     pub leaf: LeafVarz,
-    pub mqtt: Disabled,
+    pub mqtt: MqttVarz,
     pub websocket: Disabled,
     /// `{}` when JetStream is off.
     #[serde(serialize_with = "empty_when_off")]
@@ -388,7 +423,7 @@ pub fn build(shared: &Shared, req_stats: &BTreeMap<String, u64>, cpu: f64) -> Va
                 .and_then(|l| l.addr)
                 .map(|a| a.port()),
         ),
-        mqtt: Disabled {},
+        mqtt: MqttVarz::new(&opts, shared),
         websocket: Disabled {},
         jetstream: super::jsz::varz(shared),
         tls_timeout: opts

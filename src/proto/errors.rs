@@ -55,6 +55,8 @@ pub enum CloseReason {
     DuplicateServerName,
     MinimumVersionRequired,
     ClusterNamesIdentical,
+    /// An MQTT client connected with a client ID another connection then took.
+    DuplicateClientId,
 }
 
 impl CloseReason {
@@ -73,6 +75,7 @@ impl CloseReason {
             CloseReason::ParseError => "Parse Error",
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::DuplicateClientId => "Duplicate Client ID",
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",

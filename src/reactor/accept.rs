@@ -23,6 +23,7 @@ pub(super) enum Listener {
     Websocket,
     Cluster,
     Leaf,
+    Mqtt,
 }
 
 impl Reactor {
@@ -35,6 +36,7 @@ impl Reactor {
                 Listener::Websocket => self.ws_listener.as_ref(),
                 Listener::Cluster => self.cluster_listener.as_ref(),
                 Listener::Leaf => self.leaf_listener.as_ref(),
+                Listener::Mqtt => self.mqtt_listener.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -51,12 +53,14 @@ impl Reactor {
                             Listener::Websocket => self.adopt_websocket(stream, addr),
                             Listener::Cluster => self.adopt_route(stream, addr, None),
                             Listener::Leaf => self.adopt_leaf(stream, addr, None),
+                            Listener::Mqtt => self.adopt_mqtt(stream, addr),
                         }
                     } else if !self.all[target].send_control(match which {
                         Listener::Client => Control::Adopt(stream, addr),
                         Listener::Websocket => Control::AdoptWebsocket(stream, addr),
                         Listener::Cluster => Control::AdoptRoute(stream, addr, None),
                         Listener::Leaf => Control::AcceptLeaf(stream, addr),
+                        Listener::Mqtt => Control::AdoptMqtt(stream, addr),
                     }) {
                         warn!("reactor {target} is gone; dropping connection from {addr}");
                     }

@@ -18,7 +18,9 @@ use crate::proto::errors::{self, CloseReason};
 
 /// A client's connection type for users' `allowed_connection_types`.
 fn conn_type(c: &super::conn::Conn) -> ConnType {
-    if c.transport.is_websocket() {
+    if c.mqtt.is_some() {
+        ConnType::Mqtt
+    } else if c.transport.is_websocket() {
         ConnType::Websocket
     } else {
         ConnType::Standard
@@ -205,6 +207,10 @@ impl Reactor {
                 conn.label(),
                 auth::auth_user_text(&conn.opts)
             );
+        }
+        if conn.mqtt.is_some() {
+            self.mqtt_auth_failed(token);
+            return;
         }
         conn.queue_err(errors::AUTH_VIOLATION);
         self.close(token, CloseReason::AuthenticationViolation);

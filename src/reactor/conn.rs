@@ -140,6 +140,8 @@ pub struct Conn {
     pub route: Option<Box<crate::route::RouteState>>,
     /// Set when the connection is a leaf connection (to our hub, or from a leaf node).
     pub leaf: Option<Box<crate::leaf::LeafState>>,
+    /// Set when the connection speaks MQTT rather than the NATS client protocol.
+    pub mqtt: Option<Box<crate::mqtt::session::MqttConn>>,
     /// A server-to-server handshake must reach its next step by then (a dialled leaf
     /// connection waiting for the hub's INFO).
     pub peer_deadline: Option<Instant>,
@@ -211,6 +213,7 @@ impl Conn {
             auth_label: None,
             route: None,
             leaf: None,
+            mqtt: None,
             peer_deadline: None,
         }
     }
@@ -270,17 +273,27 @@ impl Conn {
     }
 
     pub fn queue_err(&mut self, text: &str) {
+        if self.mqtt.is_some() {
+            // MQTT has no -ERR: the reactor's MQTT code answers in MQTT or closes.
+            return;
+        }
         log::trace!("{} - ->> [-ERR {text}]", self.label());
         errors::write_err(&mut self.out, text);
     }
 
     /// Queues `+OK` (verbose mode).
     pub fn queue_ok(&mut self) {
+        if self.mqtt.is_some() {
+            return;
+        }
         log::trace!("{} - ->> [OK]", self.label());
         self.out.extend_from_slice(crate::proto::OK);
     }
 
     pub fn queue_pong(&mut self) {
+        if self.mqtt.is_some() {
+            return;
+        }
         log::trace!("{} - ->> [PONG]", self.label());
         self.out.extend_from_slice(crate::proto::PONG);
     }

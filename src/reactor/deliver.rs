@@ -356,6 +356,10 @@ impl Reactor {
             }
         }
         sub.delivered += 1;
+        if conn.mqtt.is_some() {
+            let sid = sub.sid.clone();
+            return self.mqtt_deliver(publisher, token, &sid, msg);
+        }
         let line_start = conn.out.len();
         proto::write_msg(&mut conn.out, msg, &sub.sid, conn.headers);
         if log::log_enabled!(log::Level::Trace) {

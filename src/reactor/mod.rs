@@ -34,6 +34,7 @@ pub use deliver::MAX_REACTORS;
 pub mod inbox;
 mod internal;
 mod links;
+mod mqtt;
 mod ops;
 mod peers;
 mod reclaim;
@@ -69,6 +70,7 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WS_LISTENER: Token = Token(usize::MAX - 2);
 const CLUSTER_LISTENER: Token = Token(usize::MAX - 3);
 const LEAF_LISTENER: Token = Token(usize::MAX - 4);
+const MQTT_LISTENER: Token = Token(usize::MAX - 5);
 const WAKER: Token = Token(usize::MAX);
 /// Shared read buffer size; also the most one read call takes.
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -140,6 +142,10 @@ pub enum Control {
     Adopt(TcpStream, SocketAddr),
     /// The same for a socket accepted on the WebSocket listener.
     AdoptWebsocket(TcpStream, SocketAddr),
+    /// The same for a socket accepted on the MQTT listener.
+    AdoptMqtt(TcpStream, SocketAddr),
+    /// Another connection took this MQTT connection's client ID: close it.
+    MqttTakeOver { token: usize, cid: u64 },
     /// A route connection: accepted on the cluster listener (None) or dialled.
     AdoptRoute(TcpStream, SocketAddr, Option<crate::dialer::Dialled>),
     /// A leaf connection we dialled (to a hub).
@@ -232,6 +238,8 @@ pub struct Reactor {
     cluster_listener: Option<TcpListener>,
     /// The leaf listener (reactor 0 only, when configured).
     leaf_listener: Option<TcpListener>,
+    /// The MQTT listener (reactor 0 only, when configured).
+    mqtt_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
     /// One subject index per account, indexed by account number (`Auth::accounts`);
@@ -378,6 +386,7 @@ impl Reactor {
             ws_listener: None,
             cluster_listener: None,
             leaf_listener: None,
+            mqtt_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
             sublists: vec![Sublist::new()],
@@ -460,6 +469,15 @@ impl Reactor {
         Ok(())
     }
 
+    /// Gives this reactor the MQTT listener to accept on (reactor 0).
+    pub fn set_mqtt_listener(&mut self, mut l: TcpListener) -> std::io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut l, MQTT_LISTENER, Interest::READABLE)?;
+        self.mqtt_listener = Some(l);
+        Ok(())
+    }
+
     /// The subject index of account `account`, created on first use.
     pub(crate) fn sublist_mut(&mut self, account: u32) -> &mut Sublist<Target> {
         let i = account as usize;
@@ -504,6 +522,7 @@ impl Reactor {
                     WS_LISTENER => self.accept_all(accept::Listener::Websocket),
                     CLUSTER_LISTENER => self.accept_all(accept::Listener::Cluster),
                     LEAF_LISTENER => self.accept_all(accept::Listener::Leaf),
+                    MQTT_LISTENER => self.accept_all(accept::Listener::Mqtt),
                     WAKER => {}
                     Token(t) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -706,6 +725,7 @@ impl Reactor {
         let mut pos = 0;
         let (in_msgs_before, subs_before) = match self.conns.get(token) {
             Some(c) if c.is_peer() => return self.process_link(token, data),
+            Some(c) if c.mqtt.is_some() => return self.process_mqtt(token, data),
             Some(c) => (c.stats.in_msgs, c.subs.len()),
             None => return 0,
         };
@@ -966,6 +986,12 @@ impl Reactor {
                 ws.queue_close(crate::websocket::close_status(reason), reason.as_str());
             }
         }
+        if conn.mqtt.is_some() {
+            self.mqtt_closing(token);
+        }
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
         if conn.route.is_some() || conn.leaf.is_some() {
             if conn.route.is_some() {
                 self.route_closed(token, reason);
@@ -1033,6 +1059,8 @@ impl Reactor {
             match msg {
                 Control::Adopt(stream, addr) => self.adopt(stream, addr),
                 Control::AdoptWebsocket(stream, addr) => self.adopt_websocket(stream, addr),
+                Control::AdoptMqtt(stream, addr) => self.adopt_mqtt(stream, addr),
+                Control::MqttTakeOver { token, cid } => self.mqtt_take_over(token, cid),
                 Control::AdoptRoute(stream, addr, dialled) => {
                     self.adopt_route(stream, addr, dialled)
                 }
@@ -1079,6 +1107,9 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut l);
         }
         if let Some(mut l) = self.ws_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        if let Some(mut l) = self.mqtt_listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
         if keep_routes {

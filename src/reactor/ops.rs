@@ -271,6 +271,10 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
+        if conn.mqtt.is_some() {
+            self.finish_mqtt_connect(token);
+            return;
+        }
         if !conn.opts.account.is_empty() || conn.opts.new_account {
             self.auth_violation(token);
             return;
@@ -325,9 +329,10 @@ impl Reactor {
         self.mark_dirty(token);
     }
 
-    pub(super) fn on_pub(&mut self, token: usize, msg: &Message<'_>) {
+    /// A client's PUB or HPUB (or an MQTT PUBLISH). Returns whether anyone got it.
+    pub(super) fn on_pub(&mut self, token: usize, msg: &Message<'_>) -> bool {
         let Some(conn) = self.conns.get_mut(token) else {
-            return;
+            return false;
         };
         let size = msg.data.len() as u64;
         conn.stats.in_msgs += 1;
@@ -339,7 +344,7 @@ impl Reactor {
             self.mark_dirty(token);
         }
         let Some(conn) = self.conns.get_mut(token) else {
-            return;
+            return false;
         };
         let denied = reserved_publish(msg.subject)
             || conn
@@ -354,7 +359,7 @@ impl Reactor {
                 errors::go_quote(msg.subject)
             );
             self.mark_dirty(token);
-            return;
+            return false;
         }
         if !msg.reply.is_empty() && reserved_reply(msg.reply) {
             conn.queue_err(&errors::reply_violation(msg.reply));
@@ -364,7 +369,7 @@ impl Reactor {
                 errors::go_quote(msg.reply)
             );
             self.mark_dirty(token);
-            return;
+            return false;
         }
         let account = conn.account;
         if conn.opts.verbose {
@@ -377,6 +382,7 @@ impl Reactor {
         if !delivered && !msg.reply.is_empty() {
             self.maybe_no_responders(token, msg);
         }
+        delivered
     }
 
     /// Sends the 503 status to a requester that asked for no-responders notices, on its own
@@ -406,7 +412,13 @@ impl Reactor {
         }
     }
 
-    fn on_sub(&mut self, token: usize, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+    pub(super) fn on_sub(
+        &mut self,
+        token: usize,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+    ) {
         let max_subs = self.opts.max_subscriptions;
         let Some(conn) = self.conns.get_mut(token) else {
             return;
@@ -490,7 +502,7 @@ impl Reactor {
         }
     }
 
-    fn on_unsub(&mut self, token: usize, sid: &[u8], max: i64) {
+    pub(super) fn on_unsub(&mut self, token: usize, sid: &[u8], max: i64) {
         let seq = self.interest_seq + 1;
         let Some(conn) = self.conns.get_mut(token) else {
             return;

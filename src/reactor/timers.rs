@@ -187,6 +187,10 @@ impl Reactor {
             return;
         }
         if conn.ping_at <= now {
+            if conn.mqtt.is_some() {
+                self.mqtt_keep_alive_expired(token);
+                return;
+            }
             self.ping_timer(token, now);
         }
     }

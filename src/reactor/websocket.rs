@@ -170,7 +170,12 @@ impl Reactor {
                         self.mark_dirty(token);
                         return Some(false);
                     }
-                    self.ws_upgraded(token);
+                    if kind == Kind::Mqtt {
+                        conn.ws_deadline = None;
+                        self.start_mqtt(token);
+                    } else {
+                        self.ws_upgraded(token);
+                    }
                     return Some(self.conns.get(token).is_some_and(|c| c.is_open()));
                 }
             }

@@ -34,6 +34,8 @@ pub enum Kind {
     /// otherwise nats-server upgrades, logs "Not configured to accept leaf node connections"
     /// and closes.
     Leaf,
+    /// A path ending in `/mqtt`, when the MQTT listener is configured: an MQTT connection.
+    Mqtt,
 }
 
 #[derive(Debug)]
@@ -115,8 +117,11 @@ pub fn process(buf: &[u8], cfg: &WsConfig) -> Outcome {
     let kind = if escaped.ends_with("/leafnode") {
         Kind::Leaf
     } else if escaped.ends_with("/mqtt") {
-        // natrium has no MQTT: nats-server's answer when MQTT is not enabled.
-        return reject(404, "mqtt websocket endpoint not enabled".into());
+        if !cfg.mqtt {
+            // nats-server's answer when MQTT is not enabled.
+            return reject(404, "mqtt websocket endpoint not enabled".into());
+        }
+        Kind::Mqtt
     } else {
         Kind::Client
     };
@@ -164,6 +169,9 @@ pub fn process(buf: &[u8], cfg: &WsConfig) -> Outcome {
     if no_masking {
         response.extend_from_slice(b"Nats-No-Masking: true\r\n");
     }
+    if kind == Kind::Mqtt {
+        response.extend_from_slice(b"Sec-WebSocket-Protocol: mqtt\r\n");
+    }
     response.extend_from_slice(cfg.raw_headers.as_bytes());
     response.extend_from_slice(b"\r\n");
 
@@ -177,7 +185,7 @@ pub fn process(buf: &[u8], cfg: &WsConfig) -> Outcome {
             negotiated.client_ip = Some(cip.to_string());
         }
     }
-    if kind == Kind::Client {
+    if kind != Kind::Leaf {
         if let Some(ua) = h.get("User-Agent").filter(|ua| ua.starts_with("Mozilla/")) {
             negotiated.browser = true;
             negotiated.no_compressed_fragments =

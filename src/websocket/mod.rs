@@ -209,6 +209,8 @@ pub struct WsConfig {
     pub cookie_names: CookieNames,
     pub handshake_timeout: Duration,
     pub ping_interval: Option<Duration>,
+    /// The MQTT listener runs, so the `/mqtt` path takes MQTT connections.
+    pub mqtt: bool,
 }
 
 impl WsConfig {
@@ -248,6 +250,7 @@ impl WsConfig {
             },
             handshake_timeout: o.handshake_timeout(),
             ping_interval: o.ping_interval.filter(|d| !d.is_zero()),
+            mqtt: false,
         }
     }
 }

@@ -23,6 +23,7 @@ mod leaf_reload;
 mod leaf_tls;
 mod leaf_ws;
 mod monitor;
+mod mqtt;
 mod operator;
 mod overload;
 mod permissions;

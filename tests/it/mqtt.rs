@@ -1,0 +1,411 @@
+//! MQTT: real MQTT clients (paho-mqtt for Python at both protocol levels, Debian's
+//! mosquitto_pub/mosquitto_sub) against natrium over TCP, TLS and WebSocket, NATS clients
+//! on the other side; raw packet transcripts compared with nats-server 2.15.1's MQTT; and
+//! malformed input that must close only its own connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{free_port, root, Natrium, NatsServer, Proc, TempDir};
+use crate::tls::Certs;
+
+/// A natrium with NATS, WebSocket and MQTT listeners; users with a no_auth_user, so
+/// clients without credentials get in and wrong credentials are refused.
+fn server(dir: &TempDir, extra: &str) -> (Proc, u16, u16) {
+    let (mqtt, ws) = (free_port(), free_port());
+    let conf = dir.write(
+        "mqtt.conf",
+        &format!(
+            "port: -1\n\
+             authorization {{ users [ {{user: dev, password: pw}} ] }}\n\
+             no_auth_user: dev\n\
+             websocket {{ port: {ws}, no_tls: true }}\n\
+             mqtt {{ port: {mqtt} {extra} }}\n"
+        ),
+    );
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    (p, mqtt, ws)
+}
+
+#[test]
+fn paho_clients_at_both_protocol_levels_over_tcp_tls_and_websocket() {
+    let dir = TempDir::new("mqtt-paho");
+    let certs = Certs::new("mqtt");
+    let (p, mqtt, ws) = server(&dir, "");
+    let tls_port = free_port();
+    let tls_conf = dir.write(
+        "tls.conf",
+        &format!(
+            "port: -1\nmqtt {{ port: {tls_port}, tls {{ cert_file: {:?}, key_file: {:?} }} }}\n",
+            certs.path("server.pem"),
+            certs.path("server-key.pem")
+        ),
+    );
+    let tls_server = Natrium::start(&["-c", tls_conf.to_str().unwrap()]);
+    assert!(tls_server.wait_log(
+        &format!("Listening for MQTT clients on tls://0.0.0.0:{tls_port}"),
+        Duration::from_secs(5)
+    ));
+    let out = Command::new("python3")
+        .arg(root().join("tests/python/mqtt_clients.py"))
+        .args([
+            &mqtt.to_string(),
+            &p.url(),
+            &ws.to_string(),
+            &tls_port.to_string(),
+            &certs.path("ca.pem"),
+        ])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log_text()
+    );
+    for case in [
+        "qos_levels",
+        "retained",
+        "will",
+        "persistent_session",
+        "wildcards",
+        "nats_interop",
+        "websocket_transport",
+        "tls_transport",
+        "v5_shared_subscriptions",
+        "v5_calls_nats_service",
+        "nats_calls_v5_device",
+    ] {
+        assert!(
+            stdout.contains(&format!("OK {case}\n")),
+            "{case} did not run:\n{stdout}"
+        );
+    }
+}
+
+fn mosquitto(bin: &str) -> Command {
+    let found = Command::new(bin)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "{bin} missing: `make deps` installs Debian's mosquitto-clients"
+    );
+    Command::new(bin)
+}
+
+#[test]
+fn mosquitto_clients_publish_subscribe_and_retain() {
+    let dir = TempDir::new("mqtt-mosquitto");
+    let (_p, mqtt, _) = server(&dir, "");
+    let port = mqtt.to_string();
+    let publish = |args: &[&str]| {
+        let st = mosquitto("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "-V", "mqttv311"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mosquitto_pub {args:?}");
+    };
+    publish(&["-t", "home/hall/light", "-m", "on", "-q", "1", "-r"]);
+    let sub = mosquitto("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port, "-V", "mqttv5"])
+        .args(["-t", "home/#", "-q", "2", "-v", "-C", "3", "-W", "10"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The retained message arrives first; wait for the subscription to exist before the
+    // live ones (mosquitto_sub prints nothing until then, so poll the server's subs).
+    std::thread::sleep(Duration::from_millis(500));
+    publish(&["-t", "home/kitchen/temp", "-m", "21", "-q", "2"]);
+    publish(&["-t", "home/kitchen/temp", "-m", "22", "-q", "0"]);
+    let out = sub.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "home/hall/light on\nhome/kitchen/temp 21\nhome/kitchen/temp 22\n"
+    );
+}
+
+// ----- raw packets ---------------------------------------------------------------------
+
+/// What a connection got back for `input` and whether the server closed it.
+fn exchange(addr: SocketAddr, steps: &[&[u8]]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut got = Vec::new();
+    let mut closed = false;
+    for step in steps {
+        if s.write_all(step).is_err() {
+            closed = true;
+            break;
+        }
+        let mut quiet = Instant::now();
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while quiet.elapsed() < Duration::from_millis(300)
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    quiet = Instant::now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            break;
+        }
+    }
+    (got, closed)
+}
+
+fn connect_packet(client_id: &str, flags: u8, level: u8, name: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    body.extend_from_slice(name.as_bytes());
+    body.push(level);
+    body.push(flags);
+    body.extend_from_slice(&30u16.to_be_bytes());
+    body.extend_from_slice(&(client_id.len() as u16).to_be_bytes());
+    body.extend_from_slice(client_id.as_bytes());
+    let mut p = vec![0x10, body.len() as u8];
+    p.extend_from_slice(&body);
+    p
+}
+
+fn with_string(head: &[u8], s: &str, tail: &[u8]) -> Vec<u8> {
+    let mut body = head[2..].to_vec();
+    body.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    body.extend_from_slice(s.as_bytes());
+    body.extend_from_slice(tail);
+    let mut p = vec![head[0], body.len() as u8];
+    p.extend_from_slice(&body);
+    p
+}
+
+/// SUBSCRIBE packet id 1 to `filter` at `qos`.
+fn subscribe(filter: &str, qos: u8) -> Vec<u8> {
+    with_string(&[0x82, 0, 0, 1], filter, &[qos])
+}
+
+/// PUBLISH `payload` to `topic` (QoS 1 with packet id 7 when `qos1`).
+fn publish(topic: &str, payload: &[u8], qos1: bool) -> Vec<u8> {
+    let mut tail = Vec::new();
+    if qos1 {
+        tail.extend_from_slice(&[0, 7]);
+    }
+    tail.extend_from_slice(payload);
+    with_string(&[if qos1 { 0x32 } else { 0x30 }, 0], topic, &tail)
+}
+
+/// The transcripts of good and bad 3.1.1 input, each from a new connection.
+fn transcripts() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let hello = connect_packet("dev-1", 0x02, 4, "MQTT");
+    vec![
+        ("connect, ping", vec![hello.clone(), vec![0xC0, 0]]),
+        (
+            "subscribe, publish QoS 1 to itself, unsubscribe",
+            vec![
+                hello.clone(),
+                subscribe("t/a", 1),
+                publish("t/a", b"hi", true),
+                with_string(&[0xA2, 0, 0, 2], "t/a", &[]),
+            ],
+        ),
+        (
+            "protocol level 3",
+            vec![connect_packet("dev-1", 0x02, 3, "MQTT")],
+        ),
+        (
+            "protocol name MQIsdp",
+            vec![connect_packet("dev-1", 0x02, 3, "MQIsdp")],
+        ),
+        ("first packet not CONNECT", vec![vec![0xC0, 0]]),
+        (
+            "reserved connect flag",
+            vec![connect_packet("dev-1", 0x03, 4, "MQTT")],
+        ),
+        (
+            "empty client id without clean session",
+            vec![connect_packet("", 0x00, 4, "MQTT")],
+        ),
+        (
+            "client id with a dot",
+            vec![connect_packet("a.b", 0x02, 4, "MQTT")],
+        ),
+        ("second CONNECT", vec![hello.clone(), hello.clone()]),
+        (
+            "wildcard in a PUBLISH topic",
+            vec![hello.clone(), publish("t/+", b"x", false)],
+        ),
+        (
+            "space in a PUBLISH topic",
+            vec![hello.clone(), publish("t a", b"x", false)],
+        ),
+        (
+            "bad SUBSCRIBE flags",
+            vec![hello.clone(), {
+                let mut s = subscribe("t/a", 0);
+                s[0] = 0x80;
+                s
+            }],
+        ),
+        (
+            "five-byte remaining length",
+            vec![hello.clone(), vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]],
+        ),
+        (
+            "QoS 3 PUBLISH",
+            vec![hello.clone(), {
+                let mut p = publish("t/a", b"x", false);
+                p[0] = 0x36;
+                p
+            }],
+        ),
+        (
+            "invalid UTF-8 topic",
+            vec![hello.clone(), vec![0x30, 5, 0, 2, 0xC3, 0x28, b'x']],
+        ),
+        ("unknown packet type 0", vec![hello.clone(), vec![0x00, 0]]),
+        ("DISCONNECT", vec![hello, vec![0xE0, 0]]),
+    ]
+}
+
+#[test]
+fn packet_transcripts_match_nats_server() {
+    let dir = TempDir::new("mqtt-diff");
+    let mqtt_port = free_port();
+    let ours_conf = dir.write(
+        "ours.conf",
+        &format!("port: -1\nmqtt {{ port: {mqtt_port} }}\n"),
+    );
+    let ours = Natrium::start(&["-c", ours_conf.to_str().unwrap()]);
+    let ours_addr: SocketAddr = format!("127.0.0.1:{mqtt_port}").parse().unwrap();
+    let ref_port = free_port();
+    let store = dir.path().join("js");
+    let ref_conf = dir.write(
+        "ref.conf",
+        &format!(
+            "port: -1\nserver_name: ref\njetstream {{ store_dir: {:?} }}\nmqtt {{ port: {ref_port} }}\n",
+            store.to_string_lossy()
+        ),
+    );
+    let Some(reference) = NatsServer::start(&["-c", ref_conf.to_str().unwrap()]) else {
+        panic!("nats-server missing (make deps)");
+    };
+    let ref_addr: SocketAddr = format!("127.0.0.1:{ref_port}").parse().unwrap();
+    let mut differences = Vec::new();
+    for (name, steps) in transcripts() {
+        let steps: Vec<&[u8]> = steps.iter().map(Vec::as_slice).collect();
+        let theirs = exchange(ref_addr, &steps);
+        let mine = exchange(ours_addr, &steps);
+        if mine != theirs {
+            differences.push(format!(
+                "{name}:\n  nats-server {:02x?} closed={}\n  natrium     {:02x?} closed={}",
+                theirs.0, theirs.1, mine.0, mine.1
+            ));
+        }
+    }
+    // And what a NATS subscriber sees of MQTT publishes: the subject, the header with the
+    // QoS, the payload.
+    let nats_side = |nats: &Proc, mqtt: SocketAddr| {
+        let mut sub = crate::harness::Raw::connect(nats.addr());
+        sub.send_str("CONNECT {\"headers\":true,\"verbose\":false}\r\nSUB t.> 1\r\nPING\r\n");
+        sub.expect("PONG");
+        let hello = connect_packet("dev-2", 0x02, 4, "MQTT");
+        exchange(
+            mqtt,
+            &[
+                &hello,
+                &publish("t/x.y", b"zero", false),
+                &publish("t//z", b"one", true),
+            ],
+        );
+        sub.drain_for(Duration::from_millis(500))
+    };
+    let theirs = nats_side(&reference, ref_addr);
+    let mine = nats_side(&ours, ours_addr);
+    if mine != theirs {
+        differences.push(format!(
+            "NATS side:\n  nats-server {theirs:?}\n  natrium     {mine:?}"
+        ));
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    drop(ours);
+}
+
+#[test]
+fn malformed_packets_close_only_their_connection() {
+    let dir = TempDir::new("mqtt-bad");
+    let (p, mqtt, _) = server(&dir, "");
+    let addr: SocketAddr = format!("127.0.0.1:{mqtt}").parse().unwrap();
+    // A healthy subscriber throughout.
+    let mut good = TcpStream::connect(addr).unwrap();
+    good.write_all(&connect_packet("good", 0x02, 4, "MQTT"))
+        .unwrap();
+    good.write_all(&subscribe("h/b", 0)).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..200 {
+        let mut junk: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
+        if i % 2 == 0 {
+            // Past CONNECT, so the packet decoder sees the junk.
+            let mut c = connect_packet(
+                &format!("j{i}"),
+                0x02,
+                if i % 4 == 0 { 5 } else { 4 },
+                "MQTT",
+            );
+            c.append(&mut junk);
+            junk = c;
+        }
+        let (_, _) = exchange(addr, &[&junk]);
+    }
+    // A CONNECT flood: many connections, each one CONNECT and gone.
+    for i in 0..300 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let _ = s.write_all(&connect_packet(&format!("f{i}"), 0x02, 4, "MQTT"));
+    }
+    let mut pubc = TcpStream::connect(addr).unwrap();
+    pubc.write_all(&connect_packet("pub", 0x02, 4, "MQTT"))
+        .unwrap();
+    pubc.write_all(&publish("h/b", b"still here", false))
+        .unwrap();
+    good.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    while !got.windows(10).any(|w| w == b"still here") && start.elapsed() < Duration::from_secs(5) {
+        match good.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        got.windows(10).any(|w| w == b"still here"),
+        "the good subscriber lost its message: {got:02x?}\n{}",
+        p.log_text()
+    );
+    assert!(!p.log_text().contains("panicked"));
+}
