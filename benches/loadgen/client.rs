@@ -32,16 +32,21 @@ pub fn use_credentials(user: &str, pass: &str) {
 /// How long a handshake or a barrier may take before the scenario fails.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Turns `nats://host:port`, `host:port` or `host` into a socket address.
+/// Turns `nats://host:port`, `host:port` or `host` into a socket address; `mqtt://host` and
+/// `tcp://host` default to MQTT's port 1883.
 pub fn resolve(url: &str) -> Result<SocketAddr, String> {
-    let hostport = url
-        .strip_prefix("nats://")
-        .unwrap_or(url)
-        .trim_end_matches('/');
+    let (hostport, port) = match url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+    {
+        Some(rest) => (rest, 1883),
+        None => (url.strip_prefix("nats://").unwrap_or(url), 4222),
+    };
+    let hostport = hostport.trim_end_matches('/');
     let hostport = if hostport.contains(':') {
         hostport.to_string()
     } else {
-        format!("{hostport}:4222")
+        format!("{hostport}:{port}")
     };
     hostport
         .to_socket_addrs()

@@ -13,8 +13,9 @@
 //!
 //! `--only` picks groups: `single` (all of the above), and the groups of several servers
 //! per side that [`crate::multi`] owns (`cluster`, `leaf`, and the optional `aarch64`),
-//! which run after the single-server phases of each round with the same alternation, and
-//! `jetstream`, which [`crate::jetstream`] owns and which runs last in each round.
+//! which run after the single-server phases of each round with the same alternation,
+//! `jetstream`, which [`crate::jetstream`] owns, and `mqtt` (natrium, nats-server and
+//! mosquitto over MQTT 3.1.1), which [`crate::mqtt`] owns and which runs last in each round.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use crate::cli::{self, Group, Opts};
 use crate::crowd;
 use crate::jetstream;
+use crate::mqtt;
 use crate::multi;
 use crate::procfs;
 use crate::progress::Progress;
@@ -83,8 +85,8 @@ impl Run {
 #[derive(Serialize, Clone)]
 pub struct Target {
     /// `>=` or `<=`, applied to the ratio natrium / nats-server.
-    op: &'static str,
-    ratio: f64,
+    pub op: &'static str,
+    pub ratio: f64,
 }
 
 #[derive(Serialize)]
@@ -129,6 +131,9 @@ struct Document {
     /// KV, idle consumers.
     jetstream_targets: Vec<MetricRow>,
     jetstream_notes: Vec<String>,
+    /// MQTT: natrium against nats-server, mosquitto beside them.
+    mqtt_targets: Vec<mqtt::MqttRow>,
+    mqtt_notes: Vec<String>,
     scenarios: Vec<MetricRow>,
     problems: Vec<String>,
     runs: Vec<Run>,
@@ -493,6 +498,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     });
     let multi_env = multi::Env::new(opts, &natrium, &nats, &out_dir.join("topology"));
     let js_env = jetstream::Env::new(opts, &natrium, &nats, &out_dir.join("jetstream"));
+    let mqtt_env = mqtt::Env::new(opts, &natrium, &nats, &out_dir.join("mqtt"));
     let mut progress = Progress::new();
     let mut results: Results = BTreeMap::new();
     let mut idle_rss: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
@@ -602,6 +608,14 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         );
         jetstream::run_round(
             &js_env,
+            round,
+            &mut results,
+            &mut round_runs,
+            &mut problems,
+            &mut progress,
+        );
+        mqtt::run_round(
+            &mqtt_env,
             round,
             &mut results,
             &mut round_runs,
@@ -797,6 +811,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     let (jetstream_targets, js_scenarios, jetstream_notes) =
         jetstream::rows(&js_env, &results, &runs);
     scenarios.extend(js_scenarios);
+    let (mqtt_targets, mqtt_scenarios, mqtt_notes) = mqtt::rows(&mqtt_env, &results);
+    scenarios.extend(mqtt_scenarios);
 
     let doc = Document {
         tool: "natrium-bench compare",
@@ -813,6 +829,8 @@ pub fn run(opts: &Opts) -> Result<(), String> {
         cluster_leaf_notes,
         jetstream_targets,
         jetstream_notes,
+        mqtt_targets,
+        mqtt_notes,
         scenarios,
         problems,
         runs,
@@ -840,11 +858,11 @@ pub fn run(opts: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-fn cell(v: Option<f64>) -> String {
+pub fn cell(v: Option<f64>) -> String {
     v.map(num).unwrap_or_else(|| "n/a".into())
 }
 
-fn spread(v: &[f64]) -> String {
+pub fn spread(v: &[f64]) -> String {
     if v.len() < 2 {
         return String::new();
     }
@@ -939,6 +957,7 @@ fn markdown(doc: &Document, results: &Results, took: Duration) -> String {
         &doc.jetstream_targets,
         &doc.jetstream_notes,
     ));
+    s.push_str(&mqtt::section(&doc.mqtt_targets, &doc.mqtt_notes));
     s.push_str("\n### Every scenario: headline rate and who used the CPU\n\n");
     s.push_str("CPU columns are % of one core over the measured phase (100 × cores = the whole machine), natrium run / nats-server run. \"busiest gen thread\" near 100 % would mean the generator limited the run; \"other CPU\" is what the rest of the machine used meanwhile (interference from other processes). \"not slower\": natrium's rate ≥ nats-server's (for latency: ≤).\n\n");
     let mut t = Table::new(&[

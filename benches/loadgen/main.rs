@@ -5,14 +5,17 @@
 //!                                └► compare (spawns natrium + nats-server, rounds, medians)
 //!                                     ├► multi (cluster and leaf groups, their rows)
 //!                                     │   └► topology (processes, configs, readiness)
-//!                                     └► jetstream (file streams, acks, RSS, consumers, KV;
-//!                                         scenario::{jspub, jsconsume, kvget})
+//!                                     ├► jetstream (file streams, acks, RSS, consumers, KV;
+//!                                     │   scenario::{jspub, jsconsume, kvget})
+//!                                     └► mqtt (natrium, nats-server, mosquitto over MQTT;
+//!                                         scenario::mqtt: pub→sub, idle, wire)
 //!  per connection: client (handshake) + frames (counting reader) ; hist ; procfs (CPU, RSS)
 //! ```
 //!
-//! It speaks the raw NATS protocol over blocking sockets with plain threads: one thread per
-//! publisher or subscriber connection, large batched writes and large reads, so that on a
-//! small machine most CPU goes to the server under test. It lives in its own binary so that
+//! It speaks the raw NATS protocol (and, for the MQTT scenarios, MQTT 3.1.1) over blocking
+//! sockets with plain threads: one thread per publisher or subscriber connection, large
+//! batched writes and large reads, so that on a small machine most CPU goes to the server
+//! under test. It lives in its own binary so that
 //! none of it is linked into the server.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -24,6 +27,7 @@ mod crowd;
 mod frames;
 mod hist;
 mod jetstream;
+mod mqtt;
 mod multi;
 mod procfs;
 mod progress;

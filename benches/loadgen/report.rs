@@ -94,7 +94,7 @@ pub fn num(v: f64) -> String {
 pub fn rate_unit(o: &Outcome) -> &'static str {
     match o.scenario.as_str() {
         "pub" => "msgs/s",
-        "pubsub" | "queue" | "jspub" => "msgs/s",
+        "pubsub" | "queue" | "jspub" | "mqtt-pubsub" => "msgs/s",
         "fanout" | "m2m" | "fanin" => "deliveries/s",
         "reqrep" => "req/s",
         _ => "conns/s",

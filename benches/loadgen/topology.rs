@@ -175,7 +175,7 @@ pub struct System {
 }
 
 /// A port nothing listens on right now (bound to 127.0.0.1:0, then released).
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}"))?;
     l.local_addr()
         .map(|a| a.port())

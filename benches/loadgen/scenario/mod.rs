@@ -12,6 +12,7 @@ pub mod flow;
 pub mod jsconsume;
 pub mod jspub;
 pub mod kvget;
+pub mod mqtt;
 pub mod reqrep;
 
 use std::net::SocketAddr;
@@ -77,6 +78,8 @@ pub enum Spec {
     ReqRep(reqrep::ReqRepSpec),
     Conn(conns::ConnSpec),
     Idle(conns::IdleSpec),
+    MqttPubSub(mqtt::MqttPubSpec),
+    MqttIdle(mqtt::idle::MqttIdleSpec),
 }
 
 impl Spec {
@@ -87,6 +90,8 @@ impl Spec {
             Spec::ReqRep(s) => reqrep::run(s, ctx),
             Spec::Conn(s) => conns::run_conn(s, ctx),
             Spec::Idle(s) => conns::run_idle(s, ctx),
+            Spec::MqttPubSub(s) => mqtt::run(s, ctx),
+            Spec::MqttIdle(s) => mqtt::idle::run(s, ctx),
         };
         ctx.progress.clear();
         out.unwrap_or_else(|e| Outcome::failed(self.name(), self.scenario(), e))
@@ -100,6 +105,8 @@ impl Spec {
             Spec::ReqRep(s) => format!("reqrep_{}", s.size),
             Spec::Conn(s) => format!("conn_t{}", s.threads),
             Spec::Idle(_) => "idle".into(),
+            Spec::MqttPubSub(s) => s.name(),
+            Spec::MqttIdle(_) => "mqtt_idle".into(),
         }
     }
 
@@ -110,6 +117,8 @@ impl Spec {
             Spec::ReqRep(_) => "reqrep",
             Spec::Conn(_) => "conn",
             Spec::Idle(_) => "idle",
+            Spec::MqttPubSub(_) => "mqtt-pubsub",
+            Spec::MqttIdle(_) => "mqtt-idle",
         }
     }
 }
@@ -140,9 +149,11 @@ pub struct Idle {
 /// What one scenario run measured. Rates are over `wall_secs`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct Outcome {
-    /// Stable key, e.g. `pubsub_16`, `fanout4_16`, `reqrep_128`, `conn_t1`, `idle`.
+    /// Stable key, e.g. `pubsub_16`, `fanout4_16`, `reqrep_128`, `conn_t1`, `idle`,
+    /// `mqtt_q1_16`, `mqtt_idle`.
     pub name: String,
-    /// `pub`, `pubsub`, `fanout`, `queue`, `reqrep`, `conn` or `idle`.
+    /// `pub`, `pubsub`, `fanout`, `queue`, `reqrep`, `conn`, `idle`, `mqtt-pubsub`,
+    /// `mqtt-idle`, ….
     pub scenario: String,
     /// Payload size in bytes (0 where it does not apply).
     pub size: usize,
