@@ -24,12 +24,24 @@ pub fn nonce() -> Option<String> {
 /// A fresh NUID as nats-server makes them: 22 characters of base62 (used for generated
 /// cluster names). Drawn from the operating system's random source, else from fastrand.
 pub fn nuid() -> String {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut raw = [0u8; 22];
     if SystemRandom::new().fill(&mut raw).is_err() {
         raw.iter_mut().for_each(|b| *b = fastrand::u8(..));
     }
     raw.iter()
+        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
+        .collect()
+}
+
+const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// nats-server's `getHash`: 8 base-62 characters of the SHA-256 of `name` (consumer names,
+/// MQTT session subjects).
+pub fn short_hash(name: &str) -> String {
+    let sum = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+    sum.as_ref()
+        .iter()
+        .take(8)
         .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
         .collect()
 }

@@ -448,13 +448,6 @@ impl Server {
                 }
                 None => (None, None, None),
             };
-        let (mqtt_listener, mqtt) = match opts.mqtt.as_ref().filter(|m| m.port.is_some()) {
-            Some(m) => {
-                let (l, rt) = mqtt_listener(m)?;
-                (Some(l), Some(Arc::new(rt)))
-            }
-            None => (None, None),
-        };
         // Outgoing connections (routes, leaf remotes) are dialled on one thread, started
         // below when there is anything to dial.
         let (dialer, dial_requests) = std::sync::mpsc::channel();
@@ -486,6 +479,14 @@ impl Server {
             server_id.clone()
         } else {
             opts.server_name.clone()
+        };
+        let (mqtt_listener, mqtt) = match opts.mqtt.as_ref().filter(|m| m.port.is_some()) {
+            Some(m) => {
+                let origin = opts.jetstream.enabled.then(|| server_name.clone());
+                let (l, rt) = mqtt_listener(m, origin)?;
+                (Some(l), Some(Arc::new(rt)))
+            }
+            None => (None, None),
         };
         let n = opts.reactor_count().min(reactor::MAX_REACTORS);
         let info = ServerInfo {
@@ -598,7 +599,7 @@ impl Server {
                     .filter(|id| !accounts.iter().any(|(a, _, _)| a == id))
                     .collect();
                 let outlet = Box::new(reactor::InternalOutlet(handles[0].clone()));
-                let service = crate::jetstream::service::Service::start(
+                let mut service = crate::jetstream::service::Service::start(
                     settings,
                     &accounts,
                     &without,
@@ -606,6 +607,9 @@ impl Server {
                     shared.jetstream_stats.clone().unwrap_or_default(),
                     shared.jetstream_ingest.clone().unwrap_or_default(),
                 );
+                if let Some(rt) = mqtt.as_ref().filter(|rt| rt.persist.is_some()) {
+                    restore_mqtt(rt, &mut service);
+                }
                 Some(
                     std::thread::Builder::new()
                         .name("jetstream".into())
@@ -979,9 +983,47 @@ fn websocket_listener(
     Ok((listener, rt, bound))
 }
 
+/// Reads the retained messages and persistent sessions kept in JetStream (the global
+/// account's MQTT streams) into the MQTT state, and creates the streams when they are not
+/// there yet. Runs before the JetStream thread and the reactors do, so their subscriptions
+/// are in place for the first MQTT client.
+fn restore_mqtt(rt: &crate::mqtt::MqttRuntime, service: &mut crate::jetstream::service::Service) {
+    use crate::mqtt::persist;
+    let (mut retained, mut sessions) = (0, 0);
+    for m in service.stored_messages(0, persist::RETAINED_STREAM) {
+        if let Some((subject, Some(r))) = persist::read_retained(&m.subject, &m.headers, &m.payload)
+        {
+            rt.state.retain(0, &subject, r);
+            retained += 1;
+        }
+    }
+    for m in service.stored_messages(0, persist::SESSIONS_STREAM) {
+        if let Some((id, s)) = persist::read_session(&m.payload) {
+            rt.state.restore_session(0, &id, s);
+            sessions += 1;
+        }
+    }
+    if retained + sessions > 0 {
+        info!("MQTT: restored {retained} retained message(s) and {sessions} session(s)");
+    }
+    let requests = persist::stream_configs()
+        .into_iter()
+        .map(|(name, body)| crate::jetstream::InMsg {
+            id: crate::jetstream::service::API_SUB,
+            account: 0,
+            subject: format!("$JS.API.STREAM.CREATE.{name}").into_bytes(),
+            reply: Vec::new(),
+            headers: Vec::new(),
+            payload: body.into_bytes(),
+        })
+        .collect();
+    service.handle_now(requests);
+}
+
 /// Binds the MQTT listener and builds what its connections need.
 fn mqtt_listener(
     m: &crate::config::mqtt::MqttOptions,
+    persist: Option<String>,
 ) -> Result<(std::net::TcpListener, crate::mqtt::MqttRuntime), String> {
     let host = if m.host.is_empty() {
         crate::config::DEFAULT_HOST.to_string()
@@ -1005,6 +1047,7 @@ fn mqtt_listener(
         auth_timeout: m.auth_timeout,
         reject_qos2_publish: m.reject_qos2_publish,
         downgrade_qos2_subscribe: m.downgrade_qos2_subscribe,
+        persist,
         host,
         port: bound.port(),
     };

@@ -18,7 +18,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use natrium::mqtt::packet::{decode, encode, encoded_len, DecodeError, Packet, LEVEL_311, LEVEL_5};
+use natrium::mqtt::packet::{
+    decode, encode, encoded_len, peek_connect_level, DecodeError, Packet, LEVEL_311, LEVEL_5,
+};
 
 const LEVELS: [u8; 4] = [0, LEVEL_311, LEVEL_5, 0];
 const MAX_PACKETS: [usize; 4] = [usize::MAX, 16, 256, 65536];

@@ -431,6 +431,33 @@ impl Service {
         }
     }
 
+    /// Runs requests now, before the thread does (the MQTT layer creates its streams so
+    /// that their subscriptions are in place when the first MQTT client connects).
+    pub fn handle_now(&mut self, msgs: Vec<InMsg>) {
+        msgs.into_iter().for_each(|m| self.handle(m));
+        self.finish_round();
+    }
+
+    /// Every message of stream `name` in `account`, oldest first (none when there is no
+    /// such stream). For the MQTT layer, which reads its state streams once at start-up,
+    /// before this thread runs.
+    pub fn stored_messages(&mut self, account: u32, name: &str) -> Vec<super::store::StoredMsg> {
+        let id = self
+            .accounts
+            .get(&account)
+            .and_then(|a| a.streams.get(name).copied());
+        let Some(stream) = id.and_then(|id| self.streams.get_mut(&id)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seq = 0;
+        while let Ok(Some(m)) = stream.next_matching(seq, b"") {
+            seq = m.seq + 1;
+            out.push(m);
+        }
+        out
+    }
+
     /// Adds a new stream's id (its subscriptions follow with [`Self::subscribe_stream`]).
     pub(super) fn add_stream(&mut self, account: u32, stream: Stream) -> u32 {
         let id = self.next_stream;

@@ -5,11 +5,12 @@
 //! Nothing here does I/O; the reactor (`reactor::mqtt`) drives it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
 use super::packet::SubOptions;
+use super::shared::StoredSession;
 
 /// Topic aliases a client may set (MQTT 5 `Topic Alias Maximum` in our CONNACK): enough
 /// for a device's handful of topics, small enough that aliases cannot pin much memory.
@@ -121,6 +122,11 @@ pub struct MqttConn {
     /// was made.
     pub reply_prefix: Option<Vec<u8>>,
     pub next_request: u64,
+    /// Output held back until JetStream has stored what it acknowledges: a marker with the
+    /// reply subject of the store's answer (`Some`), and packets queued behind it in order
+    /// (nothing acknowledged before it is kept; later packets do not overtake it).
+    pub behind_store: VecDeque<(Option<Vec<u8>>, Vec<u8>)>,
+    pub next_store: u64,
     /// DISCONNECT was received (the will is dropped unless MQTT 5 asked to keep it).
     pub disconnected: bool,
 }
@@ -153,6 +159,59 @@ impl MqttConn {
                 return Some(self.last_pid);
             }
         }
+    }
+
+    /// What a persistent session keeps of this connection: its filters (as sent) and
+    /// unacknowledged deliveries, and when an MQTT 5 session expires.
+    pub fn to_stored(&self) -> StoredSession {
+        StoredSession {
+            filters: self
+                .subs
+                .iter()
+                .filter(|(sid, _)| !sid.ends_with(EXTRA_SID_SUFFIX) && sid.as_ref() != REQUESTS_SID)
+                .map(|(sid, meta)| (sid.to_vec(), meta.opts, meta.id))
+                .collect(),
+            inflight: self
+                .inflight
+                .iter()
+                .map(|(pid, f)| (*pid, (f.packet.clone(), f.qos, f.released)))
+                .collect(),
+            expires: (self.is_v5() && self.session_expiry != u32::MAX)
+                .then(|| Instant::now() + Duration::from_secs(u64::from(self.session_expiry))),
+        }
+    }
+
+    /// Writes `bytes` to the connection's output, or behind a store still waited for.
+    pub fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if self.behind_store.is_empty() {
+            out.extend_from_slice(bytes);
+        } else {
+            self.behind_store.push_back((None, bytes.to_vec()));
+        }
+    }
+
+    /// What is written from now on waits for the store answering on `reply`.
+    pub fn wait_for_store(&mut self, reply: Vec<u8>) {
+        self.behind_store.push_back((Some(reply), Vec::new()));
+    }
+
+    /// The store answered on `reply`: releases what waited for it (and for nothing
+    /// earlier) into `out`. Returns whether `reply` was one of ours.
+    pub fn store_answered(&mut self, reply: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(marker) = self
+            .behind_store
+            .iter_mut()
+            .find(|(r, _)| r.as_deref() == Some(reply))
+        else {
+            return false;
+        };
+        marker.0 = None;
+        while self.behind_store.front().is_some_and(|(r, _)| r.is_none()) {
+            if let Some((_, bytes)) = self.behind_store.pop_front() {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        true
     }
 
     /// Whether another QoS > 0 delivery may go out now (the client's receive maximum).
@@ -199,11 +258,14 @@ impl MqttConn {
     }
 }
 
+/// What the sid of a `…/#` filter's second subscription ends with (nats-server's).
+const EXTRA_SID_SUFFIX: &[u8] = b" fwc";
+
 /// The sid of a filter's NATS subscription; `extra` is the second one of a `…/#` filter.
 pub fn sid_for(full_filter: &[u8], extra: bool) -> Box<[u8]> {
     let mut sid = full_filter.to_vec();
     if extra {
-        sid.extend_from_slice(b" fwc");
+        sid.extend_from_slice(EXTRA_SID_SUFFIX);
     }
     sid.into()
 }

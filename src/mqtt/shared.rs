@@ -69,6 +69,8 @@ pub struct Claim {
     pub replaced: Option<Holder>,
     /// The session to resume (persistent sessions only).
     pub resumed: Option<StoredSession>,
+    /// A stored session was there and is now discarded (a clean session replaced it).
+    pub discarded: bool,
 }
 
 impl MqttShared {
@@ -82,11 +84,16 @@ impl MqttShared {
         let replaced = entry.holder.replace(holder);
         let stored = entry.stored.take();
         let now = Instant::now();
+        let discarded = stored.is_some() && clean;
         let resumed = match stored {
             Some(s) if !clean && s.expires.is_none_or(|t| t > now) => Some(s),
             _ => None,
         };
-        Claim { replaced, resumed }
+        Claim {
+            replaced,
+            resumed,
+            discarded,
+        }
     }
 
     /// The connection `holder` ended. Its session is kept when `keep` is given (a
@@ -122,6 +129,17 @@ impl MqttShared {
                     .as_ref()
                     .is_some_and(|s| s.expires.is_none_or(|t| t > now))
         });
+    }
+
+    /// A persistent session read back at start-up, with no connection yet.
+    pub fn restore_session(&self, account: u32, client_id: &str, s: StoredSession) {
+        lock(&self.sessions).insert(
+            (account, client_id.to_string()),
+            Entry {
+                holder: None,
+                stored: Some(s),
+            },
+        );
     }
 
     /// Sessions known (connected or stored), for monitoring.

@@ -409,3 +409,169 @@ fn malformed_packets_close_only_their_connection() {
     );
     assert!(!p.log_text().contains("panicked"));
 }
+
+/// One client on a kept connection: reads packets as they come.
+struct Device {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Device {
+    fn connect(addr: SocketAddr, client_id: &str, clean: bool) -> (Device, Vec<u8>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        s.write_all(&connect_packet(
+            client_id,
+            if clean { 0x02 } else { 0x00 },
+            4,
+            "MQTT",
+        ))
+        .unwrap();
+        let mut d = Device { s, buf: Vec::new() };
+        let connack = d.packet(Duration::from_secs(5)).expect("CONNACK");
+        (d, connack)
+    }
+
+    /// The next whole packet (small packets only: one-byte remaining length).
+    fn packet(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.buf.len() >= 2 && self.buf.len() >= 2 + self.buf[1] as usize {
+                let n = 2 + self.buf[1] as usize;
+                return Some(self.buf.drain(..n).collect());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            let mut b = [0u8; 512];
+            match self.s.read(&mut b) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn send(&mut self, p: &[u8]) -> Vec<u8> {
+        self.s.write_all(p).unwrap();
+        self.packet(Duration::from_secs(5)).expect("an answer")
+    }
+}
+
+#[test]
+fn paho_session_and_retained_message_survive_a_restart() {
+    let dir = TempDir::new("mqtt-paho-restart");
+    let port = free_port();
+    let conf = dir.write(
+        "js.conf",
+        &format!(
+            "port: -1\nserver_name: keeper\njetstream {{ store_dir: {:?} }}\nmqtt {{ port: {port} }}\n",
+            dir.path().join("js").to_string_lossy()
+        ),
+    );
+    let run = |p: &Proc, case: &str| {
+        let out = Command::new("python3")
+            .arg(root().join("tests/python/mqtt_clients.py"))
+            .args([&port.to_string(), &p.url(), "0", "0", "", case])
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            p.log_text()
+        );
+    };
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    run(&p, "restart_before");
+    p.signal("TERM");
+    let mut p = p;
+    assert!(p.wait_exit(Duration::from_secs(10)).is_some());
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    run(&p, "restart_after");
+}
+
+#[test]
+fn sessions_and_retained_messages_survive_kill_9() {
+    let dir = TempDir::new("mqtt-persist");
+    let port = free_port();
+    let conf = dir.write(
+        "js.conf",
+        &format!(
+            "port: -1\nserver_name: keeper\njetstream {{ store_dir: {:?} }}\nmqtt {{ port: {port} }}\n",
+            dir.path().join("js").to_string_lossy()
+        ),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    let (mut dev, connack) = Device::connect(addr, "meter-7", false);
+    assert_eq!(connack, [0x20, 2, 0, 0], "a new session");
+    assert_eq!(dev.send(&subscribe("k/a", 1)), [0x90, 3, 0, 1, 1]);
+    let (mut other, _) = Device::connect(addr, "tool", true);
+    let mut retained = publish("r/t", b"kept", true);
+    retained[0] |= 0x01;
+    assert_eq!(other.send(&retained), [0x40, 2, 0, 7], "PUBACK");
+    // Removing a retained message is kept too.
+    let mut gone = publish("r/gone", b"x", true);
+    gone[0] |= 0x01;
+    other.send(&gone);
+    let mut remove = publish("r/gone", b"", true);
+    remove[0] |= 0x01;
+    other.send(&remove);
+    p.signal("KILL");
+    drop(p);
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    assert!(
+        p.wait_log(
+            "restored 1 retained message(s) and 1 session(s)",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        p.log_text()
+    );
+    let (mut dev, connack) = Device::connect(addr, "meter-7", false);
+    assert_eq!(
+        connack,
+        [0x20, 2, 1, 0],
+        "session present after the restart"
+    );
+    let (mut other, _) = Device::connect(addr, "tool", true);
+    other.send(&publish("k/a", b"after", true));
+    let got = dev
+        .packet(Duration::from_secs(5))
+        .expect("the resumed subscription delivers");
+    assert_eq!(got[0] & 0xF6, 0x32, "a QoS 1 PUBLISH: {got:02x?}");
+    assert!(got.ends_with(b"after"));
+    let (mut fresh, _) = Device::connect(addr, "reader", true);
+    fresh.s.write_all(&subscribe("r/#", 1)).unwrap();
+    let mut seen = Vec::new();
+    while let Some(pk) = fresh.packet(Duration::from_millis(700)) {
+        seen.push(pk);
+    }
+    assert_eq!(seen[0], [0x90, 3, 0, 1, 1], "SUBACK");
+    assert_eq!(
+        seen.len(),
+        2,
+        "one retained message, the removed one gone: {seen:02x?}"
+    );
+    assert_eq!(seen[1][0], 0x33, "retained, QoS 1");
+    assert!(seen[1].ends_with(b"kept"));
+    // A clean session replacing the persistent one removes it, across restarts too.
+    drop(dev);
+    let (_dev, connack) = Device::connect(addr, "meter-7", true);
+    assert_eq!(connack, [0x20, 2, 0, 0]);
+    drop(_dev);
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal("KILL");
+    drop(p);
+    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    let (_dev, connack) = Device::connect(addr, "meter-7", false);
+    assert_eq!(
+        connack,
+        [0x20, 2, 0, 0],
+        "no session any more\n{}",
+        p.log_text()
+    );
+}

@@ -89,13 +89,7 @@ fn go_atoi(s: &str) -> Result<i64, String> {
 
 /// nats-server's `createConsumerName`: 8 base-62 characters of the SHA-256 of a NUID.
 fn random_name() -> String {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let sum = ring::digest::digest(&ring::digest::SHA256, crate::nkey::nuid().as_bytes());
-    sum.as_ref()
-        .iter()
-        .take(8)
-        .map(|b| char::from(DIGITS[usize::from(*b) % DIGITS.len()]))
-        .collect()
+    crate::nkey::short_hash(&crate::nkey::nuid())
 }
 
 /// The subject-form rules of `jsConsumerCreateRequest`, in its order, which come before

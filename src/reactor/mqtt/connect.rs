@@ -212,6 +212,7 @@ impl Reactor {
             }
         }
         let resumed = claim.resumed;
+        let discarded = claim.discarded;
         let session_present = resumed.is_some();
         let mut props = Properties::default();
         if v5 {
@@ -251,6 +252,9 @@ impl Reactor {
         if let Some(s) = resumed {
             self.mqtt_resume(token, s);
         }
+        // A persistent session is written at once (not at close, which a crash skips); a
+        // clean one replacing a persistent one removes its record.
+        self.mqtt_save_session(token, clean && discarded);
     }
 
     /// Closes a connection whose client ID another connection took; its will is dropped.
@@ -326,21 +330,7 @@ impl Reactor {
             return;
         }
         let will = m.will.take();
-        let keep = (!m.clean).then(|| StoredSession {
-            filters: m
-                .subs
-                .iter()
-                .filter(|(sid, _)| !sid.ends_with(b" fwc"))
-                .map(|(sid, meta)| (sid.to_vec(), meta.opts, meta.id))
-                .collect(),
-            inflight: m
-                .inflight
-                .iter()
-                .map(|(pid, f)| (*pid, (f.packet.clone(), f.qos, f.released)))
-                .collect(),
-            expires: (m.is_v5() && m.session_expiry != u32::MAX)
-                .then(|| Instant::now() + Duration::from_secs(u64::from(m.session_expiry))),
-        });
+        let keep = (!m.clean).then(|| m.to_stored());
         let client_id = m.client_id.clone();
         if let Some(w) = will {
             let (data, header_len) = nats_message(
@@ -352,17 +342,14 @@ impl Reactor {
                 &w.payload,
             );
             if w.retain {
-                rt.state.retain(
-                    account,
-                    &w.subject,
-                    Retained {
-                        topic: w.topic.clone(),
-                        payload: w.payload.clone(),
-                        qos: w.qos,
-                        user_properties: w.user_properties.clone(),
-                        expires: None,
-                    },
-                );
+                let retained = Retained {
+                    topic: w.topic.clone(),
+                    payload: w.payload.clone(),
+                    qos: w.qos,
+                    user_properties: w.user_properties.clone(),
+                    expires: None,
+                };
+                self.mqtt_retain(token, &w.subject, retained);
             }
             self.mqtt_deliver_published(token, &w.subject, b"", &data, header_len);
         }

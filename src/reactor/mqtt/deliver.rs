@@ -20,6 +20,18 @@ impl Reactor {
         let Some(m) = conn.mqtt.as_mut() else {
             return false;
         };
+        if sid == session::REQUESTS_SID && m.store_answered(msg.subject, &mut conn.out) {
+            // JetStream stored a record of the MQTT state: what waited for it goes out.
+            if msg.data.windows(8).any(|w| w == b"\"error\"") {
+                let label = conn.label().to_string();
+                error!(
+                    "{label} - MQTT state not stored: {}",
+                    String::from_utf8_lossy(msg.data)
+                );
+            }
+            self.mark_dirty(token);
+            return true;
+        }
         let (headers, body) = split_headers(msg);
         let (pub_qos, user) = read_headers(headers);
         let v5 = m.is_v5();
@@ -110,7 +122,7 @@ impl Reactor {
             return false;
         }
         if o.qos == 0 {
-            conn.out.extend_from_slice(&encoded);
+            m.emit(&mut conn.out, &encoded);
             self.mark_dirty(token);
             return true;
         }
@@ -122,7 +134,7 @@ impl Reactor {
             return false;
         };
         set_packet_id(&mut encoded, pid);
-        conn.out.extend_from_slice(&encoded);
+        m.emit(&mut conn.out, &encoded);
         m.inflight.insert(
             pid,
             Inflight {
@@ -153,7 +165,7 @@ impl Reactor {
                 break;
             };
             set_packet_id(&mut encoded, pid);
-            conn.out.extend_from_slice(&encoded);
+            m.emit(&mut conn.out, &encoded);
             m.inflight.insert(
                 pid,
                 Inflight {

@@ -18,6 +18,7 @@ use crate::mqtt::packet::{
     self, Ack, ConnAck, Connect, DecodeError, Packet, Properties, Publish, SubAck, Subscribe,
     Unsubscribe, LEVEL_311, LEVEL_5,
 };
+use crate::mqtt::persist;
 use crate::mqtt::session::{self, HeldPublish, Inflight, MqttConn, SubMeta, Will};
 use crate::mqtt::shared::{Holder, Retained, StoredSession};
 use crate::mqtt::topic;
@@ -76,6 +77,79 @@ mod publish;
 mod subscribe;
 
 impl Reactor {
+    /// The origin to write into MQTT state records when this connection's state is kept in
+    /// JetStream (JetStream on, the global account); None otherwise.
+    pub(super) fn mqtt_persists(&self, token: usize) -> Option<String> {
+        let rt = self.shared.mqtt.as_ref()?;
+        let conn = self.conns.get(token)?;
+        (conn.account == 0).then(|| rt.persist.clone()).flatten()
+    }
+
+    /// Writes a record of the MQTT state: a publish on its stream's subject, which reaches
+    /// JetStream as any publish does, whatever the connection's own permissions. What the
+    /// connection writes next waits for JetStream's answer (nothing is acknowledged before
+    /// it is stored), unless no stream took the record.
+    pub(super) fn mqtt_store(
+        &mut self,
+        token: usize,
+        subject: &[u8],
+        data: &[u8],
+        header_len: usize,
+    ) {
+        self.mqtt_ensure_request_sub(token);
+        let Some(m) = self.conns.get_mut(token).and_then(|c| c.mqtt.as_mut()) else {
+            return;
+        };
+        let Some(mut reply) = m.reply_prefix.clone() else {
+            return;
+        };
+        m.next_store += 1;
+        reply.push(b's');
+        reply.extend_from_slice(m.next_store.to_string().as_bytes());
+        let header_text = if header_len > 0 {
+            header_len.to_string()
+        } else {
+            String::new()
+        };
+        let size_text = data.len().to_string();
+        let msg = Message {
+            subject,
+            reply: &reply,
+            header_len,
+            header_text: header_text.as_bytes(),
+            size_text: size_text.as_bytes(),
+            data,
+        };
+        if self.deliver(token, 0, &msg) {
+            if let Some(m) = self.conns.get_mut(token).and_then(|c| c.mqtt.as_mut()) {
+                m.wait_for_store(reply);
+            }
+        } else {
+            self.mqtt_log(
+                token,
+                "MQTT state not kept: no JetStream stream took the record",
+            );
+        }
+    }
+
+    /// Keeps a persistent session's subscriptions in `$MQTT_sess` (or, `gone`, removes the
+    /// record of the session the client ID had).
+    pub(super) fn mqtt_save_session(&mut self, token: usize, gone: bool) {
+        let Some(origin) = self.mqtt_persists(token) else {
+            return;
+        };
+        let Some(m) = self.conns.get(token).and_then(|c| c.mqtt.as_ref()) else {
+            return;
+        };
+        if m.clean && !gone {
+            return;
+        }
+        let stored = (!gone).then(|| m.to_stored());
+        let record = persist::session_record(&m.client_id, &origin, stored.as_ref());
+        let subject = persist::session_subject(&m.client_id);
+        self.mqtt_store(token, &subject, &record, 0);
+    }
+
     /// Takes a socket accepted on the MQTT listener: TLS when configured, then it waits for
     /// CONNECT (nothing is sent first in MQTT).
     pub(in crate::reactor) fn adopt_mqtt(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -292,7 +366,14 @@ impl Reactor {
         if log::log_enabled!(log::Level::Trace) {
             trace!("{} - ->> [MQTT {}]", conn.label(), packet_name(p));
         }
-        packet::encode(p, level, &mut conn.out);
+        match conn.mqtt.as_mut().filter(|m| !m.behind_store.is_empty()) {
+            Some(m) => {
+                let mut bytes = Vec::new();
+                packet::encode(p, level, &mut bytes);
+                m.emit(&mut conn.out, &bytes);
+            }
+            None => packet::encode(p, level, &mut conn.out),
+        }
         self.mark_dirty(token);
     }
 

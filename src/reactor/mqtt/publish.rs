@@ -81,27 +81,23 @@ impl Reactor {
         };
         let (data, header_len) = nats_message(p.qos, user, p.payload);
         if p.retain {
-            if let (Some(rt), Some(conn)) = (&rt, self.conns.get_mut(token)) {
-                let allowed = conn
-                    .perms
+            let allowed = self.conns.get_mut(token).is_some_and(|conn| {
+                conn.perms
                     .as_deref_mut()
-                    .is_none_or(|perms| perms.publish_allowed(&subject));
-                if allowed {
-                    rt.state.retain(
-                        conn.account,
-                        &subject,
-                        Retained {
-                            topic: topic_bytes.clone(),
-                            payload: p.payload.to_vec(),
-                            qos: p.qos,
-                            user_properties: owned_pairs(user),
-                            expires: p
-                                .props
-                                .message_expiry_interval
-                                .map(|s| Instant::now() + Duration::from_secs(u64::from(s))),
-                        },
-                    );
-                }
+                    .is_none_or(|perms| perms.publish_allowed(&subject))
+            });
+            if allowed {
+                let retained = Retained {
+                    topic: topic_bytes.clone(),
+                    payload: p.payload.to_vec(),
+                    qos: p.qos,
+                    user_properties: owned_pairs(user),
+                    expires: p
+                        .props
+                        .message_expiry_interval
+                        .map(|s| Instant::now() + Duration::from_secs(u64::from(s))),
+                };
+                self.mqtt_retain(token, &subject, retained);
             }
         }
         match (p.qos, p.packet_id) {
@@ -139,6 +135,24 @@ impl Reactor {
                 }
             }
         }
+    }
+
+    /// Keeps (an empty payload: removes) the retained message of `subject`, in memory and,
+    /// with JetStream, in `$MQTT_rmsgs`.
+    pub(super) fn mqtt_retain(&mut self, token: usize, subject: &[u8], msg: Retained) {
+        let Some(rt) = self.shared.mqtt.clone() else {
+            return;
+        };
+        let Some(account) = self.conns.get(token).map(|c| c.account) else {
+            return;
+        };
+        if let Some(origin) = self.mqtt_persists(token) {
+            let kept = (!msg.payload.is_empty()).then_some(&msg);
+            let (record, data, header_len) =
+                persist::retained_record(subject, &msg.topic, kept, &origin);
+            self.mqtt_store(token, &record, &data, header_len);
+        }
+        rt.state.retain(account, subject, msg);
     }
 
     /// Publishes a message from an MQTT client as a NATS message; whether anyone got it.

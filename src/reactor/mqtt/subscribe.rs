@@ -24,6 +24,8 @@ impl Reactor {
                 }
             }
         }
+        // The SUBACK of a persistent session goes out once the session is stored.
+        self.mqtt_save_session(token, false);
         self.mqtt_send(
             token,
             &Packet::SubAck(SubAck {
@@ -171,6 +173,7 @@ impl Reactor {
                 self.mqtt_unsub_sid(token, &sid);
             }
         }
+        self.mqtt_save_session(token, false);
         self.mqtt_send(
             token,
             &Packet::UnsubAck(SubAck {
