@@ -592,6 +592,47 @@ impl Auth {
             .filter(|u| !u.proxy_required && u.allows(t))
     }
 
+    /// An MQTT client when the `mqtt {}` block has its own `authorization {}` or
+    /// `no_auth_user` (nats-server's `mqttConfigAuth`): the block's single user/password or
+    /// token (the CONNECT password), else the block's `no_auth_user` for a client with no
+    /// credentials, else the server's users as for any client.
+    pub fn authenticate_mqtt(
+        &self,
+        opts: &mut ClientOptions,
+        p: &Presented<'_>,
+        block: &crate::config::mqtt::MqttOptions,
+    ) -> Verdict {
+        let (configured, presented) = if !block.username.is_empty() {
+            if block.username != opts.user {
+                return Verdict::Denied("user mismatch");
+            }
+            (&block.password, &opts.pass)
+        } else if !block.token.is_empty() {
+            (&block.token, &opts.auth_token)
+        } else {
+            let no_creds = opts.user.is_empty() && opts.pass.is_empty();
+            if no_creds && !block.no_auth_user.is_empty() {
+                return match self.user(&block.no_auth_user) {
+                    Some(u) => {
+                        opts.user = u.name.clone();
+                        Verdict::Allowed(Some(u.clone()))
+                    }
+                    None => Verdict::Denied("no_auth_user not found"),
+                };
+            }
+            return self.authenticate(opts, p);
+        };
+        match secret::compare(configured, presented, &self.bcrypt_cache) {
+            Check::Match => Verdict::Allowed(None),
+            Check::Mismatch => Verdict::Denied("credentials mismatch"),
+            Check::NeedsBcrypt => Verdict::NeedsBcrypt {
+                hash: configured.clone(),
+                presented: presented.clone(),
+                user: None,
+            },
+        }
+    }
+
     /// nats-server's `processClientOrLeafAuthentication` for a client. Like nats-server it
     /// records in `opts` who the client turned out to be (the no_auth_user's name, or the
     /// user a certificate maps to), which the logs, monitoring and a later reload use.

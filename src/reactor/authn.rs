@@ -60,7 +60,16 @@ impl Reactor {
             cert: cert.as_ref(),
             conn_type: conn_type(conn),
         };
-        match auth.authenticate(&mut conn.opts, &presented) {
+        let mqtt_block = self
+            .opts
+            .mqtt
+            .as_ref()
+            .filter(|m| conn.mqtt.is_some() && m.auth_override());
+        let verdict = match mqtt_block {
+            Some(block) => auth.authenticate_mqtt(&mut conn.opts, &presented, block),
+            None => auth.authenticate(&mut conn.opts, &presented),
+        };
+        match verdict {
             Verdict::Allowed(user) => {
                 self.register_user(token, user);
                 AuthStep::Done

@@ -575,3 +575,47 @@ fn sessions_and_retained_messages_survive_kill_9() {
         p.log_text()
     );
 }
+
+/// CONNECT with a user name and password (clean session).
+fn connect_login(client_id: &str, user: &str, pass: &str) -> Vec<u8> {
+    let mut p = connect_packet(client_id, 0xC2, 4, "MQTT");
+    for s in [user, pass] {
+        p.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        p.extend_from_slice(s.as_bytes());
+    }
+    p[1] = (p.len() - 2) as u8;
+    p
+}
+
+#[test]
+fn the_mqtt_blocks_own_authorization_is_what_mqtt_clients_log_in_with() {
+    let dir = TempDir::new("mqtt-auth");
+    let (user_port, token_port) = (free_port(), free_port());
+    let start = |name: &str, port: u16, auth: &str| {
+        let conf = dir.write(
+            name,
+            &format!(
+                "port: -1\nauthorization {{ user: nats, password: natspw }}\n\
+                 mqtt {{ port: {port}, authorization {{ {auth} }} }}\n"
+            ),
+        );
+        Natrium::start(&["-c", conf.to_str().unwrap()])
+    };
+    let _a = start("user.conf", user_port, "username: dev, password: s3cret");
+    let _b = start("token.conf", token_port, "token: t0k");
+    let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+    let refused = vec![0x20, 2, 0, 5];
+    let ok = vec![0x20, 2, 0, 0];
+    let cases: [(u16, Vec<u8>, &Vec<u8>); 5] = [
+        (user_port, connect_login("a", "dev", "s3cret"), &ok),
+        (user_port, connect_login("b", "dev", "wrong"), &refused),
+        // The server's own login is not an MQTT one when the block has its own.
+        (user_port, connect_login("c", "nats", "natspw"), &refused),
+        (user_port, connect_packet("d", 0x02, 4, "MQTT"), &refused),
+        (token_port, connect_login("e", "any", "t0k"), &ok),
+    ];
+    for (port, packet, want) in cases {
+        let (got, _) = exchange(addr(port), &[&packet]);
+        assert_eq!(&got, want, "port {port} packet {packet:02x?}");
+    }
+}
