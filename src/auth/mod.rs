@@ -56,6 +56,8 @@ pub enum ConnType {
     Websocket,
     Leafnode,
     Mqtt,
+    /// MQTT over WebSocket (`/mqtt`).
+    MqttWs,
 }
 
 impl ConnType {
@@ -65,12 +67,13 @@ impl ConnType {
             ConnType::Websocket => "WEBSOCKET",
             ConnType::Leafnode => "LEAFNODE",
             ConnType::Mqtt => "MQTT",
+            ConnType::MqttWs => "MQTT_WS",
         }
     }
 }
 
 /// The connection types nats-server knows.
-const CONNECTION_TYPES: &[&str] = &[
+pub(crate) const CONNECTION_TYPES: &[&str] = &[
     "STANDARD",
     "WEBSOCKET",
     "LEAFNODE",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::conf::{self, Map, Spanned, Value};
 use super::file::{lower, Reader};
+use crate::auth::CONNECTION_TYPES;
 
 /// The authorization option types are the engine's own (`crate::auth::options`): this
 /// module only fills them in from the file.
@@ -446,17 +447,6 @@ fn parse_users(
     }
     Some((users, nkeys))
 }
-
-/// nats-server's allowed connection types.
-const CONNECTION_TYPES: &[&str] = &[
-    "STANDARD",
-    "WEBSOCKET",
-    "LEAFNODE",
-    "LEAFNODE_WS",
-    "MQTT",
-    "MQTT_WS",
-    "IN_PROCESS",
-];
 
 pub(crate) fn is_public_user_key(k: &str) -> bool {
     k.starts_with('U') && nkeys::KeyPair::from_public_key(k).is_ok()

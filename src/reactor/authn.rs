@@ -18,7 +18,9 @@ use crate::proto::errors::{self, CloseReason};
 
 /// A client's connection type for users' `allowed_connection_types`.
 fn conn_type(c: &super::conn::Conn) -> ConnType {
-    if c.mqtt.is_some() {
+    if c.mqtt.is_some() && c.transport.is_websocket() {
+        ConnType::MqttWs
+    } else if c.mqtt.is_some() {
         ConnType::Mqtt
     } else if c.transport.is_websocket() {
         ConnType::Websocket
