@@ -30,7 +30,7 @@ fn server(dir: &TempDir, extra: &str) -> (Proc, u16, u16) {
 }
 
 #[test]
-fn paho_clients_at_both_protocol_levels_over_tcp_tls_and_websocket() {
+fn paho_and_mqtt_js_at_both_protocol_levels_over_tcp_tls_and_websocket() {
     let dir = TempDir::new("mqtt-paho");
     let certs = Certs::new("mqtt");
     let (p, mqtt, ws) = server(&dir, "");
@@ -64,6 +64,31 @@ fn paho_clients_at_both_protocol_levels_over_tcp_tls_and_websocket() {
         out.status.success(),
         "{stdout}\n{}\nserver log:\n{}",
         String::from_utf8_lossy(&out.stderr),
+        p.log_text()
+    );
+    // And MQTT.js, the Node.js client, the same ways.
+    let node_dir = root().join("tests/node");
+    assert!(
+        node_dir.join("node_modules/mqtt").exists(),
+        "tests/node/node_modules is missing: run `make deps`"
+    );
+    let js = Command::new("node")
+        .current_dir(&node_dir)
+        .args([
+            "mqtt_clients.mjs",
+            &mqtt.to_string(),
+            &p.port.to_string(),
+            &ws.to_string(),
+            &tls_port.to_string(),
+            &certs.path("ca.pem"),
+        ])
+        .output()
+        .expect("node");
+    let js_out = String::from_utf8_lossy(&js.stdout);
+    assert!(
+        js.status.success() && js_out.contains("OK websocket_and_tls"),
+        "{js_out}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&js.stderr),
         p.log_text()
     );
     for case in [

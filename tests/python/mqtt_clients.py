@@ -382,6 +382,28 @@ def case_v5_no_local_and_topic_alias():
     other.close()
 
 
+def case_v5_retain_handling():
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    t = f"rh/{uid()}"
+    pub = Client(uid(), v5=True)
+    pub.connect()
+    pub.pub(t, b"r", qos=1, retain=True)
+    c = Client(uid(), v5=True)
+    c.connect()
+    c.sub(t, options=SubscribeOptions(qos=1, retainHandling=1))
+    assert c.get().retain, "a new subscription gets the retained message"
+    c.sub(t, options=SubscribeOptions(qos=1, retainHandling=1))
+    c.none()
+    c.sub(t, options=SubscribeOptions(qos=1, retainHandling=0))
+    assert c.get().payload == b"r", "0: every SUBSCRIBE gets it"
+    other = Client(uid(), v5=True)
+    other.connect()
+    other.sub(t, options=SubscribeOptions(qos=1, retainHandling=2))
+    other.none()
+    for x in (pub, c, other):
+        x.close()
+
+
 def case_v5_reason_codes():
     c = Client(uid(), v5=True)
     c.connect()

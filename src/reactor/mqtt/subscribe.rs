@@ -11,9 +11,15 @@ impl Reactor {
         let id = s.props.subscription_identifiers.first().copied();
         let mut granted = Vec::new();
         for (filter, opts) in &s.filters {
+            // MQTT 5 retain handling 1: retained messages only for a new subscription.
+            let existed = self
+                .conns
+                .get(token)
+                .and_then(|c| c.mqtt.as_ref())
+                .is_some_and(|m| !m.sids_of(filter.as_bytes()).is_empty());
             let code = self.mqtt_subscribe_one(token, filter.as_bytes(), *opts, id);
             codes.push(code);
-            if code < 0x80 {
+            if code < 0x80 && !(existed && opts.retain_handling == 1) {
                 granted.push((filter.as_bytes().to_vec(), code, *opts, id));
             }
         }
