@@ -382,6 +382,41 @@ def case_v5_no_local_and_topic_alias():
     other.close()
 
 
+def case_v5_session_expiry():
+    cid = uid()
+    t = f"se/{uid()}"
+
+    def props(secs):
+        p = Properties(PacketTypes.CONNECT)
+        p.SessionExpiryInterval = secs
+        return p
+
+    dev = Client(cid, v5=True, clean=False, props=props(60))
+    dev.connect()
+    dev.sub(t, 1)
+    dev.close()
+    dev = Client(cid, v5=True, clean=False, props=props(1))
+    flags, _, _ = dev.connect()
+    assert flags.session_present, "within its expiry the session is kept"
+    dev.close()
+    time.sleep(1.5)
+    dev = Client(cid, v5=True, clean=False, props=props(1))
+    flags, _, _ = dev.connect()
+    assert not flags.session_present, "past its expiry it is gone"
+    dev.close()
+
+
+def case_v5_server_disconnect_with_reason():
+    cid = uid()
+    old = Client(cid, v5=True)
+    old.connect()
+    new = Client(cid, v5=True)
+    new.connect()
+    rc = old.disconnects.get(timeout=TIMEOUT)
+    assert rc.value == 0x8E, f"session taken over, got {rc}"
+    new.close()
+
+
 def case_v5_retain_handling():
     from paho.mqtt.subscribeoptions import SubscribeOptions
     t = f"rh/{uid()}"

@@ -44,6 +44,22 @@ mod reason {
     pub const QOS_NOT_SUPPORTED: u8 = 0x9B;
     pub const PAYLOAD_FORMAT_INVALID: u8 = 0x99;
     pub const DISCONNECT_WITH_WILL: u8 = 0x04;
+
+    /// The Reason String natrium sends with a server DISCONNECT.
+    pub fn text(code: u8) -> &'static str {
+        match code {
+            PROTOCOL_ERROR => "protocol error",
+            SESSION_TAKEN_OVER => "session taken over",
+            TOPIC_NAME_INVALID => "topic name invalid",
+            KEEP_ALIVE_TIMEOUT => "keep alive timeout",
+            TOPIC_ALIAS_INVALID => "topic alias invalid",
+            QOS_NOT_SUPPORTED => "QoS not supported",
+            PAYLOAD_FORMAT_INVALID => "payload format invalid",
+            0x81 => "malformed packet",
+            0x95 => "packet too large",
+            _ => "unspecified error",
+        }
+    }
 }
 
 /// 3.1.1 CONNACK return codes.
@@ -336,14 +352,22 @@ impl Reactor {
     }
 
     /// A server DISCONNECT (MQTT 5 only; a 3.1.1 connection is just closed).
+    /// With a Reason String unless the client asked for no problem information.
     pub(super) fn mqtt_disconnect(&mut self, token: usize, code: u8) {
-        if self.mqtt_level(token) == LEVEL_5 {
-            let p = Packet::Disconnect(packet::Disconnect {
-                code,
-                props: Properties::default(),
-            });
-            self.mqtt_send(token, &p);
+        let Some(m) = self.conns.get(token).and_then(|c| c.mqtt.as_ref()) else {
+            return;
+        };
+        if m.level != LEVEL_5 {
+            return;
         }
+        let mut props = Properties::default();
+        if m.problem_info {
+            props.reason_string = Some(reason::text(code));
+        }
+        self.mqtt_send(
+            token,
+            &Packet::Disconnect(packet::Disconnect { code, props }),
+        );
     }
 
     pub(super) fn mqtt_level(&self, token: usize) -> u8 {
