@@ -80,6 +80,19 @@ pub struct OpenRequest {
     pub correlation: Option<Vec<u8>>,
 }
 
+/// The connection that takes a client ID over from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Successor {
+    /// On the same reactor: it resumes the session right after the old one closed.
+    Here,
+    /// On another reactor, which is sent the session.
+    There {
+        reactor: usize,
+        token: usize,
+        cid: u64,
+    },
+}
+
 /// The state of one MQTT connection.
 #[derive(Debug, Default)]
 pub struct MqttConn {
@@ -127,6 +140,11 @@ pub struct MqttConn {
     /// (nothing acknowledged before it is kept; later packets do not overtake it).
     pub behind_store: VecDeque<(Option<Vec<u8>>, Vec<u8>)>,
     pub next_store: u64,
+    /// Another connection took the client ID over, and where it is.
+    pub taken_over: Option<Successor>,
+    /// This connection took the client ID over from a connection on another reactor and
+    /// waits for that one's session before its CONNACK (reading is paused meanwhile).
+    pub awaiting_session: bool,
     /// DISCONNECT was received (the will is dropped unless MQTT 5 asked to keep it).
     pub disconnected: bool,
 }
@@ -178,6 +196,7 @@ impl MqttConn {
                 .collect(),
             expires: (self.is_v5() && self.session_expiry != u32::MAX)
                 .then(|| Instant::now() + Duration::from_secs(u64::from(self.session_expiry))),
+            parked_on: None,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct StoredSession {
     /// MQTT 5 session expiry: the session is dropped when its client has been away this
     /// long (None: kept while the server runs).
     pub expires: Option<Instant>,
+    /// The reactor holding the session's subscriptions while its client is away, with the
+    /// QoS > 0 messages they caught (`reactor::mqtt::park`).
+    pub parked_on: Option<usize>,
 }
 
 /// A session entry: its holder while connected, its stored state while away.
@@ -69,8 +72,9 @@ pub struct Claim {
     pub replaced: Option<Holder>,
     /// The session to resume (persistent sessions only).
     pub resumed: Option<StoredSession>,
-    /// A stored session was there and is now discarded (a clean session replaced it).
-    pub discarded: bool,
+    /// A stored session that is not resumed (a clean session replaced it, or it expired):
+    /// what it parked must go.
+    pub discarded: Option<StoredSession>,
 }
 
 impl MqttShared {
@@ -84,10 +88,9 @@ impl MqttShared {
         let replaced = entry.holder.replace(holder);
         let stored = entry.stored.take();
         let now = Instant::now();
-        let discarded = stored.is_some() && clean;
-        let resumed = match stored {
-            Some(s) if !clean && s.expires.is_none_or(|t| t > now) => Some(s),
-            _ => None,
+        let (resumed, discarded) = match stored {
+            Some(s) if !clean && s.expires.is_none_or(|t| t > now) => (Some(s), None),
+            other => (None, other),
         };
         Claim {
             replaced,
@@ -98,21 +101,21 @@ impl MqttShared {
 
     /// The connection `holder` ended. Its session is kept when `keep` is given (a
     /// persistent session), dropped otherwise. A holder that was replaced meanwhile changes
-    /// nothing (the new connection owns the session).
+    /// nothing (the new connection owns the session): returns false then.
     pub fn release(
         &self,
         account: u32,
         client_id: &str,
         holder: Holder,
         keep: Option<StoredSession>,
-    ) {
+    ) -> bool {
         let mut sessions = lock(&self.sessions);
         let key = (account, client_id.to_string());
         let Some(entry) = sessions.get_mut(&key) else {
-            return;
+            return false;
         };
         if entry.holder != Some(holder) {
-            return;
+            return false;
         }
         entry.holder = None;
         match keep {
@@ -129,6 +132,15 @@ impl MqttShared {
                     .as_ref()
                     .is_some_and(|s| s.expires.is_none_or(|t| t > now))
         });
+        true
+    }
+
+    /// The session of a connection that another one on the same reactor is taking over:
+    /// stored for it (whoever holds the client ID now), so that its claim resumes it.
+    pub fn hand_over(&self, account: u32, client_id: &str, keep: Option<StoredSession>) {
+        if let Some(e) = lock(&self.sessions).get_mut(&(account, client_id.to_string())) {
+            e.stored = keep;
+        }
     }
 
     /// A persistent session read back at start-up, with no connection yet.

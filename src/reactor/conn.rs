@@ -231,6 +231,7 @@ impl Conn {
             && !self.stalled
             && !self.waits_for_own_drain
             && self.auth_pending.is_none()
+            && !self.mqtt.as_ref().is_some_and(|m| m.awaiting_session)
     }
 
     /// Bytes the operation being parsed needs in all, when known (a message whose payload

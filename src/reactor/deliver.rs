@@ -335,6 +335,9 @@ impl Reactor {
             None => msg,
         };
         let token = sub.conn;
+        if token & super::mqtt::park::PARKED != 0 {
+            return self.mqtt_deliver_parked(token & !super::mqtt::park::PARKED, key, msg);
+        }
         let Some(conn) = self.conns.get_mut(token) else {
             return false;
         };

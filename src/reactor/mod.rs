@@ -144,8 +144,35 @@ pub enum Control {
     AdoptWebsocket(TcpStream, SocketAddr),
     /// The same for a socket accepted on the MQTT listener.
     AdoptMqtt(TcpStream, SocketAddr),
-    /// Another connection took this MQTT connection's client ID: close it.
-    MqttTakeOver { token: usize, cid: u64 },
+    /// Another connection took this MQTT connection's client ID: close it, and send its
+    /// session to that connection.
+    MqttTakeOver {
+        token: usize,
+        cid: u64,
+        successor: (usize, usize, u64),
+    },
+    /// The session of the connection this MQTT connection took over (None: there was none
+    /// to keep): it may now finish its CONNECT.
+    MqttSession {
+        token: usize,
+        cid: u64,
+        /// With its account and client ID.
+        session: Option<(u32, String, crate::mqtt::shared::StoredSession)>,
+    },
+    /// Drop the parked MQTT session of this client ID; what it caught goes to `to`
+    /// (reactor, token, cid), where the client connected again.
+    MqttUnpark {
+        account: u32,
+        client_id: String,
+        to: Option<(usize, usize, u64)>,
+    },
+    /// What a parked MQTT session caught, for the connection that resumed it here.
+    MqttQueued {
+        token: usize,
+        cid: u64,
+        level: u8,
+        queue: mqtt::park::Caught,
+    },
     /// A route connection: accepted on the cluster listener (None) or dialled.
     AdoptRoute(TcpStream, SocketAddr, Option<crate::dialer::Dialled>),
     /// A leaf connection we dialled (to a hub).
@@ -242,6 +269,10 @@ pub struct Reactor {
     mqtt_listener: Option<TcpListener>,
     pub conns: Slab<Conn>,
     pub subs: Slab<Sub>,
+    /// Persistent MQTT sessions whose client is away (`mqtt::park`).
+    mqtt_parked: Slab<mqtt::park::Parked>,
+    /// When parked MQTT sessions are next checked for expiry.
+    mqtt_park_sweep: Instant,
     /// One subject index per account, indexed by account number (`Auth::accounts`);
     /// grown on first use.
     pub sublists: Vec<Sublist<Target>>,
@@ -389,6 +420,8 @@ impl Reactor {
             mqtt_listener: None,
             conns: Slab::new(),
             subs: Slab::new(),
+            mqtt_parked: Slab::new(),
+            mqtt_park_sweep: Instant::now(),
             sublists: vec![Sublist::new()],
             shared,
             opts,
@@ -1060,7 +1093,38 @@ impl Reactor {
                 Control::Adopt(stream, addr) => self.adopt(stream, addr),
                 Control::AdoptWebsocket(stream, addr) => self.adopt_websocket(stream, addr),
                 Control::AdoptMqtt(stream, addr) => self.adopt_mqtt(stream, addr),
-                Control::MqttTakeOver { token, cid } => self.mqtt_take_over(token, cid),
+                Control::MqttTakeOver {
+                    token,
+                    cid,
+                    successor: (reactor, to, to_cid),
+                } => {
+                    let successor = crate::mqtt::session::Successor::There {
+                        reactor,
+                        token: to,
+                        cid: to_cid,
+                    };
+                    self.mqtt_take_over(token, cid, successor)
+                }
+                Control::MqttSession {
+                    token,
+                    cid,
+                    session,
+                } => self.mqtt_session_arrived(token, cid, session),
+                Control::MqttUnpark {
+                    account,
+                    client_id,
+                    to,
+                } => self.mqtt_release_parked(account, &client_id, to),
+                Control::MqttQueued {
+                    token,
+                    cid,
+                    level,
+                    queue,
+                } => {
+                    if self.conns.get(token).is_some_and(|c| c.cid == cid) {
+                        self.mqtt_take_queued(token, level, queue);
+                    }
+                }
                 Control::AdoptRoute(stream, addr, dialled) => {
                     self.adopt_route(stream, addr, dialled)
                 }

@@ -22,6 +22,7 @@ impl Reactor {
 
     pub(super) fn fire_timers(&mut self) {
         let now = Instant::now();
+        self.mqtt_sweep_parked(now);
         // Take every due entry first and re-arm afterwards, so a deadline that is still due
         // after its handler ran can never keep this loop spinning.
         let mut due = Vec::new();

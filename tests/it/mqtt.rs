@@ -14,6 +14,10 @@ use crate::tls::Certs;
 /// A natrium with NATS, WebSocket and MQTT listeners; users with a no_auth_user, so
 /// clients without credentials get in and wrong credentials are refused.
 fn server(dir: &TempDir, extra: &str) -> (Proc, u16, u16) {
+    server_with(dir, extra, &[])
+}
+
+fn server_with(dir: &TempDir, extra: &str, args: &[&str]) -> (Proc, u16, u16) {
     let (mqtt, ws) = (free_port(), free_port());
     let conf = dir.write(
         "mqtt.conf",
@@ -25,7 +29,9 @@ fn server(dir: &TempDir, extra: &str) -> (Proc, u16, u16) {
              mqtt {{ port: {mqtt} {extra} }}\n"
         ),
     );
-    let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
+    let mut all = vec!["-c", conf.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let p = Natrium::start(&all);
     (p, mqtt, ws)
 }
 
@@ -65,6 +71,30 @@ fn paho_and_mqtt_js_at_both_protocol_levels_over_tcp_tls_and_websocket() {
         "{stdout}\n{}\nserver log:\n{}",
         String::from_utf8_lossy(&out.stderr),
         p.log_text()
+    );
+    // Sessions across reactors: a reconnect or take-over lands on another event loop than
+    // the connection before it (connections are handed out in turn).
+    let dir2 = TempDir::new("mqtt-paho-2");
+    let (p2, mqtt2, ws2) = server_with(&dir2, "", &["--reactors", "2"]);
+    let out2 = Command::new("python3")
+        .arg(root().join("tests/python/mqtt_clients.py"))
+        .args([&mqtt2.to_string(), &p2.url(), &ws2.to_string(), "0", ""])
+        .args([
+            "persistent_session",
+            "offline_messages_wait_for_a_persistent_session",
+            "takeover_keeps_the_session",
+            "v5_server_disconnect_with_reason",
+            "v5_shared_subscriptions",
+            "retained",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out2.status.success(),
+        "two reactors:\n{}{}\n{}",
+        String::from_utf8_lossy(&out2.stdout),
+        String::from_utf8_lossy(&out2.stderr),
+        p2.log_text()
     );
     // And MQTT.js, the Node.js client, the same ways.
     let node_dir = root().join("tests/node");

@@ -214,6 +214,63 @@ def case_persistent_session():
     pub.close()
 
 
+def case_offline_messages_wait_for_a_persistent_session():
+    for v5 in (False, True):
+        cid = uid()
+        t = f"off/{uid()}"
+        props = None
+        if v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 300
+        dev = Client(cid, v5=v5, clean=False, props=props)
+        dev.connect()
+        dev.sub(t, 1)
+        dev.close()
+        pub = Client(uid(), v5=v5)
+        pub.connect()
+        for i in range(3):
+            pub.pub(t, f"q1-{i}".encode(), qos=1)
+        pub.pub(t, b"q0", qos=0)
+        pub.pub(t, b"q2", qos=2)
+        dev = Client(cid, v5=v5, clean=False, props=props)
+        flags, _, _ = dev.connect()
+        assert flags.session_present
+        got = [dev.get().payload for _ in range(4)]
+        assert got == [b"q1-0", b"q1-1", b"q1-2", b"q2"], got
+        dev.none()  # QoS 0 is not kept for an absent client
+        pub.pub(t, b"live", qos=1)
+        assert dev.get().payload == b"live"
+        dev.close()
+        # A clean session discards what was parked.
+        dev = Client(cid, v5=v5, clean=False, props=props)
+        dev.connect()
+        dev.close()
+        pub.pub(t, b"for nobody", qos=1)
+        dev = Client(cid, v5=v5, clean=True)
+        dev.connect()
+        dev.none()
+        dev.close()
+        pub.close()
+
+
+def case_takeover_keeps_the_session():
+    cid = uid()
+    t = f"to/{uid()}"
+    a = Client(cid, clean=False)
+    a.connect()
+    a.sub(t, 1)
+    b = Client(cid, clean=False)
+    flags, _, _ = b.connect()
+    assert flags.session_present, "the session goes with the client ID"
+    a.disconnects.get(timeout=TIMEOUT)
+    pub = Client(uid())
+    pub.connect()
+    pub.pub(t, b"to-b", qos=1)
+    assert b.get().payload == b"to-b"
+    b.close()
+    pub.close()
+
+
 def case_takeover():
     cid = uid()
     a = Client(cid)

@@ -4,6 +4,7 @@
 
 use super::publish::nats_message;
 use super::*;
+use crate::mqtt::session::Successor;
 
 impl Reactor {
     pub(super) fn mqtt_connect(&mut self, token: usize, c: Connect<'_>) {
@@ -190,7 +191,6 @@ impl Reactor {
         };
         let client_id = m.client_id.clone();
         let clean = m.clean;
-        let v5 = m.is_v5();
         m.reply_prefix = Some(format!("_MQTT_RR.{}.", crate::nkey::nuid()).into_bytes());
         let mut claim = rt.state.claim(account, &client_id, holder, clean);
         if let Some(old) = claim.replaced {
@@ -202,17 +202,83 @@ impl Reactor {
             }
             if old.reactor == reactor {
                 // Closed here and now, so its session is stored before this one resumes.
-                self.mqtt_take_over(old.token, old.cid);
+                self.mqtt_take_over(old.token, old.cid, Successor::Here);
                 claim = rt.state.claim(account, &client_id, holder, clean);
             } else if let Some(h) = self.all.get(old.reactor) {
+                // Closed there; its session comes back through our channel, and CONNACK
+                // (with "session present") waits for it.
                 h.send_control(crate::reactor::Control::MqttTakeOver {
                     token: old.token,
                     cid: old.cid,
+                    successor: (reactor, token, cid),
                 });
+                if let Some(m) = self.conns.get_mut(token).and_then(|c| c.mqtt.as_mut()) {
+                    m.awaiting_session = true;
+                }
+                return;
             }
         }
-        let resumed = claim.resumed;
-        let discarded = claim.discarded;
+        self.mqtt_accept_session(token, claim.resumed, claim.discarded);
+    }
+
+    /// The session of the connection this one took over from another reactor arrived.
+    pub(in crate::reactor) fn mqtt_session_arrived(
+        &mut self,
+        token: usize,
+        cid: u64,
+        session: Option<(u32, String, StoredSession)>,
+    ) {
+        let live = self.conns.get(token).is_some_and(|c| c.cid == cid);
+        let Some(m) = self
+            .conns
+            .get_mut(token)
+            .filter(|_| live)
+            .and_then(|c| c.mqtt.as_mut())
+        else {
+            // Gone meanwhile: what the old connection parked must not stay.
+            if let Some((account, client_id, on)) =
+                session.and_then(|(a, c, s)| Some((a, c, s.parked_on?)))
+            {
+                self.mqtt_drop_parked(on, account, &client_id);
+            }
+            return;
+        };
+        let session = session.map(|(_, _, s)| s);
+        if !m.awaiting_session {
+            return;
+        }
+        m.awaiting_session = false;
+        let (resumed, discarded) = match session {
+            Some(s) if !m.clean => (Some(s), None),
+            other => (None, other),
+        };
+        self.mqtt_accept_session(token, resumed, discarded);
+        // Packets that came behind the CONNECT wait in `inbuf`.
+        if !self.pending_reads.contains(&token) {
+            self.pending_reads.push(token);
+        }
+    }
+
+    /// CONNACK and the rest of CONNECT once the session is known: `resumed` is the
+    /// persistent session taken up, `discarded` one a clean session replaces.
+    fn mqtt_accept_session(
+        &mut self,
+        token: usize,
+        resumed: Option<StoredSession>,
+        discarded: Option<StoredSession>,
+    ) {
+        let Some(conn) = self.conns.get(token) else {
+            return;
+        };
+        let account = conn.account;
+        let Some(m) = conn.mqtt.as_ref() else {
+            return;
+        };
+        let (client_id, clean, v5) = (m.client_id.clone(), m.clean, m.is_v5());
+        if let Some(parked_on) = discarded.as_ref().and_then(|s| s.parked_on) {
+            self.mqtt_drop_parked(parked_on, account, &client_id);
+        }
+        let discarded = discarded.is_some();
         let session_present = resumed.is_some();
         let mut props = Properties::default();
         if v5 {
@@ -258,23 +324,63 @@ impl Reactor {
     }
 
     /// Closes a connection whose client ID another connection took; its will is dropped.
-    pub(in crate::reactor) fn mqtt_take_over(&mut self, token: usize, cid: u64) {
-        let Some(conn) = self.conns.get_mut(token) else {
-            return;
-        };
-        if conn.cid != cid || conn.closing.is_some() {
+    pub(in crate::reactor) fn mqtt_take_over(&mut self, token: usize, cid: u64, by: Successor) {
+        let live = self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.cid == cid && c.closing.is_none() && c.mqtt.is_some());
+        if !live {
+            // Already gone: the successor must not wait for a session from here.
+            if let Successor::There {
+                reactor,
+                token,
+                cid,
+            } = by
+            {
+                self.mqtt_send_session(reactor, token, cid, None);
+            }
             return;
         }
-        if let Some(m) = conn.mqtt.as_mut() {
+        if let Some(m) = self.conns.get_mut(token).and_then(|c| c.mqtt.as_mut()) {
             m.will = None;
+            m.taken_over = Some(by);
         }
         self.mqtt_disconnect(token, reason::SESSION_TAKEN_OVER);
         self.close(token, CloseReason::DuplicateClientId);
     }
 
     pub(super) fn mqtt_resume(&mut self, token: usize, s: StoredSession) {
-        for (filter, opts, id) in &s.filters {
-            self.mqtt_subscribe_one(token, filter, *opts, *id);
+        let (account, cid, client_id) = match self.conns.get(token) {
+            Some(c) => (
+                c.account,
+                c.cid,
+                c.mqtt
+                    .as_ref()
+                    .map(|m| m.client_id.clone())
+                    .unwrap_or_default(),
+            ),
+            None => return,
+        };
+        let here = if s.parked_on == Some(self.id) {
+            self.mqtt_unpark(token, account, &client_id)
+        } else {
+            None
+        };
+        if here.is_none() {
+            for (filter, opts, id) in &s.filters {
+                self.mqtt_subscribe_one(token, filter, *opts, *id);
+            }
+        }
+        if let Some(on) = s.parked_on.filter(|&r| r != self.id) {
+            // Parked on another reactor: it drops its subscriptions and sends what they
+            // caught here.
+            if let Some(h) = self.all.get(on) {
+                h.send_control(crate::reactor::Control::MqttUnpark {
+                    account,
+                    client_id,
+                    to: Some((self.id, token, cid)),
+                });
+            }
         }
         let Some(conn) = self.conns.get_mut(token) else {
             return;
@@ -310,6 +416,9 @@ impl Reactor {
             );
         }
         self.mark_dirty(token);
+        if let Some((level, queue)) = here {
+            self.mqtt_take_queued(token, level, queue);
+        }
     }
 
     /// Called as an MQTT connection starts closing: publishes its will unless it
@@ -331,6 +440,7 @@ impl Reactor {
         }
         let will = m.will.take();
         let keep = (!m.clean).then(|| m.to_stored());
+        let successor = m.taken_over;
         let client_id = m.client_id.clone();
         if let Some(w) = will {
             let (data, header_len) = nats_message(
@@ -353,16 +463,56 @@ impl Reactor {
             }
             self.mqtt_deliver_published(token, &w.subject, b"", &data, header_len);
         }
-        rt.state.release(
-            account,
-            &client_id,
-            Holder {
+        // A persistent session's subscriptions stay, catching what comes meanwhile.
+        let keep = keep.map(|mut s| {
+            if self.mqtt_park(token) {
+                s.parked_on = Some(reactor);
+            }
+            s
+        });
+        let parked = keep.as_ref().is_some_and(|s| s.parked_on.is_some());
+        let holder = Holder {
+            reactor,
+            token,
+            cid,
+        };
+        match successor {
+            // The connection replacing this one, here, resumes the session at once.
+            Some(Successor::Here) => rt.state.hand_over(account, &client_id, keep),
+            Some(Successor::There {
                 reactor,
                 token,
                 cid,
-            },
-            keep,
-        );
+            }) => {
+                let session = keep.map(|s| (account, client_id.clone(), s));
+                self.mqtt_send_session(reactor, token, cid, session)
+            }
+            None => {
+                if !rt.state.release(account, &client_id, holder, keep) && parked {
+                    // Taken over meanwhile: the new connection has the session.
+                    self.mqtt_release_parked(account, &client_id, None);
+                }
+            }
+        }
+    }
+}
+
+impl Reactor {
+    /// Sends a taken-over connection's session to its successor on another reactor.
+    fn mqtt_send_session(
+        &mut self,
+        reactor: usize,
+        token: usize,
+        cid: u64,
+        session: Option<(u32, String, StoredSession)>,
+    ) {
+        if let Some(h) = self.all.get(reactor) {
+            h.send_control(crate::reactor::Control::MqttSession {
+                token,
+                cid,
+                session,
+            });
+        }
     }
 }
 

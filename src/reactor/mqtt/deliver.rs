@@ -92,31 +92,9 @@ impl Reactor {
         let Some(m) = conn.mqtt.as_mut() else {
             return false;
         };
-        let Ok(topic) = std::str::from_utf8(o.topic) else {
+        let Some(mut encoded) = encode_publish(m.level, o) else {
             return false;
         };
-        let mut props = Properties::default();
-        let v5 = m.is_v5();
-        if v5 {
-            props.user_properties = o.user_properties.clone();
-            props.response_topic = o.response_topic.and_then(|t| std::str::from_utf8(t).ok());
-            props.correlation_data = o.correlation;
-            if let Some(id) = o.sub_id {
-                props.subscription_identifiers = vec![id];
-            }
-        }
-        let placeholder = (o.qos > 0).then_some(0xFFFF);
-        let p = Packet::Publish(Publish {
-            dup: false,
-            qos: o.qos,
-            retain: o.retain,
-            topic,
-            packet_id: placeholder,
-            props,
-            payload: o.payload,
-        });
-        let mut encoded = Vec::new();
-        packet::encode(&p, m.level, &mut encoded);
         if m.max_packet > 0 && encoded.len() > m.max_packet as usize {
             // MQTT 5: never send a client more than it said it takes.
             return false;
@@ -180,6 +158,33 @@ impl Reactor {
             self.mark_dirty(token);
         }
     }
+}
+
+/// A PUBLISH at protocol level `level`, its packet identifier (QoS > 0) still to be filled
+/// in; None when the topic cannot be an MQTT topic (not UTF-8).
+pub(super) fn encode_publish(level: u8, o: &Outgoing<'_>) -> Option<Vec<u8>> {
+    let topic = std::str::from_utf8(o.topic).ok()?;
+    let mut props = Properties::default();
+    if level == LEVEL_5 {
+        props.user_properties = o.user_properties.clone();
+        props.response_topic = o.response_topic.and_then(|t| std::str::from_utf8(t).ok());
+        props.correlation_data = o.correlation;
+        if let Some(id) = o.sub_id {
+            props.subscription_identifiers = vec![id];
+        }
+    }
+    let p = Packet::Publish(Publish {
+        dup: false,
+        qos: o.qos,
+        retain: o.retain,
+        topic,
+        packet_id: (o.qos > 0).then_some(0xFFFF),
+        props,
+        payload: o.payload,
+    });
+    let mut encoded = Vec::new();
+    packet::encode(&p, level, &mut encoded);
+    Some(encoded)
 }
 
 pub(super) fn split_headers<'m>(msg: &Message<'m>) -> (&'m [u8], &'m [u8]) {

@@ -7,6 +7,7 @@
 //! and closing are the client machinery. It never gets NATS protocol text: `-ERR`, `+OK`
 //! and `PONG` are not queued for it (see `Conn::queue_err`).
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::mqtt::shared::{Holder, Retained, StoredSession};
 use crate::mqtt::topic;
 use crate::proto::errors::CloseReason;
 use crate::proto::Message;
+use deliver::{encode_publish, read_headers, split_headers};
 
 /// MQTT 5 reason codes natrium sends.
 mod reason {
@@ -89,6 +91,7 @@ struct Outgoing<'a> {
 
 mod connect;
 mod deliver;
+pub(super) mod park;
 mod publish;
 mod subscribe;
 
