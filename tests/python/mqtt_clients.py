@@ -474,6 +474,26 @@ def case_v5_server_disconnect_with_reason():
     new.close()
 
 
+def case_v5_retain_as_published():
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+    t = f"rap/{uid()}"
+    rap = Client(uid(), v5=True)
+    rap.connect()
+    rap.sub(t, options=SubscribeOptions(qos=1, retainAsPublished=True))
+    plain = Client(uid(), v5=True)
+    plain.connect()
+    plain.sub(t, 1)
+    pub = Client(uid(), v5=True)
+    pub.connect()
+    pub.pub(t, b"kept", qos=1, retain=True)
+    assert rap.get().retain, "retain as published: the flag stays"
+    assert not plain.get().retain, "otherwise a live message is not flagged"
+    pub.pub(t, b"live", qos=1)
+    assert not rap.get().retain
+    for c in (rap, plain, pub):
+        c.close()
+
+
 def case_v5_retain_handling():
     from paho.mqtt.subscribeoptions import SubscribeOptions
     t = f"rh/{uid()}"

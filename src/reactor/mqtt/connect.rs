@@ -439,12 +439,14 @@ impl Reactor {
             return;
         }
         let will = m.will.take();
+        let will_v5 = m.is_v5();
         let keep = (!m.clean).then(|| m.to_stored());
         let successor = m.taken_over;
         let client_id = m.client_id.clone();
         if let Some(w) = will {
             let (data, header_len) = nats_message(
                 w.qos,
+                will_v5 && w.retain,
                 &w.user_properties
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -33,9 +33,10 @@ impl Reactor {
             return true;
         }
         let (headers, body) = split_headers(msg);
-        let (pub_qos, user) = read_headers(headers);
+        let (pub_qos, retained, user) = read_headers(headers);
         let v5 = m.is_v5();
         let request;
+        let mut as_published = false;
         let (topic_owned, sub_qos, sub_id, correlation) = if sid == session::REQUESTS_SID {
             request = m.take_request(msg.subject);
             match &request {
@@ -51,6 +52,7 @@ impl Reactor {
             {
                 return false;
             }
+            as_published = meta.opts.retain_as_published;
             (
                 topic::subject_to_topic(msg.subject),
                 meta.opts.qos,
@@ -64,7 +66,7 @@ impl Reactor {
             topic: &topic_owned,
             payload: body,
             qos: pub_qos.min(sub_qos),
-            retain: false,
+            retain: as_published && retained,
             user_properties: if v5 { user } else { Vec::new() },
             response_topic: response_topic.as_deref(),
             correlation,
@@ -195,13 +197,13 @@ pub(super) fn split_headers<'m>(msg: &Message<'m>) -> (&'m [u8], &'m [u8]) {
     }
 }
 
-/// The QoS an MQTT publisher gave (`Nmqtt-Pub`; 0 for NATS publishers) and the other
-/// headers, which an MQTT 5 subscriber gets as user properties.
-pub(super) fn read_headers(headers: &[u8]) -> (u8, Vec<(&str, &str)>) {
-    let mut qos = 0;
+/// The QoS and retain flag an MQTT publisher gave (`Nmqtt-Pub`; 0 and false for NATS
+/// publishers), and the other headers, which an MQTT 5 subscriber gets as user properties.
+pub(super) fn read_headers(headers: &[u8]) -> (u8, bool, Vec<(&str, &str)>) {
+    let (mut qos, mut retain) = (0, false);
     let mut user = Vec::new();
     let Ok(text) = std::str::from_utf8(headers) else {
-        return (qos, user);
+        return (qos, retain, user);
     };
     for line in text.split("\r\n").skip(1) {
         let Some((k, v)) = line.split_once(':') else {
@@ -209,12 +211,17 @@ pub(super) fn read_headers(headers: &[u8]) -> (u8, Vec<(&str, &str)>) {
         };
         let v = v.trim_start();
         if k == PUB_HEADER {
-            qos = v.bytes().next().map_or(0, |b| b.wrapping_sub(b'0')).min(2);
+            let mut b = v.bytes();
+            qos = b.next().map_or(0, |b| b.wrapping_sub(b'0')).min(2);
+            retain = b
+                .next()
+                .and_then(|f| char::from(f).to_digit(16))
+                .is_some_and(|f| f & 0x01 != 0);
         } else if !k.starts_with("Nmqtt-") {
             user.push((k, v));
         }
     }
-    (qos, user)
+    (qos, retain, user)
 }
 
 /// Writes the packet identifier of an encoded QoS > 0 PUBLISH (it follows the topic).

@@ -110,7 +110,7 @@ impl Reactor {
             return false;
         }
         let (headers, body) = split_headers(msg);
-        let (pub_qos, user) = read_headers(headers);
+        let (pub_qos, retained, user) = read_headers(headers);
         let qos = pub_qos.min(meta.opts.qos);
         if qos == 0 {
             return false;
@@ -123,7 +123,7 @@ impl Reactor {
             topic: &topic,
             payload: body,
             qos,
-            retain: false,
+            retain: retained && meta.opts.retain_as_published,
             user_properties: if v5 { user } else { Vec::new() },
             response_topic: response_topic.as_deref(),
             correlation: None,

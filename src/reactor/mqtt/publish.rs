@@ -79,7 +79,9 @@ impl Reactor {
         } else {
             &[]
         };
-        let (data, header_len) = nats_message(p.qos, user, p.payload);
+        // The retain flag rides along for MQTT 5 "retain as published" only from MQTT 5
+        // publishers: a 3.1.1 publish stays byte for byte what nats-server makes of it.
+        let (data, header_len) = nats_message(p.qos, v5 && p.retain, user, p.payload);
         if p.retain {
             let allowed = self.conns.get_mut(token).is_some_and(|conn| {
                 conn.perms
@@ -233,12 +235,22 @@ impl Reactor {
 
 /// The NATS message an MQTT PUBLISH becomes: nats-server's header with the QoS (and MQTT 5
 /// user properties as more headers), then the payload. Returns it and its header length.
-pub(super) fn nats_message(qos: u8, user: &[(&str, &str)], payload: &[u8]) -> (Vec<u8>, usize) {
+pub(super) fn nats_message(
+    qos: u8,
+    retain: bool,
+    user: &[(&str, &str)],
+    payload: &[u8],
+) -> (Vec<u8>, usize) {
     let mut data = Vec::with_capacity(payload.len() + 32);
     data.extend_from_slice(b"NATS/1.0\r\n");
     data.extend_from_slice(PUB_HEADER.as_bytes());
     data.push(b':');
     data.push(b'0' + qos.min(2));
+    if retain {
+        // nats-server's flags nibble after the QoS (retain | QoS << 1, one hex digit, as it
+        // writes for staged QoS 2 messages and reads back where present).
+        data.push(b"0123456789abcdef"[usize::from(0x01 | qos.min(2) << 1)]);
+    }
     data.extend_from_slice(b"\r\n");
     for (k, v) in user {
         // A header line cannot hold CR, LF or a colon in its name.
@@ -266,13 +278,16 @@ mod tests {
 
     #[test]
     fn published_messages_carry_the_qos_header_as_nats_server_writes_it() {
-        let (data, hl) = nats_message(1, &[], b"hi");
+        let (data, hl) = nats_message(1, false, &[], b"hi");
         assert_eq!(data, b"NATS/1.0\r\nNmqtt-Pub:1\r\n\r\nhi");
         assert_eq!(hl, data.len() - 2);
-        let (qos, user) = read_headers(&data[..hl]);
-        assert_eq!((qos, user.len()), (1, 0));
-        let (data, hl) = nats_message(0, &[("k", "v"), ("bad:key", "x")], b"");
-        let (qos, user) = read_headers(&data[..hl]);
+        let (qos, retain, user) = read_headers(&data[..hl]);
+        assert_eq!((qos, retain, user.len()), (1, false, 0));
+        let (data, hl) = nats_message(2, true, &[], b"");
+        assert_eq!(&data[..hl], b"NATS/1.0\r\nNmqtt-Pub:25\r\n\r\n");
+        assert!(read_headers(&data[..hl]).1);
+        let (data, hl) = nats_message(0, false, &[("k", "v"), ("bad:key", "x")], b"");
+        let (qos, _, user) = read_headers(&data[..hl]);
         assert_eq!((qos, user), (0, vec![("k", "v")]));
     }
 }
