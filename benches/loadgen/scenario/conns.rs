@@ -142,18 +142,52 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
         scenario: "idle".into(),
         ..Default::default()
     };
-    // Our own sockets plus stdio and a margin.
-    let limit = procfs::raise_nofile(spec.conns + 64);
-    let mut want = spec.conns;
-    if limit < spec.conns + 64 {
-        want = limit.saturating_sub(64);
-        out.errors.push(format!(
-            "open-file limit is {limit}: opening {want} connections instead of {}",
-            spec.conns
-        ));
-    }
+    let want = idle_target(spec.conns, &mut out);
     let rss_before = ctx.pid.and_then(procfs::rss_kib);
-    let threads = spec.threads.max(1);
+    // The handshake state (`Frames`) is dropped right away; only the sockets are kept.
+    let addr = ctx.addr;
+    let held = hold_idle(
+        ctx,
+        &mut out,
+        "idle connections",
+        "server",
+        want,
+        spec.threads,
+        |_| Conn::open(addr, HANDSHAKE_BUFFER, 0).map(|c| c.stream),
+    );
+    idle_figures(&mut out, spec.conns, held.len() as u64, rss_before, ctx);
+    drop(held);
+    out.ok = out.errors.is_empty();
+    Ok(out)
+}
+
+/// How many connections an idle scenario opens for `conns` requested: fewer (with an
+/// error in `out`) when the open-file limit, raised as far as it goes, is lower.
+pub fn idle_target(conns: u64, out: &mut Outcome) -> u64 {
+    // Our own sockets plus stdio and a margin.
+    let limit = procfs::raise_nofile(conns + 64);
+    if limit >= conns + 64 {
+        return conns;
+    }
+    let want = limit.saturating_sub(64);
+    out.errors.push(format!(
+        "open-file limit is {limit}: opening {want} connections instead of {conns}"
+    ));
+    want
+}
+
+/// Opens up to `want` connections with `open(i)` from `threads` threads, bounded by
+/// `--time`, and keeps them: the idle scenarios' load phase. Fills the rate, CPU, errors and
+/// notes of `out`; `what` names them in the progress line, `server` in the notes.
+pub fn hold_idle<S: Send>(
+    ctx: &mut Ctx,
+    out: &mut Outcome,
+    what: &str,
+    server: &str,
+    want: u64,
+    threads: usize,
+    open: impl Fn(u64) -> Result<S, String> + Sync,
+) -> Vec<S> {
     let next = AtomicU64::new(0);
     let opened = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -161,20 +195,20 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     let sample = CpuSample::now(&ctx.server_pids());
     let start = Instant::now();
     let deadline = start + ctx.time;
-    // Each worker keeps its sockets; the handshake state (`Frames`) is dropped right away.
-    let held: Vec<(Vec<crate::client::Stream>, Duration)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
+    let held: Vec<(Vec<S>, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 s.spawn(|| {
                     let cpu0 = procfs::thread_cpu();
                     let mut mine = Vec::new();
-                    while !stop.load(Relaxed) && next.fetch_add(1, Relaxed) < want {
-                        if Instant::now() >= deadline {
+                    loop {
+                        let i = next.fetch_add(1, Relaxed);
+                        if i >= want || stop.load(Relaxed) || Instant::now() >= deadline {
                             break;
                         }
-                        match Conn::open(ctx.addr, HANDSHAKE_BUFFER, 0) {
+                        match open(i) {
                             Ok(c) => {
-                                mine.push(c.stream);
+                                mine.push(c);
                                 opened.fetch_add(1, Relaxed);
                             }
                             Err(e) => {
@@ -191,8 +225,7 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
             .collect();
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
-            ctx.progress
-                .update("idle connections", opened.load(Relaxed), want);
+            ctx.progress.update(what, opened.load(Relaxed), want);
         }
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
@@ -214,26 +247,35 @@ pub fn run_idle(spec: &IdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
             ctx.time.as_secs_f64()
         ));
     }
-    ctx.progress.note("idle connections: settling");
+    ctx.progress.note(&format!("{what}: settling"));
     std::thread::sleep(SETTLE);
+    if ctx.pid.is_none() {
+        out.notes
+            .push(format!("no --pid given: {server} RSS not measured"));
+    }
+    held.into_iter().flat_map(|(v, _)| v).collect()
+}
+
+/// The idle figures once `open` connections are held and the server settled: its RSS
+/// now against `rss_before`, per connection.
+pub fn idle_figures(
+    out: &mut Outcome,
+    requested: u64,
+    open: u64,
+    rss_before: Option<u64>,
+    ctx: &Ctx,
+) {
     let rss_after = ctx.pid.and_then(procfs::rss_kib);
     let bytes_per_conn = match (rss_before, rss_after) {
-        (Some(b), Some(a)) if n > 0 => Some((a as f64 - b as f64) * 1024.0 / n as f64),
+        (Some(b), Some(a)) if open > 0 => Some((a as f64 - b as f64) * 1024.0 / open as f64),
         _ => None,
     };
     out.idle = Some(Idle {
-        conns_requested: spec.conns,
-        conns_open: n,
+        conns_requested: requested,
+        conns_open: open,
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
         bytes_per_conn,
         open_per_sec: out.rate,
     });
-    if ctx.pid.is_none() {
-        out.notes
-            .push("no --pid given: server RSS not measured".into());
-    }
-    drop(held);
-    out.ok = out.errors.is_empty();
-    Ok(out)
 }

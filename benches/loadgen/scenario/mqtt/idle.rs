@@ -12,16 +12,15 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::wire::Client;
-use crate::procfs::{self, CpuSample};
-use crate::scenario::{Ctx, Idle, Outcome};
+use crate::procfs;
+use crate::scenario::conns::{hold_idle, idle_figures, idle_target};
+use crate::scenario::{Ctx, Outcome};
 
-/// How long the broker gets to settle before its RSS is read (after the first connection,
-/// and after the last).
+/// How long the broker gets to settle before its RSS is read after the first connection
+/// (`hold_idle` settles as long after the last).
 const SETTLE: Duration = Duration::from_millis(1500);
 /// The read buffer of a connection while it waits for CONNACK and SUBACK.
 const HANDSHAKE_BUFFER: usize = 64;
@@ -66,16 +65,7 @@ pub fn run(spec: &MqttIdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
         scenario: "mqtt-idle".into(),
         ..Default::default()
     };
-    // Our own sockets plus stdio and a margin.
-    let limit = procfs::raise_nofile(spec.conns + 64);
-    let mut want = spec.conns;
-    if limit < spec.conns + 64 {
-        want = limit.saturating_sub(64);
-        out.errors.push(format!(
-            "open-file limit is {limit}: opening {want} connections instead of {}",
-            spec.conns
-        ));
-    }
+    let want = idle_target(spec.conns, &mut out);
     let pid = std::process::id();
     let addr = ctx.addr;
     let mut first = open(
@@ -89,89 +79,14 @@ pub fn run(spec: &MqttIdleSpec, ctx: &mut Ctx) -> Result<Outcome, String> {
     ctx.progress.note("MQTT idle connections: settling");
     std::thread::sleep(SETTLE);
     let rss_before = ctx.pid.and_then(procfs::rss_kib);
-    let threads = spec.threads.max(1);
-    let next = AtomicU64::new(0);
-    let opened = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let first_error: Mutex<Option<String>> = Mutex::new(None);
-    let sample = CpuSample::now(&ctx.server_pids());
-    let start = Instant::now();
-    let deadline = start + ctx.time;
     // Each worker keeps its sockets; the read buffers are dropped right away.
-    let held: Vec<(Vec<TcpStream>, Duration)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let cpu0 = procfs::thread_cpu();
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Relaxed);
-                        if i >= want || stop.load(Relaxed) || Instant::now() >= deadline {
-                            break;
-                        }
-                        let id = format!("natrium-bench-idle-{pid}-{i}");
-                        match open(addr, &id, &format!("{}/{i}", spec.prefix)) {
-                            Ok(c) => {
-                                mine.push(c);
-                                opened.fetch_add(1, Relaxed);
-                            }
-                            Err(e) => {
-                                if let Ok(mut f) = first_error.lock() {
-                                    f.get_or_insert(format!("connection {i}: {e}"));
-                                }
-                                stop.store(true, Relaxed);
-                            }
-                        }
-                    }
-                    (mine, procfs::thread_cpu().saturating_sub(cpu0))
-                })
-            })
-            .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            std::thread::sleep(Duration::from_millis(20));
-            ctx.progress
-                .update("MQTT idle connections", opened.load(Relaxed), want);
-        }
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    let what = "MQTT idle connections";
+    let mut streams = hold_idle(ctx, &mut out, what, "broker", want, spec.threads, |i| {
+        let id = format!("natrium-bench-idle-{pid}-{i}");
+        open(addr, &id, &format!("{}/{i}", spec.prefix)).map_err(|e| format!("connection {i}: {e}"))
     });
-    let open_secs = start.elapsed().as_secs_f64().max(1e-9);
-    let n = opened.load(Relaxed);
-    out.wall_secs = open_secs;
-    out.sent = want;
-    out.received = n;
-    out.expected = want;
-    out.rate = n as f64 / open_secs;
-    let cpus: Vec<Duration> = held.iter().map(|(_, cpu)| *cpu).collect();
-    out.set_cpu(&sample, &cpus, n);
-    if let Some(e) = first_error.lock().ok().and_then(|f| f.clone()) {
-        out.errors
-            .push(format!("stopped after {n} connections: {e}"));
-    } else if n < want {
-        out.notes.push(format!(
-            "time bound ({} s) hit after {n} connections",
-            ctx.time.as_secs_f64()
-        ));
-    }
-    ctx.progress.note("MQTT idle connections: settling");
-    std::thread::sleep(SETTLE);
-    let rss_after = ctx.pid.and_then(procfs::rss_kib);
-    let bytes_per_conn = match (rss_before, rss_after) {
-        (Some(b), Some(a)) if n > 0 => Some((a as f64 - b as f64) * 1024.0 / n as f64),
-        _ => None,
-    };
-    out.idle = Some(Idle {
-        conns_requested: spec.conns,
-        conns_open: n,
-        rss_before_kib: rss_before,
-        rss_after_kib: rss_after,
-        bytes_per_conn,
-        open_per_sec: out.rate,
-    });
-    if ctx.pid.is_none() {
-        out.notes
-            .push("no --pid given: broker RSS not measured".into());
-    }
-    let mut streams: Vec<TcpStream> = held.into_iter().flat_map(|(v, _)| v).collect();
+    let n = streams.len() as u64;
+    idle_figures(&mut out, spec.conns, n, rss_before, ctx);
     let gone = closed(&mut streams);
     if gone > 0 {
         out.errors.push(format!(
