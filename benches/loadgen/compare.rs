@@ -571,21 +571,7 @@ pub fn run(opts: &Opts) -> Result<(), String> {
                         // Replace it so the remaining scenarios still run.
                         *server = start_named(name, &natrium, &nats, opts)?;
                     }
-                    if !outcome.ok {
-                        problems.push(format!(
-                            "round {}: {name}: {}: {}",
-                            round + 1,
-                            outcome.name,
-                            outcome.errors.join("; ")
-                        ));
-                    }
-                    for n in &outcome.notes {
-                        problems.push(format!(
-                            "round {}: {name}: {}: note: {n}",
-                            round + 1,
-                            outcome.name
-                        ));
-                    }
+                    problems.extend(outcome.problem_lines(round, name));
                     results
                         .entry((name, outcome.name.clone()))
                         .or_default()

@@ -679,23 +679,7 @@ pub fn run_round(
                 .entry(def.label)
                 .or_insert_with(|| Run::new(round + 1, def.label));
             run.extra.extend(extra);
-            if !outcome.ok {
-                problems.push(format!(
-                    "round {}: {}: {}: {}",
-                    round + 1,
-                    def.label,
-                    outcome.name,
-                    outcome.errors.join("; ")
-                ));
-            }
-            for n in &outcome.notes {
-                problems.push(format!(
-                    "round {}: {}: {}: note: {n}",
-                    round + 1,
-                    def.label,
-                    outcome.name
-                ));
-            }
+            problems.extend(outcome.problem_lines(round, def.label));
             results
                 .entry((def.label, outcome.name.clone()))
                 .or_default()

@@ -390,23 +390,7 @@ pub fn run_round(
                         continue;
                     }
                 };
-                if !outcome.ok {
-                    problems.push(format!(
-                        "round {}: {}: {}: {}",
-                        round + 1,
-                        def.label,
-                        outcome.name,
-                        outcome.errors.join("; ")
-                    ));
-                }
-                for n in &outcome.notes {
-                    problems.push(format!(
-                        "round {}: {}: {}: note: {n}",
-                        round + 1,
-                        def.label,
-                        outcome.name
-                    ));
-                }
+                problems.extend(outcome.problem_lines(round, def.label));
                 results
                     .entry((def.label, outcome.name.clone()))
                     .or_default()

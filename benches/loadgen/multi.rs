@@ -467,21 +467,7 @@ pub fn run_round(
                         .map(|s| (s, Instant::now()))
                         .ok();
                 }
-                if !outcome.ok {
-                    problems.push(format!(
-                        "round {}: {label}: {}: {}",
-                        round + 1,
-                        outcome.name,
-                        outcome.errors.join("; ")
-                    ));
-                }
-                for n in &outcome.notes {
-                    problems.push(format!(
-                        "round {}: {label}: {}: note: {n}",
-                        round + 1,
-                        outcome.name
-                    ));
-                }
+                problems.extend(outcome.problem_lines(round, label));
                 results
                     .entry((label, outcome.name.clone()))
                     .or_default()

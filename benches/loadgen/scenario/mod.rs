@@ -199,6 +199,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The run's errors (when it failed) and notes as the comparison's problem lines:
+    /// `round R: WHO: NAME: errors` and `round R: WHO: NAME: note: …` (`round` from 0).
+    pub fn problem_lines(&self, round: usize, who: &str) -> Vec<String> {
+        let r = round + 1;
+        let mut lines = Vec::new();
+        if !self.ok {
+            lines.push(format!(
+                "round {r}: {who}: {}: {}",
+                self.name,
+                self.errors.join("; ")
+            ));
+        }
+        for n in &self.notes {
+            lines.push(format!("round {r}: {who}: {}: note: {n}", self.name));
+        }
+        lines
+    }
+
     pub fn failed(name: String, scenario: &str, error: String) -> Outcome {
         Outcome {
             name,
