@@ -89,6 +89,14 @@ pub struct Target {
     pub ratio: f64,
 }
 
+impl Target {
+    /// The target as a table shows it: `≥ 2.00×`.
+    pub fn cell(&self) -> String {
+        let op = if self.op == ">=" { "≥" } else { "≤" };
+        format!("{op} {:.2}×", self.ratio)
+    }
+}
+
 #[derive(Serialize)]
 pub struct MetricRow {
     pub key: String,
@@ -877,10 +885,7 @@ pub fn targets_table(rows: &[MetricRow]) -> String {
             r.ratio
                 .map(|x| format!("{x:.2}×"))
                 .unwrap_or_else(|| "n/a".into()),
-            r.target
-                .as_ref()
-                .map(|t| format!("{} {:.2}×", if t.op == ">=" { "≥" } else { "≤" }, t.ratio))
-                .unwrap_or_default(),
+            r.target.as_ref().map(Target::cell).unwrap_or_default(),
             match r.met {
                 Some(true) => "yes".into(),
                 Some(false) => "**no**".into(),

@@ -599,7 +599,7 @@ pub fn section(rows: &[MqttRow], notes: &[String]) -> String {
                 .unwrap_or_else(|| "n/a".into()),
             r.target
                 .as_ref()
-                .map(|t| format!("{} {:.2}×", if t.op == ">=" { "≥" } else { "≤" }, t.ratio))
+                .map(crate::compare::Target::cell)
                 .unwrap_or_default(),
             match r.met {
                 Some(true) => "yes".into(),
