@@ -518,10 +518,9 @@ impl Reactor {
     }
 }
 
-/// nats-server's `isValidName` for client IDs: no whitespace and none of `.`, `*`, `>`.
+/// nats-server's `isValidName` for client IDs: none of space, tab, CR, LF, FF, `.`, `*`, `>`.
 pub(super) fn valid_client_id(id: &str) -> bool {
-    !id.bytes()
-        .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'.' | b'*' | b'>'))
+    !id.contains([' ', '\t', '\r', '\n', '\x0c', '.', '*', '>'])
 }
 
 #[cfg(test)]
@@ -534,5 +533,6 @@ mod tests {
         assert!(!valid_client_id("a.b"));
         assert!(!valid_client_id("a b"));
         assert!(!valid_client_id("a>"));
+        assert!(!valid_client_id("a\x0cb"), "form feed, as nats-server's isValidName");
     }
 }
