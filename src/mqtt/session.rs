@@ -194,10 +194,16 @@ impl MqttConn {
                 .iter()
                 .map(|(pid, f)| (*pid, (f.packet.clone(), f.qos, f.released)))
                 .collect(),
-            expires: (self.is_v5() && self.session_expiry != u32::MAX)
-                .then(|| Instant::now() + Duration::from_secs(u64::from(self.session_expiry))),
+            expires: self.session_expires(),
             parked_on: None,
         }
+    }
+
+    /// When this session ends once its client is gone (MQTT 5 session expiry; None: kept
+    /// while the server runs).
+    pub fn session_expires(&self) -> Option<Instant> {
+        (self.is_v5() && self.session_expiry != u32::MAX)
+            .then(|| Instant::now() + Duration::from_secs(u64::from(self.session_expiry)))
     }
 
     /// Writes `bytes` to the connection's output, or behind a store still waited for.

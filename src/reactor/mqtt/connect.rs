@@ -533,6 +533,9 @@ mod tests {
         assert!(!valid_client_id("a.b"));
         assert!(!valid_client_id("a b"));
         assert!(!valid_client_id("a>"));
-        assert!(!valid_client_id("a\x0cb"), "form feed, as nats-server's isValidName");
+        assert!(
+            !valid_client_id("a\x0cb"),
+            "form feed, as nats-server's isValidName"
+        );
     }
 }

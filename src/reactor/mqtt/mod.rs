@@ -125,20 +125,8 @@ impl Reactor {
         m.next_store += 1;
         reply.push(b's');
         reply.extend_from_slice(m.next_store.to_string().as_bytes());
-        let header_text = if header_len > 0 {
-            header_len.to_string()
-        } else {
-            String::new()
-        };
-        let size_text = data.len().to_string();
-        let msg = Message {
-            subject,
-            reply: &reply,
-            header_len,
-            header_text: header_text.as_bytes(),
-            size_text: size_text.as_bytes(),
-            data,
-        };
+        let mut texts = SizeTexts::default();
+        let msg = texts.message(subject, &reply, data, header_len);
         if self.deliver(token, 0, &msg) {
             if let Some(m) = self.conns.get_mut(token).and_then(|c| c.mqtt.as_mut()) {
                 m.wait_for_store(reply);
@@ -420,7 +408,39 @@ impl Reactor {
     }
 }
 
-pub(super) fn connack_packet(session_present: bool, code: u8) -> Packet<'static> {
+/// The size fields of a NATS message built from MQTT, formatted without allocating.
+#[derive(Default)]
+pub(super) struct SizeTexts {
+    header: [u8; 20],
+    size: [u8; 20],
+}
+
+impl SizeTexts {
+    /// A message of `data` whose first `header_len` bytes are its headers (none: 0).
+    pub(super) fn message<'a>(
+        &'a mut self,
+        subject: &'a [u8],
+        reply: &'a [u8],
+        data: &'a [u8],
+        header_len: usize,
+    ) -> Message<'a> {
+        let header_text = if header_len > 0 {
+            crate::proto::fmt_usize(&mut self.header, header_len)
+        } else {
+            b""
+        };
+        Message {
+            subject,
+            reply,
+            header_len,
+            header_text,
+            size_text: crate::proto::fmt_usize(&mut self.size, data.len()),
+            data,
+        }
+    }
+}
+
+fn connack_packet(session_present: bool, code: u8) -> Packet<'static> {
     Packet::ConnAck(ConnAck {
         session_present,
         code,

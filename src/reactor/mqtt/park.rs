@@ -51,7 +51,7 @@ impl Reactor {
         if subs.is_empty() {
             return false;
         }
-        let expires = m.to_stored().expires;
+        let expires = m.session_expires();
         let parked = Parked {
             account,
             client_id: m.client_id.clone(),

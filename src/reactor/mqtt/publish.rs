@@ -166,16 +166,8 @@ impl Reactor {
         data: &[u8],
         header_len: usize,
     ) -> bool {
-        let header_text = header_len.to_string();
-        let size_text = data.len().to_string();
-        let msg = Message {
-            subject,
-            reply,
-            header_len,
-            header_text: header_text.as_bytes(),
-            size_text: size_text.as_bytes(),
-            data,
-        };
+        let mut texts = SizeTexts::default();
+        let msg = texts.message(subject, reply, data, header_len);
         self.on_pub(token, &msg)
     }
 
