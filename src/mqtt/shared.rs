@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
@@ -63,6 +63,9 @@ pub struct MqttShared {
     sessions: Mutex<FxHashMap<(u32, String), Entry>>,
     /// By account number and NATS subject.
     retained: Mutex<FxHashMap<u32, BTreeMap<Vec<u8>, Retained>>>,
+    /// When stored sessions are next looked over for expiry (at most once a second, so a
+    /// wave of disconnects does not walk them all each time).
+    next_sweep: Mutex<Option<Instant>>,
 }
 
 /// What CONNECT found for a client ID.
@@ -126,6 +129,11 @@ impl MqttShared {
         }
         // Expired sessions of clients that never came back.
         let now = Instant::now();
+        let mut next = lock(&self.next_sweep);
+        if next.is_some_and(|t| t > now) {
+            return true;
+        }
+        *next = Some(now + Duration::from_secs(1));
         sessions.retain(|_, e| {
             e.holder.is_some()
                 || e.stored
