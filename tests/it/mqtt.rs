@@ -514,9 +514,8 @@ impl Device {
     }
 }
 
-#[test]
-fn paho_session_and_retained_message_survive_a_restart() {
-    let dir = TempDir::new("mqtt-paho-restart");
+/// A configuration with JetStream (in `dir`) and an MQTT listener on a free port.
+fn jetstream_conf(dir: &TempDir) -> (std::path::PathBuf, u16) {
     let port = free_port();
     let conf = dir.write(
         "js.conf",
@@ -525,6 +524,13 @@ fn paho_session_and_retained_message_survive_a_restart() {
             dir.path().join("js").to_string_lossy()
         ),
     );
+    (conf, port)
+}
+
+#[test]
+fn paho_session_and_retained_message_survive_a_restart() {
+    let dir = TempDir::new("mqtt-paho-restart");
+    let (conf, port) = jetstream_conf(&dir);
     let run = |p: &Proc, case: &str| {
         let out = Command::new("python3")
             .arg(root().join("tests/python/mqtt_clients.py"))
@@ -551,14 +557,7 @@ fn paho_session_and_retained_message_survive_a_restart() {
 #[test]
 fn sessions_and_retained_messages_survive_kill_9() {
     let dir = TempDir::new("mqtt-persist");
-    let port = free_port();
-    let conf = dir.write(
-        "js.conf",
-        &format!(
-            "port: -1\nserver_name: keeper\njetstream {{ store_dir: {:?} }}\nmqtt {{ port: {port} }}\n",
-            dir.path().join("js").to_string_lossy()
-        ),
-    );
+    let (conf, port) = jetstream_conf(&dir);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let p = Natrium::start(&["-c", conf.to_str().unwrap()]);
     let (mut dev, connack) = Device::connect(addr, "meter-7", false);
