@@ -51,6 +51,11 @@ pub fn is_user_public_key(key: &str) -> bool {
     key.starts_with('U') && nkeys::KeyPair::from_public_key(key).is_ok()
 }
 
+/// Whether `key` is a valid public account nkey (`A…`, checksum included).
+pub fn is_account_public_key(key: &str) -> bool {
+    key.starts_with('A') && nkeys::KeyPair::from_public_key(key).is_ok()
+}
+
 /// Checks a client's `sig` (base64url, or standard base64 as nats-server also accepts) over
 /// `nonce` against the public `key`. Returns why not, for the debug log.
 pub fn verify_signature(key: &str, nonce: &[u8], sig: &str) -> Result<(), &'static str> {

@@ -254,6 +254,11 @@ impl Shared {
         self.auth.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the authorization configuration new connections are checked against.
+    pub(crate) fn set_auth(&self, auth: Arc<Auth>) {
+        *self.auth.write().unwrap_or_else(|e| e.into_inner()) = auth;
+    }
+
     /// The INFO a connection gets: for WebSocket clients nats-server's
     /// `generateClientInfoJSON` swaps in the WebSocket listener's TLS flags, host and port,
     /// and `connect_urls` becomes the WebSocket URLs.
@@ -811,7 +816,7 @@ impl Server {
             }
         }
         if let Some(auth) = new_auth {
-            *self.shared.auth.write().unwrap_or_else(|e| e.into_inner()) = auth.clone();
+            self.shared.set_auth(auth.clone());
             self.broadcast(|| Control::Auth(auth.clone()));
         }
         if let (Some(leafs), Some(mut new)) = (&self.shared.leafnodes, leaf_reload) {

@@ -161,6 +161,34 @@ pub struct ApiResponse<T: Serialize> {
     pub data: T,
 }
 
+/// nats-server's `ServerAPIClaimUpdateResponse`: the answer to a claims update or delete.
+#[derive(Serialize, Debug)]
+pub struct ClaimsResponse {
+    pub server: ServerInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<ClaimsStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ClaimsError>,
+}
+
+/// `ClaimUpdateStatus`.
+#[derive(Serialize, Debug)]
+pub struct ClaimsStatus {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    pub code: u16,
+    pub message: String,
+}
+
+/// `ClaimUpdateError`.
+#[derive(Serialize, Debug)]
+pub struct ClaimsError {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub account: String,
+    pub code: u16,
+    pub description: String,
+}
+
 /// The answer to `…PING.IDZ` (`ServerID`).
 #[derive(Serialize, Debug)]
 pub struct ServerId {

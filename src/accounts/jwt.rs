@@ -25,6 +25,10 @@ pub struct Claims {
     pub exp: i64,
     /// Not before, seconds since the epoch; 0: none.
     pub nbf: i64,
+    /// Issued at, seconds since the epoch (what revocations compare).
+    pub iat: i64,
+    /// The token's unique ID.
+    pub jti: String,
     /// The type-specific part (`nats`).
     pub nats: Value,
 }
@@ -158,6 +162,8 @@ pub fn decode(token: &str) -> Result<Claims, String> {
         name: text("name"),
         exp: int("exp"),
         nbf: int("nbf"),
+        iat: int("iat"),
+        jti: text("jti"),
         nats,
     })
 }

@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod jwt;
+pub mod resolver;
 pub mod shadow;
 
 use std::sync::Arc;

@@ -42,6 +42,7 @@ pub use options::{
 use permissions::PermSet;
 use secret::{BcryptCache, Check};
 
+use crate::accounts::resolver::Resolver;
 use crate::accounts::{AccountShares, Mapping, Sharing};
 use crate::config::Options;
 use crate::proto::info::ClientOptions;
@@ -158,6 +159,8 @@ pub struct Auth {
     system: Option<u32>,
     /// Operator mode: the trusted operators' accounts (clients log in with a user JWT).
     trust: Option<operator::Trust>,
+    /// Operator mode: where the account JWTs are kept; shared with rebuilt `Auth`s.
+    resolver: Option<Arc<Resolver>>,
     /// The configuration this was built from, to tell whether a reload changes it.
     source: (
         Option<Authorization>,
@@ -225,12 +228,29 @@ fn system_account(opts: &Options) -> Option<&str> {
     }
 }
 
-/// Operator mode's configuration: the operators' JWTs and the preloaded accounts' (key, JWT).
-type OperatorMode<'a> = (&'a [String], &'a [(String, String)]);
+/// Operator mode's configuration: the operators' JWTs, the preloaded accounts' (key, JWT)
+/// and the resolver that holds the accounts.
+type OperatorMode<'a> = (&'a [String], &'a [(String, String)], Arc<Resolver>);
 
-/// Operator mode's operators and preloaded accounts, when configured.
-fn operator_mode(opts: &Options) -> Option<OperatorMode<'_>> {
-    (!opts.operators.is_empty()).then_some((&opts.operators, &opts.resolver_preload))
+/// Operator mode's operators, preloaded accounts and resolver, when configured: `resolver`
+/// when there is one already (a rebuild), else it is opened.
+fn operator_mode<'o>(
+    opts: &'o Options,
+    resolver: Option<&Arc<Resolver>>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<OperatorMode<'o>>, String> {
+    if opts.operators.is_empty() {
+        return Ok(None);
+    }
+    let resolver = match resolver {
+        Some(r) => r.clone(),
+        None => Arc::new(Resolver::open(
+            &opts.resolver,
+            &opts.resolver_preload,
+            warnings,
+        )?),
+    };
+    Ok(Some((&opts.operators, &opts.resolver_preload, resolver)))
 }
 
 /// The cluster name a configuration gives this server (for cluster-scoped mappings).
@@ -253,7 +273,9 @@ fn account_of(a: &Option<String>, accounts: &[String]) -> Result<(String, u32), 
 impl Auth {
     /// Compiles the options' authorization settings; errors are start-up errors.
     pub fn from_options(opts: &Options) -> Result<Built, String> {
-        Self::build(
+        let mut warnings = Vec::new();
+        let operator = operator_mode(opts, None, &mut warnings)?;
+        let mut built = Self::build(
             opts.authorization.as_ref(),
             &opts.accounts,
             &opts.no_auth_user,
@@ -264,14 +286,19 @@ impl Auth {
                 &opts.mappings,
                 cluster_name(opts),
                 system_account(opts),
-                operator_mode(opts),
+                operator,
             ),
-        )
+        )?;
+        warnings.append(&mut built.warnings);
+        built.warnings = warnings;
+        Ok(built)
     }
 
     /// Like [`Auth::from_options`], keeping the verified-password cache of `self` (a reload).
     pub fn rebuild(&self, opts: &Options) -> Result<Built, String> {
-        Self::build(
+        let mut warnings = Vec::new();
+        let operator = operator_mode(opts, self.resolver.as_ref(), &mut warnings)?;
+        let mut built = Self::build(
             opts.authorization.as_ref(),
             &opts.accounts,
             &opts.no_auth_user,
@@ -282,9 +309,12 @@ impl Auth {
                 &opts.mappings,
                 cluster_name(opts),
                 system_account(opts),
-                operator_mode(opts),
+                operator,
             ),
-        )
+        )?;
+        warnings.append(&mut built.warnings);
+        built.warnings = warnings;
+        Ok(built)
     }
 
     /// Whether `opts` configures authentication differently from what `self` was built
@@ -330,10 +360,13 @@ impl Auth {
                 accounts.push(acc.name.clone());
             }
         }
-        let trust = match operator {
-            Some((operators, preload)) => Some(operator::Trust::build(
+        let resolver = operator.as_ref().map(|(_, _, r)| r.clone());
+        let trust = match &operator {
+            Some((operators, preload, resolver)) => Some(operator::Trust::build(
                 operators,
                 preload,
+                &resolver.snapshot(),
+                &mut warnings,
                 |key| match accounts.iter().position(|a| a == key) {
                     Some(i) => i as u32,
                     None => {
@@ -495,6 +528,7 @@ impl Auth {
                 sharing: Arc::new(sharing),
                 system,
                 trust,
+                resolver,
                 source: (
                     authz.cloned(),
                     account_opts.to_vec(),
@@ -537,6 +571,7 @@ impl Auth {
                 sharing: Arc::new(Sharing::default()),
                 system: None,
                 trust: None,
+                resolver: None,
                 source: (None, Vec::new(), String::new(), false, Vec::new()),
             },
         }
@@ -546,6 +581,24 @@ impl Auth {
     /// has had, in the order they first appeared.
     pub fn accounts(&self) -> &[String] {
         &self.accounts
+    }
+
+    /// Operator mode's resolver.
+    pub fn resolver(&self) -> Option<&Arc<Resolver>> {
+        self.resolver.as_ref()
+    }
+
+    /// Operator mode's trusted operators and accounts.
+    pub fn trust(&self) -> Option<&operator::Trust> {
+        self.trust.as_ref()
+    }
+
+    /// The number of account `name`, if it has one.
+    pub fn account_id(&self, name: &str) -> Option<u32> {
+        self.accounts
+            .iter()
+            .position(|a| a == name)
+            .map(|i| i as u32)
     }
 
     /// The system account's number, unless there is none.
@@ -765,6 +818,10 @@ impl Auth {
     /// nats-server's `clientHasMovedToDifferentAccount` on reload: a client that
     /// authenticated as a user or nkey whose entry is gone (or moved account) is closed.
     pub fn client_moved(&self, opts: &ClientOptions, account: &str) -> bool {
+        // A user JWT names its account itself; the re-check of its claims decides.
+        if !opts.jwt.is_empty() {
+            return false;
+        }
         let entry = if !opts.nkey.is_empty() {
             self.nkeys.get(&opts.nkey)
         } else if !opts.user.is_empty() {

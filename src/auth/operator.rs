@@ -1,5 +1,5 @@
-//! Operator (JWT) mode with the memory resolver: trusted operators (`operator`), the
-//! account JWTs they signed (`resolver: MEMORY` with `resolver_preload`), and a client's
+//! Operator (JWT) mode: trusted operators (`operator`), the account JWTs they signed (as
+//! the resolver holds them, [`crate::accounts::resolver`]), and a client's
 //! user JWT checked at CONNECT — signed by its account (or one of the account's signing
 //! keys, naming the account in `issuer_account`), not expired, and the server's nonce
 //! signed with the user's key (`sig`) — as nats-server's `processClientOrLeafAuthentication`
@@ -20,7 +20,27 @@ pub struct JwtAccount {
     signers: Vec<String>,
     /// Its `limits.subs` and `limits.payload` (unlimited where the JWT gives none).
     limits: JwtLimits,
+    /// `revocations`: user key (or `*`) → users issued at or before it are revoked.
+    revocations: FxHashMap<String, i64>,
+    /// The account JWT's expiry (0: none).
+    expires: i64,
 }
+
+impl JwtAccount {
+    /// nats-server's `isRevoked`: a user JWT of `user` issued at `issued_at` is revoked.
+    fn revoked(&self, user: &str, issued_at: i64) -> bool {
+        [user, "*"]
+            .iter()
+            .any(|k| self.revocations.get(*k).is_some_and(|t| *t >= issued_at))
+    }
+}
+
+/// Why a user JWT is refused when its account revoked it (also the `-ERR` a connected
+/// client gets when an account update revokes it).
+pub const USER_REVOKED: &str = "User Authentication Revoked";
+/// Why a user JWT is refused when its account is gone or expired (the `-ERR` a connected
+/// client gets then).
+pub const ACCOUNT_EXPIRED: &str = "Account Authentication Expired";
 
 /// Subscriptions and payload a connection may have, nats's way: -1 is no limit, 0 none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,17 +83,22 @@ pub struct Trust {
     accounts: FxHashMap<String, JwtAccount>,
     /// The system account an operator names (`system_account` in its claims).
     pub system_account: Option<String>,
+    /// The operators' keys and signing keys: who may sign an account.
+    pub operator_keys: Vec<String>,
 }
 
 impl Trust {
-    /// Reads the operators and the preloaded accounts; `number` gives each account (by its
-    /// public key) its number. Errors are start-up errors.
+    /// Reads the operators, checks the preloaded accounts (errors are start-up errors) and
+    /// takes the accounts the resolver holds (`stored`; one that is not a usable account of
+    /// a trusted operator is skipped with a warning). `number` gives each account (by its
+    /// public key) its number.
     pub fn build(
         operators: &[String],
         preload: &[(String, String)],
+        stored: &[(String, String)],
+        warnings: &mut Vec<String>,
         mut number: impl FnMut(&str) -> u32,
     ) -> Result<Trust, String> {
-        let mut keys = Vec::new();
         let mut trust = Trust::default();
         for token in operators {
             let op = jwt::decode(token).map_err(|e| format!("operator JWT: {e}"))?;
@@ -83,34 +108,61 @@ impl Trust {
             if let Some(sys) = op.nats.get("system_account").and_then(|v| v.as_str()) {
                 trust.system_account.get_or_insert_with(|| sys.to_string());
             }
-            keys.push(op.sub.clone());
-            keys.extend(op.signing_keys());
+            trust.operator_keys.push(op.sub.clone());
+            trust.operator_keys.extend(op.signing_keys());
         }
         for (key, token) in preload {
-            let acc = jwt::decode(token).map_err(|e| format!("resolver_preload {key}: {e}"))?;
-            if acc.kind != "account" || acc.sub != *key {
-                return Err(format!(
-                    "resolver_preload {key}: not the account JWT of {key}"
-                ));
+            trust
+                .account_claims(key, token)
+                .map_err(|e| format!("resolver_preload {key}: {e}"))?;
+        }
+        for (key, token) in stored {
+            match trust.account_claims(key, token) {
+                Ok(acc) => {
+                    let mut signers = vec![acc.sub.clone()];
+                    signers.extend(acc.signing_keys());
+                    let revocations = acc
+                        .nats
+                        .get("revocations")
+                        .and_then(|r| r.as_object())
+                        .map(|m| {
+                            m.iter()
+                                .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    trust.accounts.insert(
+                        key.clone(),
+                        JwtAccount {
+                            id: number(key),
+                            signers,
+                            limits: limits_in(acc.nats.get("limits"), -1),
+                            revocations,
+                            expires: acc.exp,
+                        },
+                    );
+                }
+                Err(e) => warnings.push(format!("account {key}: {e}; not loaded")),
             }
-            if !keys.contains(&acc.iss) {
-                return Err(format!(
-                    "resolver_preload {key}: issuer {} is not a trusted operator",
-                    acc.iss
-                ));
-            }
-            let mut signers = vec![acc.sub.clone()];
-            signers.extend(acc.signing_keys());
-            trust.accounts.insert(
-                key.clone(),
-                JwtAccount {
-                    id: number(key),
-                    signers,
-                    limits: limits_in(acc.nats.get("limits"), -1),
-                },
-            );
         }
         Ok(trust)
+    }
+
+    /// The claims of `token` if it is account `key`'s JWT, signed by a trusted operator.
+    fn account_claims(&self, key: &str, token: &str) -> Result<Claims, String> {
+        let acc = jwt::decode(token)?;
+        if acc.kind != "account" || acc.sub != *key {
+            return Err(format!("not the account JWT of {key}"));
+        }
+        if !self.operator_keys.contains(&acc.iss) {
+            return Err(format!("issuer {} is not a trusted operator", acc.iss));
+        }
+        Ok(acc)
+    }
+
+    /// Whether the account JWT of `key` is loaded.
+    pub fn has_account(&self, key: &str) -> bool {
+        self.accounts.contains_key(key)
     }
 
     /// Checks a client's user JWT and nonce signature.
@@ -129,10 +181,16 @@ impl Trust {
         }
         let account_key = claims.issuer_account().unwrap_or(&claims.iss).to_string();
         let Some(account) = self.accounts.get(&account_key) else {
-            return Verdict::Denied("account of the user JWT not found");
+            return Verdict::Denied(ACCOUNT_EXPIRED);
         };
+        if account.expires > 0 && jwt::now_secs() >= account.expires {
+            return Verdict::Denied(ACCOUNT_EXPIRED);
+        }
         if !account.signers.contains(&claims.iss) {
             return Verdict::Denied("user JWT issuer is not the account or its signing key");
+        }
+        if account.revoked(&claims.sub, claims.iat) {
+            return Verdict::Denied(USER_REVOKED);
         }
         // A bearer token needs no signature of the nonce.
         let bearer = claims

@@ -615,17 +615,8 @@ impl Reader {
                 }
             }
             "resolver" | "account_resolver" | "accounts_resolver" => {
-                // Only the memory resolver; the others would leave accounts unresolved.
-                let memory =
-                    matches!(&v.value, Value::String(s) if s.eq_ignore_ascii_case("MEMORY"));
-                if !memory {
-                    self.error(
-                        &key.pos,
-                        format!(
-                            "{}: only the MEMORY resolver is supported by natrium yet",
-                            key.value
-                        ),
-                    );
+                if let Some(r) = super::resolver::parse_resolver(self, key, v) {
+                    o.resolver = r;
                 }
             }
             "resolver_preload" => {

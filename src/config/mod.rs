@@ -12,6 +12,7 @@ pub mod jetstream;
 pub mod leafnode;
 pub mod mqtt;
 pub mod reload;
+pub mod resolver;
 pub mod security;
 pub mod sharing;
 pub mod websocket;
@@ -116,7 +117,9 @@ pub struct Options {
     pub accounts: Vec<security::Account>,
     /// `operator`: the trusted operators' JWTs (operator mode).
     pub operators: Vec<String>,
-    /// `resolver_preload`: account public key → account JWT (with `resolver: MEMORY`).
+    /// `resolver`: where operator mode finds account JWTs.
+    pub resolver: resolver::ResolverOptions,
+    /// `resolver_preload`: account public key → account JWT.
     pub resolver_preload: Vec<(String, String)>,
     /// `system_account`: the system account's name (empty: `$SYS`).
     pub system_account: String,
@@ -212,6 +215,7 @@ impl Default for Options {
             mappings: Vec::new(),
             system_account: String::new(),
             operators: Vec::new(),
+            resolver: resolver::ResolverOptions::Memory,
             resolver_preload: Vec::new(),
             no_system_account: false,
             tls: None,

@@ -30,6 +30,8 @@ pub enum CloseReason {
     AuthenticationViolation,
     /// A user JWT's expiry passed while connected.
     AuthenticationExpired,
+    /// An account update revoked the user's JWT while connected.
+    Revocation,
     TlsHandshakeError,
     SlowConsumerPendingBytes,
     SlowConsumerWriteDeadline,
@@ -67,6 +69,7 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::Revocation => "Credentials Revoked",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

@@ -10,7 +10,7 @@ use log::{debug, error, info};
 use super::conn::PendingAuth;
 use super::{Control, Reactor};
 use crate::auth::certmap::CertNames;
-use crate::auth::operator::min_limit;
+use crate::auth::operator::{self, min_limit};
 use crate::auth::permissions::ConnPerms;
 use crate::auth::secret::{Job, POOL};
 use crate::auth::{self, Auth, ConnType, Presented, UserEntry, Verdict, GLOBAL_ACCOUNT};
@@ -78,7 +78,20 @@ impl Reactor {
             }
             Verdict::Denied(why) => {
                 debug!("{} - {why}", conn.label());
-                self.auth_violation(token);
+                // An account update that revoked a connected user, or removed its account,
+                // says so (nats-server's `updateAccountClaimsWithRefresh`, `removeCb`).
+                let reason = match why {
+                    operator::USER_REVOKED => Some(CloseReason::Revocation),
+                    operator::ACCOUNT_EXPIRED => Some(CloseReason::AuthenticationExpired),
+                    _ => None,
+                };
+                match reason.filter(|_| reload) {
+                    Some(reason) => {
+                        conn.queue_err(why);
+                        self.close(token, reason);
+                    }
+                    None => self.auth_violation(token),
+                }
                 AuthStep::Failed
             }
             Verdict::NeedsBcrypt {
@@ -228,13 +241,16 @@ impl Reactor {
     }
 
     /// A reload changed users, credentials or permissions: new connections use `auth`, and
-    /// each connected client is re-checked (nats-server's `reloadAuthorization`).
-    pub(super) fn reload_auth(&mut self, auth: Arc<Auth>) {
+    /// each connected client (of `only` these accounts, when given) is re-checked
+    /// (nats-server's `reloadAuthorization`).
+    pub(super) fn reload_auth(&mut self, auth: Arc<Auth>, only: Option<&[u32]>) {
         let sharing_changed = !Arc::ptr_eq(&self.auth.sharing, &auth.sharing);
+        let known_accounts = self.auth.accounts().len() as u32;
         self.auth = auth.clone();
         if sharing_changed {
             self.reinstall_sharing();
         }
+        self.install_user_info(known_accounts);
         if auth.required() {
             // Clients that have not sent CONNECT yet must now authenticate with it, in time.
             let deadline = std::time::Instant::now() + self.opts.effective_auth_timeout();
@@ -256,6 +272,7 @@ impl Reactor {
             .conns
             .iter()
             .filter(|(_, c)| c.is_open() && c.connected && c.auth_pending.is_none())
+            .filter(|(_, c)| only.is_none_or(|accounts| accounts.contains(&c.account)))
             .map(|(t, _)| t)
             .collect();
         for token in tokens {

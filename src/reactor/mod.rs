@@ -26,6 +26,7 @@
 
 mod accept;
 mod authn;
+mod claims;
 pub mod conn;
 mod deliver;
 pub mod interest;
@@ -203,6 +204,10 @@ pub enum Control {
     /// New users, credentials or permissions (a reload): new connections use them, and
     /// connected clients are re-checked against them.
     Auth(Arc<Auth>),
+    /// The resolver's account JWTs changed (a claims update or delete on reactor 0):
+    /// new connections use `auth`, and the connected clients of these accounts are
+    /// re-checked against it.
+    Claims(Arc<Auth>, Arc<Vec<u32>>),
     /// The verdict of a bcrypt check run off the reactor for connection `token`.
     AuthVerdict { token: usize, cid: u64, ok: bool },
     /// The JetStream thread's subscriptions to add or remove (reactor 0).
@@ -1142,7 +1147,8 @@ impl Reactor {
                 Control::LameDuck => self.enter_lame_duck(),
                 Control::CloseSome(n) => self.close_some(n),
                 Control::Inspect(f) => f(self),
-                Control::Auth(auth) => self.reload_auth(auth),
+                Control::Auth(auth) => self.reload_auth(auth, None),
+                Control::Claims(auth, accounts) => self.reload_auth(auth, Some(&accounts)),
                 Control::AuthVerdict { token, cid, ok } => self.auth_verdict(token, cid, ok),
                 Control::InternalSubs(subs) => self.apply_internal_subs(subs),
                 Control::InternalPublish(msgs) => self.publish_internal(msgs),

@@ -35,6 +35,8 @@ pub(crate) enum SysRequest {
     Healthz,
     /// `$SYS.REQ.USER.INFO`, in every account, answered where it is asked.
     UserInfo,
+    /// An account resolver request (reactor 0).
+    Claims(super::claims::ClaimsRequest),
 }
 
 impl Reactor {
@@ -91,7 +93,7 @@ impl Reactor {
     }
 
     /// This server as events and replies name it, with the next sequence number.
-    fn server_info(&self) -> ServerInfo {
+    pub(super) fn server_info(&self) -> ServerInfo {
         let info = self.shared.info();
         ServerInfo {
             name: self.server_name(),
@@ -109,7 +111,7 @@ impl Reactor {
     }
 
     /// Publishes `json` on `subject` in the system account, if anyone listens.
-    fn publish_system(&mut self, subject: &[u8], reply: &[u8], json: &[u8]) {
+    pub(super) fn publish_system(&mut self, subject: &[u8], reply: &[u8], json: &[u8]) {
         let Some(sys) = self.system_account() else {
             return;
         };
@@ -217,7 +219,7 @@ impl Reactor {
         let Some(sys) = self.system_account() else {
             return;
         };
-        self.install_user_info();
+        self.install_user_info(0);
         if self.id != 0 {
             return;
         }
@@ -246,6 +248,7 @@ impl Reactor {
                 self.note_interest(sys, subject.as_bytes(), None, 1);
             }
         }
+        self.install_claims(sys);
     }
 
     /// The periodic statsz, to whoever listens (nats-server's `heartbeatStatsz`).
@@ -265,10 +268,13 @@ impl Reactor {
         self.timers.push(Reverse((now + wait, STATSZ_TIMER, 0)));
     }
 
-    /// Every account may ask `$SYS.REQ.USER.INFO` who it is, on every reactor (nats-server
-    /// imports it into each account; the answer is local).
-    fn install_user_info(&mut self) {
-        for account in 0..self.auth.accounts().len() as u32 {
+    /// Every account from number `first` on may ask `$SYS.REQ.USER.INFO` who it is, on
+    /// every reactor (nats-server imports it into each account; the answer is local).
+    pub(super) fn install_user_info(&mut self, first: u32) {
+        if self.system_account().is_none() {
+            return;
+        }
+        for account in first..self.auth.accounts().len() as u32 {
             let hook = self.sharing.hooks.len() as u32;
             self.sharing.hooks.push(Hook::System(SysRequest::UserInfo));
             let _ =
@@ -321,6 +327,10 @@ impl Reactor {
         kind: SysRequest,
         msg: &Message<'_>,
     ) -> bool {
+        // An account update applies whether or not anyone waits for the answer.
+        if let SysRequest::Claims(request) = kind {
+            return self.answer_claims(request, msg);
+        }
         if msg.reply.is_empty() {
             return true;
         }
@@ -341,7 +351,7 @@ impl Reactor {
                 server: self.server_info(),
                 data: crate::monitor::varz::build(&self.shared, &Default::default(), 0.0),
             }),
-            SysRequest::UserInfo => return false,
+            SysRequest::UserInfo | SysRequest::Claims(_) => return false,
             SysRequest::Healthz => {
                 let query = crate::monitor::query::Query::parse("");
                 match crate::monitor::healthz::check(&self.shared, &query) {

@@ -29,6 +29,7 @@ mod overload;
 mod permissions;
 mod reactors;
 mod reload_auth;
+mod resolver;
 mod sharing;
 mod soak;
 mod system;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{nats_server_bin, Natrium, NatsServer, Raw, TempDir};
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -22,7 +22,7 @@ fn now() -> i64 {
 }
 
 /// A v2 JWT of `claims` signed by `signer`.
-fn encode(signer: &KeyPair, mut claims: Value) -> String {
+pub(crate) fn encode(signer: &KeyPair, mut claims: Value) -> String {
     claims["iss"] = json!(signer.public_key());
     claims["iat"] = json!(now());
     claims["jti"] = json!(format!("JTI{}", fastrand::u64(..)));
@@ -33,7 +33,12 @@ fn encode(signer: &KeyPair, mut claims: Value) -> String {
     format!("{signed}.{}", BASE64URL_NOPAD.encode(&sig))
 }
 
-fn user_jwt(account: &KeyPair, user: &KeyPair, extra: Value, exp: Option<i64>) -> String {
+pub(crate) fn user_jwt(
+    account: &KeyPair,
+    user: &KeyPair,
+    extra: Value,
+    exp: Option<i64>,
+) -> String {
     // No limits, as `nsc` writes them (nats-server reads absent limits as zero).
     let mut nats = json!({"type": "user", "version": 2, "pub": {}, "sub": {},
                           "subs": -1, "data": -1, "payload": -1});
@@ -47,9 +52,9 @@ fn user_jwt(account: &KeyPair, user: &KeyPair, extra: Value, exp: Option<i64>) -
     encode(account, c)
 }
 
-/// Connects with `jwt`, signing the nonce with `signer` (none: a bearer token), then runs
-/// `ops`; returns what came back up to the PONG (or everything, if it closed).
-fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> String {
+/// Connects with `jwt`, signing the nonce with `signer` (none: a bearer token), and sends
+/// CONNECT, `ops` and a PING.
+pub(crate) fn login(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> Raw {
     let mut raw = Raw::connect(addr);
     let info: Value =
         serde_json::from_str(raw.info.trim_start_matches("INFO ").trim()).expect("INFO");
@@ -63,6 +68,13 @@ fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> 
     raw.send_str(&format!(
         "CONNECT {{\"verbose\":false,\"pedantic\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\n{ops}PING\r\n"
     ));
+    raw
+}
+
+/// Connects with `jwt`, signing the nonce with `signer` (none: a bearer token), then runs
+/// `ops`; returns what came back up to the PONG (or everything, if it closed).
+pub(crate) fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops: &str) -> String {
+    let mut raw = login(addr, jwt, signer, ops);
     let out = raw.drain_for(Duration::from_millis(400));
     out.lines()
         .filter(|l| !l.is_empty())

@@ -1,0 +1,235 @@
+//! The resolver's `$SYS` requests on reactor 0, as nats-server subscribes them in operator
+//! mode: account JWT updates (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE`, the old
+//! `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`, and with the full resolver `$SYS.REQ.CLAIMS.UPDATE`),
+//! and with the full resolver `…CLAIMS.LOOKUP`, `$SYS.REQ.CLAIMS.LIST`, `.DELETE` and `.PACK`.
+//! [`crate::accounts::resolver`] decides; this module subscribes, replies, and when the
+//! stored accounts changed rebuilds authentication and hands it to every reactor, which
+//! re-checks the connected clients of the changed accounts (a revoked user is closed with
+//! `User Authentication Revoked`).
+
+use std::sync::Arc;
+
+use log::{debug, error, warn};
+
+use super::sharing::Hook;
+use super::system::SysRequest;
+use super::{Control, Reactor, Target};
+use crate::accounts::events::{ClaimsError, ClaimsResponse, ClaimsStatus};
+use crate::accounts::resolver::{Checks, ClaimsReply};
+use crate::proto::Message;
+
+/// What a claims request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimsRequest {
+    /// `…ACCOUNT.<key>.CLAIMS.UPDATE` (either form).
+    UpdateAccount,
+    /// `$SYS.REQ.CLAIMS.UPDATE`.
+    Update,
+    Lookup,
+    List,
+    Delete,
+    Pack,
+}
+
+impl Reactor {
+    /// Subscribes the resolver's requests in the system account (reactor 0 only).
+    pub(super) fn install_claims(&mut self, sys: u32) {
+        let Some(resolver) = self.auth.resolver().cloned() else {
+            return;
+        };
+        let mut subjects: Vec<(&str, Option<&[u8]>, ClaimsRequest)> = vec![
+            (
+                "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE",
+                None,
+                ClaimsRequest::UpdateAccount,
+            ),
+            (
+                "$SYS.ACCOUNT.*.CLAIMS.UPDATE",
+                None,
+                ClaimsRequest::UpdateAccount,
+            ),
+        ];
+        if resolver.is_full() {
+            subjects.extend([
+                ("$SYS.REQ.CLAIMS.UPDATE", None, ClaimsRequest::Update),
+                (
+                    "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP",
+                    None,
+                    ClaimsRequest::Lookup,
+                ),
+                ("$SYS.REQ.CLAIMS.LIST", None, ClaimsRequest::List),
+                ("$SYS.REQ.CLAIMS.DELETE", None, ClaimsRequest::Delete),
+                (
+                    "$SYS.REQ.CLAIMS.PACK",
+                    Some(b"responder".as_slice()),
+                    ClaimsRequest::Pack,
+                ),
+            ]);
+        }
+        for (subject, queue, kind) in subjects {
+            let hook = self.sharing.hooks.len() as u32;
+            self.sharing
+                .hooks
+                .push(Hook::System(SysRequest::Claims(kind)));
+            if self
+                .sublist_mut(sys)
+                .insert(subject.as_bytes(), queue, Target::Import(hook))
+                .is_ok()
+            {
+                self.note_interest(sys, subject.as_bytes(), queue, 1);
+            }
+        }
+    }
+
+    /// Answers a claims request; applies what changed.
+    pub(super) fn answer_claims(&mut self, kind: ClaimsRequest, msg: &Message<'_>) -> bool {
+        let Some(resolver) = self.auth.resolver().cloned() else {
+            return false;
+        };
+        let Some(trust) = self.auth.trust() else {
+            return false;
+        };
+        let system = self
+            .auth
+            .system_account()
+            .map(|id| self.auth.account_name(id).to_string());
+        let operator_keys = trust.operator_keys.clone();
+        let checks = Checks {
+            operator_keys: &operator_keys,
+            system_account: system.as_deref(),
+        };
+        let body = msg.data.get(msg.header_len..).unwrap_or_default();
+        let reply = msg.reply.to_vec();
+        let outcome = match kind {
+            ClaimsRequest::UpdateAccount => {
+                let subject = String::from_utf8_lossy(msg.subject);
+                let tokens: Vec<&str> = subject.split('.').collect();
+                // `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE` or `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`.
+                let key = match tokens.len() {
+                    6 => tokens[3],
+                    5 => tokens[2],
+                    _ => {
+                        debug!("jwt update skipped due to bad subject {subject:?}");
+                        return true;
+                    }
+                };
+                resolver.update(Some(key), body, &checks)
+            }
+            ClaimsRequest::Update => resolver.update(None, body, &checks),
+            ClaimsRequest::Delete => resolver.delete_request(body, &checks),
+            ClaimsRequest::Lookup => {
+                let subject = String::from_utf8_lossy(msg.subject);
+                let tokens: Vec<&str> = subject.split('.').collect();
+                if tokens.len() == 6 && !reply.is_empty() {
+                    // No JWT: an empty answer tells the asker this server has none.
+                    let jwt = resolver.lookup(tokens[3]).unwrap_or_default();
+                    self.publish_system(&reply, b"", jwt.as_bytes());
+                }
+                return true;
+            }
+            ClaimsRequest::List => {
+                if !reply.is_empty() {
+                    let answer = crate::accounts::events::ApiResponse {
+                        server: self.server_info(),
+                        data: resolver.list(),
+                    };
+                    if let Ok(json) = serde_json::to_vec(&answer) {
+                        self.publish_system(&reply, b"", &json);
+                    }
+                }
+                return true;
+            }
+            ClaimsRequest::Pack => {
+                if !reply.is_empty() {
+                    for line in resolver.pack(body) {
+                        self.publish_system(&reply, b"", line.as_bytes());
+                    }
+                    self.publish_system(&reply, b"", b"");
+                }
+                return true;
+            }
+        };
+        self.report_claims(&reply, &outcome);
+        if outcome.changed {
+            let accounts = match kind {
+                ClaimsRequest::Delete => Vec::new(),
+                _ => vec![outcome.account.clone()],
+            };
+            self.claims_changed(&accounts);
+        }
+        true
+    }
+
+    /// Logs a claims outcome and answers it (nats-server's `respondToUpdate`).
+    fn report_claims(&mut self, reply: &[u8], r: &ClaimsReply) {
+        let (data, error) = match &r.outcome {
+            Ok(message) => {
+                if r.account.is_empty() {
+                    debug!("{message}");
+                } else {
+                    debug!("{message} - {}", r.account);
+                }
+                let status = ClaimsStatus {
+                    account: r.account.clone(),
+                    code: 200,
+                    message: message.clone(),
+                };
+                (Some(status), None)
+            }
+            Err(description) => {
+                if r.account.is_empty() {
+                    error!("{description}");
+                } else {
+                    error!("{} - {description}", r.account);
+                }
+                let e = ClaimsError {
+                    account: r.account.clone(),
+                    code: 500,
+                    description: description.clone(),
+                };
+                (None, Some(e))
+            }
+        };
+        if reply.is_empty() {
+            return;
+        }
+        let answer = ClaimsResponse {
+            server: self.server_info(),
+            data,
+            error,
+        };
+        if let Ok(json) = serde_json::to_vec(&answer) {
+            self.publish_system(reply, b"", &json);
+        }
+    }
+
+    /// The resolver's accounts changed: authentication is rebuilt from them and given to
+    /// every reactor; the clients of `accounts` (of every account, when empty) are
+    /// re-checked.
+    fn claims_changed(&mut self, accounts: &[String]) {
+        let built = match self.auth.rebuild(&self.opts) {
+            Ok(b) => b,
+            Err(e) => {
+                error!("account update not applied: {e}");
+                return;
+            }
+        };
+        for w in &built.warnings {
+            warn!("{w}");
+        }
+        let auth = Arc::new(built.auth);
+        self.shared.set_auth(auth.clone());
+        let ids: Vec<u32> = if accounts.is_empty() {
+            (0..auth.accounts().len() as u32).collect()
+        } else {
+            accounts.iter().filter_map(|a| auth.account_id(a)).collect()
+        };
+        let ids = Arc::new(ids);
+        for (i, handle) in self.all.iter().enumerate() {
+            if i != self.id {
+                handle.send_control(Control::Claims(auth.clone(), ids.clone()));
+            }
+        }
+        self.reload_auth(auth, Some(&ids));
+    }
+}
