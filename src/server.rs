@@ -154,6 +154,8 @@ pub struct Shared {
     pub tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
     /// Users, credentials and permissions; replaced by a reload.
     auth: RwLock<Arc<Auth>>,
+    /// Connected clients of each JWT account, across reactors (for `limits.conn`).
+    account_clients: Mutex<rustc_hash::FxHashMap<u32, i64>>,
     /// The WebSocket listener's settings, when it runs.
     pub websocket: Option<Arc<WsRuntime>>,
     /// The MQTT listener's settings and shared MQTT state, when it runs.
@@ -210,6 +212,32 @@ impl Shared {
     pub fn client_opened(&self) -> i64 {
         self.total_connections.fetch_add(1, Ordering::Relaxed);
         self.clients.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Counts a client of `account` unless it already has `limit` (-1: no limit); false
+    /// when it has.
+    pub(crate) fn join_account(&self, account: u32, limit: i64) -> bool {
+        let mut counts = self
+            .account_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(account).or_insert(0);
+        if limit >= 0 && *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A client counted by [`Shared::join_account`] left.
+    pub(crate) fn leave_account(&self, account: u32) {
+        let mut counts = self
+            .account_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&account) {
+            *n = (*n - 1).max(0);
+        }
     }
 
     pub fn client_closed(&self, record: ClosedClient) {
@@ -546,6 +574,7 @@ impl Server {
             interest_epoch: AtomicU64::new(0),
             tls: RwLock::new(tls),
             auth: RwLock::new(auth),
+            account_clients: Mutex::new(Default::default()),
             websocket: websocket.clone(),
             mqtt: mqtt.clone(),
             cluster: cluster.as_ref().map(|c| c.cluster.clone()),

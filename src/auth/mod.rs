@@ -134,6 +134,8 @@ pub struct Presented<'a> {
     pub nonce: &'a str,
     pub cert: Option<&'a certmap::CertNames>,
     pub conn_type: ConnType,
+    /// The client's address, for a user JWT's `src` networks.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// The compiled authorization configuration.
@@ -697,7 +699,7 @@ impl Auth {
             return Verdict::Allowed(None);
         }
         if let Some(trust) = &self.trust {
-            let verdict = trust.authenticate(&opts.jwt, p.nonce.as_bytes(), &opts.sig);
+            let verdict = trust.authenticate(&opts.jwt, &opts.sig, p);
             if let Verdict::Allowed(Some(u)) = &verdict {
                 opts.nkey = u.name.clone();
             }
@@ -898,6 +900,7 @@ mod tests {
             nonce: "",
             cert: None,
             conn_type: ConnType::Standard,
+            peer: None,
         }
     }
 
@@ -1041,6 +1044,7 @@ mod tests {
             nonce: &nonce,
             cert: None,
             conn_type: ConnType::Standard,
+            peer: None,
         };
         let json = format!(r#"{{"nkey":"{}","sig":"{sig}"}}"#, kp.public_key());
         assert!(allowed(&a.authenticate(&mut connect(&json), &p)));

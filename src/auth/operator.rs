@@ -2,14 +2,17 @@
 //! the resolver holds them, [`crate::accounts::resolver`]), and a client's
 //! user JWT checked at CONNECT — signed by its account (or one of the account's signing
 //! keys, naming the account in `issuer_account`), not expired, and the server's nonce
-//! signed with the user's key (`sig`) — as nats-server's `processClientOrLeafAuthentication`
-//! checks them. The user's permissions come from its JWT (`pub`/`sub`).
+//! signed with the user's key (`sig`), not revoked, a bearer token only where the account
+//! allows them, of an allowed connection type and from an allowed source network — as
+//! nats-server's `processClientOrLeafAuthentication` checks them. The user's permissions come
+//! from its JWT (`pub`/`sub`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Permissions, SubjectPermission, UserEntry, Verdict};
+use super::{Permissions, Presented, SubjectPermission, UserEntry, Verdict};
 use crate::accounts::jwt::{self, Claims};
 
 /// An account of operator mode: its public key (its name) and who may sign its users.
@@ -24,6 +27,10 @@ pub struct JwtAccount {
     revocations: FxHashMap<String, i64>,
     /// The account JWT's expiry (0: none).
     expires: i64,
+    /// `limits.conn`: the account's clients at once, server-wide (-1: no limit).
+    max_conns: i64,
+    /// `limits.disallow_bearer`: bearer-token user JWTs are refused.
+    disallow_bearer: bool,
 }
 
 impl JwtAccount {
@@ -42,11 +49,14 @@ pub const USER_REVOKED: &str = "User Authentication Revoked";
 /// client gets then).
 pub const ACCOUNT_EXPIRED: &str = "Account Authentication Expired";
 
-/// Subscriptions and payload a connection may have, nats's way: -1 is no limit, 0 none.
+/// Subscriptions and payload a connection may have, and connections its account may have,
+/// nats's way: -1 is no limit, 0 none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JwtLimits {
     pub subs: i64,
     pub payload: i64,
+    /// The account's `limits.conn`.
+    pub account_conns: i64,
 }
 
 /// nats-server's `minLimit`: `limit` applies unless it is -1, if tighter than `value`.
@@ -69,7 +79,84 @@ fn limits_in(v: Option<&serde_json::Value>, missing: i64) -> JwtLimits {
     JwtLimits {
         subs: get("subs"),
         payload: get("payload"),
+        account_conns: get("conn"),
     }
+}
+
+/// nats-server's `convertAllowedConnectionTypes` of a user JWT: the known types of
+/// `allowed_connection_types`, and whether it named any.
+fn allowed_types(c: &Claims) -> (Vec<String>, bool) {
+    let Some(list) = c
+        .nats
+        .get("allowed_connection_types")
+        .and_then(|l| l.as_array())
+        .filter(|l| !l.is_empty())
+    else {
+        return (Vec::new(), false);
+    };
+    let known = list
+        .iter()
+        .filter_map(|t| t.as_str())
+        .map(str::to_ascii_uppercase)
+        .filter(|t| super::CONNECTION_TYPES.contains(&t.as_str()))
+        .collect();
+    (known, true)
+}
+
+/// nats-server's `validateSrc`: the client's address is in one of the JWT's `src`
+/// networks (a list, or one comma-separated string), or it names none. A network that
+/// does not parse refuses the user.
+fn source_allowed(c: &Claims, peer: Option<IpAddr>) -> bool {
+    let networks: Vec<String> = match c.nats.get("src") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|n| n.as_str())
+            .map(|n| n.trim().to_string())
+            .collect(),
+        Some(serde_json::Value::String(s)) => s
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if networks.is_empty() {
+        return true;
+    }
+    let Some(peer) = peer else {
+        return false;
+    };
+    for net in &networks {
+        match network_contains(net, peer.to_canonical()) {
+            Some(true) => return true,
+            Some(false) => {}
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Whether CIDR network `net` (`a.b.c.d/n`, `x::/n`) holds `ip`; `None` if it does not parse.
+fn network_contains(net: &str, ip: IpAddr) -> Option<bool> {
+    let (addr, bits) = net.split_once('/')?;
+    let addr: IpAddr = addr.parse().ok()?;
+    let bits: u32 = bits.parse().ok()?;
+    let (net_bits, ip_bits, width) = match (addr, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+        (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+        (IpAddr::V4(_), _) if bits <= 32 => return Some(false),
+        (IpAddr::V6(_), _) if bits <= 128 => return Some(false),
+        _ => return None,
+    };
+    if bits > width {
+        return None;
+    }
+    let mask = if bits == 0 {
+        0
+    } else {
+        (u128::MAX << (width - bits)) & (u128::MAX >> (128 - width))
+    };
+    Some(net_bits & mask == ip_bits & mask)
 }
 
 /// Whether a token is a v2 one (`nats.version` 2).
@@ -131,14 +218,21 @@ impl Trust {
                                 .collect()
                         })
                         .unwrap_or_default();
+                    let limits = acc.nats.get("limits");
+                    let limits_of = limits_in(limits, -1);
                     trust.accounts.insert(
                         key.clone(),
                         JwtAccount {
                             id: number(key),
                             signers,
-                            limits: limits_in(acc.nats.get("limits"), -1),
+                            limits: limits_of,
                             revocations,
                             expires: acc.exp,
+                            max_conns: limits_of.account_conns,
+                            disallow_bearer: limits
+                                .and_then(|l| l.get("disallow_bearer"))
+                                .and_then(|b| b.as_bool())
+                                .unwrap_or(false),
                         },
                     );
                 }
@@ -165,8 +259,10 @@ impl Trust {
         self.accounts.contains_key(key)
     }
 
-    /// Checks a client's user JWT and nonce signature.
-    pub fn authenticate(&self, user_jwt: &str, nonce: &[u8], sig: &str) -> Verdict {
+    /// Checks a client's user JWT and nonce signature (`p` says how and from where it
+    /// connects).
+    pub fn authenticate(&self, user_jwt: &str, sig: &str, p: &Presented<'_>) -> Verdict {
+        let nonce = p.nonce.as_bytes();
         if user_jwt.is_empty() {
             return Verdict::Denied("no user JWT presented in operator mode");
         }
@@ -189,19 +285,31 @@ impl Trust {
         if !account.signers.contains(&claims.iss) {
             return Verdict::Denied("user JWT issuer is not the account or its signing key");
         }
-        if account.revoked(&claims.sub, claims.iat) {
-            return Verdict::Denied(USER_REVOKED);
-        }
         // A bearer token needs no signature of the nonce.
         let bearer = claims
             .nats
             .get("bearer_token")
             .and_then(|b| b.as_bool())
             .unwrap_or(false);
+        if bearer && account.disallow_bearer {
+            return Verdict::Denied("Account does not allow bearer tokens");
+        }
+        // Types this server does not know are left out; a list of only such types allows
+        // nothing rather than everything.
+        let (types, named) = allowed_types(&claims);
+        if named && (types.is_empty() || !types.iter().any(|t| t == p.conn_type.name())) {
+            return Verdict::Denied("Connection type not allowed");
+        }
         if !bearer {
             if let Err(why) = crate::nkey::verify_signature(&claims.sub, nonce, sig) {
                 return Verdict::Denied(why);
             }
+        }
+        if account.revoked(&claims.sub, claims.iat) {
+            return Verdict::Denied(USER_REVOKED);
+        }
+        if !source_allowed(&claims, p.peer) {
+            return Verdict::Denied("Bad src Ip");
         }
         let permissions = permissions(&claims);
         let perms = match super::compile_perms("user JWT", permissions.as_ref(), &mut Vec::new()) {
@@ -224,9 +332,10 @@ impl Trust {
                 JwtLimits {
                     subs: min_limit(user.subs, account.limits.subs),
                     payload: min_limit(user.payload, account.limits.payload),
+                    account_conns: account.max_conns,
                 }
             }),
-            allowed_types: Vec::new(),
+            allowed_types: types,
             proxy_required: false,
         })))
     }

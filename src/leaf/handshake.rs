@@ -254,8 +254,9 @@ impl Reactor {
         conn.opts.user = connect.user.clone();
         conn.opts.nkey = connect.nkey.clone();
         conn.opts.auth_token = connect.auth_token.clone();
+        let peer = conn.peer.ip();
         // The credentials bind the connection to an account (`isLeafNodeAuthorized`).
-        let account = match self.leaf_account(&leafs.settings, &connect, &nonce) {
+        let account = match self.leaf_account(&leafs.settings, &connect, &nonce, peer) {
             LeafLogin::Account(a) => a,
             LeafLogin::Denied => {
                 self.leaf_auth_violation(token);
@@ -433,6 +434,7 @@ impl Reactor {
         settings: &super::Settings,
         connect: &LeafConnect,
         nonce: &str,
+        peer: std::net::IpAddr,
     ) -> LeafLogin {
         if !settings.nkey.is_empty() {
             let signed = connect.nkey == settings.nkey
@@ -475,6 +477,7 @@ impl Reactor {
             nonce,
             cert: None,
             conn_type: ConnType::Leafnode,
+            peer: Some(peer),
         };
         let account_of = |user: Option<&std::sync::Arc<crate::auth::UserEntry>>| {
             user.map_or(GLOBAL_ACCOUNT.to_string(), |u| u.account.clone())

@@ -10,6 +10,8 @@ pub const AUTH_VIOLATION: &str = "Authorization Violation";
 pub const AUTH_TIMEOUT: &str = "Authentication Timeout";
 pub const MAX_CONNECTIONS: &str = "maximum connections exceeded";
 pub const MAX_PAYLOAD: &str = "Maximum Payload Violation";
+/// A JWT account's `limits.conn` is reached (nats-server's `ErrTooManyAccountConnections`).
+pub const MAX_ACCOUNT_CONNECTIONS: &str = "maximum account active connections exceeded";
 pub const MAX_CONTROL_LINE: &str = "maximum control line exceeded";
 pub const TLS_REQUIRED: &str = "Secure Connection - TLS Required";
 pub const BAD_CLIENT_PROTOCOL: &str = "invalid client protocol";
@@ -43,6 +45,7 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     WrongPort,
     MaxConnectionsExceeded,
+    MaxAccountConnectionsExceeded,
     MaxPayloadExceeded,
     MaxControlLineExceeded,
     MaxSubscriptionsExceeded,
@@ -82,6 +85,7 @@ impl CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::WrongPort => "Incorrect Port",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",

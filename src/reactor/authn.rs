@@ -61,6 +61,7 @@ impl Reactor {
             nonce: nonce.as_deref().unwrap_or_default(),
             cert: cert.as_ref(),
             conn_type: conn_type(conn),
+            peer: Some(conn.peer.ip()),
         };
         let mqtt_block = self
             .opts
@@ -73,6 +74,18 @@ impl Reactor {
         };
         match verdict {
             Verdict::Allowed(user) => {
+                // nats-server's `registerWithAccount`: a JWT account's `limits.conn` counts
+                // its clients on this whole server.
+                if let Some(u) = user.as_ref().filter(|u| !reload && u.jwt_limits.is_some()) {
+                    let limit = u.jwt_limits.map_or(-1, |l| l.account_conns);
+                    if !self.shared.join_account(u.account_id, limit) {
+                        error!("{} - {}", conn.label(), errors::MAX_ACCOUNT_CONNECTIONS);
+                        conn.queue_err(errors::MAX_ACCOUNT_CONNECTIONS);
+                        self.close(token, CloseReason::MaxAccountConnectionsExceeded);
+                        return AuthStep::Failed;
+                    }
+                    conn.counted_in_account = Some(u.account_id);
+                }
                 self.register_user(token, user);
                 AuthStep::Done
             }
@@ -167,6 +180,7 @@ impl Reactor {
             nonce: nonce.as_deref().unwrap_or_default(),
             cert: None,
             conn_type: conn_type(conn),
+            peer: Some(conn.peer.ip()),
         };
         match auth.authenticate(&mut conn.opts, &presented) {
             Verdict::Allowed(user) => {
@@ -205,6 +219,7 @@ impl Reactor {
             crate::auth::operator::JwtLimits {
                 subs: min_limit(l.subs, server(self.opts.max_subscriptions)),
                 payload: min_limit(l.payload, server(self.opts.max_payload)),
+                account_conns: l.account_conns,
             }
         });
         if let Some(l) = conn.jwt_limits {

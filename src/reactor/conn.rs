@@ -111,6 +111,8 @@ pub struct Conn {
     pub auth_expires: Option<Instant>,
     /// A user JWT's limits, with the server's applied (subscriptions, payload; -1: none).
     pub jwt_limits: Option<crate::auth::operator::JwtLimits>,
+    /// The JWT account this client counts against (see [`crate::server::Shared::join_account`]).
+    pub counted_in_account: Option<u32>,
     /// When a write that has made no progress since becomes a slow consumer.
     pub write_deadline_at: Option<Instant>,
     /// Last time the client sent messages, subscriptions or a PING (nats-server's `lastIn`).
@@ -197,6 +199,7 @@ impl Conn {
             auth_deadline: None,
             auth_expires: None,
             jwt_limits: None,
+            counted_in_account: None,
             write_deadline_at: None,
             last_in: now,
             last_activity: SystemTime::now(),

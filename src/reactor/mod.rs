@@ -1041,6 +1041,9 @@ impl Reactor {
             return;
         }
         debug!("{} - Client connection closed: {reason}", conn.label());
+        if let Some(account) = conn.counted_in_account.take() {
+            self.shared.leave_account(account);
+        }
         self.disconnect_event(token, reason);
         let Some(conn) = self.conns.get_mut(token) else {
             return;

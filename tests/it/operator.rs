@@ -3,7 +3,8 @@
 //! log in with a user JWT and the nonce signed by their seed, a user JWT with permissions,
 //! a forged one, an expired one, a bearer token, and a user whose JWT expires while it is
 //! connected (`-ERR 'User Authentication Expired'`), and the subscription and payload limits
-//! of user JWTs.
+//! of user JWTs; also the account connection limit, `disallow_bearer`, connection types and
+//! source networks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -244,4 +245,91 @@ fn a_user_jwt_that_expires_closes_its_connection() {
         started.elapsed()
     );
     assert!(raw.is_closed(Duration::from_secs(2)), "closed after it");
+}
+
+#[test]
+fn account_connection_limit_bearer_types_and_source_networks_like_nats_server() {
+    let account = KeyPair::new_account();
+    let dir = TempDir::new("operator-restrict");
+    let conf = trusting_conf(
+        &dir,
+        &account,
+        json!({"subs": -1, "conn": 2, "imports": -1, "exports": -1, "data": -1,
+               "payload": -1, "wildcards": true, "disallow_bearer": true}),
+    );
+    let conf = conf.to_str().expect("utf-8 path");
+    let users: Vec<(KeyPair, Value)> = vec![
+        (KeyPair::new_user(), json!({"bearer_token": true})),
+        (
+            KeyPair::new_user(),
+            json!({"allowed_connection_types": ["WEBSOCKET"]}),
+        ),
+        (
+            KeyPair::new_user(),
+            json!({"allowed_connection_types": ["NO_SUCH_TYPE"]}),
+        ),
+        (
+            KeyPair::new_user(),
+            json!({"allowed_connection_types": ["STANDARD", "NO_SUCH_TYPE"]}),
+        ),
+        (KeyPair::new_user(), json!({"src": ["10.0.0.0/8"]})),
+        (
+            KeyPair::new_user(),
+            json!({"src": ["10.0.0.0/8", "127.0.0.0/8"]}),
+        ),
+        (KeyPair::new_user(), json!({"src": ["not-a-network"]})),
+    ];
+    let tokens: Vec<String> = users
+        .iter()
+        .map(|(k, extra)| user_jwt(&account, k, extra.clone(), None))
+        .collect();
+    let plain: Vec<(KeyPair, String)> = (0..3)
+        .map(|_| {
+            let k = KeyPair::new_user();
+            let t = user_jwt(&account, &k, json!({}), None);
+            (k, t)
+        })
+        .collect();
+    let run = |addr: SocketAddr| -> Vec<String> {
+        let mut seen: Vec<String> = users
+            .iter()
+            .zip(&tokens)
+            .map(|((k, _), t)| session(addr, t, Some(k), ""))
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        // Two clients of the account fill it; a third is refused until one leaves.
+        let mut first = login(addr, &plain[0].1, Some(&plain[0].0), "");
+        first.expect("PONG\r\n");
+        let mut second = login(addr, &plain[1].1, Some(&plain[1].0), "");
+        second.expect("PONG\r\n");
+        seen.push(session(addr, &plain[2].1, Some(&plain[2].0), ""));
+        drop(first);
+        std::thread::sleep(Duration::from_millis(300));
+        seen.push(session(addr, &plain[2].1, Some(&plain[2].0), ""));
+        drop(second);
+        seen
+    };
+    let mine = Natrium::start(&["-c", conf]);
+    let got = run(mine.addr());
+    let violation = "-ERR 'Authorization Violation'";
+    for (i, what) in [
+        (0, "a bearer token where the account disallows them"),
+        (1, "a websocket-only user on the client port"),
+        (2, "only unknown connection types"),
+        (4, "an address outside src"),
+        (6, "a src that does not parse"),
+    ] {
+        assert_eq!(got[i], violation, "{what}");
+    }
+    assert_eq!(got[3], "PONG", "a known type beside an unknown one");
+    assert_eq!(got[5], "PONG", "an address in the second src network");
+    assert_eq!(
+        got[7], "-ERR 'maximum account active connections exceeded'",
+        "a third client of an account limited to two"
+    );
+    assert_eq!(got[8], "PONG", "once one of the two has left");
+    if nats_server_bin().is_some() {
+        let theirs = NatsServer::start(&["-c", conf]).expect("nats-server");
+        assert_eq!(got, run(theirs.addr()), "natrium vs nats-server");
+    }
 }
