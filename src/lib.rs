@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod dialer;
+pub mod durable;
 pub mod jetstream;
 pub mod leaf;
 pub mod logging;

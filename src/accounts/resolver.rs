@@ -8,16 +8,15 @@
 //!   updates (`$SYS.REQ.CLAIMS.UPDATE` and the per-account forms) add or replace files,
 //!   `LOOKUP`, `LIST`, `DELETE` and `PACK` answer from the directory.
 //!
-//! A file is replaced by writing a temporary file, syncing it and renaming it over the old
-//! one, so a crash leaves the old JWT or the new one, never a torn one; a file that does not
-//! decode is skipped with a warning, never a reason to refuse to start.
+//! A file is replaced with [`crate::durable::write_atomically`], so a crash leaves the old
+//! JWT or the new one, never a torn one; a file that does not decode is skipped with a
+//! warning, never a reason to refuse to start.
 //!
 //! This module decides; the reactor (`reactor::system`) subscribes, replies and, when an
 //! answer says the accounts changed, rebuilds authentication from [`Resolver::snapshot`].
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -218,7 +217,10 @@ impl Resolver {
             if *limit > 0 && !jwts.contains_key(key) && jwts.len() as i64 >= *limit {
                 return Err("jwt store is full".to_string());
             }
-            write_durably(dir, key, token).map_err(|e| e.to_string())?;
+            crate::durable::write_atomically(
+                &dir.join(format!("{key}{JWT_EXT}")),
+                token.as_bytes(),
+            )?;
         }
         jwts.insert(key.to_string(), token.to_string());
         Ok(true)
@@ -236,8 +238,9 @@ impl Resolver {
             DeleteMode::Remove => fs::remove_file(&path),
         };
         match done {
+            // Best effort: the answer reports the deletion either way.
             Ok(()) => {
-                sync_dir(dir);
+                let _ = crate::durable::sync_dir(dir);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.to_string()),
@@ -412,24 +415,4 @@ fn read_dir(
         }
     }
     Ok(())
-}
-
-/// Writes `<dir>/<key>.jwt` so that a crash leaves the old file or the new one.
-fn write_durably(dir: &Path, key: &str, token: &str) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{key}{JWT_EXT}.tmp"));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(token.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(format!("{key}{JWT_EXT}")))?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Makes a rename in `dir` durable (best effort: not every file system syncs directories).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }

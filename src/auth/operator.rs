@@ -21,14 +21,13 @@ pub struct JwtAccount {
     pub id: u32,
     /// The account key and its signing keys.
     signers: Vec<String>,
-    /// Its `limits.subs` and `limits.payload` (unlimited where the JWT gives none).
+    /// Its `limits.subs`, `limits.payload` and `limits.conn` (unlimited where the JWT gives
+    /// none).
     limits: JwtLimits,
     /// `revocations`: user key (or `*`) → users issued at or before it are revoked.
     revocations: FxHashMap<String, i64>,
     /// The account JWT's expiry (0: none).
     expires: i64,
-    /// `limits.conn`: the account's clients at once, server-wide (-1: no limit).
-    max_conns: i64,
     /// `limits.disallow_bearer`: bearer-token user JWTs are refused.
     disallow_bearer: bool,
 }
@@ -219,16 +218,14 @@ impl Trust {
                         })
                         .unwrap_or_default();
                     let limits = acc.nats.get("limits");
-                    let limits_of = limits_in(limits, -1);
                     trust.accounts.insert(
                         key.clone(),
                         JwtAccount {
                             id: number(key),
                             signers,
-                            limits: limits_of,
+                            limits: limits_in(limits, -1),
                             revocations,
                             expires: acc.exp,
-                            max_conns: limits_of.account_conns,
                             disallow_bearer: limits
                                 .and_then(|l| l.get("disallow_bearer"))
                                 .and_then(|b| b.as_bool())
@@ -252,11 +249,6 @@ impl Trust {
             return Err(format!("issuer {} is not a trusted operator", acc.iss));
         }
         Ok(acc)
-    }
-
-    /// Whether the account JWT of `key` is loaded.
-    pub fn has_account(&self, key: &str) -> bool {
-        self.accounts.contains_key(key)
     }
 
     /// Checks a client's user JWT and nonce signature (`p` says how and from where it
@@ -332,7 +324,7 @@ impl Trust {
                 JwtLimits {
                     subs: min_limit(user.subs, account.limits.subs),
                     payload: min_limit(user.payload, account.limits.payload),
-                    account_conns: account.max_conns,
+                    account_conns: account.limits.account_conns,
                 }
             }),
             allowed_types: types,

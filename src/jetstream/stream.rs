@@ -71,20 +71,6 @@ fn io_err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Writes a file so that either the old or the new content survives a crash.
-pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err)?;
-    f.write_all(data).map_err(io_err)?;
-    f.sync_all().map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(io_err)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err)
-}
-
 fn open_store(
     fs: Arc<dyn Fs>,
     cfg: &StreamConfig,
@@ -246,7 +232,7 @@ impl Stream {
             config: self.cfg.clone(),
         };
         let body = serde_json::to_vec(&meta).map_err(io_err)?;
-        write_atomically(&dir.join(META), &body)
+        crate::durable::write_atomically(&dir.join(META), &body)
     }
 
     /// Replaces the configuration (already checked), and applies lowered limits at once.

@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use log::{debug, error, warn};
 
-use super::sharing::Hook;
 use super::system::SysRequest;
-use super::{Control, Reactor, Target};
+use super::{Control, Reactor};
 use crate::accounts::events::{ClaimsError, ClaimsResponse, ClaimsStatus};
 use crate::accounts::resolver::{Checks, ClaimsReply};
 use crate::proto::Message;
@@ -67,62 +66,38 @@ impl Reactor {
             ]);
         }
         for (subject, queue, kind) in subjects {
-            let hook = self.sharing.hooks.len() as u32;
-            self.sharing
-                .hooks
-                .push(Hook::System(SysRequest::Claims(kind)));
-            if self
-                .sublist_mut(sys)
-                .insert(subject.as_bytes(), queue, Target::Import(hook))
-                .is_ok()
-            {
-                self.note_interest(sys, subject.as_bytes(), queue, 1);
-            }
+            self.subscribe_system(sys, subject, queue, SysRequest::Claims(kind));
         }
     }
 
     /// Answers a claims request; applies what changed.
     pub(super) fn answer_claims(&mut self, kind: ClaimsRequest, msg: &Message<'_>) -> bool {
-        let Some(resolver) = self.auth.resolver().cloned() else {
+        // Its own handle: the answer below publishes through `self`.
+        let auth = self.auth.clone();
+        let (Some(resolver), Some(trust)) = (auth.resolver(), auth.trust()) else {
             return false;
         };
-        let Some(trust) = self.auth.trust() else {
-            return false;
-        };
-        let system = self
-            .auth
-            .system_account()
-            .map(|id| self.auth.account_name(id).to_string());
-        let operator_keys = trust.operator_keys.clone();
         let checks = Checks {
-            operator_keys: &operator_keys,
-            system_account: system.as_deref(),
+            operator_keys: &trust.operator_keys,
+            system_account: auth.system_account().map(|id| auth.account_name(id)),
         };
         let body = msg.data.get(msg.header_len..).unwrap_or_default();
         let reply = msg.reply.to_vec();
+        let subject = String::from_utf8_lossy(msg.subject);
         let outcome = match kind {
             ClaimsRequest::UpdateAccount => {
-                let subject = String::from_utf8_lossy(msg.subject);
-                let tokens: Vec<&str> = subject.split('.').collect();
-                // `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE` or `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`.
-                let key = match tokens.len() {
-                    6 => tokens[3],
-                    5 => tokens[2],
-                    _ => {
-                        debug!("jwt update skipped due to bad subject {subject:?}");
-                        return true;
-                    }
+                let Some(key) = account_in(&subject) else {
+                    debug!("jwt update skipped due to bad subject {subject:?}");
+                    return true;
                 };
                 resolver.update(Some(key), body, &checks)
             }
             ClaimsRequest::Update => resolver.update(None, body, &checks),
             ClaimsRequest::Delete => resolver.delete_request(body, &checks),
             ClaimsRequest::Lookup => {
-                let subject = String::from_utf8_lossy(msg.subject);
-                let tokens: Vec<&str> = subject.split('.').collect();
-                if tokens.len() == 6 && !reply.is_empty() {
+                if let Some(key) = account_in(&subject).filter(|_| !reply.is_empty()) {
                     // No JWT: an empty answer tells the asker this server has none.
-                    let jwt = resolver.lookup(tokens[3]).unwrap_or_default();
+                    let jwt = resolver.lookup(key).unwrap_or_default();
                     self.publish_system(&reply, b"", jwt.as_bytes());
                 }
                 return true;
@@ -231,5 +206,17 @@ impl Reactor {
             }
         }
         self.reload_auth(auth, Some(&ids));
+    }
+}
+
+/// The account key of `$SYS.REQ.ACCOUNT.<key>.CLAIMS.<op>` or the old
+/// `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`.
+fn account_in(subject: &str) -> Option<&str> {
+    let tokens: Vec<&str> = subject.split('.').collect();
+    match tokens.as_slice() {
+        ["$SYS", "REQ", "ACCOUNT", key, "CLAIMS", _] | ["$SYS", "ACCOUNT", key, "CLAIMS", _] => {
+            Some(key)
+        }
+        _ => None,
     }
 }

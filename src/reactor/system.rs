@@ -238,17 +238,28 @@ impl Reactor {
         self.timers
             .push(Reverse((Instant::now() + STATSZ_FIRST, STATSZ_TIMER, 0)));
         for (subject, kind) in subjects {
-            let hook = self.sharing.hooks.len() as u32;
-            self.sharing.hooks.push(Hook::System(kind));
-            if self
-                .sublist_mut(sys)
-                .insert(subject.as_bytes(), None, Target::Import(hook))
-                .is_ok()
-            {
-                self.note_interest(sys, subject.as_bytes(), None, 1);
-            }
+            self.subscribe_system(sys, &subject, None, kind);
         }
         self.install_claims(sys);
+    }
+
+    /// Answers `kind` requests on `subject` (in `queue`) in the system account `sys`.
+    pub(super) fn subscribe_system(
+        &mut self,
+        sys: u32,
+        subject: &str,
+        queue: Option<&[u8]>,
+        kind: SysRequest,
+    ) {
+        let hook = self.sharing.hooks.len() as u32;
+        self.sharing.hooks.push(Hook::System(kind));
+        if self
+            .sublist_mut(sys)
+            .insert(subject.as_bytes(), queue, Target::Import(hook))
+            .is_ok()
+        {
+            self.note_interest(sys, subject.as_bytes(), queue, 1);
+        }
     }
 
     /// The periodic statsz, to whoever listens (nats-server's `heartbeatStatsz`).

@@ -1029,7 +1029,7 @@ impl Service {
         let body = serde_json::to_vec(&meta).unwrap_or_default();
         let res = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
-            .and_then(|_| crate::jetstream::stream::write_atomically(&dir.join(META), &body));
+            .and_then(|_| crate::durable::write_atomically(&dir.join(META), &body));
         if let Err(e) = res {
             log::error!("JetStream consumer '{} > {}': {e}", c.stream_name, c.name);
         }
@@ -1124,7 +1124,7 @@ const DEFAULT_MAX_CONSUMERS: i64 = 1000;
 /// Replaces a file through a temporary one and a rename; synced when asked.
 fn replace_file(path: &std::path::Path, data: &[u8], sync: bool) -> Result<(), String> {
     if sync {
-        return crate::jetstream::stream::write_atomically(path, data);
+        return crate::durable::write_atomically(path, data);
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, data).map_err(|e| e.to_string())?;
