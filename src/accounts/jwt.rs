@@ -59,27 +59,33 @@ impl Claims {
 
     /// The `allow`/`deny` lists of `nats.pub` or `nats.sub`, if either is given.
     pub fn permission(&self, which: &str) -> Option<(Option<Vec<String>>, Vec<String>)> {
-        let p = self.nats.get(which)?;
-        let list = |k: &str| -> Option<Vec<String>> {
-            p.get(k).and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-        };
-        let allow = list("allow").filter(|a| !a.is_empty());
-        let deny = list("deny").unwrap_or_default();
-        if allow.is_none() && deny.is_empty() {
-            return None;
-        }
-        Some((allow, deny))
+        permission_in(&self.nats, which)
     }
 
     /// Expired, or not valid yet, at `now` (seconds since the epoch).
     pub fn expired_at(&self, now: i64) -> bool {
         (self.exp > 0 && now >= self.exp) || (self.nbf > 0 && now < self.nbf)
     }
+}
+
+/// The `allow`/`deny` lists of `v.pub` or `v.sub` (a user's claims, an account's
+/// `default_permissions`, a scoped key's template), if either is given.
+pub fn permission_in(v: &Value, which: &str) -> Option<(Option<Vec<String>>, Vec<String>)> {
+    let p = v.get(which)?;
+    let list = |k: &str| -> Option<Vec<String>> {
+        p.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+    };
+    let allow = list("allow").filter(|a| !a.is_empty());
+    let deny = list("deny").unwrap_or_default();
+    if allow.is_none() && deny.is_empty() {
+        return None;
+    }
+    Some((allow, deny))
 }
 
 /// Seconds since the epoch now.

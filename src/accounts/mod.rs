@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod jwt;
+pub mod jwt_shares;
 pub mod resolver;
 pub mod shadow;
 
@@ -48,6 +49,34 @@ pub struct Export {
     pub accounts: Vec<String>,
     pub response: ResponseType,
     pub threshold: Option<Duration>,
+    /// An account JWT's `token_req`: importers need an activation token.
+    pub token_req: bool,
+    /// An account JWT's `account_token_position`: this (1-based) token of an imported
+    /// subject must be the importer's account key; 0: none.
+    pub account_position: usize,
+    /// Activation tokens revoked: importer account (or `*`) → issued-at bound.
+    pub revocations: Vec<(String, i64)>,
+}
+
+impl Export {
+    /// nats-server's `checkAuth`: whether account `importer` may import with `im`.
+    fn authorizes(&self, importer: &str, im: &Import) -> bool {
+        if self.account_position > 0 {
+            // nats-server checks the position only when the export's subject is not the
+            // imported one itself.
+            return im.subject != self.subject
+                && im.subject.split('.').nth(self.account_position - 1) == Some(importer);
+        }
+        if self.token_req {
+            return im.activation.is_some_and(|issued| {
+                !self
+                    .revocations
+                    .iter()
+                    .any(|(k, t)| (k == importer || k == "*") && *t >= issued)
+            });
+        }
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == importer)
+    }
 }
 
 /// One entry of an account's `imports`.
@@ -64,6 +93,8 @@ pub struct Import {
     pub prefix: String,
     /// Service imports: the request carries the requester's `Nats-Request-Info`.
     pub share: bool,
+    /// An account JWT's import with a valid activation token: the token's issued-at time.
+    pub activation: Option<i64>,
 }
 
 /// One destination of a mapping.
@@ -182,6 +213,9 @@ pub struct AccountShares<'a> {
     pub exports: &'a [Export],
     pub imports: &'a [Import],
     pub mappings: &'a [Mapping],
+    /// An account of operator mode: an import that cannot be added is left out with a
+    /// log line, as nats-server does with an account JWT's, instead of failing the start.
+    pub lenient: bool,
 }
 
 /// Whether `export` (an exported subject) covers what `subject` asks for.
@@ -215,17 +249,18 @@ impl Sharing {
                 continue;
             };
             let mut shares = Shares::default();
+            let mut problems = Vec::new();
             for m in acc.mappings {
                 match compile_mapping(m, cluster) {
                     Ok(Some(c)) => shares.mappings.push(c),
                     Ok(None) => {}
-                    Err(e) => errors.push(e),
+                    Err(e) => problems.push(e),
                 }
             }
             for im in acc.imports {
                 let kind = if im.service { "service" } else { "stream" };
                 let Some(exporter_cfg) = accounts.iter().find(|a| a.name == im.account) else {
-                    errors.push(format!(
+                    problems.push(format!(
                         "{:?} account not defined for {kind} import",
                         im.account
                     ));
@@ -237,10 +272,10 @@ impl Sharing {
                 let export = exporter_cfg.exports.iter().find(|e| {
                     e.service == im.service
                         && export_covers(&e.subject, &im.subject)
-                        && (e.accounts.is_empty() || e.accounts.iter().any(|a| a == acc.name))
+                        && e.authorizes(acc.name, im)
                 });
                 let Some(export) = export else {
-                    errors.push(format!(
+                    problems.push(format!(
                         "Error adding {kind} import {:?}: {kind} import not authorized",
                         im.subject
                     ));
@@ -256,7 +291,7 @@ impl Sharing {
                         match Transform::new(&local, &transform_tokenize(&im.subject)) {
                             Ok(t) => Some(t),
                             Err(e) => {
-                                errors.push(format!(
+                                problems.push(format!(
                                     "Error adding service import {:?}: {e}",
                                     im.subject
                                 ));
@@ -278,7 +313,7 @@ impl Sharing {
                     }));
                 } else {
                     if !im.prefix.is_empty() && !im.to.is_empty() {
-                        errors.push(
+                        problems.push(
                             "Stream import can not have a 'prefix' and a 'to' property".into(),
                         );
                         continue;
@@ -299,7 +334,7 @@ impl Sharing {
                                 (Some(t), r, transform_untokenize(&to).0)
                             }
                             Err(e) => {
-                                errors.push(format!(
+                                problems.push(format!(
                                     "Error adding stream import {:?}: failed to create mapping transform for stream import subject from {:?} to {:?}: {e}",
                                     im.subject, im.subject, to
                                 ));
@@ -309,6 +344,17 @@ impl Sharing {
                     } else {
                         (None, None, to)
                     };
+                    if shares
+                        .streams
+                        .iter()
+                        .any(|s| s.exporter == exporter && s.from == im.subject)
+                    {
+                        problems.push(format!(
+                            "Error adding stream import {:?}: stream import already exists",
+                            im.subject
+                        ));
+                        continue;
+                    }
                     shares.streams.push(Arc::new(StreamImport {
                         exporter,
                         from: im.subject.clone(),
@@ -317,6 +363,13 @@ impl Sharing {
                         reverse,
                     }));
                 }
+            }
+            if acc.lenient {
+                for p in problems {
+                    log::warn!("account {}: {p}", acc.name);
+                }
+            } else {
+                errors.append(&mut problems);
             }
             let i = me as usize;
             if sharing.accounts.len() <= i {
@@ -329,6 +382,23 @@ impl Sharing {
         } else {
             Err(errors)
         }
+    }
+
+    /// Whether `other` has the same stream imports (by importer, exporter, subject and
+    /// local subject).
+    pub fn same_stream_imports(&self, other: &Sharing) -> bool {
+        let streams = |s: &Sharing| -> Vec<(usize, u32, String, String)> {
+            s.accounts
+                .iter()
+                .enumerate()
+                .flat_map(|(n, a)| {
+                    a.streams
+                        .iter()
+                        .map(move |i| (n, i.exporter, i.from.clone(), i.to.clone()))
+                })
+                .collect()
+        };
+        streams(self) == streams(other)
     }
 
     /// What account `account` has.

@@ -72,12 +72,14 @@ mod tests {
                 exports: &exports,
                 imports: &[],
                 mappings: &[],
+                lenient: false,
             },
             AccountShares {
                 name: "I",
                 exports: &[],
                 imports: &imports,
                 mappings: &[],
+                lenient: false,
             },
         ];
         let number = |n: &str| ["E", "I"].iter().position(|a| *a == n).map(|i| i as u32);

@@ -28,6 +28,7 @@ pub mod certmap;
 pub mod operator;
 pub mod options;
 pub mod permissions;
+pub mod scoped;
 pub mod secret;
 
 use std::sync::Arc;
@@ -501,13 +502,23 @@ impl Auth {
             exports: &[],
             imports: &[],
             mappings: global_mappings,
+            lenient: false,
         };
+        let jwt_shares = trust.iter().flat_map(|t| t.shares());
         let shares: Vec<AccountShares<'_>> = std::iter::once(global)
             .chain(account_opts.iter().map(|acc| AccountShares {
                 name: &acc.name,
                 exports: &acc.exports,
                 imports: &acc.imports,
                 mappings: &acc.mappings,
+                lenient: false,
+            }))
+            .chain(jwt_shares.map(|(key, s)| AccountShares {
+                name: key,
+                exports: &s.exports,
+                imports: &s.imports,
+                mappings: &s.mappings,
+                lenient: true,
             }))
             .collect();
         let number = |name: &str| accounts.iter().position(|a| a == name).map(|i| i as u32);

@@ -12,8 +12,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::{Permissions, Presented, SubjectPermission, UserEntry, Verdict};
+use serde_json::Value;
+
+use super::scoped;
+use super::{Permissions, Presented, ResponsePermission, SubjectPermission, UserEntry, Verdict};
 use crate::accounts::jwt::{self, Claims};
+use crate::accounts::jwt_shares::{self, JwtShares};
 
 /// An account of operator mode: its public key (its name) and who may sign its users.
 #[derive(Debug, Clone)]
@@ -30,9 +34,66 @@ pub struct JwtAccount {
     expires: i64,
     /// `limits.disallow_bearer`: bearer-token user JWTs are refused.
     disallow_bearer: bool,
+    /// The account JWT's `name` and `tags` (what scoped-key templates fill in).
+    name: String,
+    tags: Vec<String>,
+    /// Scoped signing keys: key → the user template it imposes.
+    scopes: FxHashMap<String, Value>,
+    /// `default_permissions`: what a user JWT without permissions gets.
+    default_permissions: Option<Permissions>,
+    /// Its exports, imports and mappings.
+    pub shares: JwtShares,
 }
 
 impl JwtAccount {
+    fn from_claims(id: u32, acc: &Claims, shares: JwtShares) -> JwtAccount {
+        let mut signers = vec![acc.sub.clone()];
+        signers.extend(acc.signing_keys());
+        let scopes = acc
+            .nats
+            .get("signing_keys")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter(|k| k.get("kind").and_then(Value::as_str) == Some("user_scope"))
+            .filter_map(|k| {
+                let key = k.get("key")?.as_str()?;
+                Some((
+                    key.to_string(),
+                    k.get("template").cloned().unwrap_or_default(),
+                ))
+            })
+            .collect();
+        let revocations = acc
+            .nats
+            .get("revocations")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let limits = acc.nats.get("limits");
+        JwtAccount {
+            id,
+            signers,
+            // As the jwt library decodes them: absent limits are none in v1, zero in v2.
+            limits: limits_in(limits, if is_v2(acc) { 0 } else { -1 }),
+            revocations,
+            expires: acc.exp,
+            disallow_bearer: limits
+                .and_then(|l| l.get("disallow_bearer"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            name: acc.name.clone(),
+            tags: tags_of(&acc.nats),
+            scopes,
+            default_permissions: acc.nats.get("default_permissions").and_then(permissions_in),
+            shares,
+        }
+    }
+
     /// nats-server's `isRevoked`: a user JWT of `user` issued at `issued_at` is revoked.
     fn revoked(&self, user: &str, issued_at: i64) -> bool {
         [user, "*"]
@@ -202,41 +263,35 @@ impl Trust {
                 .account_claims(key, token)
                 .map_err(|e| format!("resolver_preload {key}: {e}"))?;
         }
+        let mut valid = Vec::with_capacity(stored.len());
         for (key, token) in stored {
             match trust.account_claims(key, token) {
-                Ok(acc) => {
-                    let mut signers = vec![acc.sub.clone()];
-                    signers.extend(acc.signing_keys());
-                    let revocations = acc
-                        .nats
-                        .get("revocations")
-                        .and_then(|r| r.as_object())
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|(k, v)| Some((k.clone(), v.as_i64()?)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let limits = acc.nats.get("limits");
-                    trust.accounts.insert(
-                        key.clone(),
-                        JwtAccount {
-                            id: number(key),
-                            signers,
-                            limits: limits_in(limits, -1),
-                            revocations,
-                            expires: acc.exp,
-                            disallow_bearer: limits
-                                .and_then(|l| l.get("disallow_bearer"))
-                                .and_then(|b| b.as_bool())
-                                .unwrap_or(false),
-                        },
-                    );
-                }
+                Ok(acc) => valid.push(acc),
                 Err(e) => warnings.push(format!("account {key}: {e}; not loaded")),
             }
         }
+        let signers_of = |key: &str| {
+            valid.iter().find(|a| a.sub == key).map(|a| {
+                let mut keys = vec![a.sub.clone()];
+                keys.extend(a.signing_keys());
+                keys
+            })
+        };
+        for acc in &valid {
+            match jwt_shares::read(acc, signers_of) {
+                Ok(shares) => {
+                    let account = JwtAccount::from_claims(number(&acc.sub), acc, shares);
+                    trust.accounts.insert(acc.sub.clone(), account);
+                }
+                Err(e) => warnings.push(format!("account {}: {e}; not loaded", acc.sub)),
+            }
+        }
         Ok(trust)
+    }
+
+    /// Every account's exports, imports and mappings, by account key.
+    pub fn shares(&self) -> impl Iterator<Item = (&str, &JwtShares)> {
+        self.accounts.iter().map(|(k, a)| (k.as_str(), &a.shares))
     }
 
     /// The claims of `token` if it is account `key`'s JWT, signed by a trusted operator.
@@ -277,6 +332,25 @@ impl Trust {
         if !account.signers.contains(&claims.iss) {
             return Verdict::Denied("user JWT issuer is not the account or its signing key");
         }
+        let mut claims = claims;
+        if let Some(template) = account.scopes.get(&claims.iss) {
+            if !scoped::has_no_permissions(&claims.nats) {
+                return Verdict::Denied("scoped users require no permissions or limits set");
+            }
+            let user_tags = tags_of(&claims.nats);
+            let subjects = scoped::Subjects {
+                user_name: &claims.name,
+                user_key: &claims.sub,
+                user_tags: &user_tags,
+                account_name: &account.name,
+                account_key: &account_key,
+                account_tags: &account.tags,
+            };
+            match scoped::apply(&claims.nats, template, &subjects) {
+                Ok(nats) => claims.nats = nats,
+                Err(_) => return Verdict::Denied("User JWT generated invalid permissions"),
+            }
+        }
         // A bearer token needs no signature of the nonce.
         let bearer = claims
             .nats
@@ -303,7 +377,11 @@ impl Trust {
         if !source_allowed(&claims, p.peer) {
             return Verdict::Denied("Bad src Ip");
         }
-        let permissions = permissions(&claims);
+        let Some(valid_until) = connect_window(&claims.nats, jwt::now_secs()) else {
+            return Verdict::Denied("Outside connect times");
+        };
+        let permissions =
+            permissions_in(&claims.nats).or_else(|| account.default_permissions.clone());
         let perms = match super::compile_perms("user JWT", permissions.as_ref(), &mut Vec::new()) {
             Ok(p) => p,
             Err(_) => return Verdict::Denied("user JWT permissions not valid"),
@@ -316,7 +394,10 @@ impl Trust {
             account_id: account.id,
             perms,
             permissions,
-            expires: claims.exp,
+            expires: match (claims.exp, valid_until) {
+                (0, until) | (until, 0) => until,
+                (exp, until) => exp.min(until),
+            },
             jwt_limits: Some({
                 // A user's limits sit directly in `nats`.
                 let missing = if is_v2(&claims) { 0 } else { -1 };
@@ -333,19 +414,151 @@ impl Trust {
     }
 }
 
-/// A user JWT's `pub`/`sub` as configuration permissions.
-fn permissions(c: &Claims) -> Option<Permissions> {
+/// `tags` of a JWT's `nats`.
+fn tags_of(nats: &Value) -> Vec<String> {
+    nats.get("tags")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect()
+}
+
+/// nats-server's `buildPermissionsFromJwt`: `pub`, `sub` and `resp` (of a user JWT, or an
+/// account's `default_permissions`) as configuration permissions.
+fn permissions_in(v: &Value) -> Option<Permissions> {
     let subject = |which: &str| {
-        c.permission(which)
-            .map(|(allow, deny)| SubjectPermission { allow, deny })
+        jwt::permission_in(v, which).map(|(allow, deny)| SubjectPermission { allow, deny })
     };
-    let (publish, subscribe) = (subject("pub"), subject("sub"));
-    if publish.is_none() && subscribe.is_none() {
+    let (mut publish, subscribe) = (subject("pub"), subject("sub"));
+    let response = v.get("resp").filter(|r| r.is_object()).map(|r| {
+        let max = r.get("max").and_then(Value::as_i64).unwrap_or(0);
+        let ttl = r.get("ttl").and_then(Value::as_i64).unwrap_or(0);
+        ResponsePermission {
+            max_msgs: if max == 0 { 1 } else { max },
+            expires: match ttl {
+                t if t < 0 => None,
+                t => Some(std::time::Duration::from_nanos(t as u64)),
+            },
+        }
+    });
+    if response.is_some() {
+        // As nats-server's validateResponsePermissions: publishing is then allowed only
+        // where `pub` allows it.
+        let p = publish.get_or_insert_with(SubjectPermission::default);
+        p.allow.get_or_insert_with(Vec::new);
+    }
+    if publish.is_none() && subscribe.is_none() && response.is_none() {
         return None;
     }
     Some(Permissions {
         publish,
         subscribe,
-        response: None,
+        response,
     })
+}
+
+/// nats-server's `validateTimes`: with `times` windows (`HH:MM:SS` in local time, or UTC
+/// with `times_location` "UTC"), the unix second the current window ends (None: outside
+/// every window); 0 without windows.
+fn connect_window(nats: &Value, now: i64) -> Option<i64> {
+    use chrono::{Local, NaiveTime, TimeZone, Utc};
+    let Some(windows) = nats
+        .get("times")
+        .and_then(Value::as_array)
+        .filter(|w| !w.is_empty())
+    else {
+        return Some(0);
+    };
+    let location = nats
+        .get("times_location")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let since_midnight = match location {
+        "" | "Local" => Local.timestamp_opt(now, 0).single()?.time(),
+        "UTC" | "Etc/UTC" => Utc.timestamp_opt(now, 0).single()?.time(),
+        // No time zone database here: another named location is not honoured.
+        _ => return None,
+    };
+    let day_second = |t: NaiveTime| {
+        use chrono::Timelike;
+        t.num_seconds_from_midnight() as i64
+    };
+    let current = day_second(since_midnight);
+    let mut best: Option<i64> = None;
+    for w in windows {
+        let parse = |k: &str| {
+            w.get(k)
+                .and_then(Value::as_str)
+                .and_then(|s| NaiveTime::parse_from_str(s, "%H:%M:%S").ok())
+                .map(day_second)
+        };
+        let (Some(start), Some(end)) = (parse("start"), parse("end")) else {
+            return None;
+        };
+        // As validateTimeRangeAt: strictly inside, and a range may cross midnight.
+        let left = if (start < current || start > end) && current < end {
+            Some(end - current)
+        } else if start > end && start < current {
+            Some(end + 86_400 - current)
+        } else {
+            None
+        };
+        if let Some(left) = left {
+            best = Some(best.map_or(left, |b| b.max(left)));
+        }
+    }
+    best.map(|left| now + left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// 2026-01-01 12:00:00 UTC.
+    const NOON: i64 = 1_767_268_800;
+
+    fn window(start: &str, end: &str) -> Value {
+        json!({"times": [{"start": start, "end": end}], "times_location": "UTC"})
+    }
+
+    #[test]
+    fn connect_windows_as_nats_server_reads_them() {
+        assert_eq!(connect_window(&json!({}), NOON), Some(0), "no windows");
+        assert_eq!(
+            connect_window(&window("11:00:00", "13:00:00"), NOON),
+            Some(NOON + 3600)
+        );
+        assert_eq!(connect_window(&window("13:00:00", "14:00:00"), NOON), None);
+        // Crossing midnight, before it and after it.
+        assert_eq!(
+            connect_window(&window("11:00:00", "01:00:00"), NOON),
+            Some(NOON + 13 * 3600)
+        );
+        assert_eq!(
+            connect_window(&window("22:00:00", "13:00:00"), NOON),
+            Some(NOON + 3600)
+        );
+        assert_eq!(connect_window(&window("22:00:00", "06:00:00"), NOON), None);
+        // The window that lasts longest wins.
+        let two = json!({"times": [{"start": "11:00:00", "end": "12:30:00"},
+                                   {"start": "10:00:00", "end": "15:00:00"}],
+                         "times_location": "UTC"});
+        assert_eq!(connect_window(&two, NOON), Some(NOON + 3 * 3600));
+        let named = json!({"times": [{"start": "00:00:00", "end": "23:59:59"}],
+                           "times_location": "Europe/Berlin"});
+        assert_eq!(connect_window(&named, NOON), None, "no zone database");
+        assert_eq!(connect_window(&window("25:00:00", "13:00:00"), NOON), None);
+    }
+
+    #[test]
+    fn jwt_response_permissions_limit_publishing() {
+        let p = permissions_in(&json!({"resp": {"max": 0, "ttl": -1}})).expect("some");
+        let r = p.response.expect("resp");
+        assert_eq!((r.max_msgs, r.expires), (1, None));
+        assert_eq!(p.publish.and_then(|p| p.allow), Some(Vec::new()));
+        assert!(permissions_in(&json!({"pub": {}, "sub": {}})).is_none());
+    }
 }

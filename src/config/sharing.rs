@@ -280,6 +280,7 @@ pub(crate) fn check_accounts(
             exports: &a.exports,
             imports: &a.imports,
             mappings: &[],
+            lenient: false,
         })
         .collect();
     let number = |name: &str| {

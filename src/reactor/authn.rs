@@ -259,11 +259,11 @@ impl Reactor {
     /// each connected client (of `only` these accounts, when given) is re-checked
     /// (nats-server's `reloadAuthorization`).
     pub(super) fn reload_auth(&mut self, auth: Arc<Auth>, only: Option<&[u32]>) {
-        let sharing_changed = !Arc::ptr_eq(&self.auth.sharing, &auth.sharing);
+        let before = self.auth.sharing.clone();
         let known_accounts = self.auth.accounts().len() as u32;
         self.auth = auth.clone();
-        if sharing_changed {
-            self.reinstall_sharing();
+        if !Arc::ptr_eq(&before, &auth.sharing) {
+            self.reinstall_sharing(&before);
         }
         self.install_user_info(known_accounts);
         if auth.required() {

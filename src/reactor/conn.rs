@@ -111,7 +111,7 @@ pub struct Conn {
     pub auth_expires: Option<Instant>,
     /// A user JWT's limits, with the server's applied (subscriptions, payload; -1: none).
     pub jwt_limits: Option<crate::auth::operator::JwtLimits>,
-    /// The JWT account this client counts against (see [`crate::server::Shared::join_account`]).
+    /// The JWT account this client counts against (counted by `Shared::join_account`).
     pub counted_in_account: Option<u32>,
     /// When a write that has made no progress since becomes a slow consumer.
     pub write_deadline_at: Option<Instant>,

@@ -75,7 +75,7 @@ fn base62(n: usize) -> Vec<u8> {
 impl Reactor {
     /// Replaces the service-import hooks with those of a reloaded configuration (answers
     /// to requests already sent still come back).
-    pub(super) fn reinstall_sharing(&mut self) {
+    pub(super) fn reinstall_sharing(&mut self, before: &crate::accounts::Sharing) {
         for id in 0..self.sharing.hooks.len() {
             if let Hook::Service(si) = &self.sharing.hooks[id] {
                 let (importer, local) = (si.importer, si.local.clone());
@@ -88,6 +88,30 @@ impl Reactor {
             }
         }
         self.install_sharing();
+        if !before.same_stream_imports(&self.auth.sharing) {
+            self.refresh_shadows();
+        }
+    }
+
+    /// The stream imports changed: every subscription gets the shadows the new imports
+    /// give it (nats-server's `processSubsOnConfigReload`).
+    fn refresh_shadows(&mut self) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .flat_map(|(_, c)| c.subs.values().copied())
+            .collect();
+        for key in keys {
+            let old = self
+                .subs
+                .get_mut(key)
+                .map(|s| std::mem::take(&mut s.shadows))
+                .unwrap_or_default();
+            for shadow in old {
+                self.remove_sub(shadow);
+            }
+            self.add_shadows(key);
+        }
     }
 
     /// Installs this reactor's service-import hooks (at start, and after a reload).

@@ -17,6 +17,7 @@ mod hostile;
 mod jetstream;
 mod jetstream_clients;
 mod jetstream_consumers;
+mod jwt_sharing;
 mod leaf;
 mod leaf_cluster;
 mod leaf_reload;

@@ -83,14 +83,18 @@ pub(crate) fn session(addr: SocketAddr, jwt: &str, signer: Option<&KeyPair>, ops
         .join("|")
 }
 
-/// A configuration in `dir` trusting a new operator that signed `account` (with `limits`,
-/// none when null), preloaded in the memory resolver.
+/// Account limits as `nsc` writes them: none. (A v2 account JWT without limits allows
+/// nothing: nats-server reads them as zero.)
+pub(crate) fn unlimited() -> Value {
+    json!({"subs": -1, "conn": -1, "leaf": -1, "imports": -1, "exports": -1,
+           "data": -1, "payload": -1, "wildcards": true})
+}
+
+/// A configuration in `dir` trusting a new operator that signed `account` (with `limits`),
+/// preloaded in the memory resolver.
 fn trusting_conf(dir: &TempDir, account: &KeyPair, limits: Value) -> std::path::PathBuf {
     let operator = KeyPair::new_operator();
-    let mut nats = json!({"type": "account", "version": 2});
-    if !limits.is_null() {
-        nats["limits"] = limits;
-    }
+    let nats = json!({"type": "account", "version": 2, "limits": limits});
     let account_jwt = encode(
         &operator,
         json!({"sub": account.public_key(), "name": "A", "nats": nats}),
@@ -221,7 +225,7 @@ fn operator_mode_logins_like_nats_server() {
 fn a_user_jwt_that_expires_closes_its_connection() {
     let account = KeyPair::new_account();
     let dir = TempDir::new("operator-exp");
-    let conf = trusting_conf(&dir, &account, Value::Null);
+    let conf = trusting_conf(&dir, &account, unlimited());
     let srv = Natrium::start(&["-c", conf.to_str().expect("utf-8 path")]);
     let user = KeyPair::new_user();
     let jwt = user_jwt(&account, &user, json!({}), Some(now() + 2));

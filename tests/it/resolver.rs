@@ -259,6 +259,82 @@ fn full_resolver_takes_pushed_accounts_revocations_and_deletes_like_nats_server(
     }
 }
 
+/// An import added, then removed, by pushed account JWTs while the importer's subscriber
+/// stays connected; what the subscriber got after each push.
+fn import_scenario(op: &Operator, addr: SocketAddr) -> Vec<String> {
+    let (exporter, importer) = (KeyPair::new_account(), KeyPair::new_account());
+    let mut sys = op.system_user(addr);
+    let export = json!({"exports": [{"name": "feed", "subject": "feed.>", "type": "stream"}]});
+    let with_import = json!({"imports": [{"name": "feed", "subject": "feed.>", "type": "stream",
+                                          "account": exporter.public_key()}]});
+    let mut push = |account: &KeyPair, extra: Value| {
+        let jwt = op.account_jwt(account, "X", extra);
+        outcome(&ask(&mut sys, "$SYS.REQ.CLAIMS.UPDATE", &jwt))["code"].clone()
+    };
+    let mut seen = vec![
+        format!("exporter: {}", push(&exporter, export)),
+        format!("importer: {}", push(&importer, json!({}))),
+    ];
+    let (reader, publisher) = (KeyPair::new_user(), KeyPair::new_user());
+    let mut sub = login(
+        addr,
+        &user_jwt(&importer, &reader, json!({}), None),
+        Some(&reader),
+        "SUB feed.> 1\r\n",
+    );
+    sub.expect("PONG\r\n");
+    let mut publish = login(
+        addr,
+        &user_jwt(&exporter, &publisher, json!({}), None),
+        Some(&publisher),
+        "",
+    );
+    publish.expect("PONG\r\n");
+    let mut round = |name: &str, sub: &mut Raw| {
+        publish.send_str(&format!(
+            "PUB feed.{name} 1\r\n{}\r\nPING\r\n",
+            name.len() % 10
+        ));
+        publish.expect("PONG\r\n");
+        sub.send_str("PING\r\n");
+        let got = sub.drain_for(Duration::from_millis(300));
+        got.lines()
+            .filter(|l| l.starts_with("MSG"))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    seen.push(format!("before: {}", round("a", &mut sub)));
+    seen.push(format!("import pushed: {}", push(&importer, with_import)));
+    seen.push(format!("with the import: {}", round("b", &mut sub)));
+    seen.push(format!("import removed: {}", push(&importer, json!({}))));
+    seen.push(format!("without it again: {}", round("c", &mut sub)));
+    seen
+}
+
+#[test]
+fn a_pushed_import_reaches_a_connected_subscriber_like_nats_server() {
+    let op = Operator::new();
+    let dir = TempDir::new("resolver-import");
+    let conf = op.conf(&dir);
+    let mine = Natrium::start(&["-c", conf.to_str().expect("utf-8 path")]);
+    let got = import_scenario(&op, mine.addr());
+    assert_eq!(got[2], "before: ", "{got:#?}");
+    assert_eq!(got[4], "with the import: MSG feed.b 1 1", "{got:#?}");
+    assert_eq!(got[6], "without it again: ", "{got:#?}");
+    drop(mine);
+    if nats_server_bin().is_some() {
+        let theirs_dir = TempDir::new("resolver-import-ns");
+        let theirs_conf = op.conf(&theirs_dir);
+        let theirs =
+            NatsServer::start(&["-c", theirs_conf.to_str().expect("utf-8")]).expect("nats-server");
+        assert_eq!(
+            got,
+            import_scenario(&op, theirs.addr()),
+            "natrium vs nats-server"
+        );
+    }
+}
+
 fn jwt_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {

@@ -372,3 +372,74 @@ fn exports_and_imports_work_across_a_natrium_cluster() {
         );
     }
 }
+
+/// A SIGHUP that adds a stream import, then takes it away, while the importer's
+/// subscriber stays connected; what it got after each (natrium, then nats-server).
+fn reload_import_scenario(srv: &crate::harness::Proc, dir: &TempDir) -> Vec<String> {
+    let conf = |import: &str| {
+        dir.write(
+            "reload-import.conf",
+            &format!(
+                "listen: {}\naccounts {{\n  A {{ users [ {{user: a, password: p}} ]\n    exports [ {{stream: \"feed.>\"}} ] }}\n  B {{ users [ {{user: b, password: p}} ]\n    imports [ {import} ] }}\n}}\n",
+                srv.addr()
+            ),
+        )
+    };
+    let connect = |user: &str| {
+        let mut raw = Raw::connect(srv.addr());
+        raw.send_str(&format!(
+            "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"p\"}}\r\nSUB feed.> 1\r\nPING\r\n"
+        ));
+        raw.expect("PONG\r\n");
+        raw
+    };
+    let (mut sub, mut publisher) = (connect("b"), connect("a"));
+    let mut round = |name: &str, sub: &mut Raw| {
+        publisher.send_str(&format!("PUB feed.{name} 1\r\nx\r\nPING\r\n"));
+        publisher.expect("PONG\r\n");
+        let got = sub.drain_for(Duration::from_millis(300));
+        let msgs: Vec<&str> = got.lines().filter(|l| l.starts_with("MSG")).collect();
+        format!("{name}: {}", msgs.join("|"))
+    };
+    let mut seen = vec![round("before", &mut sub)];
+    conf("{stream: {account: A, subject: \"feed.>\"}}");
+    srv.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    seen.push(round("imported", &mut sub));
+    conf("");
+    srv.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    seen.push(round("removed", &mut sub));
+    seen
+}
+
+#[test]
+fn a_reload_that_changes_stream_imports_reaches_connected_subscribers() {
+    let start = |dir: &TempDir, server: &dyn Fn(&str) -> Option<crate::harness::Proc>| {
+        let port = crate::harness::free_port();
+        let conf = dir.write(
+            "reload-import.conf",
+            &format!(
+                "listen: 127.0.0.1:{port}\naccounts {{\n  A {{ users [ {{user: a, password: p}} ]\n    exports [ {{stream: \"feed.>\"}} ] }}\n  B {{ users [ {{user: b, password: p}} ] }}\n}}\n"
+            ),
+        );
+        server(conf.to_str().expect("utf-8 path"))
+    };
+    let dir = TempDir::new("reload-import");
+    let mine = start(&dir, &|c| Some(Natrium::start(&["-c", c]))).expect("natrium");
+    let got = reload_import_scenario(&mine, &dir);
+    assert_eq!(
+        got,
+        ["before: ", "imported: MSG feed.imported 1 1", "removed: "],
+        "natrium"
+    );
+    if nats_server_bin().is_some() {
+        let theirs_dir = TempDir::new("reload-import-ns");
+        let theirs = start(&theirs_dir, &|c| NatsServer::start(&["-c", c])).expect("nats-server");
+        assert_eq!(
+            got,
+            reload_import_scenario(&theirs, &theirs_dir),
+            "nats-server"
+        );
+    }
+}
